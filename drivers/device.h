@@ -1,0 +1,104 @@
+/*
+ * device.h - the one interface every device driver implements.
+ *
+ * A device is a serial port or a GPIO line named in the config. The bridge
+ * owns the poll loop; it asks each device for its fd and the poll events it
+ * wants, calls on_readable/on_writable when poll says so, and calls tick when
+ * the device's deadline has passed (reopen after unplug, debounce, pulses).
+ * Drivers never block and never own a thread.
+ *
+ * Drivers report upward through two callbacks the bridge installs:
+ *   emit(dev, frame, len)   a complete inbound frame (a serial line without
+ *                           its eol, or "1"/"0" for a GPIO input)
+ *   state(dev, online)      the device became available / unavailable
+ *
+ * The table of drivers is fixed at compile time (device_driver_find); there
+ * is no dlopen. Return conventions: 0 ok, -1 failure (logged by the driver,
+ * where the context is known).
+ */
+#ifndef MQTTGW_DEVICE_H
+#define MQTTGW_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct device;
+struct cfg_serial;
+struct cfg_gpio;
+
+#define DEVICE_NO_DEADLINE UINT64_MAX
+
+struct device_driver {
+	const char *kind;		/* "serial", "gpio": the prefix in routes */
+	/* Acquire the device. -1: not available now; tick retries later. */
+	int (*open)(struct device *dev, uint64_t now_ms);
+	/* Release everything open acquired; safe on a closed device. */
+	void (*close)(struct device *dev);
+	/* The fd to poll, or -1 while closed. */
+	int (*fd)(const struct device *dev);
+	/* POLLIN / POLLOUT wanted right now (POLLOUT only with queued output). */
+	short (*events)(const struct device *dev);
+	void (*on_readable)(struct device *dev, uint64_t now_ms);
+	void (*on_writable)(struct device *dev, uint64_t now_ms);
+	/*
+	 * Queue one outbound frame (serial: eol is appended; gpio: the payload
+	 * is parsed as 1/0/on/off/true/false/toggle/...). 0 accepted, -1
+	 * refused (counted by the driver in dev->stats.refused).
+	 */
+	int (*write)(struct device *dev, const char *data, size_t len, uint64_t now_ms);
+	/* Do timed work; return the next deadline (ms) or DEVICE_NO_DEADLINE. */
+	uint64_t (*tick)(struct device *dev, uint64_t now_ms);
+	/*
+	 * The broker connection went up (up = 1) or down (up = 0). Drivers
+	 * re-emit their current state on up (retained dashboards stay true)
+	 * and arm their fail-safe grace timer on down. May be NULL.
+	 */
+	void (*link)(struct device *dev, int up, uint64_t now_ms);
+	/* Apply fail-safe output now (shutdown). May be NULL. */
+	void (*failsafe)(struct device *dev);
+	/* Free driver state (after close). */
+	void (*destroy)(struct device *dev);
+};
+
+struct device_stats {
+	uint64_t frames_in;		/* frames emitted upward */
+	uint64_t frames_out;		/* frames written to the device */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t dropped_overlong;	/* inbound frames longer than max_frame */
+	uint64_t refused;		/* outbound frames refused */
+	uint64_t open_failures;
+};
+
+typedef void (*device_emit_fn)(struct device *dev, const char *frame, size_t len, void *ctx);
+typedef void (*device_state_fn)(struct device *dev, int online, void *ctx);
+
+struct device {
+	const struct device_driver *drv;
+	const char *name;		/* points into the config */
+	const void *cfg;		/* struct cfg_serial * or struct cfg_gpio * */
+	int index;			/* position in cfg->serial[] or cfg->gpio[] */
+	void *priv;			/* driver state */
+	int online;			/* 1 while open and usable */
+	device_emit_fn emit;
+	device_state_fn state;
+	void *ctx;			/* passed to emit and state */
+	struct device_stats stats;
+};
+
+/* The compile-time driver table. */
+extern const struct device_driver serial_driver;
+extern const struct device_driver gpio_driver;
+
+/* Look a driver up by kind ("serial", "gpio"); NULL if unknown. */
+const struct device_driver *device_driver_find(const char *kind);
+
+/* new/free pair. device_new does not open the device. */
+struct device *device_new(const struct device_driver *drv, const char *name, const void *cfg,
+			  device_emit_fn emit, device_state_fn state, void *ctx);
+void device_free(struct device *dev);
+
+/* Helpers for drivers: report upward and keep dev->online in step. */
+void device_set_online(struct device *dev, int online);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * config.h - the parsed, validated mqttgw configuration.
+ *
+ * config_load() reads a libconfig file, checks every setting against a table
+ * of {name, type, min, max, default} per group, and either returns a complete
+ * struct config or prints "FILE:LINE: what is wrong" into errbuf. Nothing in
+ * here touches a device or the network, so --check and SIGHUP reload can run
+ * it freely: main owns the config, reload parses into a scratch copy and swaps
+ * only when it is valid.
+ *
+ * Routes are compiled here too (regexes, templates), so a bad pattern is a
+ * config error with a line number, and the hot path never compiles anything.
+ */
+#ifndef MQTTGW_CONFIG_H
+#define MQTTGW_CONFIG_H
+
+#include <stddef.h>
+#include <regex.h>
+
+#include "template.h"
+
+#define CONFIG_DEFAULT_FILE "/etc/mqttgw/mqttgw.cfg"
+#define CONFIG_ERRLEN 512
+
+enum cfg_parity { CFG_PARITY_NONE, CFG_PARITY_ODD, CFG_PARITY_EVEN, CFG_PARITY_MARK, CFG_PARITY_SPACE };
+enum cfg_flow { CFG_FLOW_NONE, CFG_FLOW_RTSCTS, CFG_FLOW_XONXOFF };
+
+struct cfg_serial {
+	char *name;
+	char *port;
+	int baud;
+	int data_bits;
+	enum cfg_parity parity;
+	int stop_bits;
+	enum cfg_flow flow;
+	char *eol;			/* unescaped bytes, e.g. "\r\n" */
+	size_t eol_len;
+	int max_frame;			/* longest frame in bytes, eol excluded */
+	int reopen_ms;			/* retry interval while the port is missing */
+	int line;			/* line in the config file */
+};
+
+enum cfg_gpio_dir { CFG_GPIO_INPUT, CFG_GPIO_OUTPUT };
+enum cfg_gpio_edge { CFG_EDGE_BOTH, CFG_EDGE_RISING, CFG_EDGE_FALLING, CFG_EDGE_NONE };
+enum cfg_gpio_bias { CFG_BIAS_AS_IS, CFG_BIAS_DISABLE, CFG_BIAS_PULL_UP, CFG_BIAS_PULL_DOWN };
+
+struct cfg_gpio {
+	char *name;
+	char *chip;			/* "gpiochip0", "/dev/gpiochip4" or a label */
+	int line;			/* offset, or -1 when line_name is used */
+	char *line_name;		/* e.g. "GPIO17"; NULL when line >= 0 */
+	enum cfg_gpio_dir direction;
+	enum cfg_gpio_edge edge;
+	enum cfg_gpio_bias bias;
+	int active_low;
+	int debounce_ms;
+	int initial;			/* outputs: initial logical value */
+	int failsafe;			/* outputs: -1 none, else value on shutdown / broker loss */
+	int failsafe_grace_ms;		/* broker loss longer than this applies failsafe */
+	int line_no;			/* line in the config file */
+};
+
+enum route_end { ROUTE_MQTT, ROUTE_SERIAL, ROUTE_GPIO };
+
+struct cfg_route {
+	enum route_end from_kind;
+	char *from;			/* topic filter (mqtt) or device name */
+	enum route_end to_kind;
+	char *to;			/* topic template source (mqtt) or device name */
+	struct template to_tpl;		/* compiled topic template (to mqtt) */
+	struct template payload_tpl;	/* compiled payload template ($0 default) */
+	char *match_src;		/* ERE for frames from a device, or NULL */
+	regex_t match;
+	int has_match;
+	char *accept_src;		/* ERE a command payload must match, or NULL */
+	regex_t accept;
+	int has_accept;
+	int qos;
+	int retain;
+	int from_dev;			/* index into serial[] or gpio[] (device sources) */
+	int to_dev;			/* index into serial[] or gpio[] (device targets) */
+	int line;
+};
+
+struct cfg_tls {
+	char *ca_file;
+	char *cert_file;
+	char *key_file;
+	int verify;
+};
+
+struct cfg_mqtt {
+	char **uris;
+	int n_uris;
+	char *client_id;
+	int keepalive;
+	int clean_session;
+	int qos;
+	char *username;
+	char *password_file;
+	char *status_topic;
+	int reconnect_min_ms;
+	int reconnect_max_ms;
+	int has_tls;
+	struct cfg_tls tls;
+	int line;
+};
+
+struct config {
+	char *file;
+	char *station;
+	char *log_level;
+	struct cfg_mqtt mqtt;
+	struct cfg_serial *serial;
+	int n_serial;
+	struct cfg_gpio *gpio;
+	int n_gpio;
+	struct cfg_route *routes;
+	int n_routes;
+};
+
+/*
+ * Parse and validate FILE. Returns a new config, or NULL with a message of
+ * the form "FILE:LINE: what is wrong" in errbuf.
+ */
+struct config *config_load(const char *file, char *errbuf, size_t errlen);
+/* Same, from text in memory (unit tests, fuzzing); name is used in messages. */
+struct config *config_load_string(const char *text, const char *name, char *errbuf, size_t errlen);
+void config_free(struct config *cfg);
+
+/* A device name -> index lookups (-1 when absent). */
+int config_find_serial(const struct config *cfg, const char *name);
+int config_find_gpio(const struct config *cfg, const char *name);
+
+/* Print a human summary (for --check) to stdout. */
+void config_print_summary(const struct config *cfg);
+
+#endif

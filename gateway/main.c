@@ -1,0 +1,162 @@
+/*
+ * main.c - the command line: options, exit codes, and the order of start-up.
+ *
+ * The order matters: the config is parsed and validated completely before
+ * any device or the broker is touched (a mistake exits 2 with FILE:LINE),
+ * and signals are blocked before paho creates its threads, so that they are
+ * only ever seen through the loop's signalfd.
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 config error (or bad usage).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "config.h"
+#include "gpio.h"
+#include "log.h"
+#include "mqtt.h"
+
+static void main_usage(FILE *out)
+{
+	fprintf(out, "usage: mqttgw [-c FILE] [-f] [-v] [--check] [--allow-root]\n"
+		     "Bridge serial devices and GPIO lines to an MQTT broker.\n\n"
+		     "  -c, --config FILE  config file (default " CONFIG_DEFAULT_FILE ")\n"
+		     "      --check        validate the config, print a summary and exit\n"
+		     "  -f, --foreground   stay in the foreground (the default; for systemd and tests)\n"
+		     "  -v, --verbose      log debug messages\n"
+		     "      --allow-root   run as root (normally refused: use the dialout and gpio groups)\n"
+		     "      --version      print the version and exit\n"
+		     "  -h, --help         this text\n\n"
+		     "Exit status: 0 ok, 1 runtime failure, 2 config error.\n"
+		     "Signals: TERM/INT stop (fail-safe, \"offline\"), HUP reload the config, USR1 log counters.\n");
+}
+
+/* Checks that need the outside world but touch no device: secrets, gpio chips. */
+static int main_probe(const struct config *cfg, char *err, size_t errlen)
+{
+	char tail[256], pw[256];
+	int i;
+
+	if (cfg->mqtt.password_file && *cfg->mqtt.password_file &&
+	    mqtt_read_password(cfg->mqtt.password_file, pw, sizeof(pw), tail, sizeof(tail)) < 0) {
+		snprintf(err, errlen, "%s:%d: %s", cfg->file, cfg->mqtt.line, tail);
+		return -1;
+	}
+	memset(pw, 0, sizeof(pw));
+	for (i = 0; i < cfg->n_gpio; i++) {
+		if (gpio_probe(&cfg->gpio[i], tail, sizeof(tail)) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", cfg->file, cfg->gpio[i].line_no, tail);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int main_log_level(const char *name)
+{
+	if (!name)
+		return LOG_INFO;
+	if (strcmp(name, "debug") == 0)
+		return LOG_DEBUG;
+	if (strcmp(name, "warning") == 0)
+		return LOG_WARNING;
+	if (strcmp(name, "error") == 0)
+		return LOG_ERR;
+	return LOG_INFO;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'C' },
+		{ "foreground", no_argument, NULL, 'f' },   { "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },	    { "help", no_argument, NULL, 'h' },
+		{ "allow-root", no_argument, NULL, 'R' },   { NULL, 0, NULL, 0 },
+	};
+	const char *file = CONFIG_DEFAULT_FILE;
+	int check = 0, verbose = 0, allow_root = 0, c, rc;
+	char err[CONFIG_ERRLEN];
+	struct config *cfg;
+	struct bridge *b;
+	sigset_t mask;
+
+	while ((c = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'f':
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'R':
+			allow_root = 1;
+			break;
+		case 'V':
+			printf("mqttgw %s\n", MQTTGW_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mqttgw: unexpected argument \"%s\"\n", argv[optind]);
+		main_usage(stderr);
+		return 2;
+	}
+
+	cfg = config_load(file, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	if (main_probe(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		config_free(cfg);
+		return 2;
+	}
+	if (check) {
+		config_print_summary(cfg);
+		config_free(cfg);
+		return 0;
+	}
+	(void)allow_root;	/* the root check lands with the least-privilege work */
+	log_set_level(verbose ? LOG_DEBUG : main_log_level(cfg->log_level));
+
+	/* before any thread exists: signals only through the signalfd */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+		perror("mqttgw: sigprocmask");
+		config_free(cfg);
+		return 1;
+	}
+
+	b = bridge_new(cfg, file, err, sizeof(err));
+	if (!b) {
+		log_msg(LOG_ERR, "%s", err);
+		log_flush();
+		return 1;
+	}
+	rc = bridge_run(b);
+	bridge_free(b);
+	log_flush();
+	return rc;
+}

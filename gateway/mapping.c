@@ -1,0 +1,169 @@
+/*
+ * mapping.c - route selection, checks and template expansion.
+ *
+ * Regexes run with REG_STARTEND so a frame is matched on its real length
+ * (binary bytes included) and nothing needs copying first. See mapping.h.
+ */
+#include <string.h>
+
+#include "mapping.h"
+#include "topic.h"
+
+/* Gpio payloads are short words ("toggle", "pulse 500"). */
+#define MAPPING_GPIO_MAX 64
+
+const char *mapping_verdict_str(enum mapping_verdict v)
+{
+	switch (v) {
+	case MAPPING_OK:
+		return "ok";
+	case MAPPING_NO_ROUTE:
+		return "no route";
+	case MAPPING_BAD_BYTES:
+		return "forbidden bytes (CR, LF, NUL, eol or non-printable)";
+	case MAPPING_TOO_LONG:
+		return "too long";
+	case MAPPING_NOT_ACCEPTED:
+		return "refused by accept";
+	case MAPPING_BAD_TOPIC:
+		return "capture not allowed in a topic";
+	}
+	return "?";
+}
+
+/* Run re over s[0..len) and fill caps ($0 always). Returns 1 on match. */
+static int mapping_match(const regex_t *re, int has_re, const char *s, size_t len, struct template_cap *caps,
+			 int *ncaps)
+{
+	regmatch_t pm[TEMPLATE_MAX_CAPS];
+	int i;
+
+	caps[0].ptr = s;
+	caps[0].len = len;
+	*ncaps = 1;
+	if (!has_re)
+		return 1;
+	pm[0].rm_so = 0;
+	pm[0].rm_eo = (regoff_t)len;
+	if (regexec(re, s, TEMPLATE_MAX_CAPS, pm, REG_STARTEND) != 0)
+		return 0;
+	for (i = 1; i < TEMPLATE_MAX_CAPS && (size_t)i <= re->re_nsub; i++) {
+		if (pm[i].rm_so < 0) {
+			caps[i].ptr = NULL;
+			caps[i].len = 0;
+		} else {
+			caps[i].ptr = s + pm[i].rm_so;
+			caps[i].len = (size_t)(pm[i].rm_eo - pm[i].rm_so);
+		}
+	}
+	*ncaps = i;
+	return 1;
+}
+
+int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const char *frame, size_t len,
+		   char *topic, size_t topic_size, char *payload, size_t payload_size, struct mapping_out *out)
+{
+	struct template_cap caps[TEMPLATE_MAX_CAPS];
+	int i, ncaps, n;
+
+	for (i = 0; i < cfg->n_routes; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+
+		if (r->from_kind != kind || r->from_dev != dev)
+			continue;
+		if (!mapping_match(&r->match, r->has_match, frame, len, caps, &ncaps))
+			continue;
+		memset(out, 0, sizeof(*out));
+		out->route = i;
+		out->qos = r->qos;
+		out->retain = r->retain;
+		out->topic = topic;
+		if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size) < 0) {
+			out->verdict = MAPPING_BAD_TOPIC;
+			return 0;
+		}
+		if (template_is_whole(&r->payload_tpl)) {
+			out->payload = frame;
+			out->payload_len = len;
+		} else {
+			n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size);
+			if (n < 0) {
+				out->verdict = MAPPING_TOO_LONG;
+				return 0;
+			}
+			out->payload = payload;
+			out->payload_len = (size_t)n;
+		}
+		out->verdict = MAPPING_OK;
+		return 0;
+	}
+	return -1;
+}
+
+static enum mapping_verdict mapping_check_bytes(const struct config *cfg, const struct cfg_route *r,
+						const char *p, size_t len)
+{
+	size_t i, max;
+
+	if (r->to_kind == ROUTE_SERIAL) {
+		const struct cfg_serial *s = &cfg->serial[r->to_dev];
+
+		max = (size_t)s->max_frame;
+		if (s->eol_len > 0 && len >= s->eol_len && memmem(p, len, s->eol, s->eol_len))
+			return MAPPING_BAD_BYTES;
+	} else {
+		max = MAPPING_GPIO_MAX;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch == '\r' || ch == '\n' || ch == '\0')
+			return MAPPING_BAD_BYTES;
+		if (!r->has_accept && (ch < 0x20 || ch > 0x7e))
+			return MAPPING_BAD_BYTES;
+	}
+	return len > max ? MAPPING_TOO_LONG : MAPPING_OK;
+}
+
+int mapping_downlink(const struct config *cfg, const char *topic, const char *payload, size_t len, int *next,
+		     char *buf, size_t buf_size, struct mapping_out *out)
+{
+	struct template_cap caps[TEMPLATE_MAX_CAPS];
+	int i, ncaps, n;
+
+	for (i = *next; i < cfg->n_routes; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+
+		if (r->from_kind != ROUTE_MQTT || !topic_matches(r->from, topic))
+			continue;
+		*next = i + 1;
+		memset(out, 0, sizeof(*out));
+		out->route = i;
+		out->kind = r->to_kind;
+		out->dev = r->to_dev;
+		out->verdict = mapping_check_bytes(cfg, r, payload, len);
+		if (out->verdict != MAPPING_OK)
+			return 0;
+		if (!mapping_match(&r->accept, r->has_accept, payload, len, caps, &ncaps)) {
+			out->verdict = MAPPING_NOT_ACCEPTED;
+			return 0;
+		}
+		if (template_is_whole(&r->payload_tpl)) {
+			out->payload = payload;
+			out->payload_len = len;
+			return 0;
+		}
+		n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size);
+		if (n < 0) {
+			out->verdict = MAPPING_TOO_LONG;
+			return 0;
+		}
+		out->payload = buf;
+		out->payload_len = (size_t)n;
+		/* the template may have made it longer than the device takes */
+		out->verdict = mapping_check_bytes(cfg, r, buf, (size_t)n);
+		return 0;
+	}
+	*next = cfg->n_routes;
+	return -1;
+}

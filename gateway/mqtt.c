@@ -1,0 +1,473 @@
+/*
+ * mqtt.c - MQTTAsync client, event queue and reconnect backoff.
+ *
+ * Threading: every paho callback (connected, lost, message, connect
+ * success/failure) runs on a paho thread and only calls mqtt_push(), which
+ * appends to a mutex-protected list and writes the eventfd. Everything else
+ * runs on the loop thread. The inbound queue is bounded (MQTT_QUEUE_MAX): a
+ * flood on a command topic costs counted drops, not unbounded memory.
+ *
+ * Outbound messages published while disconnected are buffered by paho
+ * (sendWhileDisconnected, oldest dropped first when full), and sent in
+ * order on the next connect.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <MQTTAsync.h>
+
+#include "log.h"
+#include "mqtt.h"
+
+#define MQTT_QUEUE_MAX 65536
+#define MQTT_BUFFER_MAX 100000
+#define MQTT_PASSWORD_MAX 256
+
+struct mqtt {
+	const struct cfg_mqtt *cfg;
+	MQTTAsync client;
+	int efd;
+	pthread_mutex_t lock;
+	struct mqtt_event *head, *tail;	/* locked */
+	int queued;			/* locked */
+	uint64_t dropped_in;		/* locked */
+	int connected;			/* loop thread */
+	int connecting;			/* loop thread: an attempt is under way */
+	uint64_t next_attempt;		/* loop thread; UINT64_MAX: none */
+	int backoff_ms;
+	char password[MQTT_PASSWORD_MAX];
+	struct mqtt_stats stats;
+};
+
+static void mqtt_push(struct mqtt *m, struct mqtt_event *ev)
+{
+	uint64_t one = 1;
+	int drop = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (ev->type == MQTT_EV_MESSAGE && m->queued >= MQTT_QUEUE_MAX) {
+		m->dropped_in++;
+		drop = 1;
+	} else {
+		ev->next = NULL;
+		if (m->tail)
+			m->tail->next = ev;
+		else
+			m->head = ev;
+		m->tail = ev;
+		m->queued++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (drop) {
+		mqtt_event_free(ev);
+		return;
+	}
+	/* the eventfd counter only says "look"; a failed write means it is full */
+	if (write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		abort();
+}
+
+static struct mqtt_event *mqtt_event_new(enum mqtt_event_type type, const char *text)
+{
+	struct mqtt_event *ev = calloc(1, sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	ev->type = type;
+	if (text)
+		ev->text = strdup(text);
+	return ev;
+}
+
+void mqtt_event_free(struct mqtt_event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->topic);
+	free(ev->payload);
+	free(ev->text);
+	free(ev);
+}
+
+/* ---- paho callbacks (paho threads) ---- */
+
+static void mqtt_cb_lost(void *ctx, char *cause)
+{
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_LOST, cause ? cause : "connection lost");
+
+	if (ev)
+		mqtt_push(ctx, ev);
+}
+
+static int mqtt_cb_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_MESSAGE, NULL);
+	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+
+	if (ev) {
+		ev->topic = strndup(topic, tlen);
+		ev->payload = malloc((size_t)msg->payloadlen + 1);
+		if (ev->topic && ev->payload) {
+			memcpy(ev->payload, msg->payload, (size_t)msg->payloadlen);
+			ev->payload[msg->payloadlen] = '\0';
+			ev->len = (size_t)msg->payloadlen;
+			ev->qos = msg->qos;
+			ev->retained = msg->retained;
+			mqtt_push(ctx, ev);
+		} else {
+			mqtt_event_free(ev);
+		}
+	}
+	MQTTAsync_freeMessage(&msg);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void mqtt_cb_connect_ok(void *ctx, MQTTAsync_successData *resp)
+{
+	const char *uri = resp && resp->alt.connect.serverURI ? resp->alt.connect.serverURI : "";
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, uri);
+
+	if (ev)
+		mqtt_push(ctx, ev);
+}
+
+static void mqtt_cb_connect_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	char why[256];
+	struct mqtt_event *ev;
+
+	if (resp && resp->message)
+		snprintf(why, sizeof(why), "%s", resp->message);
+	else if (resp)
+		snprintf(why, sizeof(why), "%s (code %d)", mqtt_connack_str(resp->code), resp->code);
+	else
+		snprintf(why, sizeof(why), "connect failed");
+	ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, why);
+	if (ev) {
+		ev->rc = resp ? resp->code : -1;
+		mqtt_push(ctx, ev);
+	}
+}
+
+static void mqtt_cb_disconnected(void *ctx, MQTTAsync_successData *resp)
+{
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_DISCONNECTED, NULL);
+
+	(void)resp;
+	if (ev)
+		mqtt_push(ctx, ev);
+}
+
+static void mqtt_cb_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	mqtt_cb_disconnected(ctx, NULL);
+	(void)resp;
+}
+
+/* ---- loop thread ---- */
+
+const char *mqtt_connack_str(int code)
+{
+	switch (code) {
+	case 1:
+		return "unacceptable protocol version";
+	case 2:
+		return "client identifier rejected";
+	case 3:
+		return "server unavailable";
+	case 4:
+		return "bad user name or password";
+	case 5:
+		return "not authorized";
+	default:
+		return MQTTAsync_strerror(code) ? MQTTAsync_strerror(code) : "connect failed";
+	}
+}
+
+int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "password_file %s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		snprintf(err, errlen, "password_file %s is readable by group or others; chmod 600 it", file);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, out, outlen - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "password_file %s: %s", file, strerror(errno));
+		return -1;
+	}
+	out[n] = '\0';
+	/* one line; the newline editors add is not part of the password */
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, char *err, size_t errlen)
+{
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	struct mqtt *m = calloc(1, sizeof(*m));
+	int rc;
+
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->cfg = cfg;
+	m->efd = -1;
+	m->next_attempt = UINT64_MAX;
+	m->backoff_ms = cfg->reconnect_min_ms;
+	pthread_mutex_init(&m->lock, NULL);
+	if (cfg->password_file && *cfg->password_file &&
+	    mqtt_read_password(cfg->password_file, m->password, sizeof(m->password), err, errlen) < 0)
+		goto fail;
+	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (m->efd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	co.sendWhileDisconnected = 1;
+	co.allowDisconnectedSendAtAnyTime = 1;
+	co.maxBufferedMessages = MQTT_BUFFER_MAX;
+	co.deleteOldestMessages = 1;
+	rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+					 &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "cannot create MQTT client for %s: %s", cfg->uris[0], MQTTAsync_strerror(rc));
+		m->client = NULL;
+		goto fail;
+	}
+	rc = MQTTAsync_setCallbacks(m->client, m, mqtt_cb_lost, mqtt_cb_message, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
+		goto fail;
+	}
+	return m;
+fail:
+	mqtt_free(m);
+	return NULL;
+}
+
+void mqtt_free(struct mqtt *m)
+{
+	struct mqtt_event *ev;
+
+	if (!m)
+		return;
+	if (m->client)
+		MQTTAsync_destroy(&m->client);
+	while ((ev = m->head) != NULL) {
+		m->head = ev->next;
+		mqtt_event_free(ev);
+	}
+	if (m->efd >= 0)
+		close(m->efd);
+	pthread_mutex_destroy(&m->lock);
+	memset(m->password, 0, sizeof(m->password));
+	free(m);
+}
+
+int mqtt_fd(const struct mqtt *m)
+{
+	return m->efd;
+}
+
+static int mqtt_is_tls(const char *uri)
+{
+	return strncmp(uri, "ssl://", 6) == 0 || strncmp(uri, "mqtts://", 8) == 0 || strncmp(uri, "wss://", 6) == 0;
+}
+
+static void mqtt_connect_now(struct mqtt *m)
+{
+	const struct cfg_mqtt *c = m->cfg;
+	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	int rc, i, tls = 0;
+
+	o.keepAliveInterval = c->keepalive;
+	o.cleansession = c->clean_session;
+	o.connectTimeout = 10;
+	o.onSuccess = mqtt_cb_connect_ok;
+	o.onFailure = mqtt_cb_connect_fail;
+	o.context = m;
+	o.automaticReconnect = 0;
+	o.serverURIcount = c->n_uris;
+	o.serverURIs = c->uris;
+	o.maxInflight = 65535;
+	will.topicName = c->status_topic;
+	will.message = "offline";
+	will.retained = 1;
+	will.qos = 1;
+	o.will = &will;
+	if (c->username && *c->username) {
+		o.username = c->username;
+		if (m->password[0])
+			o.password = m->password;
+	}
+	for (i = 0; i < c->n_uris; i++)
+		tls |= mqtt_is_tls(c->uris[i]);
+	if (tls || c->has_tls) {
+		if (c->tls.ca_file && *c->tls.ca_file)
+			ssl.trustStore = c->tls.ca_file;
+		if (c->tls.cert_file && *c->tls.cert_file)
+			ssl.keyStore = c->tls.cert_file;
+		if (c->tls.key_file && *c->tls.key_file)
+			ssl.privateKey = c->tls.key_file;
+		ssl.enableServerCertAuth = c->tls.verify;
+		ssl.verify = c->tls.verify;
+		o.ssl = &ssl;
+	}
+	m->connecting = 1;
+	m->next_attempt = UINT64_MAX;
+	m->stats.connect_attempts++;
+	log_msg(LOG_DEBUG, "mqtt: connecting to %s%s", c->uris[0], c->n_uris > 1 ? " (and failover uris)" : "");
+	rc = MQTTAsync_connect(m->client, &o);
+	if (rc != MQTTASYNC_SUCCESS) {
+		struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, MQTTAsync_strerror(rc));
+
+		if (ev) {
+			ev->rc = rc;
+			mqtt_push(m, ev);
+		}
+	}
+}
+
+void mqtt_start(struct mqtt *m, uint64_t now)
+{
+	(void)now;
+	mqtt_connect_now(m);
+}
+
+void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
+{
+	m->connected = 0;
+	m->connecting = 0;
+	m->next_attempt = now + (uint64_t)m->backoff_ms;
+	m->backoff_ms *= 2;
+	if (m->backoff_ms > m->cfg->reconnect_max_ms)
+		m->backoff_ms = m->cfg->reconnect_max_ms;
+}
+
+void mqtt_connected_ok(struct mqtt *m)
+{
+	m->connected = 1;
+	m->connecting = 0;
+	m->backoff_ms = m->cfg->reconnect_min_ms;
+	m->stats.connects++;
+}
+
+uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
+{
+	if (m->next_attempt != UINT64_MAX && now >= m->next_attempt)
+		mqtt_connect_now(m);
+	return m->next_attempt;
+}
+
+void mqtt_drain_fd(struct mqtt *m)
+{
+	uint64_t v;
+
+	while (read(m->efd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		;
+}
+
+struct mqtt_event *mqtt_next_event(struct mqtt *m)
+{
+	struct mqtt_event *ev;
+
+	pthread_mutex_lock(&m->lock);
+	ev = m->head;
+	if (ev) {
+		m->head = ev->next;
+		if (!m->head)
+			m->tail = NULL;
+		m->queued--;
+	}
+	m->stats.dropped_in = m->dropped_in;
+	pthread_mutex_unlock(&m->lock);
+	if (ev && ev->type == MQTT_EV_MESSAGE)
+		m->stats.received++;
+	return ev;
+}
+
+int mqtt_is_connected(const struct mqtt *m)
+{
+	return m->connected;
+}
+
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain)
+{
+	int rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, NULL);
+
+	if (rc != MQTTASYNC_SUCCESS) {
+		m->stats.publish_failed++;
+		log_msg(LOG_WARNING, "mqtt: publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
+		return -1;
+	}
+	m->stats.published++;
+	return 0;
+}
+
+int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = MQTTAsync_subscribeMany(m->client, n, filters, (int *)(uintptr_t)qos, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_msg(LOG_ERR, "mqtt: subscribe failed: %s", MQTTAsync_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = MQTTAsync_unsubscribeMany(m->client, n, filters, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_msg(LOG_ERR, "mqtt: unsubscribe failed: %s", MQTTAsync_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void mqtt_disconnect(struct mqtt *m, int timeout_ms)
+{
+	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+
+	o.timeout = timeout_ms;
+	o.onSuccess = mqtt_cb_disconnected;
+	o.onFailure = mqtt_cb_disconnect_fail;
+	o.context = m;
+	m->next_attempt = UINT64_MAX;
+	if (MQTTAsync_disconnect(m->client, &o) != MQTTASYNC_SUCCESS)
+		mqtt_cb_disconnected(m, NULL);
+}
+
+const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m)
+{
+	return &m->stats;
+}

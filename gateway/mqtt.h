@@ -1,0 +1,85 @@
+/*
+ * mqtt.h - the broker connection, on paho.mqtt.c's MQTTAsync API.
+ *
+ * Paho runs its own threads and calls back on them. Those callbacks do one
+ * thing: push an event onto a locked queue and write an eventfd. The poll
+ * loop watches mqtt_fd() and drains events with mqtt_next_event() on the
+ * loop thread, so no gateway state is ever touched by paho's threads.
+ *
+ * Reconnecting is ours, not paho's: a failed or lost connection schedules
+ * the next attempt with exponential backoff (reconnect_min_ms doubling up to
+ * reconnect_max_ms), which mqtt_tick() carries out. That covers a broker that
+ * is down at start, which paho's automatic reconnect does not.
+ */
+#ifndef MQTTGW_MQTT_H
+#define MQTTGW_MQTT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum mqtt_event_type {
+	MQTT_EV_CONNECTED,	/* connected (uri in text) */
+	MQTT_EV_CONNECT_FAILED,	/* an attempt failed (reason in text) */
+	MQTT_EV_LOST,		/* an established connection dropped */
+	MQTT_EV_MESSAGE,	/* a message arrived */
+	MQTT_EV_DISCONNECTED	/* our own disconnect finished */
+};
+
+struct mqtt_event {
+	enum mqtt_event_type type;
+	char *topic;		/* MESSAGE */
+	char *payload;		/* MESSAGE: NUL-terminated copy */
+	size_t len;
+	int qos;
+	int retained;
+	int rc;			/* CONNECT_FAILED: paho code */
+	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST: reason */
+	struct mqtt_event *next;
+};
+
+struct mqtt_stats {
+	uint64_t published;	/* accepted by paho */
+	uint64_t publish_failed;	/* refused by paho (buffer full, ...) */
+	uint64_t received;
+	uint64_t dropped_in;	/* inbound messages dropped: event queue full */
+	uint64_t connects;
+	uint64_t connect_attempts;
+};
+
+struct mqtt;
+
+/* Create the client (no network yet). NULL with a message in err. */
+struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, char *err, size_t errlen);
+void mqtt_free(struct mqtt *m);
+
+/* Read a password file: refuses one readable by group or others. 0 / -1. */
+int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, size_t errlen);
+
+/* The eventfd to poll for POLLIN. */
+int mqtt_fd(const struct mqtt *m);
+/* Start connecting now. */
+void mqtt_start(struct mqtt *m, uint64_t now_ms);
+/* Reconnect when due; returns the next deadline or UINT64_MAX. */
+uint64_t mqtt_tick(struct mqtt *m, uint64_t now_ms);
+/* Clear the eventfd and pop events one by one (NULL: none left). */
+void mqtt_drain_fd(struct mqtt *m);
+struct mqtt_event *mqtt_next_event(struct mqtt *m);
+void mqtt_event_free(struct mqtt_event *ev);
+/* Loop thread bookkeeping after CONNECT_FAILED / LOST events. */
+void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now_ms);
+void mqtt_connected_ok(struct mqtt *m);
+
+int mqtt_is_connected(const struct mqtt *m);
+/* Publish; buffered by paho while disconnected. 0 / -1. */
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain);
+int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n);
+int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n);
+/* Disconnect, giving in-flight messages up to timeout_ms. */
+void mqtt_disconnect(struct mqtt *m, int timeout_ms);
+const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m);
+/* A CONNACK return code (or paho error code) in words. */
+const char *mqtt_connack_str(int code);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * template.c - compile and expand "${station}/$1" style templates.
+ *
+ * Compilation is the only place that parses; expansion walks the part list.
+ * See template.h for the rules.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "template.h"
+
+char *template_subst_vars(const char *src, const char *station, const char *name, char *err, size_t errlen)
+{
+	size_t cap = strlen(src) + 1, len = 0;
+	char *out;
+	const char *p;
+
+	for (p = src; *p; p++)
+		if (p[0] == '$' && p[1] == '{')
+			cap += (station ? strlen(station) : 0) + (name ? strlen(name) : 0);
+	out = malloc(cap);
+	if (!out) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (p = src; *p;) {
+		if (p[0] == '$' && p[1] == '{') {
+			const char *end = strchr(p + 2, '}');
+			const char *val = NULL;
+			size_t klen;
+
+			if (!end) {
+				snprintf(err, errlen, "unterminated \"${\" in \"%s\"", src);
+				free(out);
+				return NULL;
+			}
+			klen = (size_t)(end - (p + 2));
+			if (klen == 7 && strncmp(p + 2, "station", 7) == 0) {
+				val = station;
+				if (!val) {
+					snprintf(err, errlen, "\"%s\" uses ${station} but no station is set", src);
+					free(out);
+					return NULL;
+				}
+			} else if (klen == 4 && strncmp(p + 2, "name", 4) == 0) {
+				val = name;
+				if (!val) {
+					snprintf(err, errlen, "\"%s\" uses ${name} where no device is named", src);
+					free(out);
+					return NULL;
+				}
+			} else {
+				snprintf(err, errlen, "unknown variable \"${%.*s}\" in \"%s\" (known: ${station}, ${name})",
+					 (int)klen, p + 2, src);
+				free(out);
+				return NULL;
+			}
+			memcpy(out + len, val, strlen(val));
+			len += strlen(val);
+			p = end + 1;
+			continue;
+		}
+		out[len++] = *p++;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static int template_add_part(struct template *t, int capture, size_t off, size_t len)
+{
+	struct template_part *np;
+
+	if (capture < 0 && len == 0)
+		return 0;
+	if (capture < 0 && t->n_parts > 0 && t->parts[t->n_parts - 1].capture < 0 &&
+	    t->parts[t->n_parts - 1].off + t->parts[t->n_parts - 1].len == off) {
+		t->parts[t->n_parts - 1].len += len;
+		return 0;
+	}
+	np = realloc(t->parts, sizeof(*np) * (size_t)(t->n_parts + 1));
+	if (!np)
+		return -1;
+	t->parts = np;
+	np[t->n_parts].capture = capture;
+	np[t->n_parts].off = off;
+	np[t->n_parts].len = len;
+	t->n_parts++;
+	if (capture > t->max_capture)
+		t->max_capture = capture;
+	return 0;
+}
+
+int template_compile(struct template *t, const char *src, const char *station, const char *name,
+		     char *err, size_t errlen)
+{
+	char *s;
+	size_t r, w;
+
+	memset(t, 0, sizeof(*t));
+	t->max_capture = -1;
+	s = template_subst_vars(src, station, name, err, errlen);
+	if (!s)
+		return -1;
+	/* Rewrite s in place into literal text, recording captures as parts. */
+	for (r = 0, w = 0; s[r];) {
+		if (s[r] == '$') {
+			if (s[r + 1] == '$') {
+				s[w++] = '$';
+				r += 2;
+				continue;
+			}
+			if (s[r + 1] >= '0' && s[r + 1] <= '9') {
+				if (template_add_part(t, s[r + 1] - '0', 0, 0) < 0)
+					goto oom;
+				r += 2;
+				continue;
+			}
+			snprintf(err, errlen, "\"%s\": \"$\" must be followed by 0-9, $ or {", src);
+			free(s);
+			template_free(t);
+			return -1;
+		}
+		/* literal byte: extend or start a literal part at offset w */
+		if (template_add_part(t, -1, w, 1) < 0)
+			goto oom;
+		s[w++] = s[r++];
+	}
+	s[w] = '\0';
+	t->text = s;
+	return 0;
+oom:
+	free(s);
+	template_free(t);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+void template_free(struct template *t)
+{
+	if (!t)
+		return;
+	free(t->text);
+	free(t->parts);
+	memset(t, 0, sizeof(*t));
+	t->max_capture = -1;
+}
+
+int template_is_whole(const struct template *t)
+{
+	return t->n_parts == 1 && t->parts[0].capture == 0;
+}
+
+static int template_capture_ok_for_topic(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] == '+' || p[i] == '#' || p[i] == '/' || p[i] == '$' || p[i] == '\0')
+			return 0;
+	return 1;
+}
+
+int template_expand(const struct template *t, const struct template_cap *caps, int ncaps, int topic,
+		    char *out, size_t outlen)
+{
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < t->n_parts; i++) {
+		const struct template_part *pt = &t->parts[i];
+		const char *src;
+		size_t n;
+
+		if (pt->capture < 0) {
+			src = t->text + pt->off;
+			n = pt->len;
+		} else if (pt->capture < ncaps && caps[pt->capture].ptr) {
+			src = caps[pt->capture].ptr;
+			n = caps[pt->capture].len;
+			if (topic && !template_capture_ok_for_topic(src, n))
+				return -1;
+		} else {
+			src = "";
+			n = 0;
+		}
+		if (len + n + 1 > outlen)
+			return -1;
+		memcpy(out + len, src, n);
+		len += n;
+	}
+	out[len] = '\0';
+	if (topic) {
+		/* no empty levels: "a//b", "/a" or "a/" made from an empty capture */
+		if (len == 0 || out[0] == '/' || out[len - 1] == '/' || strstr(out, "//"))
+			return -1;
+	}
+	return (int)len;
+}
