@@ -123,15 +123,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	if (main_probe(cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		config_free(cfg);
-		return 2;
-	}
+	/* --check validates the file alone, so a Pi's config can be checked anywhere */
 	if (check) {
 		config_print_summary(cfg);
 		config_free(cfg);
 		return 0;
+	}
+	if (main_probe(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		config_free(cfg);
+		return 2;
 	}
 	(void)allow_root;	/* the root check lands with the least-privilege work */
 	log_set_level(verbose ? LOG_DEBUG : main_log_level(cfg->log_level));
