@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mapping.h"
 #include "mqtt.h"
+#include "retained.h"
 
 #define BRIDGE_TOPIC_MAX 1024
 #define BRIDGE_PAYLOAD_MAX (128 * 1024)
@@ -48,6 +49,7 @@ struct bridge {
 	struct pollfd *pfds;
 	struct device **pdev;
 	int pcap;
+	struct retained *retained;	/* serial states to republish on connect */
 	struct bridge_stats stats;
 	char topic[BRIDGE_TOPIC_MAX];
 	char payload[BRIDGE_PAYLOAD_MAX];
@@ -83,6 +85,16 @@ static void bridge_emit(struct device *dev, const char *frame, size_t len, void 
 		return;
 	}
 	mqtt_publish(b->mqtt, out.topic, out.payload, out.payload_len, out.qos, out.retain);
+	/* gpio drivers re-emit their state on connect themselves */
+	if (out.retain && kind == ROUTE_SERIAL)
+		retained_set(b->retained, out.topic, out.payload, out.payload_len, out.qos);
+}
+
+static void bridge_republish(const char *topic, const void *payload, size_t len, int qos, void *ctx)
+{
+	struct bridge *b = ctx;
+
+	mqtt_publish(b->mqtt, topic, payload, len, qos, 1);
 }
 
 static void bridge_state(struct device *dev, int online, void *ctx)
@@ -213,6 +225,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			mqtt_publish(b->mqtt, b->cfg->mqtt.status_topic, "online", 6, 1, 1);
 			bridge_subscribe_all(b);
+			retained_each(b->retained, bridge_republish, b);
 			bridge_link(b, 1, now);
 			break;
 		case MQTT_EV_CONNECT_FAILED:
@@ -227,6 +240,9 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			break;
 		case MQTT_EV_MESSAGE:
 			bridge_message(b, ev, now);
+			break;
+		case MQTT_EV_NOTE:
+			log_msg(LOG_WARNING, "mqtt: %s", ev->text ? ev->text : "?");
 			break;
 		case MQTT_EV_DISCONNECTED:
 			break;
@@ -704,7 +720,12 @@ struct bridge *bridge_new(struct config *cfg, const char *cfg_path, char *err, s
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	b->mqtt = mqtt_new(&cfg->mqtt, err, errlen);
+	b->retained = retained_new();
+	if (!b->retained) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	b->mqtt = mqtt_new(&cfg->mqtt, &cfg->buffer, err, errlen);
 	if (!b->mqtt)
 		goto fail;
 	return b;
@@ -727,6 +748,7 @@ void bridge_free(struct bridge *b)
 		bridge_free_subs(b->subs, b->sub_qos, b->n_subs > 0 ? b->n_subs : 0);
 	if (b->sfd >= 0)
 		close(b->sfd);
+	retained_free(b->retained);
 	free(b->pfds);
 	free(b->pdev);
 	free(b->cfg_path);

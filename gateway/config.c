@@ -54,61 +54,79 @@ static const char *const level_names[] = {"error", "warning", "info", "debug", N
 
 #define S_(st, f) offsetof(struct st, f)
 
-static const struct opt top_opts[] = {{"station", OPT_STR, 0, 0, 0, NULL, S_(config, station), NULL},
-				      {"log_level", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-				      {"mqtt", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-				      {"serial", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-				      {"gpio", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-				      {"routes", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-				      {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+/* clang-format off */
+static const struct opt top_opts[] = {
+	{ "station", OPT_STR, 0, 0, 0, NULL, S_(config, station), NULL },
+	{ "log_level", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "mqtt", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "buffer", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "serial", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "gpio", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "routes", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
 
 static const struct opt mqtt_opts[] = {
-    {"uri", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-    {"uris", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-    {"client_id", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, client_id), NULL},
-    {"keepalive", OPT_INT, 0, 65535, 60, NULL, S_(cfg_mqtt, keepalive), NULL},
-    {"clean_session", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_mqtt, clean_session), NULL},
-    {"qos", OPT_INT, 0, 2, 1, NULL, S_(cfg_mqtt, qos), NULL},
-    {"username", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, username), NULL},
-    {"password_file", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, password_file), NULL},
-    {"status_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, status_topic), NULL},
-    {"reconnect_min_ms", OPT_INT, 100, 3600000, 1000, NULL, S_(cfg_mqtt, reconnect_min_ms), NULL},
-    {"reconnect_max_ms", OPT_INT, 100, 3600000, 30000, NULL, S_(cfg_mqtt, reconnect_max_ms), NULL},
-    {"tls", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+	{ "uri", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "uris", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "client_id", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, client_id), NULL },
+	{ "keepalive", OPT_INT, 0, 65535, 60, NULL, S_(cfg_mqtt, keepalive), NULL },
+	{ "clean_session", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_mqtt, clean_session), NULL },
+	{ "qos", OPT_INT, 0, 2, 1, NULL, S_(cfg_mqtt, qos), NULL },
+	{ "username", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, username), NULL },
+	{ "password_file", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, password_file), NULL },
+	{ "status_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, status_topic), NULL },
+	{ "reconnect_min_ms", OPT_INT, 100, 3600000, 1000, NULL, S_(cfg_mqtt, reconnect_min_ms), NULL },
+	{ "reconnect_max_ms", OPT_INT, 100, 3600000, 30000, NULL, S_(cfg_mqtt, reconnect_max_ms), NULL },
+	{ "tls", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "protocol", OPT_INT, 4, 5, 4, NULL, S_(cfg_mqtt, protocol), NULL },
+	{ "session_expiry", OPT_INT, 0, 2147483647, 86400, NULL, S_(cfg_mqtt, session_expiry), NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
 
-static const struct opt tls_opts[] = {{"ca_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, ca_file), NULL},
-				      {"cert_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, cert_file), NULL},
-				      {"key_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, key_file), NULL},
-				      {"verify", OPT_BOOL, 0, 1, 1, NULL, S_(cfg_tls, verify), NULL},
-				      {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+static const struct opt tls_opts[] = {
+	{ "ca_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, ca_file), NULL },
+	{ "cert_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, cert_file), NULL },
+	{ "key_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, key_file), NULL },
+	{ "verify", OPT_BOOL, 0, 1, 1, NULL, S_(cfg_tls, verify), NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
+
+static const struct opt buffer_opts[] = {
+	{ "max_messages", OPT_INT, 0, 10000000, 100000, NULL, S_(cfg_buffer, max_messages), NULL },
+	{ "dir", OPT_STR, 0, 0, 0, "", S_(cfg_buffer, dir), NULL },
+	{ "qos0", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_buffer, qos0), NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
 
 static const struct opt serial_opts[] = {
-    {"name", OPT_STR, 1, 0, 0, NULL, S_(cfg_serial, name), NULL},
-    {"port", OPT_STR, 1, 0, 0, NULL, S_(cfg_serial, port), NULL},
-    {"baud", OPT_INT, 50, 4000000, 115200, NULL, S_(cfg_serial, baud), NULL},
-    {"data_bits", OPT_INT, 5, 8, 8, NULL, S_(cfg_serial, data_bits), NULL},
-    {"parity", OPT_ENUM, 0, 0, CFG_PARITY_NONE, NULL, S_(cfg_serial, parity), parity_names},
-    {"stop_bits", OPT_INT, 1, 2, 1, NULL, S_(cfg_serial, stop_bits), NULL},
-    {"flow", OPT_ENUM, 0, 0, CFG_FLOW_NONE, NULL, S_(cfg_serial, flow), flow_names},
-    {"eol", OPT_STR, 0, 0, 0, "\r\n", S_(cfg_serial, eol), NULL},
-    {"max_frame", OPT_INT, 1, 65536, 256, NULL, S_(cfg_serial, max_frame), NULL},
-    {"reopen_ms", OPT_INT, 100, 600000, 2000, NULL, S_(cfg_serial, reopen_ms), NULL},
-    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+	{ "name", OPT_STR, 1, 0, 0, NULL, S_(cfg_serial, name), NULL },
+	{ "port", OPT_STR, 1, 0, 0, NULL, S_(cfg_serial, port), NULL },
+	{ "baud", OPT_INT, 50, 4000000, 115200, NULL, S_(cfg_serial, baud), NULL },
+	{ "data_bits", OPT_INT, 5, 8, 8, NULL, S_(cfg_serial, data_bits), NULL },
+	{ "parity", OPT_ENUM, 0, 0, CFG_PARITY_NONE, NULL, S_(cfg_serial, parity), parity_names },
+	{ "stop_bits", OPT_INT, 1, 2, 1, NULL, S_(cfg_serial, stop_bits), NULL },
+	{ "flow", OPT_ENUM, 0, 0, CFG_FLOW_NONE, NULL, S_(cfg_serial, flow), flow_names },
+	{ "eol", OPT_STR, 0, 0, 0, "\r\n", S_(cfg_serial, eol), NULL },
+	{ "max_frame", OPT_INT, 1, 65536, 256, NULL, S_(cfg_serial, max_frame), NULL },
+	{ "reopen_ms", OPT_INT, 100, 600000, 2000, NULL, S_(cfg_serial, reopen_ms), NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
 
 static const struct opt gpio_opts[] = {
-    {"name", OPT_STR, 1, 0, 0, NULL, S_(cfg_gpio, name), NULL},
-    {"chip", OPT_STR, 0, 0, 0, "gpiochip0", S_(cfg_gpio, chip), NULL},
-    {"line", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL},
-    {"direction", OPT_ENUM, 0, 0, CFG_GPIO_INPUT, NULL, S_(cfg_gpio, direction), dir_names},
-    {"edge", OPT_ENUM, 0, 0, CFG_EDGE_BOTH, NULL, S_(cfg_gpio, edge), edge_names},
-    {"bias", OPT_ENUM, 0, 0, CFG_BIAS_AS_IS, NULL, S_(cfg_gpio, bias), bias_names},
-    {"active_low", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_gpio, active_low), NULL},
-    {"debounce_ms", OPT_INT, 0, 60000, 0, NULL, S_(cfg_gpio, debounce_ms), NULL},
-    {"initial", OPT_INT, 0, 1, 0, NULL, S_(cfg_gpio, initial), NULL},
-    {"failsafe", OPT_INT, -1, 1, -1, NULL, S_(cfg_gpio, failsafe), NULL},
-    {"failsafe_grace_ms", OPT_INT, 0, 3600000, 5000, NULL, S_(cfg_gpio, failsafe_grace_ms), NULL},
-    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+	{ "name", OPT_STR, 1, 0, 0, NULL, S_(cfg_gpio, name), NULL },
+	{ "chip", OPT_STR, 0, 0, 0, "gpiochip0", S_(cfg_gpio, chip), NULL },
+	{ "line", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "direction", OPT_ENUM, 0, 0, CFG_GPIO_INPUT, NULL, S_(cfg_gpio, direction), dir_names },
+	{ "edge", OPT_ENUM, 0, 0, CFG_EDGE_BOTH, NULL, S_(cfg_gpio, edge), edge_names },
+	{ "bias", OPT_ENUM, 0, 0, CFG_BIAS_AS_IS, NULL, S_(cfg_gpio, bias), bias_names },
+	{ "active_low", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_gpio, active_low), NULL },
+	{ "debounce_ms", OPT_INT, 0, 60000, 0, NULL, S_(cfg_gpio, debounce_ms), NULL },
+	{ "initial", OPT_INT, 0, 1, 0, NULL, S_(cfg_gpio, initial), NULL },
+	{ "failsafe", OPT_INT, -1, 1, -1, NULL, S_(cfg_gpio, failsafe), NULL },
+	{ "failsafe_grace_ms", OPT_INT, 0, 3600000, 5000, NULL, S_(cfg_gpio, failsafe_grace_ms), NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
 
 /* Route scalars are parsed into this scratch struct, then compiled. */
 struct route_raw {
@@ -116,14 +134,17 @@ struct route_raw {
 	int retain, qos;
 };
 
-static const struct opt route_opts[] = {{"from", OPT_STR, 1, 0, 0, NULL, S_(route_raw, from), NULL},
-					{"to", OPT_STR, 1, 0, 0, NULL, S_(route_raw, to), NULL},
-					{"match", OPT_STR, 0, 0, 0, NULL, S_(route_raw, match), NULL},
-					{"accept", OPT_STR, 0, 0, 0, NULL, S_(route_raw, accept), NULL},
-					{"payload", OPT_STR, 0, 0, 0, "$0", S_(route_raw, payload), NULL},
-					{"retain", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, retain), NULL},
-					{"qos", OPT_INT, -1, 2, -1, NULL, S_(route_raw, qos), NULL},
-					{NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+static const struct opt route_opts[] = {
+	{ "from", OPT_STR, 1, 0, 0, NULL, S_(route_raw, from), NULL },
+	{ "to", OPT_STR, 1, 0, 0, NULL, S_(route_raw, to), NULL },
+	{ "match", OPT_STR, 0, 0, 0, NULL, S_(route_raw, match), NULL },
+	{ "accept", OPT_STR, 0, 0, 0, NULL, S_(route_raw, accept), NULL },
+	{ "payload", OPT_STR, 0, 0, 0, "$0", S_(route_raw, payload), NULL },
+	{ "retain", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, retain), NULL },
+	{ "qos", OPT_INT, -1, 2, -1, NULL, S_(route_raw, qos), NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
+/* clang-format on */
 
 static void cfg_fail(struct cfg_ctx *c, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -420,6 +441,27 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 	m->status_topic = tmp;
 	if (tmp && topic_name_valid(tmp) < 0)
 		cfg_fail(c, g, "mqtt.status_topic \"%s\" is not a valid topic", tmp);
+}
+
+static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g)
+{
+	struct cfg_buffer *bu = &cfg->buffer;
+
+	if (cfg_defaults(buffer_opts, bu) < 0) {
+		cfg_fail(c, g, "out of memory");
+		return;
+	}
+	if (!g)
+		return;
+	bu->line = config_setting_source_line(g);
+	if (!config_setting_is_group(g)) {
+		cfg_fail(c, g, "buffer must be a group: buffer = { max_messages = 10000; };");
+		return;
+	}
+	cfg_apply(c, g, buffer_opts, bu, "buffer");
+	if (!c->failed && *bu->dir && cfg->mqtt.clean_session)
+		cfg_fail(c, config_setting_get_member(g, "dir"),
+			 "buffer.dir needs mqtt.clean_session = false (a clean session discards what was stored)");
 }
 
 static int cfg_name_ok(const char *n)
@@ -774,6 +816,9 @@ static struct config *cfg_build(config_t *lc, struct cfg_ctx *c)
 			 "station \"%s\" must be non-empty and hold no + # / $", cfg->station);
 	if (!c->failed)
 		cfg_load_mqtt(c, cfg, config_setting_get_member(root, "mqtt"));
+	s = config_setting_get_member(root, "buffer");
+	if (!c->failed)
+		cfg_load_buffer(c, cfg, s);
 	s = config_setting_get_member(root, "serial");
 	if (!c->failed && s)
 		cfg_load_serial(c, cfg, s);
@@ -852,6 +897,7 @@ void config_free(struct config *cfg)
 	free(cfg->mqtt.tls.ca_file);
 	free(cfg->mqtt.tls.cert_file);
 	free(cfg->mqtt.tls.key_file);
+	free(cfg->buffer.dir);
 	for (i = 0; i < cfg->n_serial; i++) {
 		free(cfg->serial[i].name);
 		free(cfg->serial[i].port);

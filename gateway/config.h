@@ -103,6 +103,16 @@ struct cfg_mqtt {
 	int reconnect_max_ms;
 	int has_tls;
 	struct cfg_tls tls;
+	int protocol;			/* 4 = MQTT 3.1.1, 5 = MQTT 5 */
+	int session_expiry;		/* MQTT 5, seconds a session outlives us */
+	int line;
+};
+
+/* Store-and-forward while the broker is unreachable. */
+struct cfg_buffer {
+	int max_messages;		/* oldest dropped (and counted) beyond this */
+	char *dir;			/* "" = in memory; else survives restarts */
+	int qos0;			/* buffer QoS 0 messages too */
 	int line;
 };
 
@@ -111,6 +121,7 @@ struct config {
 	char *station;
 	char *log_level;
 	struct cfg_mqtt mqtt;
+	struct cfg_buffer buffer;
 	struct cfg_serial *serial;
 	int n_serial;
 	struct cfg_gpio *gpio;

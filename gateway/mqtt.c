@@ -27,11 +27,11 @@
 #include "mqtt.h"
 
 #define MQTT_QUEUE_MAX 65536
-#define MQTT_BUFFER_MAX 100000
 #define MQTT_PASSWORD_MAX 256
 
 struct mqtt {
 	const struct cfg_mqtt *cfg;
+	const struct cfg_buffer *buf;
 	MQTTAsync client;
 	int efd;
 	pthread_mutex_t lock;
@@ -42,6 +42,7 @@ struct mqtt {
 	int connecting;			/* loop thread: an attempt is under way */
 	uint64_t next_attempt;		/* loop thread; UINT64_MAX: none */
 	int backoff_ms;
+	uint64_t offline_sent;		/* published while disconnected */
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
 };
@@ -93,10 +94,32 @@ void mqtt_event_free(struct mqtt_event *ev)
 	free(ev->topic);
 	free(ev->payload);
 	free(ev->text);
+	free(ev->response_topic);
+	free(ev->correlation);
 	free(ev);
 }
 
 /* ---- paho callbacks (paho threads) ---- */
+
+/* MQTT 5 request/response: keep the response topic and correlation data. */
+static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
+{
+	MQTTProperty *p;
+
+	if (!props || props->count == 0)
+		return;
+	p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+	if (p && p->value.data.len > 0)
+		ev->response_topic = strndup(p->value.data.data, (size_t)p->value.data.len);
+	p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_CORRELATION_DATA);
+	if (p && p->value.data.len > 0) {
+		ev->correlation = malloc((size_t)p->value.data.len);
+		if (ev->correlation) {
+			memcpy(ev->correlation, p->value.data.data, (size_t)p->value.data.len);
+			ev->correlation_len = (size_t)p->value.data.len;
+		}
+	}
+}
 
 static void mqtt_cb_lost(void *ctx, char *cause)
 {
@@ -120,6 +143,7 @@ static int mqtt_cb_message(void *ctx, char *topic, int topic_len, MQTTAsync_mess
 			ev->len = (size_t)msg->payloadlen;
 			ev->qos = msg->qos;
 			ev->retained = msg->retained;
+			mqtt_copy_props(ev, &msg->properties);
 			mqtt_push(ctx, ev);
 		} else {
 			mqtt_event_free(ev);
@@ -155,6 +179,48 @@ static void mqtt_cb_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 		ev->rc = resp ? resp->code : -1;
 		mqtt_push(ctx, ev);
 	}
+}
+
+static void mqtt_cb_connect_ok5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	const char *uri = resp && resp->alt.connect.serverURI ? resp->alt.connect.serverURI : "";
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, uri);
+
+	if (ev)
+		mqtt_push(ctx, ev);
+}
+
+static void mqtt_cb_connect_fail5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	char why[256];
+	struct mqtt_event *ev;
+
+	if (resp && resp->reasonCode)
+		snprintf(why, sizeof(why), "%s (reason code %d)%s%s", MQTTReasonCode_toString(resp->reasonCode),
+			 (int)resp->reasonCode, resp->message ? ": " : "", resp->message ? resp->message : "");
+	else if (resp && resp->message)
+		snprintf(why, sizeof(why), "%s", resp->message);
+	else
+		snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(resp ? resp->code : MQTTASYNC_FAILURE));
+	ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, why);
+	if (ev) {
+		ev->rc = resp ? resp->code : -1;
+		mqtt_push(ctx, ev);
+	}
+}
+
+/* MQTT 5: the broker said why it closed the connection. */
+static void mqtt_cb_server_disconnect(void *ctx, MQTTProperties *props, enum MQTTReasonCodes rc)
+{
+	char why[200];
+	struct mqtt_event *ev;
+
+	(void)props;
+	snprintf(why, sizeof(why), "broker disconnected us: %s (reason code %d)", MQTTReasonCode_toString(rc),
+		 (int)rc);
+	ev = mqtt_event_new(MQTT_EV_NOTE, why);
+	if (ev)
+		mqtt_push(ctx, ev);
 }
 
 static void mqtt_cb_disconnected(void *ctx, MQTTAsync_successData *resp)
@@ -220,7 +286,7 @@ int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, si
 	return 0;
 }
 
-struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, char *err, size_t errlen)
+struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, char *err, size_t errlen)
 {
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	struct mqtt *m = calloc(1, sizeof(*m));
@@ -231,6 +297,7 @@ struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	m->cfg = cfg;
+	m->buf = buf;
 	m->efd = -1;
 	m->next_attempt = UINT64_MAX;
 	m->backoff_ms = cfg->reconnect_min_ms;
@@ -245,10 +312,19 @@ struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, char *err, size_t errlen)
 	}
 	co.sendWhileDisconnected = 1;
 	co.allowDisconnectedSendAtAnyTime = 1;
-	co.maxBufferedMessages = MQTT_BUFFER_MAX;
+	co.maxBufferedMessages = buf->max_messages;
 	co.deleteOldestMessages = 1;
-	rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
-					 &co);
+	co.restoreMessages = 1;
+	co.persistQoS0 = buf->qos0;
+	co.MQTTVersion = cfg->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_DEFAULT;
+	if (*buf->dir) {
+		/* paho's file store: one file per message under dir, survives SIGKILL */
+		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
+						 MQTTCLIENT_PERSISTENCE_DEFAULT, buf->dir, &co);
+	} else {
+		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
+						 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	}
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "cannot create MQTT client for %s: %s", cfg->uris[0], MQTTAsync_strerror(rc));
 		m->client = NULL;
@@ -259,6 +335,8 @@ struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
 		goto fail;
 	}
+	if (cfg->protocol == 5)
+		MQTTAsync_setDisconnected(m->client, m, mqtt_cb_server_disconnect);
 	return m;
 fail:
 	mqtt_free(m);
@@ -300,6 +378,8 @@ static void mqtt_connect_now(struct mqtt *m)
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
 	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperty expiry;
 	int rc, i, tls = 0;
 
 	o.keepAliveInterval = c->keepalive;
@@ -312,6 +392,22 @@ static void mqtt_connect_now(struct mqtt *m)
 	o.serverURIcount = c->n_uris;
 	o.serverURIs = c->uris;
 	o.maxInflight = 65535;
+	if (c->protocol == 5) {
+		o.MQTTVersion = MQTTVERSION_5;
+		o.cleansession = 0;
+		o.cleanstart = c->clean_session;
+		o.onSuccess = NULL;
+		o.onFailure = NULL;
+		o.onSuccess5 = mqtt_cb_connect_ok5;
+		o.onFailure5 = mqtt_cb_connect_fail5;
+		if (!c->clean_session && c->session_expiry > 0) {
+			/* without an expiry an MQTT 5 session ends with the connection */
+			expiry.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+			expiry.value.integer4 = (unsigned int)c->session_expiry;
+			MQTTProperties_add(&props, &expiry);
+			o.connectProperties = &props;
+		}
+	}
 	will.topicName = c->status_topic;
 	will.message = "offline";
 	will.retained = 1;
@@ -340,6 +436,7 @@ static void mqtt_connect_now(struct mqtt *m)
 	m->stats.connect_attempts++;
 	log_msg(LOG_DEBUG, "mqtt: connecting to %s%s", c->uris[0], c->n_uris > 1 ? " (and failover uris)" : "");
 	rc = MQTTAsync_connect(m->client, &o);
+	MQTTProperties_free(&props);
 	if (rc != MQTTASYNC_SUCCESS) {
 		struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, MQTTAsync_strerror(rc));
 
@@ -368,6 +465,14 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 
 void mqtt_connected_ok(struct mqtt *m)
 {
+	if (m->offline_sent > (uint64_t)m->buf->max_messages) {
+		uint64_t lost = m->offline_sent - (uint64_t)m->buf->max_messages;
+
+		m->stats.buffer_dropped += lost;
+		log_msg(LOG_WARNING, "mqtt: %llu messages published while offline were dropped (buffer.max_messages = %d)",
+			(unsigned long long)lost, m->buf->max_messages);
+	}
+	m->offline_sent = 0;
 	m->connected = 1;
 	m->connecting = 0;
 	m->backoff_ms = m->cfg->reconnect_min_ms;
@@ -415,8 +520,16 @@ int mqtt_is_connected(const struct mqtt *m)
 
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain)
 {
-	int rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, NULL);
+	int rc;
 
+	if (!m->connected) {
+		if (qos == 0 && !m->buf->qos0) {
+			m->stats.dropped_offline++;
+			return -1;
+		}
+		m->offline_sent++;
+	}
+	rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, NULL);
 	if (rc != MQTTASYNC_SUCCESS) {
 		m->stats.publish_failed++;
 		log_msg(LOG_WARNING, "mqtt: publish to %s failed: %s", topic, MQTTAsync_strerror(rc));

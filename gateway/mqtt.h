@@ -24,7 +24,8 @@ enum mqtt_event_type {
 	MQTT_EV_CONNECT_FAILED,	/* an attempt failed (reason in text) */
 	MQTT_EV_LOST,		/* an established connection dropped */
 	MQTT_EV_MESSAGE,	/* a message arrived */
-	MQTT_EV_DISCONNECTED	/* our own disconnect finished */
+	MQTT_EV_DISCONNECTED,	/* our own disconnect finished */
+	MQTT_EV_NOTE		/* something to log (text), e.g. an MQTT 5 server DISCONNECT */
 };
 
 struct mqtt_event {
@@ -35,7 +36,10 @@ struct mqtt_event {
 	int qos;
 	int retained;
 	int rc;			/* CONNECT_FAILED: paho code */
-	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST: reason */
+	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST / NOTE: reason */
+	char *response_topic;	/* MESSAGE, MQTT 5: where a reply should go */
+	char *correlation;	/* MESSAGE, MQTT 5: correlation data for the reply */
+	size_t correlation_len;
 	struct mqtt_event *next;
 };
 
@@ -46,12 +50,14 @@ struct mqtt_stats {
 	uint64_t dropped_in;	/* inbound messages dropped: event queue full */
 	uint64_t connects;
 	uint64_t connect_attempts;
+	uint64_t dropped_offline;	/* QoS 0 while offline, buffer.qos0 off */
+	uint64_t buffer_dropped;	/* oldest buffered messages dropped */
 };
 
 struct mqtt;
 
 /* Create the client (no network yet). NULL with a message in err. */
-struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, char *err, size_t errlen);
+struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, char *err, size_t errlen);
 void mqtt_free(struct mqtt *m);
 
 /* Read a password file: refuses one readable by group or others. 0 / -1. */
