@@ -29,6 +29,7 @@
 #include "mapping.h"
 #include "mqtt.h"
 #include "retained.h"
+#include "sdnotify.h"
 
 #define BRIDGE_TOPIC_MAX 1024
 #define BRIDGE_PAYLOAD_MAX (128 * 1024)
@@ -43,6 +44,9 @@ struct bridge {
 	struct device **gpio;		/* cfg->n_gpio */
 	int sfd;
 	int stop;
+	int ready_sent;			/* systemd READY=1 */
+	uint64_t wd_interval;		/* systemd watchdog period, 0: none */
+	uint64_t wd_next;
 	char **subs;			/* current subscriptions */
 	int *sub_qos;
 	int n_subs;
@@ -213,6 +217,15 @@ static void bridge_link(struct bridge *b, int up, uint64_t now)
 			b->gpio[i]->drv->link(b->gpio[i], up, now);
 }
 
+/* Tell systemd (Type=notify) that start-up is over, and how things stand. */
+static void bridge_ready(struct bridge *b, const char *what, const char *detail)
+{
+	sdnotify_status("%s%s", what, detail);
+	if (!b->ready_sent)
+		sdnotify_ready();
+	b->ready_sent = 1;
+}
+
 static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 {
 	struct mqtt_event *ev;
@@ -223,6 +236,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		case MQTT_EV_CONNECTED:
 			mqtt_connected_ok(b->mqtt);
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
+			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
 			mqtt_publish(b->mqtt, b->cfg->mqtt.status_topic, "online", 6, 1, 1);
 			bridge_subscribe_all(b);
 			retained_each(b->retained, bridge_republish, b);
@@ -232,10 +246,13 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			mqtt_schedule_reconnect(b->mqtt, now);
 			log_msg(LOG_WARNING, "mqtt: cannot connect to %s: %s; retrying with backoff",
 				b->cfg->mqtt.uris[0], ev->text ? ev->text : "?");
+			/* ready all the same: a down broker is retried, not a failed start */
+			bridge_ready(b, "broker unreachable, retrying: ", ev->text ? ev->text : "?");
 			break;
 		case MQTT_EV_LOST:
 			mqtt_schedule_reconnect(b->mqtt, now);
 			log_msg(LOG_WARNING, "mqtt: connection lost: %s; reconnecting", ev->text ? ev->text : "?");
+			sdnotify_status("connection lost (%s), reconnecting", ev->text ? ev->text : "?");
 			bridge_link(b, 0, now);
 			break;
 		case MQTT_EV_MESSAGE:
@@ -518,7 +535,9 @@ static int bridge_signals(struct bridge *b, uint64_t now)
 			b->stop = 1;
 			break;
 		case SIGHUP:
+			sdnotify_reloading();
 			bridge_reload(b, now);
+			sdnotify_ready();
 			break;
 		case SIGUSR1:
 			bridge_log_stats(b);
@@ -571,6 +590,13 @@ static uint64_t bridge_deadline(struct bridge *b, uint64_t now)
 	uint64_t d = mqtt_tick(b->mqtt, now), t;
 	int i;
 
+	if (b->wd_interval) {
+		if (now >= b->wd_next) {
+			sdnotify_watchdog();
+			b->wd_next = now + b->wd_interval;
+		}
+		d = b->wd_next < d ? b->wd_next : d;
+	}
 	for (i = 0; i < b->cfg->n_serial; i++) {
 		t = b->serial[i]->drv->tick(b->serial[i], now);
 		d = t < d ? t : d;
@@ -661,6 +687,8 @@ int bridge_run(struct bridge *b)
 
 	log_msg(LOG_INFO, "mqttgw %s starting: %d serial, %d gpio, %d routes, broker %s", MQTTGW_VERSION,
 		b->cfg->n_serial, b->cfg->n_gpio, b->cfg->n_routes, b->cfg->mqtt.uris[0]);
+	b->wd_interval = sdnotify_watchdog_interval_ms();
+	b->wd_next = now;
 	bridge_open_all(b, now);
 	mqtt_start(b->mqtt, now);
 	while (!b->stop) {
@@ -688,6 +716,7 @@ int bridge_run(struct bridge *b)
 		if (rc > 0 && !b->stop)
 			bridge_dispatch(b, n, now);
 	}
+	sdnotify_stopping();
 	bridge_shutdown(b);
 	return 0;
 }
