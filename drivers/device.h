@@ -43,7 +43,9 @@ struct device_driver {
 	/*
 	 * Queue one outbound frame (serial: eol is appended; gpio: the payload
 	 * is parsed as 1/0/on/off/true/false/toggle/...). 0 accepted, -1
-	 * refused (counted by the driver in dev->stats.refused).
+	 * refused (counted by the driver in dev->stats.refused, the reason in
+	 * dev->last_error). A serial device with a reply pattern reports each
+	 * accepted command back exactly once: REPLY, TIMEOUT or DROPPED.
 	 */
 	int (*write)(struct device *dev, const char *data, size_t len, uint64_t now_ms);
 	/* Do timed work; return the next deadline (ms) or DEVICE_NO_DEADLINE. */
@@ -70,7 +72,15 @@ struct device_stats {
 	uint64_t open_failures;
 };
 
+/* What happened to a command, for devices that match replies (serial reply). */
+enum device_event {
+	DEVICE_EV_REPLY,	/* data = the reply frame to the oldest command in flight */
+	DEVICE_EV_TIMEOUT,	/* data = the command that got no reply in time */
+	DEVICE_EV_DROPPED	/* data = a queued command dropped (port lost, fail-safe) */
+};
+
 typedef void (*device_emit_fn)(struct device *dev, const char *frame, size_t len, void *ctx);
+typedef void (*device_event_fn)(struct device *dev, enum device_event ev, const char *data, size_t len, void *ctx);
 typedef void (*device_state_fn)(struct device *dev, int online, void *ctx);
 
 struct device {
@@ -82,7 +92,10 @@ struct device {
 	int online;			/* 1 while open and usable */
 	device_emit_fn emit;
 	device_state_fn state;
-	void *ctx;			/* passed to emit and state */
+	device_event_fn event;		/* may be NULL */
+	void *ctx;			/* passed to emit, state and event */
+	const char *last_error;		/* why the last write() was refused */
+	void *owner;			/* the bridge's per-device state */
 	struct device_stats stats;
 };
 

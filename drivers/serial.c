@@ -1,54 +1,70 @@
 /*
  * serial.c - serial ports (RS232, RS485, USB-serial, ptys) as devices.
  *
- * Opening: the configured path is resolved first (udev names and
- * /dev/serial/by-id/... are symlinks, and libserialport 0.1.1 looks the name
- * up in sysfs, which fails on a symlink). libserialport opens and configures
- * real ports; when it refuses (pseudo-terminals have no sysfs entry and no
- * modem-line ioctls) the port is opened and configured with termios. Either
- * way the result is one non-blocking fd in true raw mode, and from there both
- * share the same read/write path, so a socat pty tests what a USB adapter
- * runs.
+ * Opening and port settings are in serial_port.c; this file is the driver:
+ * reading into the pure framer (framing.c), the command queue (cmdq.c),
+ * writing, reopening after an unplug, and the fail-safe.
  *
- * Reading feeds the pure framer (framing.c); writing goes through a bounded
- * byte queue: a write is tried at once (a command reaches the wire in the
- * same loop turn) and whatever the port does not take waits for POLLOUT, so
- * a slow port never blocks the loop. A port that vanishes (EOF, EIO, HUP) is
- * closed and retried every reopen_ms.
+ * Writing: every command goes through the command queue, which keeps order,
+ * applies the rate limit and, with a reply pattern, keeps one command in
+ * flight. What the queue releases is appended to a bounded byte buffer and
+ * written at once (a command reaches the wire in the same loop turn);
+ * whatever the port does not take waits for POLLOUT, so a slow port never
+ * blocks the loop.
+ *
+ * Fail-safe: the on_disconnect frames are written when the broker has been
+ * unreachable for failsafe_grace_ms (link down), when no command came for
+ * command_timeout_ms (deadman), and at shutdown. They bypass the queue,
+ * which is emptied first: a STOP must not wait behind the commands it is
+ * meant to cancel.
+ *
+ * RS485: the kernel's RS485 mode when the UART driver has it; otherwise RTS
+ * is raised before a write, and dropped once the output queue has drained
+ * plus rs485_delay_after_ms (timers, not sleeps).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include <libserialport.h>
-
+#include "cmdq.h"
 #include "config.h"
 #include "device.h"
 #include "framing.h"
 #include "log.h"
+#include "serial_port.h"
 
 /* Bytes a port may have waiting to be written before commands are refused. */
-#define SERIAL_QUEUE_MAX (64 * 1024)
+#define SERIAL_OUT_MAX (64 * 1024)
 #define SERIAL_READ_CHUNK 4096
 
 struct serial_priv {
-	struct sp_port *sp;	/* NULL when opened with termios */
-	int fd;
+	struct serial_port port;
 	struct framer fr;
-	char *wq;		/* write queue */
+	struct cmdq q;
+	char *wq;			/* bytes on their way to the port */
 	size_t wq_off, wq_len, wq_cap;
 	uint64_t next_open;
 	int missing_logged;
+	int link_up;			/* broker connected */
+	uint64_t failsafe_at;		/* broker-loss fail-safe due; UINT64_MAX: not armed */
+	uint64_t last_cmd_at;		/* deadman: last command; 0: none yet */
+	int deadman_fired;
+	int rts_on;			/* software RS485 */
+	uint64_t rts_hold_until;	/* no bytes before this (delay before send) */
+	uint64_t rts_release_at;	/* drop RTS after this, once drained */
+	uint64_t now;			/* time of the current callback */
 };
 
 static const struct cfg_serial *serial_cfg(const struct device *dev)
 {
 	return dev->cfg;
+}
+
+static int serial_sw_rts(const struct device *dev, const struct serial_priv *p)
+{
+	return serial_cfg(dev)->rs485 && !p->port.rs485_kernel && !p->port.rts_broken;
 }
 
 static struct serial_priv *serial_priv_get(struct device *dev)
@@ -61,8 +77,12 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->fd = -1;
-	if (framing_init(&p->fr, c->eol, c->eol_len, (size_t)c->max_frame) < 0) {
+	p->port.fd = -1;
+	p->failsafe_at = UINT64_MAX;
+	if (framing_init(&p->fr, c->eol, c->eol_len, (size_t)c->max_frame) < 0 ||
+	    cmdq_init(&p->q, c->queue_max, (size_t)c->max_frame, c->has_reply, c->reply_timeout_ms, c->rate_limit,
+		      c->rate_burst) < 0) {
+		framing_free(&p->fr);
 		free(p);
 		return NULL;
 	}
@@ -70,108 +90,130 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	return p;
 }
 
-static speed_t serial_speed(int baud)
+static void serial_dropped(const char *data, size_t len, void *ctx)
 {
-	static const struct {
-		int baud;
-		speed_t speed;
-	} t[] = {
-		{ 50, B50 },	     { 75, B75 },	    { 110, B110 },	   { 134, B134 },
-		{ 150, B150 },	     { 200, B200 },	    { 300, B300 },	   { 600, B600 },
-		{ 1200, B1200 },     { 1800, B1800 },	    { 2400, B2400 },	   { 4800, B4800 },
-		{ 9600, B9600 },     { 19200, B19200 },	    { 38400, B38400 },	   { 57600, B57600 },
-		{ 115200, B115200 }, { 230400, B230400 },   { 460800, B460800 },   { 500000, B500000 },
-		{ 576000, B576000 }, { 921600, B921600 },   { 1000000, B1000000 }, { 1152000, B1152000 },
-		{ 1500000, B1500000 }, { 2000000, B2000000 }, { 2500000, B2500000 }, { 3000000, B3000000 },
-		{ 3500000, B3500000 }, { 4000000, B4000000 },
-	};
-	size_t i;
+	struct device *dev = ctx;
 
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (t[i].baud == baud)
-			return t[i].speed;
-	return 0;
+	if (dev->event)
+		dev->event(dev, DEVICE_EV_DROPPED, data, len, dev->ctx);
 }
 
-/*
- * Put fd in true raw mode with the configured line settings. With keep_line
- * set (libserialport configured speed and format already), only the raw
- * flags are enforced.
- */
-static int serial_termios(int fd, const struct cfg_serial *c, int keep_line)
+/* ---- writing ---- */
+
+static void serial_lost(struct device *dev, uint64_t now, const char *why);
+
+static int serial_flush(struct device *dev, uint64_t now)
 {
-	struct termios t;
+	struct serial_priv *p = dev->priv;
 
-	if (tcgetattr(fd, &t) < 0)
-		return -1;
-	t.c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON | IXOFF |
-				 IXANY | IMAXBEL | IUCLC);
-	t.c_oflag &= ~(tcflag_t)OPOST;
-	t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ECHOE | ECHOK | ICANON | ISIG | IEXTEN);
-	t.c_cc[VMIN] = 1;
-	t.c_cc[VTIME] = 0;
-	if (c->flow == CFG_FLOW_XONXOFF)
-		t.c_iflag |= IXON | IXOFF;
-	if (!keep_line) {
-		speed_t sp = serial_speed(c->baud);
+	if (p->wq_off >= p->wq_len)
+		return 0;
+	if (serial_sw_rts(dev, p)) {
+		if (!p->rts_on) {
+			if (serial_port_set_rts(&p->port, 1) == 0) {
+				p->rts_on = 1;
+				p->rts_hold_until = now + (uint64_t)serial_cfg(dev)->rs485_delay_before_ms;
+			}
+		}
+		if (now < p->rts_hold_until)
+			return 0;
+	}
+	while (p->wq_off < p->wq_len) {
+		ssize_t n = write(p->port.fd, p->wq + p->wq_off, p->wq_len - p->wq_off);
 
-		if (!sp) {
-			errno = EINVAL;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			serial_lost(dev, now, strerror(errno));
 			return -1;
 		}
-		cfsetispeed(&t, sp);
-		cfsetospeed(&t, sp);
-		t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | PARODD | CMSPAR | CSTOPB | CRTSCTS);
-		t.c_cflag |= CREAD | CLOCAL;
-		t.c_cflag |= c->data_bits == 5 ? CS5 : c->data_bits == 6 ? CS6 : c->data_bits == 7 ? CS7 : CS8;
-		if (c->parity != CFG_PARITY_NONE)
-			t.c_cflag |= PARENB;
-		if (c->parity == CFG_PARITY_ODD || c->parity == CFG_PARITY_MARK)
-			t.c_cflag |= PARODD;
-		if (c->parity == CFG_PARITY_MARK || c->parity == CFG_PARITY_SPACE)
-			t.c_cflag |= CMSPAR;
-		if (c->stop_bits == 2)
-			t.c_cflag |= CSTOPB;
-		if (c->flow == CFG_FLOW_RTSCTS)
-			t.c_cflag |= CRTSCTS;
+		p->wq_off += (size_t)n;
+		dev->stats.bytes_out += (uint64_t)n;
 	}
-	return tcsetattr(fd, TCSANOW, &t);
-}
+	p->wq_off = p->wq_len = 0;
+	if (p->rts_on) {
+		/* time for the UART to shift out what the kernel still holds */
+		const struct cfg_serial *c = serial_cfg(dev);
+		int outq = serial_port_outq(&p->port);
+		uint64_t bits = (uint64_t)(outq > 0 ? outq : 0) * (uint64_t)(1 + c->data_bits + c->stop_bits + 1);
 
-static int serial_open_libserialport(struct serial_priv *p, const struct cfg_serial *c, const char *path)
-{
-	static const enum sp_parity par[] = { SP_PARITY_NONE, SP_PARITY_ODD, SP_PARITY_EVEN, SP_PARITY_MARK,
-					      SP_PARITY_SPACE };
-	static const enum sp_flowcontrol flow[] = { SP_FLOWCONTROL_NONE, SP_FLOWCONTROL_RTSCTS,
-						    SP_FLOWCONTROL_XONXOFF };
-	struct sp_port *sp = NULL;
-
-	if (sp_get_port_by_name(path, &sp) != SP_OK)
-		return -1;
-	if (sp_open(sp, SP_MODE_READ_WRITE) != SP_OK) {
-		sp_free_port(sp);
-		return -1;
+		p->rts_release_at = now + bits * 1000 / (uint64_t)c->baud + 1 + (uint64_t)c->rs485_delay_after_ms;
 	}
-	if (sp_set_baudrate(sp, c->baud) != SP_OK || sp_set_bits(sp, c->data_bits) != SP_OK ||
-	    sp_set_parity(sp, par[c->parity]) != SP_OK || sp_set_stopbits(sp, c->stop_bits) != SP_OK ||
-	    sp_set_flowcontrol(sp, flow[c->flow]) != SP_OK) {
-		char *msg = sp_last_error_message();
-
-		log_msg(LOG_ERR, "serial %s: %s: cannot apply settings: %s", c->name, path, msg ? msg : "?");
-		sp_free_error_message(msg);
-		sp_close(sp);
-		sp_free_port(sp);
-		errno = EINVAL;
-		return -2;
-	}
-	if (sp_get_port_handle(sp, &p->fd) != SP_OK) {
-		sp_close(sp);
-		sp_free_port(sp);
-		return -1;
-	}
-	p->sp = sp;
 	return 0;
 }
+
+/* Append one frame and its eol to the byte buffer. 0 / -1 (full). */
+static int serial_put(struct device *dev, const char *data, size_t len)
+{
+	const struct cfg_serial *c = serial_cfg(dev);
+	struct serial_priv *p = dev->priv;
+	size_t need = len + c->eol_len;
+
+	if (p->wq_len - p->wq_off + need > SERIAL_OUT_MAX)
+		return -1;
+	if (p->wq_off > 0 && p->wq_len + need > p->wq_cap) {
+		memmove(p->wq, p->wq + p->wq_off, p->wq_len - p->wq_off);
+		p->wq_len -= p->wq_off;
+		p->wq_off = 0;
+	}
+	if (p->wq_len + need > p->wq_cap) {
+		size_t cap = p->wq_cap ? p->wq_cap : 512;
+		char *nq;
+
+		while (cap < p->wq_len + need)
+			cap *= 2;
+		nq = realloc(p->wq, cap);
+		if (!nq)
+			return -1;
+		p->wq = nq;
+		p->wq_cap = cap;
+	}
+	memcpy(p->wq + p->wq_len, data, len);
+	memcpy(p->wq + p->wq_len + len, c->eol, c->eol_len);
+	p->wq_len += need;
+	dev->stats.frames_out++;
+	return 0;
+}
+
+/* Move what the command queue releases onto the wire. */
+static void serial_pump(struct device *dev, uint64_t now)
+{
+	struct serial_priv *p = dev->priv;
+	const char *cmd;
+	size_t len;
+
+	while (p->port.fd >= 0 && (cmd = cmdq_take(&p->q, &len, now)) != NULL) {
+		if (serial_put(dev, cmd, len) < 0) {
+			/* the port has not taken 64 KiB: it is stuck, not slow */
+			dev->stats.refused++;
+			serial_dropped(cmd, len, dev);
+			cmdq_reply(&p->q);
+		}
+	}
+	serial_flush(dev, now);
+}
+
+static void serial_failsafe_now(struct device *dev, uint64_t now, const char *why)
+{
+	const struct cfg_serial *c = serial_cfg(dev);
+	struct serial_priv *p = dev->priv;
+	int i;
+
+	if (!p || !c->n_on_disconnect)
+		return;
+	cmdq_clear(&p->q, serial_dropped, dev);
+	if (p->port.fd < 0) {
+		log_msg(LOG_WARNING, "serial %s: fail-safe (%s) not written: port is not open", dev->name, why);
+		return;
+	}
+	for (i = 0; i < c->n_on_disconnect; i++)
+		serial_put(dev, c->on_disconnect[i], strlen(c->on_disconnect[i]));
+	log_msg(LOG_WARNING, "serial %s: fail-safe (%s): wrote %s%s", dev->name, why, c->on_disconnect[0],
+		c->n_on_disconnect > 1 ? " ..." : "");
+	serial_flush(dev, now);
+}
+
+/* ---- open / close ---- */
 
 static void serial_schedule(struct device *dev, struct serial_priv *p, uint64_t now)
 {
@@ -182,57 +224,31 @@ static int serial_open(struct device *dev, uint64_t now)
 {
 	const struct cfg_serial *c = serial_cfg(dev);
 	struct serial_priv *p = serial_priv_get(dev);
-	char path[PATH_MAX];
-	int rc, flags;
+	char err[512];
 
 	if (!p)
 		return -1;
-	if (p->fd >= 0)
+	if (p->port.fd >= 0)
 		return 0;
 	serial_schedule(dev, p, now);
-	if (!realpath(c->port, path)) {
+	if (p->failsafe_at == UINT64_MAX && !p->link_up && c->n_on_disconnect)
+		p->failsafe_at = now + (uint64_t)c->failsafe_grace_ms;	/* not connected yet */
+	if (serial_port_open(&p->port, c, err, sizeof(err)) < 0) {
 		if (!p->missing_logged)
-			log_msg(LOG_WARNING, "serial %s: %s: %s; retrying every %d ms", c->name, c->port,
-				strerror(errno), c->reopen_ms);
+			log_msg(LOG_WARNING, "serial %s: %s; retrying every %d ms", c->name, err, c->reopen_ms);
 		p->missing_logged = 1;
 		dev->stats.open_failures++;
 		return -1;
 	}
-	rc = serial_open_libserialport(p, c, path);
-	if (rc == -1) {
-		/* ptys and anything else libserialport will not take */
-		p->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-		if (p->fd < 0 || !isatty(p->fd) || serial_termios(p->fd, c, 0) < 0) {
-			if (!p->missing_logged)
-				log_msg(LOG_WARNING, "serial %s: cannot open %s: %s; retrying every %d ms", c->name,
-					path, p->fd >= 0 && !isatty(p->fd) ? "not a tty" : strerror(errno),
-					c->reopen_ms);
-			p->missing_logged = 1;
-			if (p->fd >= 0)
-				close(p->fd);
-			p->fd = -1;
-			dev->stats.open_failures++;
-			return -1;
-		}
-		log_msg(LOG_DEBUG, "serial %s: %s opened with termios", c->name, path);
-	} else if (rc < 0) {
-		dev->stats.open_failures++;
-		return -1;
-	} else {
-		if (serial_termios(p->fd, c, 1) < 0)
-			log_msg(LOG_WARNING, "serial %s: cannot enforce raw mode: %s", c->name, strerror(errno));
-		log_msg(LOG_DEBUG, "serial %s: %s opened with libserialport", c->name, path);
-	}
-	flags = fcntl(p->fd, F_GETFL);
-	if (flags < 0 || fcntl(p->fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		log_msg(LOG_WARNING, "serial %s: cannot make the port non-blocking: %s", c->name, strerror(errno));
-	(void)fcntl(p->fd, F_SETFD, FD_CLOEXEC);
-	/* what the device said before we were listening is not a frame of ours */
-	tcflush(p->fd, TCIFLUSH);
+	/*
+	 * No input flush: bytes the device sent while we were away are still
+	 * frames (a restart loses nothing); the framer drops a torn first one
+	 * only if it is over-long.
+	 */
 	framing_reset(&p->fr);
 	p->missing_logged = 0;
-	log_msg(LOG_INFO, "serial %s: %s open at %d baud", c->name, strcmp(path, c->port) ? c->port : path,
-		c->baud);
+	p->rts_on = 0;
+	log_msg(LOG_INFO, "serial %s: %s open at %d baud", c->name, c->port, c->baud);
 	device_set_online(dev, 1);
 	return 0;
 }
@@ -241,17 +257,11 @@ static void serial_close_fd(struct device *dev)
 {
 	struct serial_priv *p = dev->priv;
 
-	if (!p || p->fd < 0)
+	if (!p || p->port.fd < 0)
 		return;
-	if (p->sp) {
-		sp_close(p->sp);
-		sp_free_port(p->sp);
-		p->sp = NULL;
-	} else {
-		close(p->fd);
-	}
-	p->fd = -1;
+	serial_port_close(&p->port);
 	p->wq_off = p->wq_len = 0;
+	cmdq_clear(&p->q, serial_dropped, dev);
 	device_set_online(dev, 0);
 }
 
@@ -271,28 +281,43 @@ static void serial_lost(struct device *dev, uint64_t now, const char *why)
 	p->missing_logged = 1;
 }
 
+/* ---- poll ---- */
+
 static int serial_fd(const struct device *dev)
 {
 	const struct serial_priv *p = dev->priv;
 
-	return p ? p->fd : -1;
+	return p ? p->port.fd : -1;
 }
 
 static short serial_events(const struct device *dev)
 {
 	const struct serial_priv *p = dev->priv;
 
-	if (!p || p->fd < 0)
+	if (!p || p->port.fd < 0)
 		return 0;
-	return (short)(POLLIN | (p->wq_len > p->wq_off ? POLLOUT : 0));
+	if (p->wq_len > p->wq_off && !(p->rts_on && p->now < p->rts_hold_until))
+		return POLLIN | POLLOUT;
+	return POLLIN;
 }
 
 static void serial_frame(const char *frame, size_t len, void *ctx)
 {
 	struct device *dev = ctx;
+	const struct cfg_serial *c = serial_cfg(dev);
+	struct serial_priv *p = dev->priv;
 
 	dev->stats.frames_in++;
 	dev->emit(dev, frame, len, dev->ctx);
+	if (c->has_reply && p->q.in_flight) {
+		regmatch_t m[1] = { { 0, (regoff_t)len } };
+
+		if (regexec(&c->reply, frame, 1, m, REG_STARTEND) == 0 && cmdq_reply(&p->q)) {
+			if (dev->event)
+				dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
+			serial_pump(dev, p->now);
+		}
+	}
 }
 
 static void serial_on_readable(struct device *dev, uint64_t now)
@@ -301,9 +326,10 @@ static void serial_on_readable(struct device *dev, uint64_t now)
 	char buf[SERIAL_READ_CHUNK];
 	int rounds;
 
+	p->now = now;
 	/* bounded, so one chatty port cannot starve the others */
-	for (rounds = 0; rounds < 16 && p->fd >= 0; rounds++) {
-		ssize_t n = read(p->fd, buf, sizeof(buf));
+	for (rounds = 0; rounds < 16 && p->port.fd >= 0; rounds++) {
+		ssize_t n = read(p->port.fd, buf, sizeof(buf));
 
 		if (n > 0) {
 			uint64_t before = p->fr.dropped;
@@ -312,8 +338,8 @@ static void serial_on_readable(struct device *dev, uint64_t now)
 			framing_feed(&p->fr, buf, (size_t)n, serial_frame, dev);
 			if (p->fr.dropped != before) {
 				dev->stats.dropped_overlong += p->fr.dropped - before;
-				log_msg(LOG_WARNING, "serial %s: frame longer than max_frame (%d) dropped",
-					dev->name, serial_cfg(dev)->max_frame);
+				log_msg(LOG_WARNING, "serial %s: frame longer than max_frame (%d) dropped", dev->name,
+					serial_cfg(dev)->max_frame);
 			}
 			if ((size_t)n < sizeof(buf))
 				return;
@@ -326,85 +352,120 @@ static void serial_on_readable(struct device *dev, uint64_t now)
 	}
 }
 
-static int serial_flush(struct device *dev, uint64_t now)
-{
-	struct serial_priv *p = dev->priv;
-
-	while (p->wq_off < p->wq_len) {
-		ssize_t n = write(p->fd, p->wq + p->wq_off, p->wq_len - p->wq_off);
-
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			serial_lost(dev, now, strerror(errno));
-			return -1;
-		}
-		p->wq_off += (size_t)n;
-		dev->stats.bytes_out += (uint64_t)n;
-	}
-	p->wq_off = p->wq_len = 0;
-	return 0;
-}
-
 static void serial_on_writable(struct device *dev, uint64_t now)
 {
+	((struct serial_priv *)dev->priv)->now = now;
 	serial_flush(dev, now);
 }
 
 static int serial_write(struct device *dev, const char *data, size_t len, uint64_t now)
 {
-	const struct cfg_serial *c = serial_cfg(dev);
 	struct serial_priv *p = dev->priv;
-	size_t need;
+	enum cmdq_result rc;
 
-	if (!p || p->fd < 0) {
+	if (!p || p->port.fd < 0) {
 		dev->stats.refused++;
-		log_msg(LOG_WARNING, "serial %s: command refused: port is not open", dev->name);
+		dev->last_error = "port offline";
 		return -1;
 	}
-	need = len + c->eol_len;
-	if (p->wq_len - p->wq_off + need > SERIAL_QUEUE_MAX) {
+	p->now = now;
+	rc = cmdq_submit(&p->q, data, len, now);
+	if (rc != CMDQ_OK) {
 		dev->stats.refused++;
-		log_msg(LOG_WARNING, "serial %s: command refused: write queue full", dev->name);
+		dev->last_error = rc == CMDQ_RATE ? "rate limit" : rc == CMDQ_FULL ? "queue full" : "too long";
 		return -1;
 	}
-	if (p->wq_off > 0 && p->wq_len + need > p->wq_cap) {
-		memmove(p->wq, p->wq + p->wq_off, p->wq_len - p->wq_off);
-		p->wq_len -= p->wq_off;
-		p->wq_off = 0;
-	}
-	if (p->wq_len + need > p->wq_cap) {
-		size_t cap = p->wq_cap ? p->wq_cap : 512;
-		char *nq;
+	p->last_cmd_at = now;
+	p->deadman_fired = 0;
+	serial_pump(dev, now);
+	return 0;
+}
 
-		while (cap < p->wq_len + need)
-			cap *= 2;
-		nq = realloc(p->wq, cap);
-		if (!nq) {
-			dev->stats.refused++;
-			return -1;
-		}
-		p->wq = nq;
-		p->wq_cap = cap;
-	}
-	memcpy(p->wq + p->wq_len, data, len);
-	memcpy(p->wq + p->wq_len + len, c->eol, c->eol_len);
-	p->wq_len += need;
-	dev->stats.frames_out++;
-	return serial_flush(dev, now) < 0 ? -1 : 0;
+/* ---- time ---- */
+
+static uint64_t serial_min(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
 }
 
 static uint64_t serial_tick(struct device *dev, uint64_t now)
 {
+	const struct cfg_serial *c = serial_cfg(dev);
 	struct serial_priv *p = serial_priv_get(dev);
+	uint64_t next = DEVICE_NO_DEADLINE, deadman;
+	const char *cmd;
+	size_t len;
 
 	if (!p)
 		return DEVICE_NO_DEADLINE;
-	if (p->fd >= 0)
-		return DEVICE_NO_DEADLINE;
-	if (now >= p->next_open)
-		serial_open(dev, now);
-	return p->fd >= 0 ? DEVICE_NO_DEADLINE : p->next_open;
+	p->now = now;
+	if (p->port.fd < 0) {
+		if (now >= p->next_open)
+			serial_open(dev, now);
+		if (p->port.fd < 0)
+			return p->next_open;
+	}
+	while (cmdq_expired(&p->q, now, &cmd, &len)) {
+		if (dev->event)
+			dev->event(dev, DEVICE_EV_TIMEOUT, cmd, len, dev->ctx);
+		serial_pump(dev, now);
+	}
+	next = cmdq_deadline(&p->q);
+	if (!p->link_up && p->failsafe_at != UINT64_MAX) {
+		if (now >= p->failsafe_at) {
+			p->failsafe_at = UINT64_MAX;
+			serial_failsafe_now(dev, now, "broker unreachable");
+		} else {
+			next = serial_min(next, p->failsafe_at);
+		}
+	}
+	if (c->command_timeout_ms && p->last_cmd_at && !p->deadman_fired) {
+		deadman = p->last_cmd_at + (uint64_t)c->command_timeout_ms;
+		if (now >= deadman) {
+			p->deadman_fired = 1;
+			serial_failsafe_now(dev, now, "no command within command_timeout_ms");
+		} else {
+			next = serial_min(next, deadman);
+		}
+	}
+	if (p->rts_on) {
+		if (p->wq_len > p->wq_off) {
+			if (now >= p->rts_hold_until)
+				serial_flush(dev, now);
+			else
+				next = serial_min(next, p->rts_hold_until);
+		} else if (now >= p->rts_release_at) {
+			if (serial_port_outq(&p->port) > 0) {
+				p->rts_release_at = now + 1;
+				next = serial_min(next, p->rts_release_at);
+			} else {
+				serial_port_set_rts(&p->port, 0);
+				p->rts_on = 0;
+			}
+		} else {
+			next = serial_min(next, p->rts_release_at);
+		}
+	}
+	return next;
+}
+
+static void serial_link(struct device *dev, int up, uint64_t now)
+{
+	const struct cfg_serial *c = serial_cfg(dev);
+	struct serial_priv *p = serial_priv_get(dev);
+
+	if (!p)
+		return;
+	p->link_up = up;
+	p->failsafe_at = up || !c->n_on_disconnect ? UINT64_MAX : now + (uint64_t)c->failsafe_grace_ms;
+}
+
+static void serial_failsafe(struct device *dev)
+{
+	struct serial_priv *p = dev->priv;
+
+	if (p)
+		serial_failsafe_now(dev, p->now, "shutdown");
 }
 
 static void serial_destroy(struct device *dev)
@@ -414,6 +475,7 @@ static void serial_destroy(struct device *dev)
 	if (!p)
 		return;
 	framing_free(&p->fr);
+	cmdq_free(&p->q);
 	free(p->wq);
 	free(p);
 	dev->priv = NULL;
@@ -429,7 +491,7 @@ const struct device_driver serial_driver = {
 	.on_writable = serial_on_writable,
 	.write = serial_write,
 	.tick = serial_tick,
-	.link = NULL,
-	.failsafe = NULL,
+	.link = serial_link,
+	.failsafe = serial_failsafe,
 	.destroy = serial_destroy,
 };

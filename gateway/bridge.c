@@ -59,6 +59,18 @@ struct bridge {
 	char payload[BRIDGE_PAYLOAD_MAX];
 };
 
+/* Where a device's reply goes: one per command accepted by a device with a reply pattern. */
+struct bridge_target {
+	char *topic;			/* NULL: nobody asked for the reply */
+	char *corr;			/* MQTT 5 correlation data */
+	size_t corr_len;
+};
+
+struct bridge_dev {
+	struct bridge_target *ring;
+	int cap, head, count;
+};
+
 uint64_t bridge_now_ms(void)
 {
 	struct timespec ts;
@@ -101,10 +113,125 @@ static void bridge_republish(const char *topic, const void *payload, size_t len,
 	mqtt_publish(b->mqtt, topic, payload, len, qos, 1);
 }
 
+/* Availability: "online"/"offline" retained on the device's status topic. */
 static void bridge_state(struct device *dev, int online, void *ctx)
 {
-	(void)ctx;
-	log_msg(online ? LOG_DEBUG : LOG_INFO, "%s: %s", dev->name, online ? "online" : "offline");
+	struct bridge *b = ctx;
+	const char *word = online ? "online" : "offline";
+
+	log_msg(online ? LOG_DEBUG : LOG_INFO, "%s: %s", dev->name, word);
+	if (dev->drv == &serial_driver) {
+		const struct cfg_serial *c = dev->cfg;
+
+		if (!*c->status_topic)
+			return;
+		mqtt_publish(b->mqtt, c->status_topic, word, strlen(word), 1, 1);
+		retained_set(b->retained, c->status_topic, word, strlen(word), 1);
+	}
+}
+
+/* "reason: command" on the device's error topic, if it has one. */
+static void bridge_error(struct bridge *b, struct device *dev, const char *reason, const char *data, size_t len)
+{
+	const struct cfg_serial *c = dev->cfg;
+	char msg[320];
+	int n;
+
+	if (dev->drv != &serial_driver || !*c->error_topic)
+		return;
+	n = snprintf(msg, sizeof(msg), "%s: %.*s", reason, (int)(len > 256 ? 256 : len), data);
+	if (n > 0)
+		mqtt_publish(b->mqtt, c->error_topic, msg, strlen(msg), 1, 0);
+}
+
+static void bridge_target_free(struct bridge_target *t)
+{
+	free(t->topic);
+	free(t->corr);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The reply target of a command: MQTT 5 response topic, or .../req/ID -> .../res/ID. */
+static int bridge_push_target(struct device *dev, const struct mqtt_event *ev)
+{
+	struct bridge_dev *bd = dev->owner;
+	struct bridge_target *t;
+	const char *req;
+
+	if (!bd || bd->count >= bd->cap)
+		return -1;
+	t = &bd->ring[(bd->head + bd->count) % bd->cap];
+	memset(t, 0, sizeof(*t));
+	if (ev->response_topic) {
+		t->topic = strdup(ev->response_topic);
+		if (ev->correlation && (t->corr = malloc(ev->correlation_len)) != NULL) {
+			memcpy(t->corr, ev->correlation, ev->correlation_len);
+			t->corr_len = ev->correlation_len;
+		}
+	} else if ((req = strstr(ev->topic, "/req/")) != NULL && !strchr(req + 5, '/') && req[5]) {
+		t->topic = strdup(ev->topic);
+		if (t->topic)
+			memcpy(t->topic + (req - ev->topic), "/res/", 5);
+	}
+	bd->count++;
+	return 0;
+}
+
+static void bridge_event(struct device *dev, enum device_event what, const char *data, size_t len, void *ctx)
+{
+	struct bridge *b = ctx;
+	struct bridge_dev *bd = dev->owner;
+	struct bridge_target t = { NULL, NULL, 0 };
+
+	if (bd && bd->count > 0) {
+		t = bd->ring[bd->head];
+		bd->head = (bd->head + 1) % bd->cap;
+		bd->count--;
+	}
+	switch (what) {
+	case DEVICE_EV_REPLY:
+		if (t.topic)
+			mqtt_publish_reply(b->mqtt, t.topic, data, len, 1, t.corr, t.corr_len);
+		break;
+	case DEVICE_EV_TIMEOUT:
+		b->stats.timeouts++;
+		log_msg(LOG_WARNING, "%s: no reply to \"%.*s\" in time", dev->name, (int)(len > 80 ? 80 : len), data);
+		bridge_error(b, dev, "timeout", data, len);
+		break;
+	case DEVICE_EV_DROPPED:
+		b->stats.down_dropped++;
+		bridge_error(b, dev, "dropped", data, len);
+		break;
+	}
+	bridge_target_free(&t);
+}
+
+static struct bridge_dev *bridge_dev_new(int cap)
+{
+	struct bridge_dev *bd = calloc(1, sizeof(*bd));
+
+	if (!bd)
+		return NULL;
+	bd->ring = calloc((size_t)cap, sizeof(*bd->ring));
+	if (!bd->ring) {
+		free(bd);
+		return NULL;
+	}
+	bd->cap = cap;
+	return bd;
+}
+
+static void bridge_dev_free(struct bridge_dev *bd)
+{
+	if (!bd)
+		return;
+	while (bd->count > 0) {
+		bridge_target_free(&bd->ring[bd->head]);
+		bd->head = (bd->head + 1) % bd->cap;
+		bd->count--;
+	}
+	free(bd->ring);
+	free(bd);
 }
 
 /* ---- downlink ---- */
@@ -137,12 +264,20 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			log_msg(LOG_WARNING, "command on %s for %s refused (route %d, line %d): %s", ev->topic,
 				dev->name, out.route + 1, b->cfg->routes[out.route].line,
 				mapping_verdict_str(out.verdict));
+			bridge_error(b, dev, mapping_verdict_str(out.verdict), ev->payload, ev->len);
 			continue;
 		}
+		dev->last_error = NULL;
 		if (dev->drv->write(dev, out.payload, out.payload_len, now) < 0) {
 			b->stats.down_refused++;
+			log_msg(LOG_WARNING, "command on %s for %s refused: %s", ev->topic, dev->name,
+				dev->last_error ? dev->last_error : "device refused it");
+			bridge_error(b, dev, dev->last_error ? dev->last_error : "refused", out.payload,
+				     out.payload_len);
 			continue;
 		}
+		if (dev->drv == &serial_driver && ((const struct cfg_serial *)dev->cfg)->has_reply)
+			bridge_push_target(dev, ev);
 		b->stats.down_written++;
 		log_msg(LOG_DEBUG, "%s <- %.*s", dev->name, (int)out.payload_len, out.payload);
 	}
@@ -275,8 +410,18 @@ static struct device *bridge_device_new(struct bridge *b, const struct device_dr
 {
 	struct device *dev = device_new(drv, name, cfg, bridge_emit, bridge_state, b);
 
-	if (dev)
-		dev->index = index;
+	if (!dev)
+		return NULL;
+	dev->index = index;
+	dev->event = bridge_event;
+	if (drv == &serial_driver) {
+		/* room for every command the device can hold, and one in flight */
+		dev->owner = bridge_dev_new(cfg ? ((const struct cfg_serial *)cfg)->queue_max + 1 : 4097);
+		if (!dev->owner) {
+			device_free(dev);
+			return NULL;
+		}
+	}
 	return dev;
 }
 
@@ -298,6 +443,17 @@ static int bridge_devices_new(struct bridge *b, const struct config *cfg, struct
 	return 0;
 }
 
+static void bridge_device_free(struct device *dev)
+{
+	struct bridge_dev *bd;
+
+	if (!dev)
+		return;
+	bd = dev->owner;
+	device_free(dev);	/* closing reports dropped commands: owner still there */
+	bridge_dev_free(bd);
+}
+
 static void bridge_devices_free(struct device **devs, int n)
 {
 	int i;
@@ -305,7 +461,7 @@ static void bridge_devices_free(struct device **devs, int n)
 	if (!devs)
 		return;
 	for (i = 0; i < n; i++)
-		device_free(devs[i]);
+		bridge_device_free(devs[i]);
 	free(devs);
 }
 
@@ -328,10 +484,23 @@ static int bridge_str_eq(const char *a, const char *b)
 
 static int bridge_serial_same(const struct cfg_serial *a, const struct cfg_serial *b)
 {
+	int i;
+
+	if (a->n_on_disconnect != b->n_on_disconnect)
+		return 0;
+	for (i = 0; i < a->n_on_disconnect; i++)
+		if (strcmp(a->on_disconnect[i], b->on_disconnect[i]) != 0)
+			return 0;
 	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->port, b->port) && a->baud == b->baud &&
 	       a->data_bits == b->data_bits && a->parity == b->parity && a->stop_bits == b->stop_bits &&
 	       a->flow == b->flow && bridge_str_eq(a->eol, b->eol) && a->max_frame == b->max_frame &&
-	       a->reopen_ms == b->reopen_ms;
+	       a->reopen_ms == b->reopen_ms && bridge_str_eq(a->status_topic, b->status_topic) &&
+	       bridge_str_eq(a->error_topic, b->error_topic) && bridge_str_eq(a->reply_src, b->reply_src) &&
+	       a->reply_timeout_ms == b->reply_timeout_ms && a->queue_max == b->queue_max &&
+	       a->failsafe_grace_ms == b->failsafe_grace_ms && a->command_timeout_ms == b->command_timeout_ms &&
+	       a->rate_limit == b->rate_limit && a->rate_burst == b->rate_burst && a->rs485 == b->rs485 &&
+	       a->rs485_delay_before_ms == b->rs485_delay_before_ms &&
+	       a->rs485_delay_after_ms == b->rs485_delay_after_ms;
 }
 
 static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
@@ -363,60 +532,79 @@ static int bridge_mqtt_same(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
 
 /*
  * Carry over every old device whose settings are unchanged (it stays open),
- * make new ones for the rest, close what is gone.
+ * make new ones for the rest, close what is gone or changed.
  */
 static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64_t now)
 {
 	struct device **ns = calloc((size_t)nc->n_serial + 1, sizeof(*ns));
 	struct device **ng = calloc((size_t)nc->n_gpio + 1, sizeof(*ng));
-	int i, j;
+	int *keep_s = calloc((size_t)b->cfg->n_serial + 1, sizeof(int));
+	int *keep_g = calloc((size_t)b->cfg->n_gpio + 1, sizeof(int));
+	int i, j, ok = ns && ng && keep_s && keep_g;
 
-	if (!ns || !ng) {
+	/* first make everything new, so that running out of memory changes nothing */
+	for (i = 0; ok && i < nc->n_serial; i++) {
+		for (j = 0; j < b->cfg->n_serial; j++)
+			if (!keep_s[j] && bridge_serial_same(&nc->serial[i], &b->cfg->serial[j]))
+				break;
+		if (j < b->cfg->n_serial)
+			keep_s[j] = i + 1;
+		else if (!(ns[i] = bridge_device_new(b, &serial_driver, nc->serial[i].name, &nc->serial[i], i)))
+			ok = 0;
+	}
+	for (i = 0; ok && i < nc->n_gpio; i++) {
+		for (j = 0; j < b->cfg->n_gpio; j++)
+			if (!keep_g[j] && bridge_gpio_same(&nc->gpio[i], &b->cfg->gpio[j]))
+				break;
+		if (j < b->cfg->n_gpio)
+			keep_g[j] = i + 1;
+		else if (!(ng[i] = bridge_device_new(b, &gpio_driver, nc->gpio[i].name, &nc->gpio[i], i)))
+			ok = 0;
+	}
+	if (!ok) {
+		for (i = 0; ns && i < nc->n_serial; i++)
+			bridge_device_free(ns[i]);
+		for (i = 0; ng && i < nc->n_gpio; i++)
+			bridge_device_free(ng[i]);
 		free(ns);
 		free(ng);
+		free(keep_s);
+		free(keep_g);
 		return -1;
 	}
-	for (i = 0; i < nc->n_serial; i++) {
-		for (j = 0; j < b->cfg->n_serial; j++)
-			if (b->serial[j] && bridge_serial_same(&nc->serial[i], &b->cfg->serial[j]))
-				break;
-		if (j < b->cfg->n_serial) {
-			ns[i] = b->serial[j];
-			b->serial[j] = NULL;
+	/* then move the kept ones over and close the rest */
+	for (j = 0; j < b->cfg->n_serial; j++) {
+		struct device *d = b->serial[j];
+
+		if (keep_s[j]) {
+			i = keep_s[j] - 1;
+			ns[i] = d;
+			d->cfg = &nc->serial[i];
+			d->name = nc->serial[i].name;
+			d->index = i;
 		} else {
-			ns[i] = bridge_device_new(b, &serial_driver, NULL, NULL, i);
-			if (!ns[i])
-				goto oom;
+			log_msg(LOG_INFO, "reload: serial %s closed", d->name);
+			bridge_device_free(d);
 		}
-		ns[i]->cfg = &nc->serial[i];
-		ns[i]->name = nc->serial[i].name;
-		ns[i]->index = i;
 	}
-	for (i = 0; i < nc->n_gpio; i++) {
-		for (j = 0; j < b->cfg->n_gpio; j++)
-			if (b->gpio[j] && bridge_gpio_same(&nc->gpio[i], &b->cfg->gpio[j]))
-				break;
-		if (j < b->cfg->n_gpio) {
-			ng[i] = b->gpio[j];
-			b->gpio[j] = NULL;
+	for (j = 0; j < b->cfg->n_gpio; j++) {
+		struct device *d = b->gpio[j];
+
+		if (keep_g[j]) {
+			i = keep_g[j] - 1;
+			ng[i] = d;
+			d->cfg = &nc->gpio[i];
+			d->name = nc->gpio[i].name;
+			d->index = i;
 		} else {
-			ng[i] = bridge_device_new(b, &gpio_driver, NULL, NULL, i);
-			if (!ng[i])
-				goto oom;
+			log_msg(LOG_INFO, "reload: gpio %s released", d->name);
+			bridge_device_free(d);
 		}
-		ng[i]->cfg = &nc->gpio[i];
-		ng[i]->name = nc->gpio[i].name;
-		ng[i]->index = i;
 	}
-	/* what is left in the old arrays is gone or changed */
-	for (j = 0; j < b->cfg->n_serial; j++)
-		if (b->serial[j])
-			log_msg(LOG_INFO, "reload: serial %s closed", b->serial[j]->name);
-	for (j = 0; j < b->cfg->n_gpio; j++)
-		if (b->gpio[j])
-			log_msg(LOG_INFO, "reload: gpio %s released", b->gpio[j]->name);
-	bridge_devices_free(b->serial, b->cfg->n_serial);
-	bridge_devices_free(b->gpio, b->cfg->n_gpio);
+	free(b->serial);
+	free(b->gpio);
+	free(keep_s);
+	free(keep_g);
 	b->serial = ns;
 	b->gpio = ng;
 	for (i = 0; i < nc->n_serial; i++)
@@ -426,17 +614,6 @@ static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64
 		if (ng[i]->drv->fd(ng[i]) < 0)
 			ng[i]->drv->open(ng[i], now);
 	return 0;
-oom:
-	/* undo: hand carried-over devices back is not worth it; give up cleanly */
-	for (i = 0; i < nc->n_serial; i++)
-		if (ns[i] && !ns[i]->cfg)
-			device_free(ns[i]);
-	for (i = 0; i < nc->n_gpio; i++)
-		if (ng[i] && !ng[i]->cfg)
-			device_free(ng[i]);
-	free(ns);
-	free(ng);
-	return -1;
 }
 
 static void bridge_reload(struct bridge *b, uint64_t now)
@@ -690,6 +867,10 @@ int bridge_run(struct bridge *b)
 	b->wd_interval = sdnotify_watchdog_interval_ms();
 	b->wd_next = now;
 	bridge_open_all(b, now);
+	/* a port missing at start is "offline" from the start, not unknown */
+	for (int i = 0; i < b->cfg->n_serial; i++)
+		if (!b->serial[i]->online)
+			bridge_state(b->serial[i], 0, b);
 	mqtt_start(b->mqtt, now);
 	while (!b->stop) {
 		int n, rc;
@@ -769,7 +950,15 @@ void bridge_free(struct bridge *b)
 		return;
 	/* the client first: its threads must not push events anymore */
 	mqtt_free(b->mqtt);
+	b->mqtt = NULL;
 	if (b->cfg) {
+		/* closing devices must not call back into a half-freed bridge */
+		for (int i = 0; b->serial && i < b->cfg->n_serial; i++)
+			if (b->serial[i])
+				b->serial[i]->state = NULL, b->serial[i]->event = NULL;
+		for (int i = 0; b->gpio && i < b->cfg->n_gpio; i++)
+			if (b->gpio[i])
+				b->gpio[i]->state = NULL, b->gpio[i]->event = NULL;
 		bridge_devices_free(b->serial, b->cfg->n_serial);
 		bridge_devices_free(b->gpio, b->cfg->n_gpio);
 	}

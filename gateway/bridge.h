@@ -23,6 +23,8 @@ struct bridge_stats {
 	uint64_t down_refused;		/* commands refused (bytes, length, accept, device) */
 	uint64_t down_unrouted;		/* messages no route took */
 	uint64_t down_retained;		/* retained commands ignored */
+	uint64_t down_dropped;		/* accepted, then dropped (port lost, fail-safe) */
+	uint64_t timeouts;		/* commands without a reply in time */
 };
 
 /*

@@ -110,6 +110,19 @@ static const struct opt serial_opts[] = {
 	{ "eol", OPT_STR, 0, 0, 0, "\r\n", S_(cfg_serial, eol), NULL },
 	{ "max_frame", OPT_INT, 1, 65536, 256, NULL, S_(cfg_serial, max_frame), NULL },
 	{ "reopen_ms", OPT_INT, 100, 600000, 2000, NULL, S_(cfg_serial, reopen_ms), NULL },
+	{ "status_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_serial, status_topic), NULL },
+	{ "error_topic", OPT_STR, 0, 0, 0, "", S_(cfg_serial, error_topic), NULL },
+	{ "reply", OPT_STR, 0, 0, 0, NULL, S_(cfg_serial, reply_src), NULL },
+	{ "reply_timeout_ms", OPT_INT, 1, 600000, 1000, NULL, S_(cfg_serial, reply_timeout_ms), NULL },
+	{ "queue_max", OPT_INT, 1, 4096, 32, NULL, S_(cfg_serial, queue_max), NULL },
+	{ "on_disconnect", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "failsafe_grace_ms", OPT_INT, 0, 3600000, 5000, NULL, S_(cfg_serial, failsafe_grace_ms), NULL },
+	{ "command_timeout_ms", OPT_INT, 0, 86400000, 0, NULL, S_(cfg_serial, command_timeout_ms), NULL },
+	{ "rate_limit", OPT_INT, 0, 100000, 0, NULL, S_(cfg_serial, rate_limit), NULL },
+	{ "rate_burst", OPT_INT, 0, 100000, 0, NULL, S_(cfg_serial, rate_burst), NULL },
+	{ "rs485", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_serial, rs485), NULL },
+	{ "rs485_delay_before_ms", OPT_INT, 0, 1000, 0, NULL, S_(cfg_serial, rs485_delay_before_ms), NULL },
+	{ "rs485_delay_after_ms", OPT_INT, 0, 1000, 0, NULL, S_(cfg_serial, rs485_delay_after_ms), NULL },
 	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
 };
 
@@ -480,6 +493,91 @@ static int cfg_name_taken(const struct config *cfg, const char *name)
 	return config_find_serial(cfg, name) >= 0 || config_find_gpio(cfg, name) >= 0;
 }
 
+static void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, regex_t *re, int *has,
+		      const char *what);
+
+/* A string or a list of strings, as frames for a device (no CR, LF, NUL). */
+static void cfg_frames(struct cfg_ctx *c, const config_setting_t *s, const struct cfg_serial *ser, char ***out,
+		       int *n_out)
+{
+	int i, n = config_setting_type(s) == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING && !config_setting_is_array(s) &&
+	    !config_setting_is_list(s)) {
+		cfg_fail(c, s, "serial %s: %s must be a string or a list of strings", ser->name,
+			 config_setting_name(s));
+		return;
+	}
+	*out = calloc((size_t)n + 1, sizeof(char *));
+	if (!*out) {
+		cfg_fail(c, s, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_type(s) == CONFIG_TYPE_STRING
+						    ? s
+						    : config_setting_get_elem(s, (unsigned)i);
+		const char *v;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			cfg_fail(c, e, "serial %s: %s must be a string or a list of strings", ser->name,
+				 config_setting_name(s));
+			return;
+		}
+		v = config_setting_get_string(e);
+		if (!*v || strpbrk(v, "\r\n") || strlen(v) > (size_t)ser->max_frame ||
+		    (ser->eol_len && strstr(v, ser->eol))) {
+			cfg_fail(c, e, "serial %s: frame \"%s\" is empty, holds CR/LF/eol or exceeds max_frame",
+				 ser->name, v);
+			return;
+		}
+		(*out)[i] = strdup(v);
+		*n_out = i + 1;
+	}
+}
+
+/* The real-world settings of a serial entry: availability, replies, fail-safe. */
+static void cfg_serial_extras(struct cfg_ctx *c, const struct config *cfg, const config_setting_t *g,
+			      struct cfg_serial *s)
+{
+	const config_setting_t *m;
+	char *t;
+
+	if (!s->status_topic)
+		s->status_topic = strdup(cfg->station ? "${station}/${name}/status" : "${name}/status");
+	t = cfg_subst(c, config_setting_get_member(g, "status_topic") ? config_setting_get_member(g, "status_topic")
+								       : g,
+		      s->status_topic, cfg->station, s->name);
+	free(s->status_topic);
+	s->status_topic = t;
+	if (c->failed)
+		return;
+	if (*s->status_topic && topic_name_valid(s->status_topic) < 0) {
+		cfg_fail(c, config_setting_get_member(g, "status_topic"), "serial %s: status_topic \"%s\" is not a valid topic",
+			 s->name, s->status_topic);
+		return;
+	}
+	m = config_setting_get_member(g, "error_topic");
+	t = cfg_subst(c, m ? m : g, s->error_topic, cfg->station, s->name);
+	free(s->error_topic);
+	s->error_topic = t;
+	if (c->failed)
+		return;
+	if (*s->error_topic && topic_name_valid(s->error_topic) < 0) {
+		cfg_fail(c, m, "serial %s: error_topic \"%s\" is not a valid topic", s->name, s->error_topic);
+		return;
+	}
+	cfg_regex(c, config_setting_get_member(g, "reply"), s->reply_src, &s->reply, &s->has_reply, "reply");
+	m = config_setting_get_member(g, "on_disconnect");
+	if (m && !c->failed)
+		cfg_frames(c, m, s, &s->on_disconnect, &s->n_on_disconnect);
+	if (!c->failed && s->command_timeout_ms && !s->n_on_disconnect)
+		cfg_fail(c, config_setting_get_member(g, "command_timeout_ms"),
+			 "serial %s: command_timeout_ms needs on_disconnect frames to send", s->name);
+	if (s->rate_limit && !s->rate_burst)
+		s->rate_burst = s->rate_limit;
+}
+
 static void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list)
 {
 	int i, n = config_setting_length(list);
@@ -529,6 +627,7 @@ static void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_
 				 s->name);
 			return;
 		}
+		cfg_serial_extras(c, cfg, g, s);
 	}
 }
 
@@ -902,6 +1001,14 @@ void config_free(struct config *cfg)
 		free(cfg->serial[i].name);
 		free(cfg->serial[i].port);
 		free(cfg->serial[i].eol);
+		free(cfg->serial[i].status_topic);
+		free(cfg->serial[i].error_topic);
+		free(cfg->serial[i].reply_src);
+		if (cfg->serial[i].has_reply)
+			regfree(&cfg->serial[i].reply);
+		for (int k = 0; k < cfg->serial[i].n_on_disconnect; k++)
+			free(cfg->serial[i].on_disconnect[k]);
+		free(cfg->serial[i].on_disconnect);
 	}
 	free(cfg->serial);
 	for (i = 0; i < cfg->n_gpio; i++) {

@@ -37,6 +37,22 @@ struct cfg_serial {
 	size_t eol_len;
 	int max_frame;			/* longest frame in bytes, eol excluded */
 	int reopen_ms;			/* retry interval while the port is missing */
+	char *status_topic;		/* availability, retained online/offline */
+	char *error_topic;		/* refusals and timeouts; "" = none */
+	char *reply_src;		/* ERE a reply frame matches, or NULL */
+	regex_t reply;
+	int has_reply;
+	int reply_timeout_ms;
+	int queue_max;			/* commands waiting for the port */
+	char **on_disconnect;		/* fail-safe frames */
+	int n_on_disconnect;
+	int failsafe_grace_ms;		/* broker loss longer than this: fail-safe */
+	int command_timeout_ms;		/* deadman: no command that long: fail-safe */
+	int rate_limit;			/* commands per second, 0 = unlimited */
+	int rate_burst;
+	int rs485;			/* drive RTS around writes */
+	int rs485_delay_before_ms;
+	int rs485_delay_after_ms;
 	int line;			/* line in the config file */
 };
 

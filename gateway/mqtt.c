@@ -539,6 +539,33 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 	return 0;
 }
 
+int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+		       const void *corr, size_t corr_len)
+{
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	MQTTProperty prop;
+	int rc;
+
+	if (m->cfg->protocol != 5 || !corr || !corr_len)
+		return mqtt_publish(m, topic, payload, len, qos, 0);
+	msg.payload = (void *)(uintptr_t)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	prop.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
+	prop.value.data.data = (char *)(uintptr_t)corr;
+	prop.value.data.len = (int)corr_len;
+	MQTTProperties_add(&msg.properties, &prop);
+	rc = MQTTAsync_sendMessage(m->client, topic, &msg, NULL);
+	MQTTProperties_free(&msg.properties);
+	if (rc != MQTTASYNC_SUCCESS) {
+		m->stats.publish_failed++;
+		log_msg(LOG_WARNING, "mqtt: reply to %s failed: %s", topic, MQTTAsync_strerror(rc));
+		return -1;
+	}
+	m->stats.published++;
+	return 0;
+}
+
 int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n)
 {
 	int rc;

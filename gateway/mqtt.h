@@ -80,6 +80,9 @@ void mqtt_connected_ok(struct mqtt *m);
 int mqtt_is_connected(const struct mqtt *m);
 /* Publish; buffered by paho while disconnected. 0 / -1. */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain);
+/* Publish a reply: with MQTT 5, carrying the request's correlation data. */
+int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+		       const void *corr, size_t corr_len);
 int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n);
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n);
 /* Disconnect, giving in-flight messages up to timeout_ms. */
