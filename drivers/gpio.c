@@ -1,0 +1,757 @@
+/*
+ * gpio.c - GPIO lines (Raspberry Pi header pins, any Linux gpiochip) as
+ * devices, on libgpiod 1.6.
+ *
+ * One device is one line. Why it is shaped so:
+ *  - Inputs are requested for edge events and the event fd goes into the
+ *    bridge's poll loop, so an idle input costs nothing: no fd activity, no
+ *    deadline, no polling. on_readable drains the pending events and then
+ *    reads the current value, so a dropped event (the kernel keeps 16) can
+ *    never leave a wrong state behind.
+ *  - Debounce is a pure state machine (gpio_debounce_*) fed with levels and
+ *    times; the driver only turns its deadline into tick(). The same goes for
+ *    output payloads (gpio_parse_payload). Both are unit-tested without a
+ *    chip.
+ *  - Outputs: every time the driver drives the line (a command, the end of a
+ *    pulse, a failsafe) it emits the new logical state, so a route from
+ *    gpio:NAME publishes it retained. Pulses and the failsafe grace period
+ *    are deadlines, never sleeps.
+ *  - The chip is found by name (gpiochip0), /dev path, number or label
+ *    (pinctrl-bcm2835, pinctrl-rp1), the line by offset or by name
+ *    ("GPIO17"); chip "*" searches every chip for the line name, so one config
+ *    fits a Pi 3/4 (gpiochip0) and a Pi 5 (pinctrl-rp1, gpiochip4 or 0).
+ *  - A chip or line that cannot be had is an error logged once per distinct
+ *    cause; tick retries every GPIO_REOPEN_MS.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <gpiod.h>
+
+#include "config.h"
+#include "device.h"
+#include "gpio.h"
+#include "log.h"
+
+#define GPIO_CONSUMER "mqttgw"
+#define GPIO_REOPEN_MS 5000
+#define GPIO_EVENTS_MAX 64	/* events drained per on_readable; poll says if more wait */
+#define GPIO_ERRLEN 256
+
+struct gpio_priv {
+	struct gpiod_chip *chip;
+	struct gpiod_line *line;	/* NULL while closed */
+	int fd;				/* event fd of an input with edges, else -1 */
+	char where[96];			/* "line 17 on gpiochip0", for messages */
+	struct gpio_debounce db;	/* inputs */
+	int value;			/* outputs: logical value driven now */
+	int pulse_on;
+	int pulse_restore;
+	uint64_t pulse_end;
+	int fs_armed;			/* broker down: failsafe at fs_at */
+	uint64_t fs_at;
+	uint64_t retry_at;		/* reopen after a failure, or DEVICE_NO_DEADLINE */
+	char last_err[GPIO_ERRLEN];	/* the failure logged last, to log each once */
+};
+
+/* ---- pure parts ---- */
+
+static int gpio_parse_pulse(const char *s, struct gpio_cmd *cmd)
+{
+	const char *p = s;
+	char *end;
+	long v;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == ':' || *p == '=') {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+	}
+	if (p == s || !isdigit((unsigned char)*p))
+		return -1;
+	errno = 0;
+	v = strtol(p, &end, 10);
+	if (errno || end == p)
+		return -1;
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (*end && strcasecmp(end, "ms") != 0)
+		return -1;
+	if (v < 1 || v > GPIO_PULSE_MAX_MS)
+		return -1;
+	cmd->kind = GPIO_CMD_PULSE;
+	cmd->value = 1;
+	cmd->pulse_ms = (unsigned int)v;
+	return 0;
+}
+
+int gpio_parse_payload(const char *data, size_t len, struct gpio_cmd *cmd)
+{
+	static const struct {
+		const char *word;
+		enum gpio_cmd_kind kind;
+		int value;
+	} words[] = {
+		{ "1", GPIO_CMD_SET, 1 },     { "0", GPIO_CMD_SET, 0 },	     { "on", GPIO_CMD_SET, 1 },
+		{ "off", GPIO_CMD_SET, 0 },   { "true", GPIO_CMD_SET, 1 },   { "false", GPIO_CMD_SET, 0 },
+		{ "toggle", GPIO_CMD_TOGGLE, -1 },
+	};
+	char buf[48];
+	size_t i;
+
+	if (!data || !cmd)
+		return -1;
+	while (len && isspace((unsigned char)*data)) {
+		data++;
+		len--;
+	}
+	while (len && isspace((unsigned char)data[len - 1]))
+		len--;
+	if (len == 0 || len >= sizeof(buf) || memchr(data, '\0', len))
+		return -1;
+	memcpy(buf, data, len);
+	buf[len] = '\0';
+	memset(cmd, 0, sizeof(*cmd));
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcasecmp(buf, words[i].word) == 0) {
+			cmd->kind = words[i].kind;
+			cmd->value = words[i].value;
+			return 0;
+		}
+	if (strncasecmp(buf, "pulse", 5) == 0)
+		return gpio_parse_pulse(buf + 5, cmd);
+	return -1;
+}
+
+void gpio_debounce_init(struct gpio_debounce *d, unsigned int debounce_ms, int target)
+{
+	memset(d, 0, sizeof(*d));
+	d->debounce_ms = debounce_ms;
+	d->target = target;
+	d->stable = -1;
+	d->raw = -1;
+}
+
+void gpio_debounce_reset(struct gpio_debounce *d, int level)
+{
+	d->stable = d->raw = level ? 1 : 0;
+	d->pending = 0;
+}
+
+static int gpio_debounce_held(const struct gpio_debounce *d, uint64_t now)
+{
+	return now >= d->since && now - d->since >= d->debounce_ms;
+}
+
+int gpio_debounce_level(struct gpio_debounce *d, int level, uint64_t now)
+{
+	level = level ? 1 : 0;
+	if (d->target >= 0) {
+		/* edge mode: a pending edge is confirmed if the line is still there */
+		if (!d->pending)
+			return -1;
+		if (level != d->target) {
+			d->pending = 0;
+			return -1;
+		}
+	} else {
+		if (level != d->raw) {
+			d->raw = level;
+			d->since = now;
+		}
+		if (d->raw == d->stable) {
+			d->pending = 0;
+			return -1;
+		}
+		d->pending = 1;
+	}
+	if (!gpio_debounce_held(d, now))
+		return -1;
+	d->pending = 0;
+	d->stable = d->raw;
+	return d->stable;
+}
+
+int gpio_debounce_edge(struct gpio_debounce *d, uint64_t now)
+{
+	if (d->target < 0)
+		return -1;
+	d->raw = d->target;
+	d->since = now;
+	d->pending = 1;
+	if (d->debounce_ms > 0)
+		return -1;
+	d->pending = 0;
+	d->stable = d->target;
+	return d->stable;
+}
+
+uint64_t gpio_debounce_deadline(const struct gpio_debounce *d)
+{
+	return d->pending ? d->since + d->debounce_ms : UINT64_MAX;
+}
+
+/* ---- finding chips and lines ---- */
+
+static int gpio_chip_any(const struct cfg_gpio *g)
+{
+	return g->chip && strcmp(g->chip, "*") == 0;
+}
+
+/* By /dev path, number, name, then label; NULL with errno (ENOENT: none). */
+static struct gpiod_chip *gpio_chip_open(const char *spec)
+{
+	struct gpiod_chip *chip;
+	char *end;
+	long n;
+
+	if (strncmp(spec, "/dev/", 5) == 0)
+		return gpiod_chip_open(spec);
+	if (isdigit((unsigned char)spec[0])) {
+		errno = 0;
+		n = strtol(spec, &end, 10);
+		if (!errno && !*end && n >= 0 && n <= 4096)
+			return gpiod_chip_open_by_number((unsigned int)n);
+	}
+	chip = gpiod_chip_open_by_name(spec);
+	if (chip || errno != ENOENT)
+		return chip;
+	return gpiod_chip_open_by_label(spec);
+}
+
+/* Chip and line of g, not requested. 0, or -1 with the message in err. */
+static int gpio_lookup(const struct cfg_gpio *g, struct gpiod_chip **chipp, struct gpiod_line **linep, char *err,
+		       size_t errlen)
+{
+	struct gpiod_chip *chip;
+	struct gpiod_line *line;
+	int e;
+
+	*chipp = NULL;
+	*linep = NULL;
+	if (gpio_chip_any(g)) {
+		if (!g->line_name) {
+			snprintf(err, errlen, "gpio %s: chip \"*\" needs a line name (line = \"GPIO17\")", g->name);
+			return -1;
+		}
+		line = gpiod_line_find(g->line_name);
+		if (!line) {
+			e = errno;
+			if (e == ENOENT)
+				snprintf(err, errlen, "gpio %s: no line named \"%s\" on any chip", g->name, g->line_name);
+			else
+				snprintf(err, errlen, "gpio %s: cannot search the chips for \"%s\": %s", g->name,
+					 g->line_name, strerror(e));
+			return -1;
+		}
+		*chipp = gpiod_line_get_chip(line);
+		*linep = line;
+		return 0;
+	}
+	if (!g->chip || !*g->chip) {
+		snprintf(err, errlen, "gpio %s: no chip given", g->name);
+		return -1;
+	}
+	chip = gpio_chip_open(g->chip);
+	if (!chip) {
+		e = errno;
+		if (e == ENOENT || e == ENOTTY || e == ENODEV)
+			snprintf(err, errlen, "gpio %s: no chip \"%s\"", g->name, g->chip);
+		else
+			snprintf(err, errlen, "gpio %s: cannot open chip \"%s\": %s", g->name, g->chip, strerror(e));
+		return -1;
+	}
+	if (g->line_name) {
+		line = gpiod_chip_find_line(chip, g->line_name);
+		if (!line)
+			snprintf(err, errlen, "gpio %s: no line named \"%s\" on %s (%s)", g->name, g->line_name,
+				 gpiod_chip_name(chip), gpiod_chip_label(chip));
+	} else {
+		line = g->line >= 0 ? gpiod_chip_get_line(chip, (unsigned int)g->line) : NULL;
+		if (!line)
+			snprintf(err, errlen, "gpio %s: no line %d on %s (%s has %u lines)", g->name, g->line,
+				 gpiod_chip_name(chip), gpiod_chip_label(chip), gpiod_chip_num_lines(chip));
+	}
+	if (!line) {
+		gpiod_chip_close(chip);
+		return -1;
+	}
+	*chipp = chip;
+	*linep = line;
+	return 0;
+}
+
+int gpio_probe(const struct cfg_gpio *g, char *err, size_t errlen)
+{
+	struct gpiod_chip *chip;
+	struct gpiod_line *line;
+
+	if (gpio_lookup(g, &chip, &line, err, errlen) < 0)
+		return -1;
+	gpiod_chip_close(chip);
+	return 0;
+}
+
+/* ---- the driver ---- */
+
+static const char *const gpio_edge_names[] = { "both", "rising", "falling", "none" };
+static const char *const gpio_bias_names[] = { "as-is", "disable", "pull-up", "pull-down" };
+
+static struct gpio_priv *gpio_priv_get(struct device *dev)
+{
+	struct gpio_priv *p = dev->priv;
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->fd = -1;
+	p->value = -1;
+	p->retry_at = DEVICE_NO_DEADLINE;
+	dev->priv = p;
+	return p;
+}
+
+static void gpio_emit(struct device *dev, int v)
+{
+	dev->stats.frames_in++;
+	dev->stats.bytes_in++;
+	if (dev->emit)
+		dev->emit(dev, v ? "1" : "0", 1, dev->ctx);
+}
+
+static void gpio_release(struct gpio_priv *p)
+{
+	if (p->line)
+		gpiod_line_release(p->line);
+	if (p->chip)
+		gpiod_chip_close(p->chip);
+	p->line = NULL;
+	p->chip = NULL;
+	p->fd = -1;
+	p->pulse_on = 0;
+	p->db.pending = 0;
+}
+
+static void gpio_where(const struct cfg_gpio *g, struct gpio_priv *p)
+{
+	if (g->line_name)
+		snprintf(p->where, sizeof(p->where), "line \"%s\" (%u) on %s", g->line_name,
+			 gpiod_line_offset(p->line), gpiod_chip_name(p->chip));
+	else
+		snprintf(p->where, sizeof(p->where), "line %u on %s", gpiod_line_offset(p->line),
+			 gpiod_chip_name(p->chip));
+}
+
+/* Find and request the line. 0, or -1 with the message in err. */
+static int gpio_acquire(const struct cfg_gpio *g, struct gpio_priv *p, char *err, size_t errlen)
+{
+	struct gpiod_line_request_config rc = { GPIO_CONSUMER, GPIOD_LINE_REQUEST_DIRECTION_OUTPUT, 0 };
+	static const int edge_types[] = { GPIOD_LINE_REQUEST_EVENT_BOTH_EDGES, GPIOD_LINE_REQUEST_EVENT_RISING_EDGE,
+					  GPIOD_LINE_REQUEST_EVENT_FALLING_EDGE, GPIOD_LINE_REQUEST_DIRECTION_INPUT };
+	static const int bias_flags[] = { 0, GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE,
+					  GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP, GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN };
+	int v;
+
+	if ((unsigned int)g->edge > CFG_EDGE_NONE || (unsigned int)g->bias > CFG_BIAS_PULL_DOWN) {
+		snprintf(err, errlen, "gpio %s: bad edge or bias setting", g->name);
+		return -1;
+	}
+	if (gpio_lookup(g, &p->chip, &p->line, err, errlen) < 0)
+		return -1;
+	gpio_where(g, p);
+	if (g->direction == CFG_GPIO_INPUT)
+		rc.request_type = edge_types[g->edge];
+	rc.flags = bias_flags[g->bias] | (g->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0);
+	if (gpiod_line_request(p->line, &rc, g->initial ? 1 : 0) < 0) {
+		int e = errno;
+
+		if (e == EBUSY) {
+			const char *who;
+
+			gpiod_line_update(p->line);
+			who = gpiod_line_consumer(p->line);
+			snprintf(err, errlen, "gpio %s: %s is busy: used by \"%s\"", g->name, p->where, who ? who : "?");
+		} else {
+			snprintf(err, errlen, "gpio %s: cannot request %s: %s", g->name, p->where, strerror(e));
+		}
+		gpiod_chip_close(p->chip);
+		p->chip = NULL;
+		p->line = NULL;
+		return -1;
+	}
+	if (g->direction == CFG_GPIO_OUTPUT) {
+		p->value = g->initial ? 1 : 0;
+		return 0;
+	}
+	if (g->edge != CFG_EDGE_NONE) {
+		p->fd = gpiod_line_event_get_fd(p->line);
+		if (p->fd < 0) {
+			snprintf(err, errlen, "gpio %s: no event fd for %s: %s", g->name, p->where, strerror(errno));
+			gpio_release(p);
+			return -1;
+		}
+	}
+	v = gpiod_line_get_value(p->line);
+	if (v < 0) {
+		snprintf(err, errlen, "gpio %s: cannot read %s: %s", g->name, p->where, strerror(errno));
+		gpio_release(p);
+		return -1;
+	}
+	gpio_debounce_init(&p->db, (unsigned int)(g->debounce_ms > 0 ? g->debounce_ms : 0),
+			   g->edge == CFG_EDGE_RISING ? 1 : g->edge == CFG_EDGE_FALLING ? 0 : -1);
+	gpio_debounce_reset(&p->db, v);
+	return 0;
+}
+
+static int gpio_open(struct device *dev, uint64_t now_ms)
+{
+	const struct cfg_gpio *g = dev->cfg;
+	struct gpio_priv *p = gpio_priv_get(dev);
+	char err[GPIO_ERRLEN];
+
+	if (!p) {
+		dev->stats.open_failures++;
+		log_msg(LOG_ERR, "gpio %s: out of memory", dev->name);
+		return -1;
+	}
+	if (p->line)
+		return 0;
+	if (gpio_acquire(g, p, err, sizeof(err)) < 0) {
+		dev->stats.open_failures++;
+		p->retry_at = now_ms + GPIO_REOPEN_MS;
+		log_msg(strcmp(err, p->last_err) ? LOG_ERR : LOG_DEBUG, "%s", err);
+		snprintf(p->last_err, sizeof(p->last_err), "%s", err);
+		return -1;
+	}
+	p->retry_at = DEVICE_NO_DEADLINE;
+	if (p->last_err[0])
+		log_msg(LOG_NOTICE, "gpio %s: %s is available now", dev->name, p->where);
+	p->last_err[0] = '\0';
+	if (g->direction == CFG_GPIO_OUTPUT)
+		log_msg(LOG_INFO, "gpio %s: %s (%s): output%s, initial %d", dev->name, p->where,
+			gpiod_chip_label(p->chip), g->active_low ? " active-low" : "", p->value);
+	else
+		log_msg(LOG_INFO, "gpio %s: %s (%s): input, edge %s, bias %s%s, debounce %d ms: %d", dev->name,
+			p->where, gpiod_chip_label(p->chip), gpio_edge_names[g->edge], gpio_bias_names[g->bias],
+			g->active_low ? ", active-low" : "", g->debounce_ms, p->db.stable);
+	device_set_online(dev, 1);
+	gpio_emit(dev, g->direction == CFG_GPIO_OUTPUT ? p->value : p->db.stable);
+	return 0;
+}
+
+/* A line that worked stopped working: close it and retry later. */
+static void gpio_fail(struct device *dev, struct gpio_priv *p, uint64_t now_ms, const char *what)
+{
+	snprintf(p->last_err, sizeof(p->last_err), "gpio %s: %s %s: %s", dev->name, what, p->where, strerror(errno));
+	log_msg(LOG_ERR, "%s", p->last_err);
+	gpio_release(p);
+	p->retry_at = now_ms + GPIO_REOPEN_MS;
+	device_set_online(dev, 0);
+}
+
+static void gpio_close(struct device *dev)
+{
+	struct gpio_priv *p = dev->priv;
+
+	if (!p)
+		return;
+	/* a pulse never outlives the daemon: put the line back first */
+	if (p->line && p->pulse_on && gpiod_line_set_value(p->line, p->pulse_restore) == 0)
+		p->value = p->pulse_restore;
+	gpio_release(p);
+	p->retry_at = DEVICE_NO_DEADLINE;
+	p->fs_armed = 0;
+	device_set_online(dev, 0);
+}
+
+static int gpio_fd(const struct device *dev)
+{
+	const struct gpio_priv *p = dev->priv;
+
+	return p && p->line ? p->fd : -1;
+}
+
+static short gpio_events(const struct device *dev)
+{
+	return gpio_fd(dev) >= 0 ? POLLIN : 0;
+}
+
+static void gpio_on_readable(struct device *dev, uint64_t now_ms)
+{
+	struct gpio_priv *p = dev->priv;
+	const struct timespec zero = { 0, 0 };
+	struct gpiod_line_event ev;
+	int i, r, v;
+
+	if (!p || !p->line || p->fd < 0)
+		return;
+	for (i = 0; i < GPIO_EVENTS_MAX; i++) {
+		r = gpiod_line_event_wait(p->line, &zero);
+		if (r == 0 || (r < 0 && errno == EINTR))
+			break;
+		if (r < 0 || gpiod_line_event_read(p->line, &ev) < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			gpio_fail(dev, p, now_ms, "cannot read events from");
+			return;
+		}
+		v = ev.event_type == GPIOD_LINE_EVENT_RISING_EDGE;
+		if (p->db.target < 0)
+			r = gpio_debounce_level(&p->db, v, now_ms);
+		else
+			r = v == p->db.target ? gpio_debounce_edge(&p->db, now_ms) : -1;
+		if (r >= 0)
+			gpio_emit(dev, r);
+	}
+	v = gpiod_line_get_value(p->line);
+	if (v < 0) {
+		gpio_fail(dev, p, now_ms, "cannot read");
+		return;
+	}
+	r = gpio_debounce_level(&p->db, v, now_ms);
+	if (r >= 0)
+		gpio_emit(dev, r);
+}
+
+static void gpio_on_writable(struct device *dev, uint64_t now_ms)
+{
+	(void)dev;
+	(void)now_ms;
+}
+
+/* Drive an output and report the new state. */
+static int gpio_drive(struct device *dev, struct gpio_priv *p, int v)
+{
+	v = v ? 1 : 0;
+	if (gpiod_line_set_value(p->line, v) < 0) {
+		log_msg(LOG_ERR, "gpio %s: cannot set %s to %d: %s", dev->name, p->where, v, strerror(errno));
+		return -1;
+	}
+	p->value = v;
+	gpio_emit(dev, v);
+	return 0;
+}
+
+static void gpio_apply_failsafe(struct device *dev, struct gpio_priv *p, int level, const char *why)
+{
+	const struct cfg_gpio *g = dev->cfg;
+
+	p->pulse_on = 0;
+	log_msg(level, "gpio %s: %s: failsafe, %s -> %d", dev->name, why, p->where, g->failsafe);
+	gpio_drive(dev, p, g->failsafe);
+}
+
+/* Copy a payload for a log line: at most 32 bytes, unprintables as '?'. */
+static void gpio_printable(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	size_t i, n = len < dstlen - 1 ? len : dstlen - 1;
+
+	if (n > 32)
+		n = 32;
+	for (i = 0; i < n; i++)
+		dst[i] = isprint((unsigned char)src[i]) ? src[i] : '?';
+	dst[n] = '\0';
+}
+
+/*
+ * Refusals are counted and explained in dev->last_error; the bridge logs
+ * them with the topic, so here they are only debug lines with the payload.
+ */
+static int gpio_write(struct device *dev, const char *data, size_t len, uint64_t now_ms)
+{
+	const struct cfg_gpio *g = dev->cfg;
+	struct gpio_priv *p = dev->priv;
+	struct gpio_cmd cmd;
+	char shown[40];
+	int r;
+
+	gpio_printable(shown, sizeof(shown), data ? data : "", data ? len : 0);
+	if (g->direction != CFG_GPIO_OUTPUT) {
+		dev->stats.refused++;
+		dev->last_error = "the line is an input";
+		log_msg(LOG_DEBUG, "gpio %s: refused \"%s\": the line is an input", dev->name, shown);
+		return -1;
+	}
+	if (gpio_parse_payload(data, len, &cmd) < 0) {
+		dev->stats.refused++;
+		dev->last_error = "want 1/0/on/off/true/false/toggle or \"pulse MS\"";
+		log_msg(LOG_DEBUG, "gpio %s: refused \"%s\": %s", dev->name, shown, dev->last_error);
+		return -1;
+	}
+	if (!p || !p->line) {
+		dev->stats.refused++;
+		dev->last_error = "the line is not open";
+		log_msg(LOG_DEBUG, "gpio %s: refused \"%s\": the line is not open", dev->name, shown);
+		return -1;
+	}
+	switch (cmd.kind) {
+	case GPIO_CMD_PULSE:
+		if (!p->pulse_on)
+			p->pulse_restore = p->value;
+		p->pulse_on = 1;
+		p->pulse_end = now_ms + cmd.pulse_ms;
+		r = gpio_drive(dev, p, cmd.value);
+		break;
+	case GPIO_CMD_TOGGLE:
+		p->pulse_on = 0;
+		r = gpio_drive(dev, p, !p->value);
+		break;
+	default:
+		p->pulse_on = 0;
+		r = gpio_drive(dev, p, cmd.value);
+		break;
+	}
+	if (r < 0) {
+		dev->stats.refused++;
+		dev->last_error = "cannot set the line";
+		return -1;
+	}
+	dev->stats.frames_out++;
+	dev->stats.bytes_out += len;
+	return 0;
+}
+
+static uint64_t gpio_deadline(const struct device *dev, const struct gpio_priv *p)
+{
+	const struct cfg_gpio *g = dev->cfg;
+	uint64_t d = DEVICE_NO_DEADLINE;
+
+	if (!p->line)
+		d = p->retry_at;
+	else if (g->direction == CFG_GPIO_INPUT)
+		d = gpio_debounce_deadline(&p->db);
+	else if (p->pulse_on)
+		d = p->pulse_end;
+	if (p->fs_armed && p->fs_at < d)
+		d = p->fs_at;
+	return d;
+}
+
+static uint64_t gpio_tick(struct device *dev, uint64_t now_ms)
+{
+	const struct cfg_gpio *g = dev->cfg;
+	struct gpio_priv *p = dev->priv;
+	int v, r;
+
+	if (!p)
+		return DEVICE_NO_DEADLINE;
+	if (!p->line && p->retry_at != DEVICE_NO_DEADLINE && now_ms >= p->retry_at)
+		gpio_open(dev, now_ms);
+	if (p->fs_armed && now_ms >= p->fs_at) {
+		char why[64];
+
+		p->fs_armed = 0;
+		snprintf(why, sizeof(why), "broker down for %d ms", g->failsafe_grace_ms);
+		if (p->line)
+			gpio_apply_failsafe(dev, p, LOG_WARNING, why);
+		else
+			log_msg(LOG_WARNING, "gpio %s: %s, but the line is not open: no failsafe", dev->name, why);
+	}
+	if (!p->line)
+		return gpio_deadline(dev, p);
+	if (g->direction == CFG_GPIO_INPUT) {
+		if (p->db.pending && now_ms >= gpio_debounce_deadline(&p->db)) {
+			v = gpiod_line_get_value(p->line);
+			if (v < 0) {
+				gpio_fail(dev, p, now_ms, "cannot read");
+				return gpio_deadline(dev, p);
+			}
+			r = gpio_debounce_level(&p->db, v, now_ms);
+			if (r >= 0)
+				gpio_emit(dev, r);
+		}
+	} else if (p->pulse_on && now_ms >= p->pulse_end) {
+		p->pulse_on = 0;
+		gpio_drive(dev, p, p->pulse_restore);
+	}
+	return gpio_deadline(dev, p);
+}
+
+static void gpio_link(struct device *dev, int up, uint64_t now_ms)
+{
+	const struct cfg_gpio *g = dev->cfg;
+	struct gpio_priv *p = dev->priv;
+	int v;
+
+	if (!p)
+		return;
+	if (!up) {
+		if (g->direction != CFG_GPIO_OUTPUT || g->failsafe < 0 || p->fs_armed)
+			return;
+		if (g->failsafe_grace_ms <= 0) {
+			if (p->line)
+				gpio_apply_failsafe(dev, p, LOG_WARNING, "broker down");
+			return;
+		}
+		p->fs_armed = 1;
+		p->fs_at = now_ms + (uint64_t)g->failsafe_grace_ms;
+		return;
+	}
+	p->fs_armed = 0;
+	if (!p->line)
+		return;
+	if (g->direction == CFG_GPIO_OUTPUT) {
+		gpio_emit(dev, p->value);
+		return;
+	}
+	/* inputs: the debounced state; a line without both edges is read now */
+	if (g->edge == CFG_EDGE_BOTH && p->db.stable >= 0) {
+		gpio_emit(dev, p->db.stable);
+		return;
+	}
+	v = gpiod_line_get_value(p->line);
+	if (v < 0) {
+		gpio_fail(dev, p, now_ms, "cannot read");
+		return;
+	}
+	if (g->edge == CFG_EDGE_NONE || g->edge == CFG_EDGE_BOTH)
+		gpio_debounce_reset(&p->db, v);
+	gpio_emit(dev, v);
+}
+
+static void gpio_failsafe(struct device *dev)
+{
+	const struct cfg_gpio *g = dev->cfg;
+	struct gpio_priv *p = dev->priv;
+
+	if (g->direction != CFG_GPIO_OUTPUT || g->failsafe < 0 || !p || !p->line)
+		return;
+	p->fs_armed = 0;
+	gpio_apply_failsafe(dev, p, LOG_INFO, "shutdown");
+}
+
+static void gpio_destroy(struct device *dev)
+{
+	struct gpio_priv *p = dev->priv;
+
+	if (!p)
+		return;
+	gpio_release(p);
+	free(p);
+	dev->priv = NULL;
+}
+
+const struct device_driver gpio_driver = {
+	.kind = "gpio",
+	.open = gpio_open,
+	.close = gpio_close,
+	.fd = gpio_fd,
+	.events = gpio_events,
+	.on_readable = gpio_on_readable,
+	.on_writable = gpio_on_writable,
+	.write = gpio_write,
+	.tick = gpio_tick,
+	.link = gpio_link,
+	.failsafe = gpio_failsafe,
+	.destroy = gpio_destroy,
+};
