@@ -871,6 +871,8 @@ int bridge_run(struct bridge *b)
 	for (int i = 0; i < b->cfg->n_serial; i++)
 		if (!b->serial[i]->online)
 			bridge_state(b->serial[i], 0, b);
+	/* not connected yet: fail-safe timers run until the broker answers */
+	bridge_link(b, 0, now);
 	mqtt_start(b->mqtt, now);
 	while (!b->stop) {
 		int n, rc;
