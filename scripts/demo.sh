@@ -15,7 +15,9 @@ cd "$(dirname "$0")/.."
 B=${MQTTGW_BUILD:-build}
 GW=$B/mqttgw
 SIM=$B/sim/prog_motorsim
-for f in "$GW" "$SIM"; do
+GPIOSIM=$B/sim/lib_gpiosim.so
+GPIOCTL=$B/sim/prog_gpioctl
+for f in "$GW" "$SIM" "$GPIOSIM" "$GPIOCTL"; do
 	[ -x "$f" ] || { echo "demo: $f is missing; run 'make demo' (it builds first)" >&2; exit 1; }
 done
 
@@ -28,7 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 # wait_for FILE REGEX SECONDS: poll a log file with a deadline
@@ -37,6 +43,18 @@ wait_for() {
 	while ! grep -qE "$2" "$1" 2>/dev/null; do
 		if [ $SECONDS -ge $end ]; then
 			echo "demo: timed out waiting for /$2/ in $1" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# wait_count FILE REGEX N SECONDS: until N lines match
+wait_count() {
+	local end=$((SECONDS + $4))
+	while [ "$(grep -cE "$2" "$1" 2>/dev/null)" -lt "$3" ]; do
+		if [ $SECONDS -ge $end ]; then
+			echo "demo: timed out waiting for $3 lines /$2/ in $1" >&2
 			return 1
 		fi
 		sleep 0.05
@@ -61,11 +79,15 @@ say "2. the motor controller simulator on a pty ($TMP/ttyMOT01)"
 PIDS+=($!)
 wait_for "$TMP/sim.out" "^ready" 10
 
-say "3. mqttgw with config/demo.cfg"
+say "3. mqttgw with config/demo.cfg (GPIO on the libgpiod stand-in: a Pi 4's gpiochip0)"
 sed -e "s|tcp://127.0.0.1:1883|tcp://127.0.0.1:$PORT|" -e "s|/tmp/mqttgw-demo/ttyMOT01|$TMP/ttyMOT01|" \
 	config/demo.cfg >"$TMP/demo.cfg"
 run "$GW" --check -c "$TMP/demo.cfg"
-"$GW" -f -c "$TMP/demo.cfg" --allow-root 2>"$TMP/mqttgw.log" &
+export MQTTGW_GPIOSIM="gpiochip0:pinctrl-bcm2835:54:GPIO17=17,GPIO27=27"
+export MQTTGW_GPIOSIM_SOCKET="$TMP/gpio.sock"
+export MQTTGW_GPIOSIM_TRACE="$TMP/gpio.trace"
+gpio() { "$GPIOCTL" -t 5000 "$MQTTGW_GPIOSIM_SOCKET" "$@"; }
+LD_PRELOAD="$PWD/$GPIOSIM" "$GW" -f -c "$TMP/demo.cfg" --allow-root 2>"$TMP/mqttgw.log" &
 GWPID=$!
 PIDS+=($GWPID)
 wait_for "$TMP/mqttgw.log" "connected to" 15
@@ -112,10 +134,31 @@ grep refused "$TMP/mqttgw.log" | sed 's/^/  log| /'
 say "9. the retained position, as a dashboard that connects now sees it"
 run mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -C 1 -W 5 -t S013/MOT01/POS/Z
 
-say "10. stop mqttgw: it publishes \"offline\" on its status topic"
+say "10. the limit switch (GPIO17, active low): pressed with contact bounce, then released"
+echo "\$ gpioctl bounce gpiochip0 17 0 6 2000    # 6 bounces 2 ms apart, ending pressed"
+gpio bounce gpiochip0 17 0 6 2000 >/dev/null
+wait_for "$TMP/sub.out" "S013/MOT01/LIMZ 1" 10
+N0=$(grep -c "S013/MOT01/LIMZ 0" "$TMP/sub.out" || true)
+gpio set gpiochip0 17 1 >/dev/null
+wait_count "$TMP/sub.out" "S013/MOT01/LIMZ 0" $((N0 + 1)) 10
+show_new
+echo "  (one message per stable change: the bounces publish nothing)"
+
+say "11. the brake output (GPIO27): on, toggle, a 300 ms pulse"
+pub S013/MOT01/BRAKE/set on
+wait_for "$TMP/sub.out" "S013/MOT01/BRAKE 1" 10
+echo "  pin: $(gpio get gpiochip0 27)"
+pub S013/MOT01/BRAKE/set toggle
+pub S013/MOT01/BRAKE/set 'pulse 300'
+wait_count "$TMP/sub.out" "^S013/MOT01/BRAKE [01]" 5 10
+show_new
+echo "  pin after the pulse: $(gpio get gpiochip0 27)"
+
+say "12. stop mqttgw: it publishes \"offline\" on its status topic, the brake goes to its fail-safe"
 kill -TERM "$GWPID"
 wait "$GWPID" || true
 wait_for "$TMP/sub.out" "S013/gateway/status offline" 10
 show_new
+grep -a "27 value" "$TMP/gpio.trace" | tail -1 | sed 's/^/  gpio trace| /' || true
 
 say "done: broker, simulator and gateway stopped"
