@@ -1,0 +1,268 @@
+"""
+test_config.py - the config contract seen from outside: every shipped
+config passes --check; each kind of config error exits 2 with
+"FILE:LINE: what is wrong" naming the right line, in --check mode and when
+starting for real, before any device or the broker is touched; --version
+and --help.
+
+Error cases are the valid BASE config with one line changed or added; the
+offending line carries the marker "#<--" (a libconfig comment), so the
+expected line number is computed, never hard-coded.
+"""
+
+import glob
+import os
+import re
+import termios
+
+from harness import (ROOT, Broker, Pty, free_port, retained_now, root_args, run_mqttgw,
+                     write_config)
+
+TIMEOUT = 60
+
+BASE = r'''# A valid config; the error tests change one line of it.
+station = "S013";
+mqtt = {
+  uri = "tcp://127.0.0.1:@PORT@";
+  client_id = "mqttgw-${station}";
+  keepalive = 60;
+  qos = 1;
+  status_topic = "${station}/gateway/status";
+};
+serial = (
+  {
+    name = "MOT01";
+    port = "@TTY@";
+    baud = 115200;
+    parity = "none";
+    eol = "\r\n";
+    max_frame = 256;
+  }
+);
+routes = (
+  { from = "mqtt:${station}/MOT01/RECM"; to = "serial:MOT01"; accept = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME)$"; },
+  { from = "serial:MOT01"; match = "^POS([XYZ])([+-][0-9]+)$"; to = "mqtt:${station}/MOT01/POS/$1"; payload = "$2"; retain = true; qos = 0; },
+  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; }
+);
+'''
+
+ROUTE1 = '  { from = "mqtt:${station}/MOT01/RECM"; to = "serial:MOT01"; ' \
+         'accept = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME)$"; },'
+
+
+def base(port=None, tty="/dev/ttyMQTTGW-TEST-NOPE"):
+    return BASE.replace("@PORT@", str(port or free_port())).replace("@TTY@", tty)
+
+
+def mutate(text, old, new):
+    """Replace the line containing old by new (new may add lines)."""
+    lines = text.split("\n")
+    hits = [i for i, l in enumerate(lines) if old in l]
+    assert len(hits) == 1, "test bug: %r matches %d lines" % (old, len(hits))
+    lines[hits[0]] = new
+    return "\n".join(lines)
+
+
+def marked_line(text):
+    hits = [i + 1 for i, l in enumerate(text.split("\n")) if "#<--" in l]
+    assert len(hits) == 1, "test bug: %d markers" % len(hits)
+    return hits[0]
+
+
+def expect_config_error(text, mentions=None):
+    """Both `--check -c bad.cfg` and `-f -c bad.cfg` exit 2 with
+    bad.cfg:LINE: on stderr (LINE = the marked line)."""
+    line = marked_line(text)
+    write_config(text, "bad.cfg")
+    pat = re.compile(r"^(?:\S*/)?bad\.cfg:%d: \S" % line, re.M)
+    for args in (["--check", "-c", "bad.cfg"], ["-f", "-c", "bad.cfg"] + root_args()):
+        r = run_mqttgw(args, timeout=10)
+        cmd = "mqttgw " + " ".join(args)
+        assert r.returncode == 2, "%s: exit %d, expected 2; stderr:\n%s" % (cmd, r.returncode, r.stderr)
+        assert pat.search(r.stderr), "%s: expected 'bad.cfg:%d: ...' on stderr, got:\n%s" \
+            % (cmd, line, r.stderr)
+        if mentions:
+            msg = pat.search(r.stderr)
+            rest = r.stderr[msg.start():].split("\n", 1)[0]
+            assert mentions in rest, "%s: the message should name %r: %s" % (cmd, mentions, rest)
+
+
+# --------------------------------------------------------------------------
+
+def test_shipped_configs_pass_check():
+    files = sorted(glob.glob(os.path.join(ROOT, "config", "*.cfg")))
+    assert files, "no config/*.cfg files to check"
+    bad = []
+    for f in files:
+        r = run_mqttgw(["--check", "-c", f], timeout=10, cwd=ROOT)
+        rel = os.path.relpath(f, ROOT)
+        if r.returncode != 0:
+            bad.append("%s: exit %d\n%s" % (rel, r.returncode, r.stderr.strip()))
+        elif not r.stdout.strip():
+            bad.append("%s: --check printed no summary on stdout" % rel)
+    assert not bad, "\n".join(bad)
+
+
+def test_base_config_is_valid():
+    # The error cases below are this config with one line broken.
+    write_config(base(), "good.cfg")
+    r = run_mqttgw(["--check", "-c", "good.cfg"], timeout=10)
+    assert r.returncode == 0, "exit %d:\n%s" % (r.returncode, r.stderr)
+    assert r.stdout.strip(), "--check printed no summary"
+
+
+def test_check_does_not_touch_devices_or_broker():
+    # A missing port and no broker: --check still validates fine.
+    write_config(base(), "good.cfg")
+    r = run_mqttgw(["--check", "-c", "good.cfg"], timeout=10)
+    assert r.returncode == 0, r.stderr
+    # A real (cooked, 9600 baud) pty is left exactly as it was.
+    broker = Broker()
+    pty = Pty(raw=False)
+    attrs = pty.termios()
+    attrs[4] = attrs[5] = termios.B9600
+    termios.tcsetattr(pty.slave, termios.TCSANOW, attrs)
+    before = pty.termios()
+    write_config(base(broker.port, pty.path), "pty.cfg")
+    r = run_mqttgw(["--check", "-c", "pty.cfg"], timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert pty.termios() == before, "--check changed the port's termios"
+    assert pty.read_available() == b""
+    assert broker.foreign_clients() == [], "--check connected to the broker: %s" \
+        % broker.foreign_clients()
+
+
+def test_error_syntax():
+    expect_config_error(mutate(base(), "keepalive = 60;", "  keepalive = = 60;  #<--"))
+
+
+def test_error_syntax_garbage_token():
+    expect_config_error(mutate(base(), "max_frame = 256;",
+                               "    max_frame = 256;\n    @@@ ;  #<--"))
+
+
+def test_error_unknown_key_in_group():
+    expect_config_error(mutate(base(), "keepalive = 60;", "  keepalive = 60;\n  bogus = 1;  #<--"),
+                        mentions="bogus")
+
+
+def test_error_unknown_key_inline_group():
+    # The issue's example: the whole group on one line.
+    text = re.sub(r"(?ms)^mqtt = \{.*?^\};$",
+                  'mqtt = { uri = "tcp://127.0.0.1:1"; bogus = 1; };  #<--', base())
+    expect_config_error(text, mentions="bogus")
+
+
+def test_error_unknown_top_level_key():
+    expect_config_error(mutate(base(), 'station = "S013";',
+                               'station = "S013";\nbogus_top = 1;  #<--'), mentions="bogus_top")
+
+
+def test_error_unknown_key_in_serial_device():
+    expect_config_error(mutate(base(), "baud = 115200;", "    baud = 115200;\n    speed = 9600;  #<--"),
+                        mentions="speed")
+
+
+def test_error_unknown_key_in_route():
+    expect_config_error(mutate(base(), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
+                               '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; '
+                               'acept = "x"; }  #<--'), mentions="acept")
+
+
+def test_error_wrong_type_keepalive():
+    expect_config_error(mutate(base(), "keepalive = 60;", '  keepalive = "sixty";  #<--'))
+
+
+def test_error_wrong_type_baud():
+    expect_config_error(mutate(base(), "baud = 115200;", '    baud = "fast";  #<--'))
+
+
+def test_error_wrong_type_retain():
+    expect_config_error(mutate(base(), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
+                               '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; '
+                               'retain = "yes"; }  #<--'))
+
+
+def test_error_out_of_range_qos():
+    expect_config_error(mutate(base(), "qos = 1;", "  qos = 3;  #<--"))
+
+
+def test_error_out_of_range_route_qos():
+    expect_config_error(mutate(base(), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
+                               '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; '
+                               'qos = 3; }  #<--'))
+
+
+def test_error_out_of_range_baud():
+    expect_config_error(mutate(base(), "baud = 115200;", "    baud = -5;  #<--"))
+
+
+def test_error_bad_enum_parity():
+    expect_config_error(mutate(base(), 'parity = "none";', '    parity = "sometimes";  #<--'))
+
+
+def test_error_route_to_unknown_device():
+    expect_config_error(mutate(base(), ROUTE1.strip(),
+                               ROUTE1 + '\n  { from = "mqtt:${station}/X"; to = "serial:NOPE"; },  #<--'),
+                        mentions="NOPE")
+
+
+def test_error_route_from_unknown_device():
+    expect_config_error(mutate(base(), ROUTE1.strip(),
+                               ROUTE1 + '\n  { from = "serial:NOPE"; to = "mqtt:${station}/X"; },  #<--'),
+                        mentions="NOPE")
+
+
+def test_error_bad_regex_in_match():
+    expect_config_error(mutate(base(), "match = ",
+                               '  { from = "serial:MOT01"; match = "^POS([XYZ"; '
+                               'to = "mqtt:${station}/MOT01/POS/$1"; },  #<--'))
+
+
+def test_error_bad_regex_in_accept():
+    expect_config_error(mutate(base(), ROUTE1.strip(),
+                               '  { from = "mqtt:${station}/MOT01/RECM"; to = "serial:MOT01"; '
+                               'accept = "[z-a]"; },  #<--'))
+
+
+def test_config_error_reported_before_broker_and_devices():
+    broker = Broker()
+    pty = Pty(raw=False)
+    attrs = pty.termios()
+    attrs[4] = attrs[5] = termios.B9600
+    termios.tcsetattr(pty.slave, termios.TCSANOW, attrs)
+    before = pty.termios()
+    # Broker and port are valid; a route at the end of the file is not.
+    text = mutate(base(broker.port, pty.path), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
+                  '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; },\n'
+                  '  { from = "mqtt:${station}/X"; to = "serial:NOPE"; }  #<--')
+    line = marked_line(text)
+    write_config(text, "bad.cfg")
+    r = run_mqttgw(["-f", "-v", "-c", "bad.cfg"] + root_args(), timeout=10)
+    assert r.returncode == 2, "exit %d, expected 2:\n%s" % (r.returncode, r.stderr)
+    assert re.search(r"^(?:\S*/)?bad\.cfg:%d: \S" % line, r.stderr, re.M), r.stderr
+    assert broker.foreign_clients() == [], "connected to the broker before failing: %s" \
+        % broker.foreign_clients()
+    assert retained_now(broker, "S013/gateway/status") is None
+    assert pty.termios() == before, "the serial port was configured before failing"
+    assert pty.read_available() == b""
+
+
+def test_version_and_help():
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        m = re.search(r"^VERSION\s*:?=\s*(\S+)", f.read(), re.M)
+    r = run_mqttgw(["--version"], timeout=10)
+    assert r.returncode == 0, "--version exit %d: %s" % (r.returncode, r.stderr)
+    assert r.stdout.strip(), "--version printed nothing on stdout"
+    if m:
+        assert m.group(1) in r.stdout, "--version %r does not show %s" % (r.stdout, m.group(1))
+    r = run_mqttgw(["--help"], timeout=10)
+    assert r.returncode == 0, "--help exit %d: %s" % (r.returncode, r.stderr)
+    for opt in ("-c", "--check", "--foreground", "--version"):
+        assert opt in r.stdout, "--help does not mention %s:\n%s" % (opt, r.stdout)
+
+
+def test_missing_config_file_is_an_error():
+    r = run_mqttgw(["--check", "-c", "does-not-exist.cfg"], timeout=10)
+    assert r.returncode in (1, 2), "exit %d" % r.returncode
+    assert "does-not-exist.cfg" in r.stderr, r.stderr
