@@ -1,0 +1,950 @@
+/*
+ * test_framing_modes.c - unit tests for the FIXED and IDLE framing modes and
+ * the resync timeout in drivers/framing.c (test_framing.c covers EOL).
+ *
+ * The same rule as for EOL framing: the frames must not depend on how the
+ * kernel cut the stream into reads, so directed cases are run whole, byte by
+ * byte and cut at every position and every pair of positions. Time is an
+ * argument here, so the gap rules are tested at their exact boundaries
+ * (idle_ms - 1 and idle_ms), both when framing_tick() notices a gap and when
+ * only the next feed does. Pseudo-random event streams (fixed seed) are then
+ * compared with a few-line reference model, with extra cuts and stray ticks
+ * thrown in. (Framing and the codec together are tested in test_codec.c.)
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framing.h"
+#include "unit.h"
+
+#define MAXF 512
+
+struct frames {
+	int n;
+	char *f[MAXF];
+	size_t len[MAXF];
+	int unterminated; /* frames delivered without the promised NUL */
+	int overflow;
+};
+
+static void collect(const char *frame, size_t len, void *ctx)
+{
+	struct frames *c = ctx;
+
+	if (frame[len] != '\0')
+		c->unterminated++;
+	if (c->n >= MAXF) {
+		c->overflow = 1;
+		return;
+	}
+	c->f[c->n] = malloc(len + 1);
+	if (!c->f[c->n])
+		return;
+	memcpy(c->f[c->n], frame, len);
+	c->f[c->n][len] = '\0';
+	c->len[c->n] = len;
+	c->n++;
+}
+
+static void frames_clear(struct frames *c)
+{
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		free(c->f[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+static int frames_same(const struct frames *a, const struct frames *b)
+{
+	int i;
+
+	if (a->n != b->n || a->unterminated || b->unterminated || a->overflow || b->overflow)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (a->len[i] != b->len[i] || memcmp(a->f[i], b->f[i], a->len[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static void frames_dump(const struct frames *c, const char *how)
+{
+	int i;
+
+	printf("#   %s: %d frame(s)%s:", how, c->n, c->unterminated ? " (some without NUL)" : "");
+	for (i = 0; i < c->n; i++)
+		printf(" [%.*s]", (int)c->len[i], c->f[i]);
+	printf("\n");
+}
+
+/* Expected frames: strings, split at '|' ("ABC|DEF"); "" is none. */
+static void frames_from(struct frames *c, const char *spec)
+{
+	const char *p = spec;
+
+	memset(c, 0, sizeof(*c));
+	while (*spec) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		char *tmp = malloc(n + 1);
+
+		memcpy(tmp, p, n);
+		tmp[n] = '\0';
+		collect(tmp, n, c);
+		free(tmp);
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+}
+
+static struct framing_params params(enum framing_mode mode, size_t max_frame, size_t frame_len, uint32_t idle_ms,
+				    uint32_t timeout_ms)
+{
+	struct framing_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.mode = mode;
+	p.eol = "\n";
+	p.eol_len = 1;
+	p.max_frame = max_frame;
+	p.frame_len = frame_len;
+	p.idle_ms = idle_ms;
+	p.timeout_ms = timeout_ms;
+	return p;
+}
+
+/*
+ * Feed s cut at cuts[0..ncuts) (ascending), every piece at time t, then tick
+ * at tick_at; compare with want and the counters.
+ */
+static int feed_cut(const struct framing_params *p, const char *s, size_t len, const size_t *cuts, int ncuts,
+		    uint64_t t, uint64_t tick_at, const struct frames *want, uint64_t dropped, const char *how)
+{
+	struct framer f;
+	struct frames c;
+	size_t pos = 0;
+	int i, ok;
+
+	memset(&c, 0, sizeof(c));
+	if (framing_init_mode(&f, p) < 0)
+		return 0;
+	for (i = 0; i <= ncuts; i++) {
+		size_t end = i < ncuts ? cuts[i] : len;
+
+		framing_feed_at(&f, s + pos, end - pos, t, collect, &c);
+		pos = end;
+	}
+	framing_tick(&f, tick_at, collect, &c);
+	ok = frames_same(&c, want) && f.dropped == dropped;
+	if (!ok) {
+		printf("# stream of %zu bytes, mode %d: dropped %llu (want %llu)\n", len, (int)p->mode,
+		       (unsigned long long)f.dropped, (unsigned long long)dropped);
+		frames_dump(&c, how);
+		frames_dump(want, "wanted");
+	}
+	frames_clear(&c);
+	framing_free(&f);
+	return ok;
+}
+
+/* Whole, byte by byte, one cut anywhere, two cuts anywhere: same frames. */
+static void expect_cuts(const struct framing_params *p, const char *s, size_t len, uint64_t tick_at,
+			const char *want_spec, uint64_t dropped)
+{
+	struct frames want;
+	size_t cuts[2], i, j, *bytes;
+	char how[64];
+
+	frames_from(&want, want_spec);
+	if (!feed_cut(p, s, len, NULL, 0, 0, tick_at, &want, dropped, "in one feed"))
+		goto fail;
+	bytes = malloc((len + 1) * sizeof(*bytes));
+	for (i = 0; i < len; i++)
+		bytes[i] = i;
+	if (len > 1 && !feed_cut(p, s, len, bytes + 1, (int)len - 1, 0, tick_at, &want, dropped, "byte by byte")) {
+		free(bytes);
+		goto fail;
+	}
+	free(bytes);
+	for (i = 1; i < len; i++) {
+		cuts[0] = i;
+		snprintf(how, sizeof(how), "cut at %zu", i);
+		if (!feed_cut(p, s, len, cuts, 1, 0, tick_at, &want, dropped, how))
+			goto fail;
+	}
+	for (i = 1; i < len; i++)
+		for (j = i + 1; j < len; j++) {
+			cuts[0] = i;
+			cuts[1] = j;
+			snprintf(how, sizeof(how), "cut at %zu and %zu", i, j);
+			if (!feed_cut(p, s, len, cuts, 2, 0, tick_at, &want, dropped, how))
+				goto fail;
+		}
+	frames_clear(&want);
+	return;
+fail:
+	unit_cur_failed = 1;
+	frames_clear(&want);
+}
+
+#define S(lit) lit, sizeof(lit) - 1
+
+TEST(init_mode_refuses_bad_params)
+{
+	struct framer f;
+	struct framing_params p;
+
+	CHECK_INT(framing_init_mode(&f, NULL), -1);
+	framing_free(&f);
+	/* EOL */
+	p = params(FRAMING_EOL, 16, 0, 0, 0);
+	p.eol_len = 0;
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	p.eol_len = 9;
+	p.eol = "123456789";
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	p = params(FRAMING_EOL, 16, 0, 0, 0);
+	p.eol = NULL;
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	p = params(FRAMING_EOL, 0, 0, 0, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	p = params(FRAMING_EOL, FRAMING_LEN_MAX + 1, 0, 0, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	p = params(FRAMING_EOL, (size_t)-1, 0, 0, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	/* FIXED */
+	p = params(FRAMING_FIXED, 16, 0, 0, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	p = params(FRAMING_FIXED, 16, FRAMING_LEN_MAX + 1, 0, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	/* IDLE */
+	p = params(FRAMING_IDLE, 16, 0, 0, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1); /* idle_ms 0 */
+	p = params(FRAMING_IDLE, 0, 0, 10, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	p = params(FRAMING_IDLE, 16, 0, 10, 5);
+	CHECK_INT(framing_init_mode(&f, &p), -1); /* timeout is not an IDLE thing */
+	/* unknown mode */
+	p = params((enum framing_mode)7, 16, 4, 10, 0);
+	CHECK_INT(framing_init_mode(&f, &p), -1);
+	framing_free(&f);
+	/* the good ones; unused fields are ignored */
+	p = params(FRAMING_FIXED, 0, 1, 0, 0);
+	p.eol = NULL;
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_free(&f);
+	p = params(FRAMING_IDLE, 1, 0, 1, 0);
+	p.eol_len = 99;
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_free(&f);
+	p = params(FRAMING_EOL, 1, 0, 0, 1);
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_free(&f);
+	framing_free(&f);
+	framing_free(NULL);
+}
+
+TEST(mode_names)
+{
+	enum framing_mode m = FRAMING_IDLE;
+
+	CHECK_INT(framing_parse_mode("eol", &m), 0);
+	CHECK_INT(m, FRAMING_EOL);
+	CHECK_INT(framing_parse_mode("fixed", &m), 0);
+	CHECK_INT(m, FRAMING_FIXED);
+	CHECK_INT(framing_parse_mode("idle", &m), 0);
+	CHECK_INT(m, FRAMING_IDLE);
+	CHECK_INT(framing_parse_mode("IDLE", &m), -1);
+	CHECK_INT(framing_parse_mode("", &m), -1);
+	CHECK_INT(framing_parse_mode(NULL, &m), -1);
+	CHECK_INT(m, FRAMING_IDLE);
+	CHECK_STR(framing_mode_names[FRAMING_FIXED], "fixed");
+	CHECK(framing_mode_names[FRAMING_IDLE + 1] == NULL);
+}
+
+TEST(framing_init_is_eol_mode_without_deadlines)
+{
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init(&f, "\r\n", 2, 8), 0);
+	CHECK_INT(f.mode, FRAMING_EOL);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_feed(&f, "abc", 3, collect, &c);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_tick(&f, UINT64_MAX, collect, &c);
+	framing_feed_at(&f, "d\r\n", 3, 1000000, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "abcd");
+	CHECK_INT(f.incomplete, 0);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(eol_mode_through_init_mode)
+{
+	struct framing_params p = params(FRAMING_EOL, 4, 0, 0, 0);
+
+	p.eol = "\r\n";
+	p.eol_len = 2;
+	expect_cuts(&p, S("abcd\r\nTOOLONG\r\n\r\nx\r\n"), 0, "abcd||x", 1);
+}
+
+TEST(fixed_frames_at_every_split)
+{
+	struct framing_params p = params(FRAMING_FIXED, 0, 3, 0, 0);
+
+	expect_cuts(&p, S("ABCDEFGHI"), UINT64_MAX, "ABC|DEF|GHI", 0);
+	/* the tail waits for the rest of its frame */
+	expect_cuts(&p, S("ABCDEFGHIJ"), UINT64_MAX, "ABC|DEF|GHI", 0);
+	expect_cuts(&p, S("AB"), UINT64_MAX, "", 0);
+	p.frame_len = 1;
+	expect_cuts(&p, S("xyz"), UINT64_MAX, "x|y|z", 0);
+	p.frame_len = 12;
+	expect_cuts(&p, S("0123456789AB"), UINT64_MAX, "0123456789AB", 0);
+	/* the eol means nothing in fixed mode */
+	p.frame_len = 2;
+	expect_cuts(&p, S("\n\nA\n\n\n"), UINT64_MAX, "\n\n|A\n|\n\n", 0);
+}
+
+TEST(fixed_frames_are_binary_safe)
+{
+	static const char s[] = "\x01\x00\r\n\xff\x00\x00\x00";
+	struct framing_params p = params(FRAMING_FIXED, 0, 2, 0, 0);
+	struct framer f;
+	struct frames c;
+	size_t cut;
+
+	for (cut = 0; cut <= 8; cut++) {
+		memset(&c, 0, sizeof(c));
+		CHECK_INT(framing_init_mode(&f, &p), 0);
+		framing_feed(&f, s, cut, collect, &c);
+		framing_feed(&f, s + cut, 8 - cut, collect, &c);
+		CHECK_INT(c.n, 4);
+		CHECK_INT(c.unterminated, 0);
+		if (c.n == 4) {
+			CHECK(c.len[0] == 2 && memcmp(c.f[0], "\x01\x00", 2) == 0);
+			CHECK(c.len[1] == 2 && memcmp(c.f[1], "\r\n", 2) == 0);
+			CHECK(c.len[2] == 2 && memcmp(c.f[2], "\xff\x00", 2) == 0);
+			CHECK(c.len[3] == 2 && memcmp(c.f[3], "\x00\x00", 2) == 0);
+		}
+		CHECK_INT(f.dropped, 0);
+		frames_clear(&c);
+		framing_free(&f);
+	}
+}
+
+TEST(fixed_without_timeout_waits_forever)
+{
+	struct framing_params p = params(FRAMING_FIXED, 0, 4, 0, 0);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "AB", 2, 10, collect, &c);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_tick(&f, UINT64_MAX, collect, &c);
+	framing_feed_at(&f, "CD", 2, 1000000000, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
+	CHECK_INT(f.incomplete, 0);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(fixed_timeout_discards_a_partial_frame)
+{
+	struct framing_params p = params(FRAMING_FIXED, 0, 3, 0, 50);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_feed_at(&f, "AB", 2, 1000, collect, &c);
+	CHECK(framing_deadline(&f) == 1050);
+	framing_feed_at(&f, "C", 1, 1040, collect, &c); /* completes in time */
+	CHECK_INT(c.n, 1);
+	CHECK(framing_deadline(&f) == UINT64_MAX); /* nothing pending */
+	framing_feed_at(&f, "DE", 2, 1041, collect, &c);
+	CHECK(framing_deadline(&f) == 1091);
+	framing_tick(&f, 1090, collect, &c);
+	CHECK_INT(f.incomplete, 0);
+	framing_tick(&f, 1091, collect, &c);
+	CHECK_INT(f.incomplete, 1);
+	CHECK_INT(f.len, 0);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_feed_at(&f, "FGH", 3, 2000, collect, &c);
+	CHECK_INT(c.n, 2);
+	CHECK_STR(c.n == 2 ? c.f[1] : NULL, "FGH");
+	/* without a tick, the next feed after the gap does the same */
+	framing_feed_at(&f, "IJ", 2, 3000, collect, &c);
+	framing_feed_at(&f, "KLMN", 4, 3050, collect, &c);
+	CHECK_INT(f.incomplete, 2);
+	CHECK_INT(c.n, 3);
+	CHECK_STR(c.n == 3 ? c.f[2] : NULL, "KLM");
+	/* one ms earlier, no gap */
+	framing_feed_at(&f, "OP", 2, 3099, collect, &c);
+	CHECK_INT(c.n, 4);
+	CHECK_STR(c.n == 4 ? c.f[3] : NULL, "NOP");
+	CHECK_INT(f.incomplete, 2);
+	CHECK_INT(f.dropped, 0);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(fixed_timeout_realigns_after_a_lost_byte)
+{
+	/* 4-byte frames "Sxx." every 100 ms; the second loses a byte on the wire */
+	struct framing_params p = params(FRAMING_FIXED, 0, 4, 0, 30);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "S01.", 4, 0, collect, &c);
+	framing_feed_at(&f, "S2.", 3, 100, collect, &c);
+	framing_feed_at(&f, "S03.", 4, 200, collect, &c);
+	framing_feed_at(&f, "S04.", 4, 300, collect, &c);
+	CHECK_INT(c.n, 3);
+	CHECK_STR(c.n == 3 ? c.f[1] : NULL, "S03.");
+	CHECK_STR(c.n == 3 ? c.f[2] : NULL, "S04.");
+	CHECK_INT(f.incomplete, 1);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(idle_frame_is_emitted_at_its_deadline)
+{
+	struct framing_params p = params(FRAMING_IDLE, 64, 0, 20, 0);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_feed_at(&f, "AB", 2, 100, collect, &c);
+	CHECK(framing_deadline(&f) == 120);
+	framing_feed_at(&f, "CD", 2, 110, collect, &c);
+	CHECK(framing_deadline(&f) == 130); /* from the last byte */
+	framing_tick(&f, 125, collect, &c);
+	framing_tick(&f, 129, collect, &c);
+	CHECK_INT(c.n, 0);
+	framing_tick(&f, 130, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_tick(&f, 500, collect, &c);
+	CHECK_INT(c.n, 1);
+	/* an empty feed is just a tick */
+	framing_feed_at(&f, "E", 1, 600, collect, &c);
+	framing_feed_at(&f, NULL, 0, 619, collect, &c);
+	CHECK_INT(c.n, 1);
+	framing_feed_at(&f, NULL, 0, 620, collect, &c);
+	CHECK_INT(c.n, 2);
+	CHECK_STR(c.n == 2 ? c.f[1] : NULL, "E");
+	CHECK_INT(f.dropped, 0);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(idle_split_feeds_at_one_time_are_one_frame)
+{
+	struct framing_params p = params(FRAMING_IDLE, 32, 0, 5, 0);
+
+	expect_cuts(&p, S("hello\r\nworld\n"), 5, "hello\r\nworld\n", 0);
+	expect_cuts(&p, S("x"), 5, "x", 0);
+	/* not due yet: nothing */
+	expect_cuts(&p, S("hello"), 4, "", 0);
+}
+
+TEST(idle_binary_frame_with_nuls)
+{
+	static const char s[] = "\x01\x03\x02\x00\x0A\x38\x43";
+	struct framing_params p = params(FRAMING_IDLE, 32, 0, 5, 0);
+	struct framer f;
+	struct frames c;
+	size_t cut;
+
+	for (cut = 0; cut <= 7; cut++) {
+		memset(&c, 0, sizeof(c));
+		CHECK_INT(framing_init_mode(&f, &p), 0);
+		framing_feed_at(&f, s, cut, 7, collect, &c);
+		framing_feed_at(&f, s + cut, 7 - cut, 7, collect, &c);
+		framing_tick(&f, 12, collect, &c);
+		CHECK_INT(c.n, 1);
+		CHECK(c.n == 1 && c.len[0] == 7 && memcmp(c.f[0], s, 7) == 0);
+		CHECK_INT(c.unterminated, 0);
+		frames_clear(&c);
+		framing_free(&f);
+	}
+}
+
+TEST(idle_gap_boundary_without_ticks)
+{
+	struct framing_params p = params(FRAMING_IDLE, 64, 0, 20, 0);
+	struct framer f;
+	struct frames c;
+
+	/* 19 ms of silence is not a gap */
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "AB", 2, 0, collect, &c);
+	framing_feed_at(&f, "CD", 2, 19, collect, &c);
+	CHECK_INT(c.n, 0);
+	framing_tick(&f, 39, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
+	frames_clear(&c);
+	framing_free(&f);
+	/* 20 ms is: the late feed emits the first frame before taking its bytes */
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "AB", 2, 0, collect, &c);
+	framing_feed_at(&f, "CD", 2, 20, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "AB");
+	framing_tick(&f, 40, collect, &c);
+	CHECK_INT(c.n, 2);
+	CHECK_STR(c.n == 2 ? c.f[1] : NULL, "CD");
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(idle_max_frame_exactly_is_delivered)
+{
+	struct framing_params p = params(FRAMING_IDLE, 4, 0, 10, 0);
+
+	expect_cuts(&p, S("ABCD"), 10, "ABCD", 0);
+	p.max_frame = 1;
+	expect_cuts(&p, S("Z"), 10, "Z", 0);
+}
+
+TEST(idle_over_long_frame_is_dropped_whole_and_counted_once)
+{
+	struct framing_params p = params(FRAMING_IDLE, 4, 0, 10, 0);
+	struct framer f;
+	struct frames c;
+
+	/* at every split, five bytes in one burst: one drop, no frame */
+	expect_cuts(&p, S("ABCDE"), 10, "", 1);
+	expect_cuts(&p, S("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 1000, "", 1);
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "AB", 2, 0, collect, &c);
+	framing_feed_at(&f, "CD", 2, 5, collect, &c);
+	framing_feed_at(&f, "E", 1, 9, collect, &c); /* the fifth byte, before the gap */
+	CHECK_INT(f.dropped, 1);
+	CHECK(framing_deadline(&f) == UINT64_MAX); /* nothing will be emitted */
+	framing_tick(&f, 18, collect, &c);
+	CHECK_INT(c.n, 0);
+	/* the rest of the over-long frame, still without a gap, is discarded */
+	framing_feed_at(&f, "XX", 2, 18, collect, &c);
+	framing_tick(&f, 27, collect, &c);
+	CHECK_INT(c.n, 0);
+	CHECK_INT(f.dropped, 1);
+	/* after a gap, bytes are a new frame */
+	framing_feed_at(&f, "FG", 2, 28, collect, &c);
+	framing_tick(&f, 38, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "FG");
+	frames_clear(&c);
+	framing_free(&f);
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "ABCDEF", 6, 0, collect, &c);
+	framing_feed_at(&f, "GHI", 3, 9, collect, &c);
+	framing_feed_at(&f, "JKLMNOP", 7, 18, collect, &c); /* 9 ms apart: one long frame */
+	CHECK_INT(f.dropped, 1);
+	framing_feed_at(&f, "OK", 2, 28, collect, &c); /* 10 ms later: a new frame */
+	CHECK(framing_deadline(&f) == 38);
+	framing_tick(&f, 38, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "OK");
+	CHECK_INT(f.dropped, 1);
+	/* two over-long frames in a row count twice */
+	framing_feed_at(&f, "123456", 6, 100, collect, &c);
+	framing_feed_at(&f, "123456", 6, 110, collect, &c);
+	framing_tick(&f, 1000, collect, &c);
+	CHECK_INT(f.dropped, 3);
+	CHECK_INT(c.n, 1);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(idle_deadline_saturates)
+{
+	struct framing_params p = params(FRAMING_IDLE, 8, 0, 10, 0);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "A", 1, UINT64_MAX - 5, collect, &c);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_tick(&f, UINT64_MAX - 1, collect, &c);
+	CHECK_INT(c.n, 0);
+	framing_tick(&f, UINT64_MAX, collect, &c);
+	CHECK_INT(c.n, 1);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(idle_time_going_backwards_is_no_gap)
+{
+	struct framing_params p = params(FRAMING_IDLE, 8, 0, 10, 0);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "AB", 2, 1000, collect, &c);
+	framing_feed_at(&f, "CD", 2, 500, collect, &c);
+	CHECK_INT(c.n, 0);
+	CHECK(framing_deadline(&f) == 510);
+	framing_tick(&f, 510, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(feed_without_time_joins_the_pending_frame)
+{
+	struct framing_params p = params(FRAMING_IDLE, 8, 0, 10, 0);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "AB", 2, 1000, collect, &c);
+	framing_feed(&f, "CD", 2, collect, &c);
+	CHECK(framing_deadline(&f) == 1010);
+	framing_tick(&f, 1010, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(reset_forgets_pending_bytes_in_every_mode)
+{
+	struct framing_params pi = params(FRAMING_IDLE, 4, 0, 10, 0), pf = params(FRAMING_FIXED, 0, 3, 0, 10);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &pi), 0);
+	framing_feed_at(&f, "AB", 2, 0, collect, &c);
+	framing_reset(&f);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_tick(&f, 100, collect, &c);
+	CHECK_INT(c.n, 0);
+	framing_feed_at(&f, "ABCDEF", 6, 200, collect, &c); /* over-long, discarding */
+	framing_reset(&f);
+	framing_feed_at(&f, "XY", 2, 201, collect, &c); /* no gap, but reset ended it */
+	framing_tick(&f, 211, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "XY");
+	CHECK_INT(f.dropped, 1); /* counters are kept */
+	framing_free(&f);
+	frames_clear(&c);
+
+	CHECK_INT(framing_init_mode(&f, &pf), 0);
+	framing_feed_at(&f, "AB", 2, 0, collect, &c);
+	framing_reset(&f);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_feed_at(&f, "CDE", 3, 1, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "CDE");
+	CHECK_INT(f.incomplete, 0);
+	framing_free(&f);
+	frames_clear(&c);
+}
+
+TEST(eol_timeout_drops_a_stale_half_line)
+{
+	struct framing_params p = params(FRAMING_EOL, 4, 0, 0, 50);
+	struct framer f;
+	struct frames c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "ab", 2, 0, collect, &c);
+	framing_feed_at(&f, "c\n", 2, 49, collect, &c); /* in time */
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "abc");
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_feed_at(&f, "abc", 3, 100, collect, &c);
+	CHECK(framing_deadline(&f) == 150);
+	framing_feed_at(&f, "def\n", 4, 200, collect, &c);
+	CHECK_INT(c.n, 2);
+	CHECK_STR(c.n == 2 ? c.f[1] : NULL, "def");
+	CHECK_INT(f.incomplete, 1);
+	/* by tick */
+	framing_feed_at(&f, "gh", 2, 300, collect, &c);
+	framing_tick(&f, 349, collect, &c);
+	CHECK_INT(f.incomplete, 1);
+	framing_tick(&f, 350, collect, &c);
+	CHECK_INT(f.incomplete, 2);
+	framing_feed_at(&f, "i\n", 2, 351, collect, &c);
+	CHECK_INT(c.n, 3);
+	CHECK_STR(c.n == 3 ? c.f[2] : NULL, "i");
+	CHECK_INT(f.dropped, 0);
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(eol_timeout_ends_an_over_long_line)
+{
+	struct framing_params p = params(FRAMING_EOL, 4, 0, 0, 50);
+	struct framer f;
+	struct frames c;
+
+	/* without a timeout the rest of an over-long line is discarded up to its eol */
+	memset(&c, 0, sizeof(c));
+	CHECK_INT(framing_init(&f, "\n", 1, 4), 0);
+	framing_feed_at(&f, "0123456789", 10, 0, collect, &c);
+	framing_feed_at(&f, "ok\n", 3, 1000, collect, &c);
+	CHECK_INT(c.n, 0);
+	CHECK_INT(f.dropped, 1);
+	framing_free(&f);
+	/* with one, the silence ends it: the next line is kept */
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "0123456789", 10, 0, collect, &c);
+	CHECK(framing_deadline(&f) == UINT64_MAX);
+	framing_feed_at(&f, "ok\n", 3, 50, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "ok");
+	CHECK_INT(f.dropped, 1);
+	CHECK_INT(f.incomplete, 0); /* already counted as dropped */
+	frames_clear(&c);
+	framing_free(&f);
+	/* a CR kept for a CRLF across the gap is stale too */
+	p.eol = "\r\n";
+	p.eol_len = 2;
+	CHECK_INT(framing_init_mode(&f, &p), 0);
+	framing_feed_at(&f, "0123456789\r", 11, 0, collect, &c);
+	framing_tick(&f, 50, collect, &c);
+	framing_feed_at(&f, "\nok\r\n", 5, 60, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_STR(c.n ? c.f[0] : NULL, "\nok");
+	CHECK_INT(f.dropped, 1);
+	CHECK_INT(f.incomplete, 0); /* the CR was part of the dropped line */
+	frames_clear(&c);
+	framing_free(&f);
+}
+
+TEST(deadline_is_none_when_empty_in_every_mode)
+{
+	struct framing_params ps[3];
+	struct framer f;
+	int i;
+
+	ps[0] = params(FRAMING_EOL, 4, 0, 0, 10);
+	ps[1] = params(FRAMING_FIXED, 0, 4, 0, 10);
+	ps[2] = params(FRAMING_IDLE, 4, 0, 10, 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_INT(framing_init_mode(&f, &ps[i]), 0);
+		CHECK(framing_deadline(&f) == UINT64_MAX);
+		framing_feed_at(&f, NULL, 0, 5, collect, NULL);
+		CHECK(framing_deadline(&f) == UINT64_MAX);
+		framing_free(&f);
+	}
+}
+
+/* ---- random streams against a reference model ---- */
+
+static uint32_t rng_state = 4242;
+
+static uint32_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+struct event {
+	size_t off, len;
+	uint64_t t;
+};
+
+/*
+ * The reference: bursts are runs of events less than gap ms apart. IDLE: a
+ * burst is a frame, or a drop if longer than max. FIXED: a burst is cut into
+ * frame_len pieces; a rest is counted incomplete (with a timeout; without
+ * one, the whole stream is a single burst).
+ */
+static void reference(const char *s, const struct event *ev, int nev, const struct framing_params *p,
+		      struct frames *c, uint64_t *dropped, uint64_t *incomplete)
+{
+	uint64_t gap = p->mode == FRAMING_IDLE ? p->idle_ms : p->timeout_ms;
+	int i = 0;
+
+	while (i < nev) {
+		size_t start = ev[i].off, end = ev[i].off + ev[i].len, k;
+		int j = i + 1;
+
+		while (j < nev && (gap == 0 || ev[j].t - ev[j - 1].t < gap)) {
+			end = ev[j].off + ev[j].len;
+			j++;
+		}
+		if (p->mode == FRAMING_IDLE) {
+			if (end - start > p->max_frame) {
+				(*dropped)++;
+			} else {
+				char *tmp = malloc(end - start + 1);
+
+				memcpy(tmp, s + start, end - start);
+				tmp[end - start] = '\0';
+				collect(tmp, end - start, c);
+				free(tmp);
+			}
+		} else {
+			for (k = start; k + p->frame_len <= end; k += p->frame_len) {
+				char *tmp = malloc(p->frame_len + 1);
+
+				memcpy(tmp, s + k, p->frame_len);
+				tmp[p->frame_len] = '\0';
+				collect(tmp, p->frame_len, c);
+				free(tmp);
+			}
+			if (k < end && gap)
+				(*incomplete)++;
+		}
+		i = j;
+	}
+}
+
+static void random_against_reference(enum framing_mode mode)
+{
+	int round, bad = 0;
+
+	for (round = 0; round < 3000 && bad < 3; round++) {
+		char s[600];
+		struct event ev[64];
+		struct framing_params p;
+		struct frames got, want;
+		struct framer f;
+		uint64_t t = rng() % 1000, want_dropped = 0, want_incomplete = 0;
+		size_t len = 0;
+		int nev = 0, i;
+
+		if (mode == FRAMING_IDLE)
+			p = params(mode, 1 + rng() % 24, 0, 1 + rng() % 30, 0);
+		else
+			p = params(mode, 0, 1 + rng() % 9, 0, rng() % 3 ? 1 + rng() % 30 : 0);
+		while (nev < 64 && len < sizeof(s) - 16) {
+			size_t n = 1 + rng() % 12, k;
+
+			for (k = 0; k < n; k++)
+				s[len + k] = "ab\r\n\0\xff"[rng() % 6];
+			ev[nev].off = len;
+			ev[nev].len = n;
+			ev[nev].t = t;
+			len += n;
+			nev++;
+			/* mostly short pauses, sometimes exactly the gap or around it */
+			switch (rng() % 4) {
+			case 0:
+				t += 0;
+				break;
+			case 1:
+				t += rng() % 40;
+				break;
+			case 2:
+				t += (mode == FRAMING_IDLE ? p.idle_ms : p.timeout_ms) - rng() % 2;
+				break;
+			default:
+				t += rng() % 3;
+				break;
+			}
+			if (rng() % 20 == 0)
+				break;
+		}
+		memset(&got, 0, sizeof(got));
+		memset(&want, 0, sizeof(want));
+		reference(s, ev, nev, &p, &want, &want_dropped, &want_incomplete);
+		CHECK_INT(framing_init_mode(&f, &p), 0);
+		for (i = 0; i < nev; i++) {
+			size_t off = ev[i].off, left = ev[i].len;
+
+			/* one event may reach us in several reads, at the same time */
+			while (left > 0) {
+				size_t n = 1 + rng() % (left + 2);
+
+				if (n > left)
+					n = left;
+				framing_feed_at(&f, s + off, n, ev[i].t, collect, &got);
+				off += n;
+				left -= n;
+			}
+			/* stray ticks, at or before the next event, change nothing */
+			if (i + 1 < nev && rng() % 2) {
+				uint64_t dl = framing_deadline(&f), tt = ev[i].t + rng() % (ev[i + 1].t - ev[i].t + 1);
+
+				framing_tick(&f, rng() % 2 && dl <= ev[i + 1].t ? dl : tt, collect, &got);
+			}
+		}
+		framing_tick(&f, framing_deadline(&f), collect, &got);
+		if (!frames_same(&got, &want) || f.dropped != want_dropped || f.incomplete != want_incomplete) {
+			if (!bad) {
+				printf("# round %d mode %d: got %d frames, %llu dropped, %llu incomplete; want %d, %llu, "
+				       "%llu\n",
+				       round, (int)mode, got.n, (unsigned long long)f.dropped,
+				       (unsigned long long)f.incomplete, want.n, (unsigned long long)want_dropped,
+				       (unsigned long long)want_incomplete);
+			}
+			bad++;
+		}
+		frames_clear(&got);
+		frames_clear(&want);
+		framing_free(&f);
+	}
+	CHECK_INT(bad, 0);
+}
+
+TEST(random_idle_streams_match_the_reference)
+{
+	random_against_reference(FRAMING_IDLE);
+}
+
+TEST(random_fixed_streams_match_the_reference)
+{
+	random_against_reference(FRAMING_FIXED);
+}
+
+int main(void)
+{
+	RUN(init_mode_refuses_bad_params);
+	RUN(mode_names);
+	RUN(framing_init_is_eol_mode_without_deadlines);
+	RUN(eol_mode_through_init_mode);
+	RUN(fixed_frames_at_every_split);
+	RUN(fixed_frames_are_binary_safe);
+	RUN(fixed_without_timeout_waits_forever);
+	RUN(fixed_timeout_discards_a_partial_frame);
+	RUN(fixed_timeout_realigns_after_a_lost_byte);
+	RUN(idle_frame_is_emitted_at_its_deadline);
+	RUN(idle_split_feeds_at_one_time_are_one_frame);
+	RUN(idle_binary_frame_with_nuls);
+	RUN(idle_gap_boundary_without_ticks);
+	RUN(idle_max_frame_exactly_is_delivered);
+	RUN(idle_over_long_frame_is_dropped_whole_and_counted_once);
+	RUN(idle_deadline_saturates);
+	RUN(idle_time_going_backwards_is_no_gap);
+	RUN(feed_without_time_joins_the_pending_frame);
+	RUN(reset_forgets_pending_bytes_in_every_mode);
+	RUN(eol_timeout_drops_a_stale_half_line);
+	RUN(eol_timeout_ends_an_over_long_line);
+	RUN(deadline_is_none_when_empty_in_every_mode);
+	RUN(random_idle_streams_match_the_reference);
+	RUN(random_fixed_streams_match_the_reference);
+	return UNIT_DONE();
+}
