@@ -67,7 +67,8 @@ struct device_stats {
 	uint64_t frames_out;		/* frames written to the device */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-	uint64_t dropped_overlong;	/* inbound frames longer than max_frame */
+	uint64_t dropped_overlong;	/* inbound frames longer than max_frame (or torn) */
+	uint64_t bad_frames;		/* inbound frames failing the checksum */
 	uint64_t refused;		/* outbound frames refused */
 	uint64_t open_failures;
 };

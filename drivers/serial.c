@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cmdq.h"
+#include "codec.h"
 #include "config.h"
 #include "device.h"
 #include "framing.h"
@@ -43,6 +44,12 @@ struct serial_priv {
 	struct serial_port port;
 	struct framer fr;
 	struct cmdq q;
+	struct codec codec;		/* checksum and hex encoding */
+	int codec_on;			/* anything but plain text */
+	char *dec;			/* a decoded inbound frame */
+	size_t dec_size;
+	char *enc;			/* an encoded outbound frame */
+	size_t enc_size;
 	char *wq;			/* bytes on their way to the port */
 	size_t wq_off, wq_len, wq_cap;
 	uint64_t next_open;
@@ -67,10 +74,21 @@ static int serial_sw_rts(const struct device *dev, const struct serial_priv *p)
 	return serial_cfg(dev)->rs485 && !p->port.rs485_kernel && !p->port.rts_broken;
 }
 
+static void serial_priv_free(struct serial_priv *p)
+{
+	framing_free(&p->fr);
+	cmdq_free(&p->q);
+	free(p->dec);
+	free(p->enc);
+	free(p->wq);
+	free(p);
+}
+
 static struct serial_priv *serial_priv_get(struct device *dev)
 {
 	struct serial_priv *p = dev->priv;
 	const struct cfg_serial *c = serial_cfg(dev);
+	struct framing_params fp;
 
 	if (p)
 		return p;
@@ -79,15 +97,64 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 		return NULL;
 	p->port.fd = -1;
 	p->failsafe_at = UINT64_MAX;
-	if (framing_init(&p->fr, c->eol, c->eol_len, (size_t)c->max_frame) < 0 ||
+	memset(&fp, 0, sizeof(fp));
+	fp.mode = (enum framing_mode)c->framing;
+	fp.eol = c->eol;
+	fp.eol_len = c->eol_len;
+	fp.max_frame = (size_t)c->max_frame;
+	fp.frame_len = (size_t)c->frame_len;
+	fp.idle_ms = (uint32_t)c->idle_ms;
+	fp.timeout_ms = c->framing == FRAMING_IDLE ? 0 : (uint32_t)c->frame_timeout_ms;
+	p->codec.encoding = (enum codec_encoding)c->encoding;
+	p->codec.checksum = (enum codec_checksum)c->checksum;
+	p->codec.checksum_format = (enum codec_checksum_format)c->checksum_format;
+	p->codec.checksum_order = (enum codec_byte_order)c->checksum_order;
+	p->codec.checksum_prefix_len = strlen(c->checksum_prefix);
+	memcpy(p->codec.checksum_prefix, c->checksum_prefix, p->codec.checksum_prefix_len);
+	p->codec.checksum_skip = (size_t)c->checksum_skip;
+	p->codec_on = c->encoding != CODEC_ENCODING_TEXT || c->checksum != CODEC_CHECKSUM_NONE;
+	if (p->codec_on) {
+		p->dec_size = codec_decoded_max(&p->codec, (size_t)c->max_frame);
+		p->enc_size = (size_t)c->max_frame + 1;
+		p->dec = malloc(p->dec_size);
+		p->enc = malloc(p->enc_size);
+	}
+	if (framing_init_mode(&p->fr, &fp) < 0 ||
 	    cmdq_init(&p->q, c->queue_max, (size_t)c->max_frame, c->has_reply, c->reply_timeout_ms, c->rate_limit,
-		      c->rate_burst) < 0) {
-		framing_free(&p->fr);
-		free(p);
+		      c->rate_burst) < 0 ||
+	    (p->codec_on && (codec_check(&p->codec) < 0 || !p->dec || !p->enc))) {
+		log_msg(LOG_ERR, "serial %s: cannot set up framing (out of memory or bad settings)", c->name);
+		serial_priv_free(p);
 		return NULL;
 	}
 	dev->priv = p;
 	return p;
+}
+
+/*
+ * Payload (text or hex) -> the bytes for the wire, checksum appended. Points
+ * *out at the result (the payload itself when there is nothing to do).
+ */
+static int serial_encode(struct device *dev, const char *data, size_t len, const char **out, size_t *outlen)
+{
+	struct serial_priv *p = dev->priv;
+	enum codec_status why = CODEC_OK;
+
+	if (!p->codec_on) {
+		if (len > (size_t)serial_cfg(dev)->max_frame) {
+			dev->last_error = "too long";
+			return -1;
+		}
+		*out = data;
+		*outlen = len;
+		return 0;
+	}
+	if (codec_encode_outbound(&p->codec, data, len, p->enc, p->enc_size, outlen, &why) < 0) {
+		dev->last_error = codec_strerror(why);
+		return -1;
+	}
+	*out = p->enc;
+	return 0;
 }
 
 static void serial_dropped(const char *data, size_t len, void *ctx)
@@ -206,8 +273,15 @@ static void serial_failsafe_now(struct device *dev, uint64_t now, const char *wh
 		log_msg(LOG_WARNING, "serial %s: fail-safe (%s) not written: port is not open", dev->name, why);
 		return;
 	}
-	for (i = 0; i < c->n_on_disconnect; i++)
-		serial_put(dev, c->on_disconnect[i], strlen(c->on_disconnect[i]));
+	for (i = 0; i < c->n_on_disconnect; i++) {
+		const char *bytes;
+		size_t n;
+
+		if (serial_encode(dev, c->on_disconnect[i], strlen(c->on_disconnect[i]), &bytes, &n) < 0 ||
+		    serial_put(dev, bytes, n) < 0)
+			log_msg(LOG_ERR, "serial %s: fail-safe frame \"%s\" not written: %s", dev->name,
+				c->on_disconnect[i], dev->last_error ? dev->last_error : "output full");
+	}
 	log_msg(LOG_WARNING, "serial %s: fail-safe (%s): wrote %s%s", dev->name, why, c->on_disconnect[0],
 		c->n_on_disconnect > 1 ? " ..." : "");
 	serial_flush(dev, now);
@@ -307,6 +381,18 @@ static void serial_frame(const char *frame, size_t len, void *ctx)
 	const struct cfg_serial *c = serial_cfg(dev);
 	struct serial_priv *p = dev->priv;
 
+	if (p->codec_on) {
+		enum codec_status why = CODEC_OK;
+		size_t n;
+
+		if (codec_decode_inbound(&p->codec, frame, len, p->dec, p->dec_size, &n, &why) < 0) {
+			dev->stats.bad_frames++;
+			log_msg(LOG_WARNING, "serial %s: frame dropped: %s", dev->name, codec_strerror(why));
+			return;
+		}
+		frame = p->dec;
+		len = n;
+	}
 	dev->stats.frames_in++;
 	dev->emit(dev, frame, len, dev->ctx);
 	if (c->has_reply && p->q.in_flight) {
@@ -335,7 +421,7 @@ static void serial_on_readable(struct device *dev, uint64_t now)
 			uint64_t before = p->fr.dropped;
 
 			dev->stats.bytes_in += (uint64_t)n;
-			framing_feed(&p->fr, buf, (size_t)n, serial_frame, dev);
+			framing_feed_at(&p->fr, buf, (size_t)n, now, serial_frame, dev);
 			if (p->fr.dropped != before) {
 				dev->stats.dropped_overlong += p->fr.dropped - before;
 				log_msg(LOG_WARNING, "serial %s: frame longer than max_frame (%d) dropped", dev->name,
@@ -369,6 +455,10 @@ static int serial_write(struct device *dev, const char *data, size_t len, uint64
 		return -1;
 	}
 	p->now = now;
+	if (serial_encode(dev, data, len, &data, &len) < 0) {
+		dev->stats.refused++;
+		return -1;
+	}
 	rc = cmdq_submit(&p->q, data, len, now);
 	if (rc != CMDQ_OK) {
 		dev->stats.refused++;
@@ -405,12 +495,19 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 		if (p->port.fd < 0)
 			return p->next_open;
 	}
+	if (framing_deadline(&p->fr) <= now) {
+		uint64_t before = p->fr.incomplete + p->fr.dropped;
+
+		framing_tick(&p->fr, now, serial_frame, dev);
+		if (p->fr.incomplete + p->fr.dropped != before)
+			dev->stats.dropped_overlong += p->fr.incomplete + p->fr.dropped - before;
+	}
 	while (cmdq_expired(&p->q, now, &cmd, &len)) {
 		if (dev->event)
 			dev->event(dev, DEVICE_EV_TIMEOUT, cmd, len, dev->ctx);
 		serial_pump(dev, now);
 	}
-	next = cmdq_deadline(&p->q);
+	next = serial_min(cmdq_deadline(&p->q), framing_deadline(&p->fr));
 	if (!p->link_up && p->failsafe_at != UINT64_MAX) {
 		if (now >= p->failsafe_at) {
 			p->failsafe_at = UINT64_MAX;
@@ -474,10 +571,7 @@ static void serial_destroy(struct device *dev)
 
 	if (!p)
 		return;
-	framing_free(&p->fr);
-	cmdq_free(&p->q);
-	free(p->wq);
-	free(p);
+	serial_priv_free(p);
 	dev->priv = NULL;
 }
 

@@ -654,6 +654,8 @@ static void bridge_reload(struct bridge *b, uint64_t now)
 	b->n_subs = n;
 	if (mqtt_is_connected(b->mqtt))
 		bridge_subscribe_all(b);
+	/* everything that points into the old config moves first */
+	mqtt_set_config(b->mqtt, &nc->mqtt, &nc->buffer);
 	config_free(b->cfg);
 	b->cfg = nc;
 	if (nc->log_level)

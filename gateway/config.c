@@ -23,7 +23,9 @@
 
 #include <libconfig.h>
 
+#include "codec.h"
 #include "config.h"
+#include "framing.h"
 #include "topic.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_SPECIAL };
@@ -123,6 +125,16 @@ static const struct opt serial_opts[] = {
 	{ "rs485", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_serial, rs485), NULL },
 	{ "rs485_delay_before_ms", OPT_INT, 0, 1000, 0, NULL, S_(cfg_serial, rs485_delay_before_ms), NULL },
 	{ "rs485_delay_after_ms", OPT_INT, 0, 1000, 0, NULL, S_(cfg_serial, rs485_delay_after_ms), NULL },
+	{ "framing", OPT_ENUM, 0, 0, FRAMING_EOL, NULL, S_(cfg_serial, framing), framing_mode_names },
+	{ "frame_len", OPT_INT, 1, 65536, 0, NULL, S_(cfg_serial, frame_len), NULL },
+	{ "idle_ms", OPT_INT, 1, 60000, 50, NULL, S_(cfg_serial, idle_ms), NULL },
+	{ "frame_timeout_ms", OPT_INT, 0, 600000, 0, NULL, S_(cfg_serial, frame_timeout_ms), NULL },
+	{ "encoding", OPT_ENUM, 0, 0, CODEC_ENCODING_TEXT, NULL, S_(cfg_serial, encoding), codec_encoding_names },
+	{ "checksum", OPT_ENUM, 0, 0, CODEC_CHECKSUM_NONE, NULL, S_(cfg_serial, checksum), codec_checksum_names },
+	{ "checksum_format", OPT_ENUM, 0, 0, CODEC_FORMAT_BINARY, NULL, S_(cfg_serial, checksum_format), codec_format_names },
+	{ "checksum_order", OPT_ENUM, 0, 0, CODEC_ORDER_LITTLE, NULL, S_(cfg_serial, checksum_order), codec_order_names },
+	{ "checksum_prefix", OPT_STR, 0, 0, 0, "", S_(cfg_serial, checksum_prefix), NULL },
+	{ "checksum_skip", OPT_INT, 0, 65536, 0, NULL, S_(cfg_serial, checksum_skip), NULL },
 	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
 };
 
@@ -536,6 +548,65 @@ static void cfg_frames(struct cfg_ctx *c, const config_setting_t *s, const struc
 	}
 }
 
+/* A setting that only means something in some modes is an error elsewhere. */
+static int cfg_only(struct cfg_ctx *c, const config_setting_t *g, const char *key, int allowed, const char *why)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (s && !allowed) {
+		cfg_fail(c, s, "%s applies only %s", key, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Framing mode, eol and the payload codec of a serial entry. */
+static void cfg_serial_framing(struct cfg_ctx *c, const config_setting_t *g, struct cfg_serial *s)
+{
+	const config_setting_t *eol = config_setting_get_member(g, "eol");
+
+	if (cfg_only(c, g, "frame_len", s->framing == FRAMING_FIXED, "with framing = \"fixed\"") < 0 ||
+	    cfg_only(c, g, "idle_ms", s->framing == FRAMING_IDLE, "with framing = \"idle\"") < 0 ||
+	    cfg_only(c, g, "frame_timeout_ms", s->framing != FRAMING_IDLE, "with framing = \"eol\" or \"fixed\"") < 0)
+		return;
+	if (s->framing == FRAMING_FIXED && !s->frame_len) {
+		cfg_fail(c, g, "serial %s: framing = \"fixed\" needs frame_len", s->name);
+		return;
+	}
+	if (s->framing != FRAMING_EOL && !eol) {
+		/* binary framings end frames by length or silence: no eol unless asked for */
+		s->eol[0] = '\0';
+	}
+	s->eol_len = strlen(s->eol);
+	if (s->framing == FRAMING_EOL && (s->eol_len < 1 || s->eol_len > 8)) {
+		cfg_fail(c, eol ? eol : g, "serial %s: eol must be 1 to 8 bytes", s->name);
+		return;
+	}
+	if (s->eol_len > 8) {
+		cfg_fail(c, eol, "serial %s: eol must be at most 8 bytes", s->name);
+		return;
+	}
+	if (s->checksum == CODEC_CHECKSUM_NONE &&
+	    (cfg_only(c, g, "checksum_format", 0, "with a checksum") < 0 ||
+	     cfg_only(c, g, "checksum_order", 0, "with a checksum") < 0 ||
+	     cfg_only(c, g, "checksum_prefix", 0, "with a checksum") < 0 ||
+	     cfg_only(c, g, "checksum_skip", 0, "with a checksum") < 0))
+		return;
+	if (strlen(s->checksum_prefix) > CODEC_PREFIX_MAX) {
+		cfg_fail(c, config_setting_get_member(g, "checksum_prefix"),
+			 "serial %s: checksum_prefix is at most %d bytes", s->name, CODEC_PREFIX_MAX);
+		return;
+	}
+	if (s->framing == FRAMING_FIXED && s->frame_len > s->max_frame &&
+	    config_setting_get_member(g, "max_frame")) {
+		cfg_fail(c, config_setting_get_member(g, "frame_len"), "serial %s: frame_len is larger than max_frame",
+			 s->name);
+		return;
+	}
+	if (s->framing == FRAMING_FIXED && s->frame_len > s->max_frame)
+		s->max_frame = s->frame_len;	/* max_frame also caps commands: at least a frame */
+}
+
 /* The real-world settings of a serial entry: availability, replies, fail-safe. */
 static void cfg_serial_extras(struct cfg_ctx *c, const struct config *cfg, const config_setting_t *g,
 			      struct cfg_serial *s)
@@ -621,13 +692,9 @@ static void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_
 			return;
 		}
 		cfg->n_serial = i + 1;
-		s->eol_len = strlen(s->eol);
-		if (s->eol_len < 1 || s->eol_len > 8) {
-			cfg_fail(c, config_setting_get_member(g, "eol"), "serial %s: eol must be 1 to 8 bytes",
-				 s->name);
-			return;
-		}
-		cfg_serial_extras(c, cfg, g, s);
+		cfg_serial_framing(c, g, s);
+		if (!c->failed)
+			cfg_serial_extras(c, cfg, g, s);
 	}
 }
 
@@ -1002,6 +1069,7 @@ void config_free(struct config *cfg)
 		free(cfg->serial[i].port);
 		free(cfg->serial[i].eol);
 		free(cfg->serial[i].status_topic);
+		free(cfg->serial[i].checksum_prefix);
 		free(cfg->serial[i].error_topic);
 		free(cfg->serial[i].reply_src);
 		if (cfg->serial[i].has_reply)

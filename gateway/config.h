@@ -53,6 +53,16 @@ struct cfg_serial {
 	int rs485;			/* drive RTS around writes */
 	int rs485_delay_before_ms;
 	int rs485_delay_after_ms;
+	int framing;			/* enum framing_mode: eol, fixed, idle */
+	int frame_len;			/* fixed */
+	int idle_ms;			/* idle */
+	int frame_timeout_ms;		/* eol, fixed: drop a partial frame idle this long */
+	int encoding;			/* enum codec_encoding: text, hex */
+	int checksum;			/* enum codec_checksum */
+	int checksum_format;		/* enum codec_checksum_format */
+	int checksum_order;		/* enum codec_byte_order */
+	char *checksum_prefix;
+	int checksum_skip;
 	int line;			/* line in the config file */
 };
 

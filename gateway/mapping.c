@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "codec.h"
 #include "mapping.h"
 #include "topic.h"
 
@@ -108,7 +109,8 @@ static enum mapping_verdict mapping_check_bytes(const struct config *cfg, const 
 	if (r->to_kind == ROUTE_SERIAL) {
 		const struct cfg_serial *s = &cfg->serial[r->to_dev];
 
-		max = (size_t)s->max_frame;
+		/* hex payloads spell each byte with two digits and maybe a space */
+		max = (size_t)s->max_frame * (s->encoding == CODEC_ENCODING_HEX ? 3 : 1);
 		if (s->eol_len > 0 && len >= s->eol_len && memmem(p, len, s->eol, s->eol_len))
 			return MAPPING_BAD_BYTES;
 	} else {

@@ -362,6 +362,12 @@ void mqtt_free(struct mqtt *m)
 	free(m);
 }
 
+void mqtt_set_config(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf)
+{
+	m->cfg = cfg;
+	m->buf = buf;
+}
+
 int mqtt_fd(const struct mqtt *m)
 {
 	return m->efd;

@@ -59,6 +59,8 @@ struct mqtt;
 /* Create the client (no network yet). NULL with a message in err. */
 struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, char *err, size_t errlen);
 void mqtt_free(struct mqtt *m);
+/* After a reload: the new config's (equal) settings replace the old ones. */
+void mqtt_set_config(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf);
 
 /* Read a password file: refuses one readable by group or others. 0 / -1. */
 int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, size_t errlen);
