@@ -276,7 +276,8 @@ def run_one(harness, modname, fn, timeout, res, keep):
 
 
 def run_integration(filters, res, timeout_override, keep):
-    sys.path.insert(0, INTEGRATION)
+    if INTEGRATION not in sys.path:
+        sys.path.insert(0, INTEGRATION)
     import harness
     files = sorted(glob.glob(os.path.join(INTEGRATION, "test_*.py")))
     for path in files:
@@ -350,6 +351,7 @@ def main():
     do_integ = args.integration or not args.unit
 
     res = Results(args.verbose)
+    interrupted = False
     # A terminating runner still cleans up: SIGTERM/SIGHUP become KeyboardInterrupt.
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _interrupt)
@@ -360,12 +362,15 @@ def main():
             run_integration(args.names, res, args.timeout, args.keep)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
-        res.failed += 1
+        interrupted = True
     finally:
-        if "harness" in sys.modules:
-            sys.modules["harness"].kill_children()
+        # Whatever was running when we were interrupted (a unit binary too).
+        if INTEGRATION not in sys.path:
+            sys.path.insert(0, INTEGRATION)
+        import harness
+        harness.kill_children()
     print("%d passed, %d failed" % (res.passed, res.failed), flush=True)
-    return 1 if res.failed else 0
+    return 1 if res.failed or interrupted else 0
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ _build = os.environ.get("MQTTGW_BUILD", "build")
 BUILD = _build if os.path.isabs(_build) else os.path.join(ROOT, _build)
 MQTTGW = os.path.join(BUILD, "mqttgw")
 MOTORSIM = os.path.join(BUILD, "sim", "prog_motorsim")
+SPSHIM = os.path.join(BUILD, "sim", "lib_spshim.so")
 MOSQUITTO = "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "mosquitto"
 
 # Default wait for an event that should happen promptly (a message, a line).
@@ -1040,6 +1041,36 @@ def run_mqttgw(args, timeout=20.0, cwd=None, env=None):
 # The daemon
 
 _root_args = None
+_asan_lib = None
+
+
+def asan_runtime():
+    """Path of the ASan runtime the daemon is linked with, or "" if none."""
+    global _asan_lib
+    if _asan_lib is None:
+        _asan_lib = ""
+        try:
+            r = subprocess.run(["ldd", MQTTGW], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, timeout=10)
+            for line in r.stdout.decode("utf-8", "replace").splitlines():
+                parts = line.split()
+                if parts and parts[0].startswith("libasan.so") and len(parts) >= 3:
+                    _asan_lib = parts[2]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return _asan_lib
+
+
+def preload_env(*libs):
+    """Environment additions to LD_PRELOAD libs (e.g. BUILD/sim/lib_spshim.so)
+    into the daemon. With a sanitizer build the ASan runtime has to come
+    first in the link map, so it is preloaded ahead of them."""
+    for lib in libs:
+        if not os.path.exists(lib):
+            raise HarnessError("LD_PRELOAD library not built: %s (run make tests)" % lib)
+    first = [asan_runtime()] if asan_runtime() else []
+    return {"LD_PRELOAD": ":".join(first + list(libs))}
+
 
 
 def root_args():

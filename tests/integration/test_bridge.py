@@ -17,8 +17,9 @@ import signal
 import socket
 import time
 
-from harness import (Broker, Gateway, MotorSim, Pty, Sub, gateway_config, pub, pub_lines,
-                     retained_now, serial_dev, wait_retained, is_raw, wait_until)
+from harness import (SPSHIM, Broker, Gateway, MotorSim, Pty, Sub, gateway_config, is_raw,
+                     preload_env, pub, pub_lines, retained_now, serial_dev, wait_retained,
+                     wait_until)
 
 TIMEOUT = 60
 
@@ -104,14 +105,15 @@ class Rig:
     """Broker + pty + subscriber on S013/# + the daemon with the example
     routes for MOT01. ready() waits for online and syncs both directions."""
 
-    def __init__(self, link=None, raw_route=False, pty_raw=True, dev_kw=None, start=True):
+    def __init__(self, link=None, raw_route=False, pty_raw=True, dev_kw=None, start=True,
+                 env=None):
         self.broker = Broker()
         self.pty = Pty(link=link, raw=pty_raw)
         self.sub = Sub(self.broker, ["S013/#"])
         self.cfg = gateway_config(self.broker,
                                   serial=[serial_dev("MOT01", self.pty.path, **(dev_kw or {}))],
                                   routes=motor_routes(raw_route=raw_route))
-        self.gw = Gateway(self.cfg, start=start)
+        self.gw = Gateway(self.cfg, start=start, env=env)
 
     def ready(self):
         self.sub.expect(STATUS, "online", timeout=10)
@@ -355,6 +357,30 @@ def test_port_put_in_raw_mode_by_daemon():
     pub(rig.broker, "S013/MOT01/RAW", cmd)
     assert rig.pty.read_line() == cmd + b"\r\n"
     assert not is_raw(rig.pty.termios()), is_raw(rig.pty.termios())
+
+
+def test_libserialport_path_with_spshim():
+    # With the test shim preloaded, libserialport takes the pty: the daemon's
+    # libserialport path (not the termios fallback) must give the same raw,
+    # byte-exact port.
+    rig = Rig(link="ttyMOT01", pty_raw=False, raw_route=True, dev_kw={"max_frame": 512},
+              start=False, env=preload_env(SPSHIM))
+    rig.gw.start()
+    rig.sub.expect(STATUS, "online", timeout=10)
+    rig.gw.wait_for_log(r"with libserialport")
+    wait_until(lambda: not is_raw(rig.pty.termios()), 10,
+               what="the daemon to put %s in raw mode" % rig.pty.path)
+    rig.pty.read_available()
+    sync_out(rig.broker, rig.pty)
+    sync_in(rig.pty, rig.sub)
+    line = bytes(b for b in range(1, 256) if b not in (0x0a, 0x0d))
+    rig.pty.write(b"X" + line + b"\r\n")
+    m = rig.sub.expect("S013/MOT01/SEND", timeout=5)
+    assert m.raw == b"X" + line, "frame changed on the way: %r" % m.raw
+    pub(rig.broker, "S013/MOT01/RECM", "DRVZ+1000")
+    assert rig.pty.read_line() == b"DRVZ+1000\r\n"
+    rig.pty.write(b"POSZ+001000\r\n")
+    rig.sub.expect("S013/MOT01/POS/Z", "+001000")
 
 
 def test_two_devices_work_independently():
