@@ -351,6 +351,14 @@ static char *cfg_subst(struct cfg_ctx *c, const config_setting_t *s, const char 
 	return out;
 }
 
+/* The member's line if it is there, else the group's. */
+static const config_setting_t *cfg_member_or(const config_setting_t *g, const char *name)
+{
+	const config_setting_t *m = config_setting_get_member(g, name);
+
+	return m ? m : g;
+}
+
 static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g)
 {
 	struct cfg_mqtt *m = &cfg->mqtt;
@@ -456,16 +464,16 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 	}
 	if (!m->status_topic)
 		m->status_topic = strdup(cfg->station ? "${station}/gateway/status" : "mqttgw/gateway/status");
-	tmp = cfg_subst(c, g, m->client_id, cfg->station, NULL);
+	tmp = cfg_subst(c, cfg_member_or(g, "client_id"), m->client_id, cfg->station, NULL);
 	free(m->client_id);
 	m->client_id = tmp;
 	if (!tmp)
 		return;
-	tmp = cfg_subst(c, g, m->status_topic, cfg->station, NULL);
+	tmp = cfg_subst(c, cfg_member_or(g, "status_topic"), m->status_topic, cfg->station, NULL);
 	free(m->status_topic);
 	m->status_topic = tmp;
 	if (tmp && topic_name_valid(tmp) < 0)
-		cfg_fail(c, g, "mqtt.status_topic \"%s\" is not a valid topic", tmp);
+		cfg_fail(c, cfg_member_or(g, "status_topic"), "mqtt.status_topic \"%s\" is not a valid topic", tmp);
 }
 
 static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g)
@@ -653,7 +661,7 @@ static void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_
 {
 	int i, n = config_setting_length(list);
 
-	if (!config_setting_is_list(list) && !config_setting_is_array(list) && n > 0) {
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		cfg_fail(c, list, "serial must be a list: serial = ( { name = ...; port = ...; } );");
 		return;
 	}
@@ -687,11 +695,11 @@ static void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_
 			return;
 		}
 		cfg->n_serial = i; /* do not find ourselves */
-		if (cfg_name_taken(cfg, s->name)) {
+		if (cfg_name_taken(cfg, s->name))
 			cfg_fail(c, config_setting_get_member(g, "name"), "device name \"%s\" is used twice", s->name);
+		cfg->n_serial = i + 1; /* config_free frees this entry too */
+		if (c->failed)
 			return;
-		}
-		cfg->n_serial = i + 1;
 		cfg_serial_framing(c, g, s);
 		if (!c->failed)
 			cfg_serial_extras(c, cfg, g, s);
@@ -702,7 +710,7 @@ static void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_se
 {
 	int i, n = config_setting_length(list);
 
-	if (!config_setting_is_list(list) && !config_setting_is_array(list) && n > 0) {
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		cfg_fail(c, list, "gpio must be a list: gpio = ( { name = ...; line = ...; } );");
 		return;
 	}
@@ -738,11 +746,11 @@ static void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_se
 			return;
 		}
 		cfg->n_gpio = i;
-		if (cfg_name_taken(cfg, p->name)) {
+		if (cfg_name_taken(cfg, p->name))
 			cfg_fail(c, config_setting_get_member(g, "name"), "device name \"%s\" is used twice", p->name);
+		cfg->n_gpio = i + 1; /* config_free frees this entry too */
+		if (c->failed)
 			return;
-		}
-		cfg->n_gpio = i + 1;
 		line = config_setting_get_member(g, "line");
 		if (!line) {
 			cfg_fail(c, g, "gpio %s has no \"line\" (an offset like 17 or a name like \"GPIO17\")",
@@ -938,7 +946,7 @@ static void cfg_load_routes(struct cfg_ctx *c, struct config *cfg, const config_
 {
 	int i, n = config_setting_length(list);
 
-	if (!config_setting_is_list(list) && !config_setting_is_array(list) && n > 0) {
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
 		cfg_fail(c, list, "routes must be a list: routes = ( { from = ...; to = ...; } );");
 		return;
 	}

@@ -25,6 +25,12 @@ char *template_subst_vars(const char *src, const char *station, const char *name
 		return NULL;
 	}
 	for (p = src; *p;) {
+		if (p[0] == '$' && p[1] == '$') {
+			/* "$$" stays for template_compile: "$${station}" is literal text */
+			out[len++] = *p++;
+			out[len++] = *p++;
+			continue;
+		}
 		if (p[0] == '$' && p[1] == '{') {
 			const char *end = strchr(p + 2, '}');
 			const char *val = NULL;
@@ -106,6 +112,8 @@ int template_compile(struct template *t, const char *src, const char *station, c
 	for (r = 0, w = 0; s[r];) {
 		if (s[r] == '$') {
 			if (s[r + 1] == '$') {
+				if (template_add_part(t, -1, w, 1) < 0)
+					goto oom;
 				s[w++] = '$';
 				r += 2;
 				continue;
