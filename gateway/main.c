@@ -134,7 +134,13 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 2;
 	}
-	(void)allow_root;	/* the root check lands with the least-privilege work */
+	/* least privilege: the dialout and gpio groups are all it needs */
+	if (geteuid() == 0 && !allow_root) {
+		fprintf(stderr, "mqttgw: refusing to run as root: run it as a user in the dialout and gpio groups "
+				"(the packaged service uses user mqttgw), or pass --allow-root\n");
+		config_free(cfg);
+		return 1;
+	}
 	log_set_level(verbose ? LOG_DEBUG : main_log_level(cfg->log_level));
 
 	/* before any thread exists: signals only through the signalfd */
