@@ -1,0 +1,189 @@
+/*
+ * fuzz_template.c - libFuzzer target for gateway/template.c.
+ *
+ * Input: "TEMPLATE\0CAPTURES". The template is compiled as the config
+ * loader does (station "S013", device "MOT01"; when the first capture
+ * byte is odd, with no station and no device). The rest is cut at 0xff
+ * bytes into $0..$9; a piece that is exactly "\xfe" stands for a capture
+ * that did not participate in the match (NULL).
+ *
+ * A reference written from the contract in template.h and DESIGN.md reads
+ * the template left to right: "$$" is a "$", "${station}" / "${name}" are
+ * the values, "$0".."$9" captures, anything else after "$" is an error. The
+ * target checks that:
+ *  - compile succeeds exactly when the reference can read the template;
+ *  - payload expansion equals the reference byte for byte, and fails with
+ *    a buffer one byte too small (never writing past it);
+ *  - topic expansion is refused exactly when a capture used holds
+ *    + # / $ or NUL, or the result is empty or has an empty level.
+ * Any difference aborts with the template on stderr.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "template.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define OUT_MAX 8192
+
+struct ref {
+	char out[OUT_MAX];
+	size_t len;
+	int bad_cap;  /* a participating capture used holds + # / $ or NUL */
+	int overflow; /* the output did not fit in out */
+};
+
+/*
+ * Append; when the text and its NUL would not fit in OUT_MAX (the size
+ * template_expand gets), only remember that it did not fit.
+ */
+static void ref_put(struct ref *r, const char *p, size_t n)
+{
+	if (r->overflow || r->len + n + 1 > sizeof(r->out)) {
+		r->overflow = 1;
+		return;
+	}
+	memcpy(r->out + r->len, p, n);
+	r->len += n;
+}
+
+/* 0 ok, -1 the template is malformed, -2 the output would not fit */
+static int ref_expand(const char *src, const char *station, const char *name, const struct template_cap *caps,
+		      int ncaps, struct ref *r)
+{
+	const char *p = src;
+
+	memset(r, 0, sizeof(*r));
+	while (*p) {
+		if (p[0] != '$') {
+			ref_put(r, p++, 1);
+			continue;
+		}
+		if (p[1] == '$') {
+			ref_put(r, "$", 1);
+			p += 2;
+		} else if (p[1] >= '0' && p[1] <= '9') {
+			int k = p[1] - '0';
+
+			if (k < ncaps && caps[k].ptr) {
+				size_t i;
+
+				for (i = 0; i < caps[k].len; i++)
+					if (strchr("+#/$", caps[k].ptr[i]) || caps[k].ptr[i] == '\0')
+						r->bad_cap = 1;
+				ref_put(r, caps[k].ptr, caps[k].len);
+			}
+			p += 2;
+		} else if (strncmp(p, "${station}", 10) == 0 && station) {
+			ref_put(r, station, strlen(station));
+			p += 10;
+		} else if (strncmp(p, "${name}", 7) == 0 && name) {
+			ref_put(r, name, strlen(name));
+			p += 7;
+		} else {
+			return -1;
+		}
+	}
+	return r->overflow ? -2 : 0;
+}
+
+static int topic_shape_ok(const char *s, size_t len)
+{
+	return len > 0 && s[0] != '/' && s[len - 1] != '/' && !memmem(s, len, "//", 2);
+}
+
+static void fail(const char *what, const char *src)
+{
+	fprintf(stderr, "%s: template \"%s\"\n", what, src);
+	abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char out[OUT_MAX + 16];
+	struct template_cap caps[TEMPLATE_MAX_CAPS];
+	const char *station = "S013", *name = "MOT01";
+	const char *nul, *rest, *end;
+	struct template t;
+	struct ref r;
+	char err[256], *src;
+	int ncaps = 0, rc, n, rn;
+
+	src = malloc(size + 1);
+	if (!src)
+		return 0;
+	memcpy(src, data, size);
+	src[size] = '\0';
+	nul = memchr(src, '\0', size);
+	rest = nul ? nul + 1 : src + size;
+	end = src + size;
+	if (rest < end && (rest[0] & 1)) {
+		station = NULL;
+		name = NULL;
+	}
+	/* captures: pieces of rest split at 0xff */
+	while (ncaps < TEMPLATE_MAX_CAPS && rest <= end) {
+		const char *cut = memchr(rest, 0xff, (size_t)(end - rest));
+		size_t n_ = cut ? (size_t)(cut - rest) : (size_t)(end - rest);
+
+		caps[ncaps].ptr = (n_ == 1 && (unsigned char)rest[0] == 0xfe) ? NULL : rest;
+		caps[ncaps].len = caps[ncaps].ptr ? n_ : 0;
+		ncaps++;
+		if (!cut)
+			break;
+		rest = cut + 1;
+	}
+
+	err[0] = '\0';
+	rc = template_compile(&t, src, station, name, err, sizeof(err));
+	rn = ref_expand(src, station, name, caps, ncaps, &r);
+	if (rc < 0) {
+		if (!err[0] || !memchr(err, '\0', sizeof(err)))
+			fail("refused without a message", src);
+		if (rn != -1)
+			fail("refused but well-formed", src);
+		free(src);
+		return 0;
+	}
+	if (rn == -1)
+		fail("accepted but malformed", src);
+	if (t.max_capture < -1 || t.max_capture > 9)
+		fail("max_capture out of range", src);
+
+	/* payload mode */
+	n = template_expand(&t, caps, ncaps, 0, out, OUT_MAX);
+	if (rn == -2) {
+		if (n != -1)
+			fail("too long for the buffer but expanded", src);
+	} else {
+		if (n < 0 || (size_t)n != r.len || memcmp(out, r.out, r.len) != 0 || out[n] != '\0')
+			fail("payload differs from the reference", src);
+		/* exactly big enough, then one byte short */
+		memset(out, 'Z', sizeof(out));
+		if (template_expand(&t, caps, ncaps, 0, out, r.len + 1) != n)
+			fail("does not fit in len + 1", src);
+		if (out[r.len + 1] != 'Z')
+			fail("wrote past len + 1", src);
+		if (r.len > 0) {
+			memset(out, 'Z', sizeof(out));
+			if (template_expand(&t, caps, ncaps, 0, out, r.len) != -1)
+				fail("fits in len", src);
+			if (out[r.len] != 'Z')
+				fail("wrote past a short buffer", src);
+		}
+		/* topic mode */
+		n = template_expand(&t, caps, ncaps, 1, out, OUT_MAX);
+		if ((n >= 0) != (!r.bad_cap && topic_shape_ok(r.out, r.len)))
+			fail("topic verdict differs from the reference", src);
+		if (n >= 0 && ((size_t)n != r.len || memcmp(out, r.out, r.len) != 0))
+			fail("topic differs from the reference", src);
+	}
+	if (template_is_whole(&t) && strcmp(src, "$0") != 0)
+		fail("is_whole for something other than \"$0\"", src);
+	template_free(&t);
+	free(src);
+	return 0;
+}
