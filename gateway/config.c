@@ -262,19 +262,21 @@ static void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct
 		const char *name = config_setting_name(s);
 		const struct opt *o = name ? cfg_find_opt(opts, name) : NULL;
 		int type = config_setting_type(s);
+		char full[160];
 		char *b;
 
 		if (!o) {
-			cfg_fail(c, s, "unknown setting \"%s\" in %s", name ? name : "?", what);
+			cfg_fail(c, s, "unknown setting \"%s\"%s%s", name ? name : "?", *what ? " in " : " at the top level", what);
 			return;
 		}
 		if (o->type == OPT_SPECIAL || !base)
 			continue;
 		b = (char *)base + o->off;
+		snprintf(full, sizeof(full), "%s%s%s", what, *what ? "." : "", name);
 		switch (o->type) {
 		case OPT_STR:
 			if (type != CONFIG_TYPE_STRING) {
-				cfg_fail(c, s, "%s.%s must be %s", what, name, cfg_type_word(o->type));
+				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
 				return;
 			}
 			free(*(char **)(void *)b);
@@ -286,12 +288,12 @@ static void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct
 			long long v;
 
 			if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-				cfg_fail(c, s, "%s.%s must be %s", what, name, cfg_type_word(o->type));
+				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
 				return;
 			}
 			v = config_setting_get_int64(s);
 			if (v < o->min || v > o->max) {
-				cfg_fail(c, s, "%s.%s = %lld is out of range (%ld..%ld)", what, name, v, o->min,
+				cfg_fail(c, s, "%s = %lld is out of range (%ld..%ld)", full, v, o->min,
 					 o->max);
 				return;
 			}
@@ -300,7 +302,7 @@ static void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct
 		}
 		case OPT_BOOL:
 			if (type != CONFIG_TYPE_BOOL) {
-				cfg_fail(c, s, "%s.%s must be %s", what, name, cfg_type_word(o->type));
+				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
 				return;
 			}
 			*(int *)(void *)b = config_setting_get_bool(s);
@@ -310,7 +312,7 @@ static void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct
 			int k;
 
 			if (type != CONFIG_TYPE_STRING) {
-				cfg_fail(c, s, "%s.%s must be %s", what, name, cfg_type_word(o->type));
+				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
 				return;
 			}
 			v = config_setting_get_string(s);
@@ -324,7 +326,7 @@ static void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct
 					strncat(list, k ? ", " : "", sizeof(list) - strlen(list) - 1);
 					strncat(list, o->names[k], sizeof(list) - strlen(list) - 1);
 				}
-				cfg_fail(c, s, "%s.%s = \"%s\" is not one of: %s", what, name, v, list);
+				cfg_fail(c, s, "%s = \"%s\" is not one of: %s", full, v, list);
 				return;
 			}
 			*(int *)(void *)b = k;
@@ -337,7 +339,7 @@ static void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct
 	/* required settings */
 	for (; opts->name && !c->failed; opts++)
 		if (opts->type == OPT_STR && opts->min == 1 && base && !config_setting_get_member(g, opts->name))
-			cfg_fail(c, g, "%s has no \"%s\"", what, opts->name);
+			cfg_fail(c, g, "%s has no \"%s\"", *what ? what : "the file", opts->name);
 }
 
 static char *cfg_subst(struct cfg_ctx *c, const config_setting_t *s, const char *src, const char *station,
@@ -972,7 +974,7 @@ static struct config *cfg_build(config_t *lc, struct cfg_ctx *c)
 		return NULL;
 	}
 	cfg->file = strdup(c->name);
-	cfg_apply(c, root, top_opts, cfg, "the top level");
+	cfg_apply(c, root, top_opts, cfg, "");
 	s = config_setting_get_member(root, "log_level");
 	if (s && !c->failed) {
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)

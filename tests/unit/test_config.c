@@ -379,7 +379,7 @@ TEST(syntax_errors)
 
 TEST(unknown_settings_at_every_level)
 {
-	EXPECT_ERR(MQTT "colour = \"red\";\n", 2, "unknown setting \"colour\" in the top level");
+	EXPECT_ERR(MQTT "colour = \"red\";\n", 2, "unknown setting \"colour\" at the top level");
 	EXPECT_ERR("mqtt = {\n"
 		   "  uri = \"tcp://x\";\n"
 		   "  keep_alive = 60;\n"
@@ -758,7 +758,7 @@ TEST(only_the_first_error_is_reported)
 		   "  qos = 7;\n"
 		   "};\n"
 		   "bogus = 1;\n",
-		   4, "unknown setting \"bogus\" in the top level");
+		   4, "unknown setting \"bogus\" at the top level");
 }
 
 TEST(refused_configs_leave_no_memory_behind)
