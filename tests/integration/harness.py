@@ -32,6 +32,13 @@ Quick reference:
     s.expect("S013/gateway/status", "online")
     pub(b, "S013/MOT01/RECM", "DRVZ+1000")
     assert p.read_line(5) == b"DRVZ+1000\\r\\n"
+    p.write(b"POSZ+001000\\r\\n"); s.expect("S013/MOT01/POS/Z", "+001000")
+    retained_now(b, topic) / get_retained(b, topic, timeout) / wait_retained(b, topic, payload)
+    gw.wait_for_log(r"regex"); gw.terminate() -> exit code; gw.kill(); gw.returncode
+    MotorSim(link="ttyMOTSIM").path      # the simulator's port for the config
+    Gateway(cfg, env=preload_env(SPSHIM))   # LD_PRELOAD shims (ASan-aware)
+
+Running as root, Gateway adds --allow-root if the daemon offers that option.
 """
 
 import ctypes

@@ -172,7 +172,8 @@ def test_refused_commands_never_reach_port():
            (raw, "STOP\rHOME"),                 # CR
            (raw, "STOP\n"),
            (raw, b"AB\x00CD"),                  # NUL
-           (raw, "X" * 5000)]
+           (raw, "X" * 5000),
+           (raw, "Y" * 300000)]
     for topic, payload in bad:
         pub(rig.broker, topic, payload)
     # max_frame bytes exactly is not too long; then a good command.
@@ -210,6 +211,26 @@ def test_sigterm_publishes_offline_and_exits_0():
     pubs = re.findall(r"Received PUBLISH from mqttgw-S013 \([^)]*'%s'" % re.escape(STATUS),
                       rig.broker.log_text())
     assert len(pubs) >= 2, "expected the daemon to publish online and offline: %r" % pubs
+
+
+def test_sigint_stops_like_sigterm():
+    rig = Rig().ready()
+    t0 = time.monotonic()
+    rig.gw.signal(signal.SIGINT)
+    rc = rig.gw.wait(10)
+    took = time.monotonic() - t0
+    assert rc == 0, "exit code after SIGINT: %r" % rc
+    assert took < 2.0, "took %.2fs to exit after SIGINT" % took
+    rig.sub.expect(STATUS, "offline", timeout=5)
+    wait_retained(rig.broker, STATUS, "offline")
+
+
+def test_sigterm_with_broker_down_exits_0_quickly():
+    rig = Rig().ready()
+    rig.broker.kill()
+    rc = rig.gw.terminate(timeout=10)
+    assert rc == 0, "exit code after SIGTERM: %r" % rc
+    assert rig.gw.exit_time < 2.0, "took %.2fs to exit after SIGTERM" % rig.gw.exit_time
 
 
 def test_port_given_as_symlink():
