@@ -46,6 +46,9 @@ struct bridge {
 	int stop;
 	int ready_sent;			/* systemd READY=1 */
 	uint64_t wd_interval;		/* systemd watchdog period, 0: none */
+	uint64_t stats_next;		/* next stats publish; UINT64_MAX: off */
+	uint64_t dropped_in_seen;	/* inbound drops already logged */
+	uint64_t drop_log_at;
 	uint64_t wd_next;
 	char **subs;			/* current subscriptions */
 	int *sub_qos;
@@ -367,6 +370,14 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 
 	mqtt_drain_fd(b->mqtt);
 	while ((ev = mqtt_next_event(b->mqtt)) != NULL) {
+		if (mqtt_get_stats(b->mqtt)->dropped_in != b->dropped_in_seen && now >= b->drop_log_at) {
+			const struct mqtt_stats *ms = mqtt_get_stats(b->mqtt);
+
+			log_msg(LOG_WARNING, "mqtt: %llu inbound messages dropped so far (flood or oversized: %llu)",
+				(unsigned long long)ms->dropped_in, (unsigned long long)ms->oversized_in);
+			b->dropped_in_seen = ms->dropped_in;
+			b->drop_log_at = now + 1000;	/* a flood logs once a second */
+		}
 		switch (ev->type) {
 		case MQTT_EV_CONNECTED:
 			mqtt_connected_ok(b->mqtt);
@@ -700,6 +711,42 @@ static void bridge_log_stats(struct bridge *b)
 	}
 }
 
+/* Counters as one JSON object, for dashboards (mqtt.stats_topic). */
+static void bridge_publish_stats(struct bridge *b)
+{
+	const struct mqtt_stats *ms = mqtt_get_stats(b->mqtt);
+	char buf[8192];
+	size_t n = 0;
+	int i;
+
+#define J(...) (n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, __VA_ARGS__))
+	J("{\"up_frames\":%llu,\"up_unrouted\":%llu,\"up_refused\":%llu,\"down_messages\":%llu,"
+	  "\"down_written\":%llu,\"down_refused\":%llu,\"down_unrouted\":%llu,\"down_retained\":%llu,"
+	  "\"down_dropped\":%llu,\"timeouts\":%llu,\"published\":%llu,\"publish_failed\":%llu,"
+	  "\"dropped_in\":%llu,\"buffer_dropped\":%llu,\"connects\":%llu,\"devices\":{",
+	  (unsigned long long)b->stats.up_frames, (unsigned long long)b->stats.up_unrouted,
+	  (unsigned long long)b->stats.up_refused, (unsigned long long)b->stats.down_messages,
+	  (unsigned long long)b->stats.down_written, (unsigned long long)b->stats.down_refused,
+	  (unsigned long long)b->stats.down_unrouted, (unsigned long long)b->stats.down_retained,
+	  (unsigned long long)b->stats.down_dropped, (unsigned long long)b->stats.timeouts,
+	  (unsigned long long)ms->published, (unsigned long long)ms->publish_failed,
+	  (unsigned long long)ms->dropped_in, (unsigned long long)ms->buffer_dropped,
+	  (unsigned long long)ms->connects);
+	for (i = 0; i < b->cfg->n_serial + b->cfg->n_gpio; i++) {
+		const struct device *d = i < b->cfg->n_serial ? b->serial[i] : b->gpio[i - b->cfg->n_serial];
+
+		J("%s\"%s\":{\"online\":%d,\"in\":%llu,\"out\":%llu,\"overlong\":%llu,\"bad\":%llu,"
+		  "\"refused\":%llu}",
+		  i ? "," : "", d->name, d->online, (unsigned long long)d->stats.frames_in,
+		  (unsigned long long)d->stats.frames_out, (unsigned long long)d->stats.dropped_overlong,
+		  (unsigned long long)d->stats.bad_frames, (unsigned long long)d->stats.refused);
+	}
+	J("}}");
+#undef J
+	if (n < sizeof(buf))
+		mqtt_publish(b->mqtt, b->cfg->mqtt.stats_topic, buf, n, 0, 1);
+}
+
 /* ---- the loop ---- */
 
 static int bridge_signals(struct bridge *b, uint64_t now)
@@ -769,6 +816,14 @@ static uint64_t bridge_deadline(struct bridge *b, uint64_t now)
 	uint64_t d = mqtt_tick(b->mqtt, now), t;
 	int i;
 
+	if (b->stats_next != UINT64_MAX) {
+		if (now >= b->stats_next) {
+			if (mqtt_is_connected(b->mqtt))
+				bridge_publish_stats(b);
+			b->stats_next = now + (uint64_t)b->cfg->mqtt.stats_interval * 1000u;
+		}
+		d = b->stats_next < d ? b->stats_next : d;
+	}
 	if (b->wd_interval) {
 		if (now >= b->wd_next) {
 			sdnotify_watchdog();
@@ -868,6 +923,7 @@ int bridge_run(struct bridge *b)
 		b->cfg->n_serial, b->cfg->n_gpio, b->cfg->n_routes, b->cfg->mqtt.uris[0]);
 	b->wd_interval = sdnotify_watchdog_interval_ms();
 	b->wd_next = now;
+	b->stats_next = *b->cfg->mqtt.stats_topic ? now + (uint64_t)b->cfg->mqtt.stats_interval * 1000u : UINT64_MAX;
 	bridge_open_all(b, now);
 	/* a port missing at start is "offline" from the start, not unknown */
 	for (int i = 0; i < b->cfg->n_serial; i++)

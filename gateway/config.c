@@ -83,6 +83,8 @@ static const struct opt mqtt_opts[] = {
 	{ "tls", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
 	{ "protocol", OPT_INT, 4, 5, 4, NULL, S_(cfg_mqtt, protocol), NULL },
 	{ "session_expiry", OPT_INT, 0, 2147483647, 86400, NULL, S_(cfg_mqtt, session_expiry), NULL },
+	{ "stats_topic", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, stats_topic), NULL },
+	{ "stats_interval", OPT_INT, 1, 86400, 60, NULL, S_(cfg_mqtt, stats_interval), NULL },
 	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
 };
 
@@ -476,6 +478,13 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 	m->status_topic = tmp;
 	if (tmp && topic_name_valid(tmp) < 0)
 		cfg_fail(c, cfg_member_or(g, "status_topic"), "mqtt.status_topic \"%s\" is not a valid topic", tmp);
+	if (c->failed)
+		return;
+	tmp = cfg_subst(c, cfg_member_or(g, "stats_topic"), m->stats_topic, cfg->station, NULL);
+	free(m->stats_topic);
+	m->stats_topic = tmp;
+	if (tmp && *tmp && topic_name_valid(tmp) < 0)
+		cfg_fail(c, cfg_member_or(g, "stats_topic"), "mqtt.stats_topic \"%s\" is not a valid topic", tmp);
 }
 
 static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g)
@@ -1070,6 +1079,7 @@ void config_free(struct config *cfg)
 	free(cfg->mqtt.username);
 	free(cfg->mqtt.password_file);
 	free(cfg->mqtt.status_topic);
+	free(cfg->mqtt.stats_topic);
 	free(cfg->mqtt.tls.ca_file);
 	free(cfg->mqtt.tls.cert_file);
 	free(cfg->mqtt.tls.key_file);

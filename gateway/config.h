@@ -130,6 +130,8 @@ struct cfg_mqtt {
 	int has_tls;
 	struct cfg_tls tls;
 	int protocol;			/* 4 = MQTT 3.1.1, 5 = MQTT 5 */
+	char *stats_topic;		/* counters as JSON; "" = off */
+	int stats_interval;		/* seconds between stats publishes */
 	int session_expiry;		/* MQTT 5, seconds a session outlives us */
 	int line;
 };

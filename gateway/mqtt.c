@@ -26,7 +26,10 @@
 #include "log.h"
 #include "mqtt.h"
 
-#define MQTT_QUEUE_MAX 65536
+/* Inbound messages waiting for the loop; a flood beyond this is dropped and counted. */
+#define MQTT_QUEUE_MAX 8192
+/* No command is longer (max_frame <= 65536, hex spelling 3 bytes a byte). */
+#define MQTT_PAYLOAD_MAX (256 * 1024)
 #define MQTT_PASSWORD_MAX 256
 
 struct mqtt {
@@ -38,6 +41,7 @@ struct mqtt {
 	struct mqtt_event *head, *tail;	/* locked */
 	int queued;			/* locked */
 	uint64_t dropped_in;		/* locked */
+	uint64_t oversized_in;		/* locked */
 	int connected;			/* loop thread */
 	int connecting;			/* loop thread: an attempt is under way */
 	uint64_t next_attempt;		/* loop thread; UINT64_MAX: none */
@@ -131,9 +135,21 @@ static void mqtt_cb_lost(void *ctx, char *cause)
 
 static int mqtt_cb_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
-	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_MESSAGE, NULL);
+	struct mqtt *m = ctx;
+	struct mqtt_event *ev;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
+	if (msg->payloadlen > MQTT_PAYLOAD_MAX) {
+		/* no copy of an oversized payload: counted, like a full queue */
+		pthread_mutex_lock(&m->lock);
+		m->dropped_in++;
+		m->oversized_in++;
+		pthread_mutex_unlock(&m->lock);
+		MQTTAsync_freeMessage(&msg);
+		MQTTAsync_free(topic);
+		return 1;
+	}
+	ev = mqtt_event_new(MQTT_EV_MESSAGE, NULL);
 	if (ev) {
 		ev->topic = strndup(topic, tlen);
 		ev->payload = malloc((size_t)msg->payloadlen + 1);
@@ -260,10 +276,23 @@ const char *mqtt_connack_str(int code)
 
 int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, size_t errlen)
 {
+	char path[4096];
 	struct stat st;
 	ssize_t n;
 	int fd;
 
+	if (strncmp(file, "credential:", 11) == 0) {
+		/* systemd LoadCredential=NAME:... puts it in $CREDENTIALS_DIRECTORY/NAME */
+		const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+		if (!dir || strchr(file + 11, '/') || !file[11]) {
+			snprintf(err, errlen, "password_file %s: no systemd credential of that name (CREDENTIALS_DIRECTORY %s)",
+				 file, dir ? "has none" : "is not set");
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, file + 11);
+		file = path;
+	}
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "password_file %s: %s", file, strerror(errno));
@@ -513,6 +542,7 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 		m->queued--;
 	}
 	m->stats.dropped_in = m->dropped_in;
+	m->stats.oversized_in = m->oversized_in;
 	pthread_mutex_unlock(&m->lock);
 	if (ev && ev->type == MQTT_EV_MESSAGE)
 		m->stats.received++;

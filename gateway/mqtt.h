@@ -47,7 +47,8 @@ struct mqtt_stats {
 	uint64_t published;	/* accepted by paho */
 	uint64_t publish_failed;	/* refused by paho (buffer full, ...) */
 	uint64_t received;
-	uint64_t dropped_in;	/* inbound messages dropped: event queue full */
+	uint64_t dropped_in;	/* inbound messages dropped: event queue full or oversized */
+	uint64_t oversized_in;	/* inbound messages over MQTT_PAYLOAD_MAX */
 	uint64_t connects;
 	uint64_t connect_attempts;
 	uint64_t dropped_offline;	/* QoS 0 while offline, buffer.qos0 off */
