@@ -30,7 +30,9 @@ line "N passed, N failed". Exit 1 if anything failed.
 """
 
 import argparse
+import contextlib
 import glob
+import io
 import importlib.util
 import inspect
 import os
@@ -224,15 +226,19 @@ def run_one(harness, modname, fn, timeout, res, keep):
     error = None
     t0 = time.monotonic()
     interrupted = None
+    captured = io.StringIO()
     try:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            nparams = len(inspect.signature(fn).parameters)
-            if nparams:
-                fn(d)
-            else:
-                fn()
+            # What a test prints is shown if it fails, with -v, or if the
+            # line starts with "#".
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                nparams = len(inspect.signature(fn).parameters)
+                if nparams:
+                    fn(d)
+                else:
+                    fn()
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except TestTimeout:
@@ -259,10 +265,18 @@ def run_one(harness, modname, fn, timeout, res, keep):
         harness.kill_children()
     if problems:
         error = ((error + "\n") if error else "") + "\n".join(problems)
+    out = captured.getvalue().rstrip("\n")
     if error is None:
         res.ok(name, secs)
+        # Lines starting with "#" are diagnostics meant to be seen (TAP
+        # style); the rest of a passing test's output only with -v.
+        shown = [l for l in out.splitlines() if res.verbose or l.startswith("#")] if out else []
+        if shown:
+            print("\n".join("    " + l for l in shown), flush=True)
     else:
         detail = "\n".join([error] + notes)
+        if out:
+            detail += "\n--- test output ---\n" + out
         for gw in harness.gateways():
             detail += "\n--- %s stderr (tail) ---\n%s" % (os.path.basename(gw.log),
                                                          gw.log_tail(25))
