@@ -899,8 +899,10 @@ static void bridge_shutdown(struct bridge *b)
 		struct mqtt_event *ev;
 		int done = 0;
 
-		mqtt_publish(b->mqtt, b->cfg->mqtt.status_topic, "offline", 7, 1, 1);
-		mqtt_disconnect(b->mqtt, BRIDGE_DISCONNECT_MS);
+		/* once "offline" is acknowledged, everything before it is too (in order) */
+		if (mqtt_publish_sync(b->mqtt, b->cfg->mqtt.status_topic, "offline", 7, 1, 1, BRIDGE_DISCONNECT_MS) < 0)
+			log_msg(LOG_WARNING, "mqtt: \"offline\" not acknowledged in time");
+		mqtt_disconnect(b->mqtt, 100);
 		start = bridge_now_ms();
 		while (!done && (now = bridge_now_ms()) - start < BRIDGE_DISCONNECT_MS + 200) {
 			if (poll(&p, 1, (int)(BRIDGE_DISCONNECT_MS + 200 - (now - start))) <= 0)

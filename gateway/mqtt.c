@@ -630,6 +630,19 @@ int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n)
 	return 0;
 }
 
+int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
+		      int timeout_ms)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, &ro);
+	if (rc != MQTTASYNC_SUCCESS)
+		return -1;
+	return MQTTAsync_waitForCompletion(m->client, ro.token, (unsigned long)timeout_ms) == MQTTASYNC_SUCCESS ? 0
+													     : -1;
+}
+
 void mqtt_disconnect(struct mqtt *m, int timeout_ms)
 {
 	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;

@@ -88,6 +88,9 @@ int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, s
 		       const void *corr, size_t corr_len);
 int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n);
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n);
+/* Publish and wait (blocking, shutdown only) until the broker has it. 0 / -1. */
+int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
+		      int timeout_ms);
 /* Disconnect, giving in-flight messages up to timeout_ms. */
 void mqtt_disconnect(struct mqtt *m, int timeout_ms);
 const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m);
