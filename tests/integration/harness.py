@@ -62,8 +62,13 @@ MOTORSIM = os.path.join(BUILD, "sim", "prog_motorsim")
 SPSHIM = os.path.join(BUILD, "sim", "lib_spshim.so")
 MOSQUITTO = "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "mosquitto"
 
-# Default wait for an event that should happen promptly (a message, a line).
-EVENT_TIMEOUT = 5.0
+# MQTTGW_VALGRIND=1 runs every daemon under valgrind (memcheck, leaks);
+# any error or definite leak in its report fails the test (see Gateway).
+VALGRIND = os.environ.get("MQTTGW_VALGRIND", "") not in ("", "0")
+
+# Default wait for an event that should happen promptly (a message, a line);
+# valgrind makes the daemon some 20 times slower.
+EVENT_TIMEOUT = 20.0 if VALGRIND else 5.0
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:", "ERROR: ThreadSanitizer",
                       "WARNING: ThreadSanitizer")
@@ -1117,6 +1122,7 @@ class Gateway:
         self.args = list(args)
         self.env = env
         self.proc = None
+        self.vglog = None
         self.exit_time = None
         _register(self)
         if start:
@@ -1127,8 +1133,13 @@ class Gateway:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
-        self.proc = spawn([MQTTGW, "-f", "-v", "-c", self.config_path] + root_args() + self.args,
-                          stdout=logf, stderr=logf, cwd=tmpdir(), env=env)
+        argv = [MQTTGW, "-f", "-v", "-c", self.config_path] + root_args() + self.args
+        if VALGRIND:
+            self.vglog = tmppath("%s.valgrind.%d" % (self.name, next(_seq)))
+            argv = ["valgrind", "--quiet", "--leak-check=full", "--show-leak-kinds=definite",
+                    "--errors-for-leak-kinds=definite", "--num-callers=30",
+                    "--log-file=" + self.vglog] + argv
+        self.proc = spawn(argv, stdout=logf, stderr=logf, cwd=tmpdir(), env=env)
         logf.close()
         return self
 
@@ -1249,17 +1260,34 @@ class Gateway:
             text = text[:i]
         return "\n".join(text.splitlines()[-n:])
 
+    def valgrind_report(self):
+        """Errors or definite leaks valgrind reported (all runs), or None."""
+        if not VALGRIND:
+            return None
+        reps = []
+        for f in sorted(os.listdir(tmpdir())):
+            if f.startswith("%s.valgrind." % self.name):
+                with open(os.path.join(tmpdir(), f), errors="replace") as fh:
+                    text = fh.read()
+                # --quiet: the log holds only errors and leak records
+                if text.strip():
+                    reps.append(text[:4000])
+        return "\n".join(reps) or None
+
     def teardown(self):
         if self.proc is None:
             return
         if self.running():
-            rc = stop_process(self.proc, signal.SIGTERM, 2.5)
+            rc = stop_process(self.proc, signal.SIGTERM, 15.0 if VALGRIND else 2.5)
             if rc != 0:
                 _problems.append("mqttgw (%s) did not exit 0 within 2 s of SIGTERM at teardown "
                                  "(exit %s)" % (self.name, rc))
         rep = self.sanitizer_report()
         if rep:
             _problems.append("sanitizer report in %s:\n%s" % (self.log, rep))
+        rep = self.valgrind_report()
+        if rep:
+            _problems.append("valgrind report for %s:\n%s" % (self.name, rep))
 
 
 # --------------------------------------------------------------------------
