@@ -1,8 +1,10 @@
 # mqttgw - one entry point for everything: build, check, demo, bench, install.
 #
 #   make              build build/mqttgw
-#   make check        install missing deps, build, run every test (unit + integration)
-#   make check SAN=1  the same with ASan + UBSan (objects in build-san/)
+#   make check        install missing deps, build, run every test: unit + integration,
+#                     again under ASan + UBSan, the core under valgrind, and the fuzzers
+#   make check SAN=1  only the ASan + UBSan round (objects in build-san/)
+#   make unit / make integration   one quick round against build/
 #   make demo         a private broker, the motor simulator and mqttgw, end to end
 #   make bench        the benchmark harness (BENCHMARKS.md)
 #   make fuzz         libFuzzer targets for the pure parsers (clang)
@@ -74,9 +76,14 @@ tests: $(B)/mqttgw $(UNIT_BIN) $(SIM_PROGS) $(SIM_LIBS)
 deps:
 	@scripts/install-deps.sh
 
+# All phases (plain, san, valgrind, fuzz: see scripts/check.sh); SAN=1: the
+# sanitizer phase alone. CHECK_PHASES="plain" for a quick round.
 check: deps
-	@$(MAKE) --no-print-directory tests
-	@MQTTGW_BUILD=$(B) SAN=$(SAN) /usr/bin/python3 tests/run.py
+ifeq ($(SAN),1)
+	@CHECK_PHASES="$${CHECK_PHASES:-san}" scripts/check.sh
+else
+	@scripts/check.sh
+endif
 
 unit: tests
 	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/run.py --unit

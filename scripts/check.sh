@@ -1,0 +1,82 @@
+#!/bin/bash
+# check.sh - everything `make check` runs, in phases, and one total at the end.
+#
+#   plain     unit + integration tests against the normal build (build/)
+#   san       the same suite built and run with ASan + UBSan (build-san/)
+#   valgrind  the integration tests of the core bridge with every daemon
+#             under valgrind: zero errors, zero definite leaks
+#   fuzz      every libFuzzer target for FUZZ_SECONDS (default 15) from its
+#             corpus, regression inputs included
+#
+# CHECK_PHASES picks phases ("plain san valgrind fuzz" by default; `make
+# check SAN=1` runs "san"). Each test case counts once per phase it runs in,
+# each fuzz target as one case; the last line is the total:
+# "N passed, N failed". Exit status 1 if anything failed.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+PHASES=${CHECK_PHASES:-plain san valgrind fuzz}
+PY=/usr/bin/python3
+# Timing-sensitive cases (latency bounds, fail-safe deadlines) mean nothing
+# under valgrind's 20x slowdown; these modules are about memory.
+VALGRIND_TESTS=${VALGRIND_TESTS:-test_bridge. test_config.}
+TOTAL_PASS=0
+TOTAL_FAIL=0
+SUMMARY=""
+
+# count PHASE LOGFILE: add the "N passed, N failed" line of a run.
+count() {
+	local line p f
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -1)
+	if [ -z "$line" ]; then
+		echo "check: phase $1 printed no result line: counted as one failure"
+		p=0
+		f=1
+	else
+		p=${line%% passed*}
+		f=${line#*passed, }
+		f=${f%% failed*}
+	fi
+	TOTAL_PASS=$((TOTAL_PASS + p))
+	TOTAL_FAIL=$((TOTAL_FAIL + f))
+	SUMMARY="$SUMMARY  $1: $p passed, $f failed\n"
+}
+
+LOGDIR=$(mktemp -d /tmp/mqttgw-check.XXXXXX)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+for phase in $PHASES; do
+	echo "== phase $phase"
+	case $phase in
+	plain)
+		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
+		MQTTGW_BUILD=build $PY tests/run.py 2>&1 | tee "$LOGDIR/$phase"
+		;;
+	san)
+		make --no-print-directory -s SAN=1 tests >/dev/null || { echo "check: SAN build failed"; exit 1; }
+		MQTTGW_BUILD=build-san SAN=1 $PY tests/run.py 2>&1 | tee "$LOGDIR/$phase"
+		;;
+	valgrind)
+		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
+		# shellcheck disable=SC2086
+		MQTTGW_BUILD=build MQTTGW_VALGRIND=1 $PY tests/run.py --integration $VALGRIND_TESTS 2>&1 |
+			tee "$LOGDIR/$phase"
+		;;
+	fuzz)
+		make --no-print-directory -s fuzz-build >/dev/null 2>&1 || { echo "check: fuzz build failed"; exit 1; }
+		make --no-print-directory -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}" 2>&1 | tee "$LOGDIR/fuzz.raw"
+		# one case per target: "== fuzz_X" followed by stats (ok) or FAILED
+		awk '/^== fuzz_/ { if (t) n++; t = $2 } /FAILED \(log/ { f++ } END { if (t) n++; printf "%d passed, %d failed\n", n - f, f }' \
+			"$LOGDIR/fuzz.raw" | tee "$LOGDIR/$phase"
+		;;
+	*)
+		echo "check: unknown phase $phase"
+		exit 2
+		;;
+	esac
+	count "$phase" "$LOGDIR/$phase"
+done
+
+printf '\n== summary\n%b' "$SUMMARY"
+echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
+[ "$TOTAL_FAIL" -eq 0 ]
