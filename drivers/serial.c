@@ -53,6 +53,7 @@ struct serial_priv {
 	char *wq;			/* bytes on their way to the port */
 	size_t wq_off, wq_len, wq_cap;
 	uint64_t next_open;
+	int open_failures_in_row;	/* backoff */
 	int missing_logged;
 	int link_up;			/* broker connected */
 	uint64_t failsafe_at;		/* broker-loss fail-safe due; UINT64_MAX: not armed */
@@ -289,9 +290,16 @@ static void serial_failsafe_now(struct device *dev, uint64_t now, const char *wh
 
 /* ---- open / close ---- */
 
+/* Retry after reopen_ms, doubling on each failure up to 5 x reopen_ms. */
 static void serial_schedule(struct device *dev, struct serial_priv *p, uint64_t now)
 {
-	p->next_open = now + (uint64_t)serial_cfg(dev)->reopen_ms;
+	uint64_t step = (uint64_t)serial_cfg(dev)->reopen_ms;
+	int n = p->open_failures_in_row > 1 ? p->open_failures_in_row - 1 : 0;
+	uint64_t delay = step << (n < 3 ? n : 3);
+
+	if (delay > 5 * step)
+		delay = 5 * step;
+	p->next_open = now + delay;
 }
 
 static int serial_open(struct device *dev, uint64_t now)
@@ -309,11 +317,15 @@ static int serial_open(struct device *dev, uint64_t now)
 		p->failsafe_at = now + (uint64_t)c->failsafe_grace_ms;	/* not connected yet */
 	if (serial_port_open(&p->port, c, err, sizeof(err)) < 0) {
 		if (!p->missing_logged)
-			log_msg(LOG_WARNING, "serial %s: %s; retrying every %d ms", c->name, err, c->reopen_ms);
+			log_msg(LOG_WARNING, "serial %s: %s; retrying from every %d ms up to every %d ms", c->name, err,
+				c->reopen_ms, 5 * c->reopen_ms);
 		p->missing_logged = 1;
+		p->open_failures_in_row++;
+		serial_schedule(dev, p, now);
 		dev->stats.open_failures++;
 		return -1;
 	}
+	p->open_failures_in_row = 0;
 	/*
 	 * No input flush: bytes the device sent while we were away are still
 	 * frames (a restart loses nothing); the framer drops a torn first one
@@ -348,7 +360,7 @@ static void serial_lost(struct device *dev, uint64_t now, const char *why)
 {
 	struct serial_priv *p = dev->priv;
 
-	log_msg(LOG_WARNING, "serial %s: port lost (%s); retrying every %d ms", dev->name, why,
+	log_msg(LOG_WARNING, "serial %s: port lost (%s); retrying from every %d ms", dev->name, why,
 		serial_cfg(dev)->reopen_ms);
 	serial_close_fd(dev);
 	serial_schedule(dev, p, now);

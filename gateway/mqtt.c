@@ -579,6 +579,8 @@ int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, s
 		       const void *corr, size_t corr_len)
 {
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	/* paho 1.3 drops a message's properties when no response options are given */
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	MQTTProperty prop;
 	int rc;
 
@@ -591,7 +593,7 @@ int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, s
 	prop.value.data.data = (char *)(uintptr_t)corr;
 	prop.value.data.len = (int)corr_len;
 	MQTTProperties_add(&msg.properties, &prop);
-	rc = MQTTAsync_sendMessage(m->client, topic, &msg, NULL);
+	rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
 	MQTTProperties_free(&msg.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
 		m->stats.publish_failed++;
