@@ -283,6 +283,10 @@ static void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct
 			}
 			free(*(char **)(void *)b);
 			*(char **)(void *)b = strdup(config_setting_get_string(s));
+			if (!*(char **)(void *)b) {
+				cfg_fail(c, s, "out of memory");
+				return;
+			}
 			if (o->min == 1 && !**(char **)(void *)b)
 				cfg_fail(c, s, "%s.%s must not be empty", what, name);
 			break;
