@@ -8,9 +8,8 @@
  * through mapping_uplink() to mqtt_publish(); messages from the broker go
  * through mapping_downlink() to the device's write().
  *
- * Reload (SIGHUP) parses into a scratch config and swaps only when it is
- * valid; devices whose settings did not change are carried over open, so
- * they lose no frames.
+ * Reload is in bridge_reload.c, counters in bridge_stats.c, where replies
+ * go in bridge_replies.c; bridge_int.h is what they share.
  */
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "bridge_int.h"
 #include "device.h"
 #include "log.h"
 #include "mapping.h"
@@ -31,48 +31,8 @@
 #include "retained.h"
 #include "sdnotify.h"
 
-#define BRIDGE_TOPIC_MAX 1024
-#define BRIDGE_PAYLOAD_MAX (128 * 1024)
 #define BRIDGE_SHUTDOWN_FLUSH_MS 500
 #define BRIDGE_DISCONNECT_MS 1000
-
-struct bridge {
-	struct config *cfg;
-	char *cfg_path;
-	struct mqtt *mqtt;
-	struct device **serial;		/* cfg->n_serial */
-	struct device **gpio;		/* cfg->n_gpio */
-	int sfd;
-	int stop;
-	int ready_sent;			/* systemd READY=1 */
-	uint64_t wd_interval;		/* systemd watchdog period, 0: none */
-	uint64_t stats_next;		/* next stats publish; UINT64_MAX: off */
-	uint64_t dropped_in_seen;	/* inbound drops already logged */
-	uint64_t drop_log_at;
-	uint64_t wd_next;
-	char **subs;			/* current subscriptions */
-	int *sub_qos;
-	int n_subs;
-	struct pollfd *pfds;
-	struct device **pdev;
-	int pcap;
-	struct retained *retained;	/* serial states to republish on connect */
-	struct bridge_stats stats;
-	char topic[BRIDGE_TOPIC_MAX];
-	char payload[BRIDGE_PAYLOAD_MAX];
-};
-
-/* Where a device's reply goes: one per command accepted by a device with a reply pattern. */
-struct bridge_target {
-	char *topic;			/* NULL: nobody asked for the reply */
-	char *corr;			/* MQTT 5 correlation data */
-	size_t corr_len;
-};
-
-struct bridge_dev {
-	struct bridge_target *ring;
-	int cap, head, count;
-};
 
 uint64_t bridge_now_ms(void)
 {
@@ -133,110 +93,6 @@ static void bridge_state(struct device *dev, int online, void *ctx)
 	}
 }
 
-/* "reason: command" on the device's error topic, if it has one. */
-static void bridge_error(struct bridge *b, struct device *dev, const char *reason, const char *data, size_t len)
-{
-	const struct cfg_serial *c = dev->cfg;
-	char msg[320];
-	int n;
-
-	if (dev->drv != &serial_driver || !*c->error_topic)
-		return;
-	n = snprintf(msg, sizeof(msg), "%s: %.*s", reason, (int)(len > 256 ? 256 : len), data);
-	if (n > 0)
-		mqtt_publish(b->mqtt, c->error_topic, msg, strlen(msg), 1, 0);
-}
-
-static void bridge_target_free(struct bridge_target *t)
-{
-	free(t->topic);
-	free(t->corr);
-	memset(t, 0, sizeof(*t));
-}
-
-/* The reply target of a command: MQTT 5 response topic, or .../req/ID -> .../res/ID. */
-static int bridge_push_target(struct device *dev, const struct mqtt_event *ev)
-{
-	struct bridge_dev *bd = dev->owner;
-	struct bridge_target *t;
-	const char *req;
-
-	if (!bd || bd->count >= bd->cap)
-		return -1;
-	t = &bd->ring[(bd->head + bd->count) % bd->cap];
-	memset(t, 0, sizeof(*t));
-	if (ev->response_topic) {
-		t->topic = strdup(ev->response_topic);
-		if (ev->correlation && (t->corr = malloc(ev->correlation_len)) != NULL) {
-			memcpy(t->corr, ev->correlation, ev->correlation_len);
-			t->corr_len = ev->correlation_len;
-		}
-	} else if ((req = strstr(ev->topic, "/req/")) != NULL && !strchr(req + 5, '/') && req[5]) {
-		t->topic = strdup(ev->topic);
-		if (t->topic)
-			memcpy(t->topic + (req - ev->topic), "/res/", 5);
-	}
-	bd->count++;
-	return 0;
-}
-
-static void bridge_event(struct device *dev, enum device_event what, const char *data, size_t len, void *ctx)
-{
-	struct bridge *b = ctx;
-	struct bridge_dev *bd = dev->owner;
-	struct bridge_target t = { NULL, NULL, 0 };
-
-	if (bd && bd->count > 0) {
-		t = bd->ring[bd->head];
-		bd->head = (bd->head + 1) % bd->cap;
-		bd->count--;
-	}
-	switch (what) {
-	case DEVICE_EV_REPLY:
-		if (t.topic)
-			mqtt_publish_reply(b->mqtt, t.topic, data, len, 1, t.corr, t.corr_len);
-		break;
-	case DEVICE_EV_TIMEOUT:
-		b->stats.timeouts++;
-		log_msg(LOG_WARNING, "%s: no reply to \"%.*s\" in time", dev->name, (int)(len > 80 ? 80 : len), data);
-		bridge_error(b, dev, "timeout", data, len);
-		break;
-	case DEVICE_EV_DROPPED:
-		b->stats.down_dropped++;
-		bridge_error(b, dev, "dropped", data, len);
-		break;
-	}
-	bridge_target_free(&t);
-}
-
-static struct bridge_dev *bridge_dev_new(int cap)
-{
-	struct bridge_dev *bd = calloc(1, sizeof(*bd));
-
-	if (!bd)
-		return NULL;
-	bd->ring = calloc((size_t)cap, sizeof(*bd->ring));
-	if (!bd->ring) {
-		free(bd);
-		return NULL;
-	}
-	bd->cap = cap;
-	return bd;
-}
-
-static void bridge_dev_free(struct bridge_dev *bd)
-{
-	if (!bd)
-		return;
-	while (bd->count > 0) {
-		bridge_target_free(&bd->ring[bd->head]);
-		bd->head = (bd->head + 1) % bd->cap;
-		bd->count--;
-	}
-	free(bd->ring);
-	free(bd);
-}
-
 /* ---- downlink ---- */
 
 static struct device *bridge_target(struct bridge *b, const struct mapping_out *o)
@@ -267,7 +123,7 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			log_msg(LOG_WARNING, "command on %s for %s refused (route %d, line %d): %s", ev->topic,
 				dev->name, out.route + 1, b->cfg->routes[out.route].line,
 				mapping_verdict_str(out.verdict));
-			bridge_error(b, dev, mapping_verdict_str(out.verdict), ev->payload, ev->len);
+			bridge_replies_error(b, dev, mapping_verdict_str(out.verdict), ev->payload, ev->len);
 			continue;
 		}
 		dev->last_error = NULL;
@@ -275,12 +131,12 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			b->stats.down_refused++;
 			log_msg(LOG_WARNING, "command on %s for %s refused: %s", ev->topic, dev->name,
 				dev->last_error ? dev->last_error : "device refused it");
-			bridge_error(b, dev, dev->last_error ? dev->last_error : "refused", out.payload,
+			bridge_replies_error(b, dev, dev->last_error ? dev->last_error : "refused", out.payload,
 				     out.payload_len);
 			continue;
 		}
 		if (dev->drv == &serial_driver && ((const struct cfg_serial *)dev->cfg)->has_reply)
-			bridge_push_target(dev, ev);
+			bridge_replies_push(dev, ev);
 		b->stats.down_written++;
 		log_msg(LOG_DEBUG, "%s <- %.*s", dev->name, (int)out.payload_len, out.payload);
 	}
@@ -290,7 +146,7 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 
 /* ---- subscriptions ---- */
 
-static void bridge_free_subs(char **subs, int *qos, int n)
+void bridge_free_subs(char **subs, int *qos, int n)
 {
 	int i;
 
@@ -301,7 +157,7 @@ static void bridge_free_subs(char **subs, int *qos, int n)
 }
 
 /* The distinct mqtt filters of cfg's routes, each at its highest qos. */
-static int bridge_collect_subs(const struct config *cfg, char ***subs_out, int **qos_out)
+int bridge_collect_subs(const struct config *cfg, char ***subs_out, int **qos_out)
 {
 	char **subs = calloc((size_t)cfg->n_routes + 1, sizeof(char *));
 	int *qos = calloc((size_t)cfg->n_routes + 1, sizeof(int));
@@ -332,7 +188,7 @@ static int bridge_collect_subs(const struct config *cfg, char ***subs_out, int *
 	return n;
 }
 
-static void bridge_subscribe_all(struct bridge *b)
+void bridge_subscribe_all(struct bridge *b)
 {
 	int i;
 
@@ -416,7 +272,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 
 /* ---- devices ---- */
 
-static struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
+struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
 					const void *cfg, int index)
 {
 	struct device *dev = device_new(drv, name, cfg, bridge_emit, bridge_state, b);
@@ -424,10 +280,10 @@ static struct device *bridge_device_new(struct bridge *b, const struct device_dr
 	if (!dev)
 		return NULL;
 	dev->index = index;
-	dev->event = bridge_event;
+	dev->event = bridge_replies_event;
 	if (drv == &serial_driver) {
 		/* room for every command the device can hold, and one in flight */
-		dev->owner = bridge_dev_new(cfg ? ((const struct cfg_serial *)cfg)->queue_max + 1 : 4097);
+		dev->owner = bridge_replies_new(((const struct cfg_serial *)cfg)->queue_max + 1);
 		if (!dev->owner) {
 			device_free(dev);
 			return NULL;
@@ -454,15 +310,15 @@ static int bridge_devices_new(struct bridge *b, const struct config *cfg, struct
 	return 0;
 }
 
-static void bridge_device_free(struct device *dev)
+void bridge_device_free(struct device *dev)
 {
-	struct bridge_dev *bd;
+	struct bridge_replies *bd;
 
 	if (!dev)
 		return;
 	bd = dev->owner;
 	device_free(dev);	/* closing reports dropped commands: owner still there */
-	bridge_dev_free(bd);
+	bridge_replies_free(bd);
 }
 
 static void bridge_devices_free(struct device **devs, int n)
@@ -486,267 +342,6 @@ static void bridge_open_all(struct bridge *b, uint64_t now)
 		b->gpio[i]->drv->open(b->gpio[i], now);
 }
 
-/* ---- reload ---- */
-
-static int bridge_str_eq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static int bridge_serial_same(const struct cfg_serial *a, const struct cfg_serial *b)
-{
-	int i;
-
-	if (a->n_on_disconnect != b->n_on_disconnect)
-		return 0;
-	for (i = 0; i < a->n_on_disconnect; i++)
-		if (strcmp(a->on_disconnect[i], b->on_disconnect[i]) != 0)
-			return 0;
-	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->port, b->port) && a->baud == b->baud &&
-	       a->data_bits == b->data_bits && a->parity == b->parity && a->stop_bits == b->stop_bits &&
-	       a->flow == b->flow && bridge_str_eq(a->eol, b->eol) && a->max_frame == b->max_frame &&
-	       a->reopen_ms == b->reopen_ms && bridge_str_eq(a->status_topic, b->status_topic) &&
-	       bridge_str_eq(a->error_topic, b->error_topic) && bridge_str_eq(a->reply_src, b->reply_src) &&
-	       a->reply_timeout_ms == b->reply_timeout_ms && a->queue_max == b->queue_max &&
-	       a->failsafe_grace_ms == b->failsafe_grace_ms && a->command_timeout_ms == b->command_timeout_ms &&
-	       a->rate_limit == b->rate_limit && a->rate_burst == b->rate_burst && a->rs485 == b->rs485 &&
-	       a->rs485_delay_before_ms == b->rs485_delay_before_ms &&
-	       a->rs485_delay_after_ms == b->rs485_delay_after_ms;
-}
-
-static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
-{
-	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->chip, b->chip) && a->line == b->line &&
-	       bridge_str_eq(a->line_name, b->line_name) && a->direction == b->direction && a->edge == b->edge &&
-	       a->bias == b->bias && a->active_low == b->active_low && a->debounce_ms == b->debounce_ms &&
-	       a->initial == b->initial && a->failsafe == b->failsafe &&
-	       a->failsafe_grace_ms == b->failsafe_grace_ms;
-}
-
-static int bridge_mqtt_same(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
-{
-	int i;
-
-	if (a->n_uris != b->n_uris)
-		return 0;
-	for (i = 0; i < a->n_uris; i++)
-		if (strcmp(a->uris[i], b->uris[i]) != 0)
-			return 0;
-	return bridge_str_eq(a->client_id, b->client_id) && a->keepalive == b->keepalive &&
-	       a->clean_session == b->clean_session && bridge_str_eq(a->username, b->username) &&
-	       bridge_str_eq(a->password_file, b->password_file) && bridge_str_eq(a->status_topic, b->status_topic) &&
-	       a->reconnect_min_ms == b->reconnect_min_ms && a->reconnect_max_ms == b->reconnect_max_ms &&
-	       a->has_tls == b->has_tls && bridge_str_eq(a->tls.ca_file, b->tls.ca_file) &&
-	       bridge_str_eq(a->tls.cert_file, b->tls.cert_file) && bridge_str_eq(a->tls.key_file, b->tls.key_file) &&
-	       a->tls.verify == b->tls.verify;
-}
-
-/*
- * Carry over every old device whose settings are unchanged (it stays open),
- * make new ones for the rest, close what is gone or changed.
- */
-static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64_t now)
-{
-	struct device **ns = calloc((size_t)nc->n_serial + 1, sizeof(*ns));
-	struct device **ng = calloc((size_t)nc->n_gpio + 1, sizeof(*ng));
-	int *keep_s = calloc((size_t)b->cfg->n_serial + 1, sizeof(int));
-	int *keep_g = calloc((size_t)b->cfg->n_gpio + 1, sizeof(int));
-	int i, j, ok = ns && ng && keep_s && keep_g;
-
-	/* first make everything new, so that running out of memory changes nothing */
-	for (i = 0; ok && i < nc->n_serial; i++) {
-		for (j = 0; j < b->cfg->n_serial; j++)
-			if (!keep_s[j] && bridge_serial_same(&nc->serial[i], &b->cfg->serial[j]))
-				break;
-		if (j < b->cfg->n_serial)
-			keep_s[j] = i + 1;
-		else if (!(ns[i] = bridge_device_new(b, &serial_driver, nc->serial[i].name, &nc->serial[i], i)))
-			ok = 0;
-	}
-	for (i = 0; ok && i < nc->n_gpio; i++) {
-		for (j = 0; j < b->cfg->n_gpio; j++)
-			if (!keep_g[j] && bridge_gpio_same(&nc->gpio[i], &b->cfg->gpio[j]))
-				break;
-		if (j < b->cfg->n_gpio)
-			keep_g[j] = i + 1;
-		else if (!(ng[i] = bridge_device_new(b, &gpio_driver, nc->gpio[i].name, &nc->gpio[i], i)))
-			ok = 0;
-	}
-	if (!ok) {
-		for (i = 0; ns && i < nc->n_serial; i++)
-			bridge_device_free(ns[i]);
-		for (i = 0; ng && i < nc->n_gpio; i++)
-			bridge_device_free(ng[i]);
-		free(ns);
-		free(ng);
-		free(keep_s);
-		free(keep_g);
-		return -1;
-	}
-	/* then move the kept ones over and close the rest */
-	for (j = 0; j < b->cfg->n_serial; j++) {
-		struct device *d = b->serial[j];
-
-		if (keep_s[j]) {
-			i = keep_s[j] - 1;
-			ns[i] = d;
-			d->cfg = &nc->serial[i];
-			d->name = nc->serial[i].name;
-			d->index = i;
-		} else {
-			log_msg(LOG_INFO, "reload: serial %s closed", d->name);
-			bridge_device_free(d);
-		}
-	}
-	for (j = 0; j < b->cfg->n_gpio; j++) {
-		struct device *d = b->gpio[j];
-
-		if (keep_g[j]) {
-			i = keep_g[j] - 1;
-			ng[i] = d;
-			d->cfg = &nc->gpio[i];
-			d->name = nc->gpio[i].name;
-			d->index = i;
-		} else {
-			log_msg(LOG_INFO, "reload: gpio %s released", d->name);
-			bridge_device_free(d);
-		}
-	}
-	free(b->serial);
-	free(b->gpio);
-	free(keep_s);
-	free(keep_g);
-	b->serial = ns;
-	b->gpio = ng;
-	for (i = 0; i < nc->n_serial; i++)
-		if (ns[i]->drv->fd(ns[i]) < 0)
-			ns[i]->drv->open(ns[i], now);
-	for (i = 0; i < nc->n_gpio; i++)
-		if (ng[i]->drv->fd(ng[i]) < 0)
-			ng[i]->drv->open(ng[i], now);
-	return 0;
-}
-
-static void bridge_reload(struct bridge *b, uint64_t now)
-{
-	char err[CONFIG_ERRLEN];
-	struct config *nc = config_load(b->cfg_path, err, sizeof(err));
-	char **subs;
-	int *qos, n, i, j;
-
-	if (!nc) {
-		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);
-		return;
-	}
-	if (!bridge_mqtt_same(&nc->mqtt, &b->cfg->mqtt)) {
-		log_msg(LOG_ERR, "reload refused: mqtt settings changed; restart the service to apply them");
-		config_free(nc);
-		return;
-	}
-	n = bridge_collect_subs(nc, &subs, &qos);
-	if (n < 0 || bridge_swap_devices(b, nc, now) < 0) {
-		log_msg(LOG_ERR, "reload failed: out of memory");
-		if (n >= 0)
-			bridge_free_subs(subs, qos, n);
-		config_free(nc);
-		return;
-	}
-	/* subscriptions: drop the ones gone, add the new ones */
-	for (i = 0; i < b->n_subs; i++) {
-		for (j = 0; j < n; j++)
-			if (strcmp(b->subs[i], subs[j]) == 0)
-				break;
-		if (j == n && mqtt_is_connected(b->mqtt))
-			mqtt_unsubscribe(b->mqtt, &b->subs[i], 1);
-	}
-	bridge_free_subs(b->subs, b->sub_qos, b->n_subs);
-	b->subs = subs;
-	b->sub_qos = qos;
-	b->n_subs = n;
-	if (mqtt_is_connected(b->mqtt))
-		bridge_subscribe_all(b);
-	/* everything that points into the old config moves first */
-	mqtt_set_config(b->mqtt, &nc->mqtt, &nc->buffer);
-	config_free(b->cfg);
-	b->cfg = nc;
-	if (nc->log_level)
-		log_set_level(strcmp(nc->log_level, "debug") == 0	? LOG_DEBUG
-			      : strcmp(nc->log_level, "warning") == 0 ? LOG_WARNING
-			      : strcmp(nc->log_level, "error") == 0   ? LOG_ERR
-								      : LOG_INFO);
-	log_msg(LOG_INFO, "reloaded %s: %d serial, %d gpio, %d routes", b->cfg_path, nc->n_serial, nc->n_gpio,
-		nc->n_routes);
-}
-
-/* ---- stats ---- */
-
-static void bridge_log_stats(struct bridge *b)
-{
-	const struct mqtt_stats *ms = mqtt_get_stats(b->mqtt);
-	int i;
-
-	log_msg(LOG_NOTICE,
-		"stats: up %llu frames (%llu unrouted, %llu refused); down %llu messages (%llu written, %llu refused, "
-		"%llu unrouted, %llu retained ignored); mqtt %llu published, %llu failed, %llu dropped in, %llu connects",
-		(unsigned long long)b->stats.up_frames, (unsigned long long)b->stats.up_unrouted,
-		(unsigned long long)b->stats.up_refused, (unsigned long long)b->stats.down_messages,
-		(unsigned long long)b->stats.down_written, (unsigned long long)b->stats.down_refused,
-		(unsigned long long)b->stats.down_unrouted, (unsigned long long)b->stats.down_retained,
-		(unsigned long long)ms->published, (unsigned long long)ms->publish_failed,
-		(unsigned long long)ms->dropped_in, (unsigned long long)ms->connects);
-	for (i = 0; i < b->cfg->n_serial; i++) {
-		const struct device_stats *s = &b->serial[i]->stats;
-
-		log_msg(LOG_NOTICE, "stats: %s %s: in %llu frames, out %llu, over-long %llu, refused %llu",
-			b->serial[i]->name, b->serial[i]->online ? "online" : "offline",
-			(unsigned long long)s->frames_in, (unsigned long long)s->frames_out,
-			(unsigned long long)s->dropped_overlong, (unsigned long long)s->refused);
-	}
-	for (i = 0; i < b->cfg->n_gpio; i++) {
-		const struct device_stats *s = &b->gpio[i]->stats;
-
-		log_msg(LOG_NOTICE, "stats: %s %s: in %llu, out %llu, refused %llu", b->gpio[i]->name,
-			b->gpio[i]->online ? "online" : "offline", (unsigned long long)s->frames_in,
-			(unsigned long long)s->frames_out, (unsigned long long)s->refused);
-	}
-}
-
-/* Counters as one JSON object, for dashboards (mqtt.stats_topic). */
-static void bridge_publish_stats(struct bridge *b)
-{
-	const struct mqtt_stats *ms = mqtt_get_stats(b->mqtt);
-	char buf[8192];
-	size_t n = 0;
-	int i;
-
-#define J(...) (n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, __VA_ARGS__))
-	J("{\"up_frames\":%llu,\"up_unrouted\":%llu,\"up_refused\":%llu,\"down_messages\":%llu,"
-	  "\"down_written\":%llu,\"down_refused\":%llu,\"down_unrouted\":%llu,\"down_retained\":%llu,"
-	  "\"down_dropped\":%llu,\"timeouts\":%llu,\"published\":%llu,\"publish_failed\":%llu,"
-	  "\"dropped_in\":%llu,\"buffer_dropped\":%llu,\"connects\":%llu,\"devices\":{",
-	  (unsigned long long)b->stats.up_frames, (unsigned long long)b->stats.up_unrouted,
-	  (unsigned long long)b->stats.up_refused, (unsigned long long)b->stats.down_messages,
-	  (unsigned long long)b->stats.down_written, (unsigned long long)b->stats.down_refused,
-	  (unsigned long long)b->stats.down_unrouted, (unsigned long long)b->stats.down_retained,
-	  (unsigned long long)b->stats.down_dropped, (unsigned long long)b->stats.timeouts,
-	  (unsigned long long)ms->published, (unsigned long long)ms->publish_failed,
-	  (unsigned long long)ms->dropped_in, (unsigned long long)ms->buffer_dropped,
-	  (unsigned long long)ms->connects);
-	for (i = 0; i < b->cfg->n_serial + b->cfg->n_gpio; i++) {
-		const struct device *d = i < b->cfg->n_serial ? b->serial[i] : b->gpio[i - b->cfg->n_serial];
-
-		J("%s\"%s\":{\"online\":%d,\"in\":%llu,\"out\":%llu,\"overlong\":%llu,\"bad\":%llu,"
-		  "\"refused\":%llu}",
-		  i ? "," : "", d->name, d->online, (unsigned long long)d->stats.frames_in,
-		  (unsigned long long)d->stats.frames_out, (unsigned long long)d->stats.dropped_overlong,
-		  (unsigned long long)d->stats.bad_frames, (unsigned long long)d->stats.refused);
-	}
-	J("}}");
-#undef J
-	if (n < sizeof(buf))
-		mqtt_publish(b->mqtt, b->cfg->mqtt.stats_topic, buf, n, 0, 1);
-}
-
 /* ---- the loop ---- */
 
 static int bridge_signals(struct bridge *b, uint64_t now)
@@ -766,7 +361,7 @@ static int bridge_signals(struct bridge *b, uint64_t now)
 			sdnotify_ready();
 			break;
 		case SIGUSR1:
-			bridge_log_stats(b);
+			bridge_stats_log(b);
 			break;
 		default:
 			break;
@@ -819,7 +414,7 @@ static uint64_t bridge_deadline(struct bridge *b, uint64_t now)
 	if (b->stats_next != UINT64_MAX) {
 		if (now >= b->stats_next) {
 			if (mqtt_is_connected(b->mqtt))
-				bridge_publish_stats(b);
+				bridge_stats_publish(b);
 			b->stats_next = now + (uint64_t)b->cfg->mqtt.stats_interval * 1000u;
 		}
 		d = b->stats_next < d ? b->stats_next : d;

@@ -1,0 +1,76 @@
+/*
+ * bridge_int.h - what the bridge's own files share (not the rest of the
+ * daemon: that is bridge.h). The running gateway's state and the few
+ * functions that cross between bridge.c, bridge_reload.c, bridge_stats.c
+ * and bridge_replies.c; all of it is touched by the loop thread only.
+ */
+#ifndef MQTTGW_BRIDGE_INT_H
+#define MQTTGW_BRIDGE_INT_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge.h"
+#include "config.h"
+#include "device.h"
+#include "mqtt.h"
+
+#define BRIDGE_TOPIC_MAX 1024
+#define BRIDGE_PAYLOAD_MAX (128 * 1024)
+
+struct bridge {
+	struct config *cfg;
+	char *cfg_path;
+	struct mqtt *mqtt;
+	struct device **serial;		/* cfg->n_serial */
+	struct device **gpio;		/* cfg->n_gpio */
+	int sfd;
+	int stop;
+	int ready_sent;			/* systemd READY=1 */
+	uint64_t wd_interval;		/* systemd watchdog period, 0: none */
+	uint64_t stats_next;		/* next stats publish; UINT64_MAX: off */
+	uint64_t dropped_in_seen;	/* inbound drops already logged */
+	uint64_t drop_log_at;
+	uint64_t wd_next;
+	char **subs;			/* current subscriptions */
+	int *sub_qos;
+	int n_subs;
+	struct pollfd *pfds;
+	struct device **pdev;
+	int pcap;
+	struct retained *retained;	/* serial states to republish on connect */
+	struct bridge_stats stats;
+	char topic[BRIDGE_TOPIC_MAX];
+	char payload[BRIDGE_PAYLOAD_MAX];
+};
+
+/* bridge.c */
+struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
+				 const void *cfg, int index);
+void bridge_device_free(struct device *dev);
+/* The distinct mqtt filters of cfg's routes, each at its highest qos; count or -1. */
+int bridge_collect_subs(const struct config *cfg, char ***subs_out, int **qos_out);
+void bridge_free_subs(char **subs, int *qos, int n);
+void bridge_subscribe_all(struct bridge *b);
+
+/* bridge_replies.c: per serial device, where each command's reply goes */
+struct bridge_replies;
+struct bridge_replies *bridge_replies_new(int cap);
+void bridge_replies_free(struct bridge_replies *r);
+/* Remember the reply target of a command just accepted by dev. */
+int bridge_replies_push(struct device *dev, const struct mqtt_event *ev);
+/* The device_event_fn: REPLY, TIMEOUT, DROPPED. */
+void bridge_replies_event(struct device *dev, enum device_event what, const char *data, size_t len, void *ctx);
+/* "reason: command" on dev's error topic, if it has one. */
+void bridge_replies_error(struct bridge *b, struct device *dev, const char *reason, const char *data,
+			  size_t len);
+
+/* bridge_reload.c */
+void bridge_reload(struct bridge *b, uint64_t now);
+
+/* bridge_stats.c */
+void bridge_stats_log(struct bridge *b);
+void bridge_stats_publish(struct bridge *b);
+
+#endif

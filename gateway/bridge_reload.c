@@ -1,0 +1,204 @@
+/*
+ * bridge_reload.c - SIGHUP: a new config, without dropping what works.
+ *
+ * The file is parsed into a scratch config; an invalid one is refused and
+ * the running one stays. Devices whose settings are unchanged are carried
+ * over open (a port keeps its fd and loses no frame), the rest are closed
+ * and opened anew; subscriptions follow the new routes. Changed MQTT
+ * settings are refused: they need a new client, which is a restart.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge_int.h"
+#include "log.h"
+
+static int bridge_str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int bridge_serial_same(const struct cfg_serial *a, const struct cfg_serial *b)
+{
+	int i;
+
+	if (a->n_on_disconnect != b->n_on_disconnect)
+		return 0;
+	for (i = 0; i < a->n_on_disconnect; i++)
+		if (strcmp(a->on_disconnect[i], b->on_disconnect[i]) != 0)
+			return 0;
+	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->port, b->port) && a->baud == b->baud &&
+	       a->data_bits == b->data_bits && a->parity == b->parity && a->stop_bits == b->stop_bits &&
+	       a->flow == b->flow && bridge_str_eq(a->eol, b->eol) && a->max_frame == b->max_frame &&
+	       a->reopen_ms == b->reopen_ms && bridge_str_eq(a->status_topic, b->status_topic) &&
+	       bridge_str_eq(a->error_topic, b->error_topic) && bridge_str_eq(a->reply_src, b->reply_src) &&
+	       a->reply_timeout_ms == b->reply_timeout_ms && a->queue_max == b->queue_max &&
+	       a->failsafe_grace_ms == b->failsafe_grace_ms && a->command_timeout_ms == b->command_timeout_ms &&
+	       a->rate_limit == b->rate_limit && a->rate_burst == b->rate_burst && a->rs485 == b->rs485 &&
+	       a->rs485_delay_before_ms == b->rs485_delay_before_ms &&
+	       a->rs485_delay_after_ms == b->rs485_delay_after_ms;
+}
+
+static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
+{
+	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->chip, b->chip) && a->line == b->line &&
+	       bridge_str_eq(a->line_name, b->line_name) && a->direction == b->direction && a->edge == b->edge &&
+	       a->bias == b->bias && a->active_low == b->active_low && a->debounce_ms == b->debounce_ms &&
+	       a->initial == b->initial && a->failsafe == b->failsafe &&
+	       a->failsafe_grace_ms == b->failsafe_grace_ms;
+}
+
+static int bridge_mqtt_same(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
+{
+	int i;
+
+	if (a->n_uris != b->n_uris)
+		return 0;
+	for (i = 0; i < a->n_uris; i++)
+		if (strcmp(a->uris[i], b->uris[i]) != 0)
+			return 0;
+	return bridge_str_eq(a->client_id, b->client_id) && a->keepalive == b->keepalive &&
+	       a->clean_session == b->clean_session && bridge_str_eq(a->username, b->username) &&
+	       bridge_str_eq(a->password_file, b->password_file) && bridge_str_eq(a->status_topic, b->status_topic) &&
+	       a->reconnect_min_ms == b->reconnect_min_ms && a->reconnect_max_ms == b->reconnect_max_ms &&
+	       a->has_tls == b->has_tls && bridge_str_eq(a->tls.ca_file, b->tls.ca_file) &&
+	       bridge_str_eq(a->tls.cert_file, b->tls.cert_file) && bridge_str_eq(a->tls.key_file, b->tls.key_file) &&
+	       a->tls.verify == b->tls.verify;
+}
+
+/*
+ * Carry over every old device whose settings are unchanged (it stays open),
+ * make new ones for the rest, close what is gone or changed.
+ */
+static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64_t now)
+{
+	struct device **ns = calloc((size_t)nc->n_serial + 1, sizeof(*ns));
+	struct device **ng = calloc((size_t)nc->n_gpio + 1, sizeof(*ng));
+	int *keep_s = calloc((size_t)b->cfg->n_serial + 1, sizeof(int));
+	int *keep_g = calloc((size_t)b->cfg->n_gpio + 1, sizeof(int));
+	int i, j, ok = ns && ng && keep_s && keep_g;
+
+	/* first make everything new, so that running out of memory changes nothing */
+	for (i = 0; ok && i < nc->n_serial; i++) {
+		for (j = 0; j < b->cfg->n_serial; j++)
+			if (!keep_s[j] && bridge_serial_same(&nc->serial[i], &b->cfg->serial[j]))
+				break;
+		if (j < b->cfg->n_serial)
+			keep_s[j] = i + 1;
+		else if (!(ns[i] = bridge_device_new(b, &serial_driver, nc->serial[i].name, &nc->serial[i], i)))
+			ok = 0;
+	}
+	for (i = 0; ok && i < nc->n_gpio; i++) {
+		for (j = 0; j < b->cfg->n_gpio; j++)
+			if (!keep_g[j] && bridge_gpio_same(&nc->gpio[i], &b->cfg->gpio[j]))
+				break;
+		if (j < b->cfg->n_gpio)
+			keep_g[j] = i + 1;
+		else if (!(ng[i] = bridge_device_new(b, &gpio_driver, nc->gpio[i].name, &nc->gpio[i], i)))
+			ok = 0;
+	}
+	if (!ok) {
+		for (i = 0; ns && i < nc->n_serial; i++)
+			bridge_device_free(ns[i]);
+		for (i = 0; ng && i < nc->n_gpio; i++)
+			bridge_device_free(ng[i]);
+		free(ns);
+		free(ng);
+		free(keep_s);
+		free(keep_g);
+		return -1;
+	}
+	/* then move the kept ones over and close the rest */
+	for (j = 0; j < b->cfg->n_serial; j++) {
+		struct device *d = b->serial[j];
+
+		if (keep_s[j]) {
+			i = keep_s[j] - 1;
+			ns[i] = d;
+			d->cfg = &nc->serial[i];
+			d->name = nc->serial[i].name;
+			d->index = i;
+		} else {
+			log_msg(LOG_INFO, "reload: serial %s closed", d->name);
+			bridge_device_free(d);
+		}
+	}
+	for (j = 0; j < b->cfg->n_gpio; j++) {
+		struct device *d = b->gpio[j];
+
+		if (keep_g[j]) {
+			i = keep_g[j] - 1;
+			ng[i] = d;
+			d->cfg = &nc->gpio[i];
+			d->name = nc->gpio[i].name;
+			d->index = i;
+		} else {
+			log_msg(LOG_INFO, "reload: gpio %s released", d->name);
+			bridge_device_free(d);
+		}
+	}
+	free(b->serial);
+	free(b->gpio);
+	free(keep_s);
+	free(keep_g);
+	b->serial = ns;
+	b->gpio = ng;
+	for (i = 0; i < nc->n_serial; i++)
+		if (ns[i]->drv->fd(ns[i]) < 0)
+			ns[i]->drv->open(ns[i], now);
+	for (i = 0; i < nc->n_gpio; i++)
+		if (ng[i]->drv->fd(ng[i]) < 0)
+			ng[i]->drv->open(ng[i], now);
+	return 0;
+}
+
+void bridge_reload(struct bridge *b, uint64_t now)
+{
+	char err[CONFIG_ERRLEN];
+	struct config *nc = config_load(b->cfg_path, err, sizeof(err));
+	char **subs;
+	int *qos, n, i, j;
+
+	if (!nc) {
+		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);
+		return;
+	}
+	if (!bridge_mqtt_same(&nc->mqtt, &b->cfg->mqtt)) {
+		log_msg(LOG_ERR, "reload refused: mqtt settings changed; restart the service to apply them");
+		config_free(nc);
+		return;
+	}
+	n = bridge_collect_subs(nc, &subs, &qos);
+	if (n < 0 || bridge_swap_devices(b, nc, now) < 0) {
+		log_msg(LOG_ERR, "reload failed: out of memory");
+		if (n >= 0)
+			bridge_free_subs(subs, qos, n);
+		config_free(nc);
+		return;
+	}
+	/* subscriptions: drop the ones gone, add the new ones */
+	for (i = 0; i < b->n_subs; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(b->subs[i], subs[j]) == 0)
+				break;
+		if (j == n && mqtt_is_connected(b->mqtt))
+			mqtt_unsubscribe(b->mqtt, &b->subs[i], 1);
+	}
+	bridge_free_subs(b->subs, b->sub_qos, b->n_subs);
+	b->subs = subs;
+	b->sub_qos = qos;
+	b->n_subs = n;
+	if (mqtt_is_connected(b->mqtt))
+		bridge_subscribe_all(b);
+	/* everything that points into the old config moves first */
+	mqtt_set_config(b->mqtt, &nc->mqtt, &nc->buffer);
+	config_free(b->cfg);
+	b->cfg = nc;
+	if (nc->log_level)
+		log_set_level(strcmp(nc->log_level, "debug") == 0	? LOG_DEBUG
+			      : strcmp(nc->log_level, "warning") == 0 ? LOG_WARNING
+			      : strcmp(nc->log_level, "error") == 0   ? LOG_ERR
+								      : LOG_INFO);
+	log_msg(LOG_INFO, "reloaded %s: %d serial, %d gpio, %d routes", b->cfg_path, nc->n_serial, nc->n_gpio,
+		nc->n_routes);
+}
