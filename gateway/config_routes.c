@@ -1,0 +1,198 @@
+/*
+ * config_routes.c - the routes of the config, checked and compiled.
+ *
+ * Once every device is known, each route's ends are resolved to a device
+ * index or a topic filter, its regexes compiled and its templates compiled
+ * against the number of capture groups they may use, so that every mistake
+ * is a FILE:LINE error and the hot path compiles nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "config_int.h"
+#include "topic.h"
+
+/* clang-format off */
+/* Route scalars are parsed into this scratch struct, then compiled. */
+struct route_raw {
+	char *from, *to, *match, *accept, *payload;
+	int retain, qos;
+};
+
+static const struct opt route_opts[] = {
+	{ "from", OPT_STR, 1, 0, 0, NULL, S_(route_raw, from), NULL },
+	{ "to", OPT_STR, 1, 0, 0, NULL, S_(route_raw, to), NULL },
+	{ "match", OPT_STR, 0, 0, 0, NULL, S_(route_raw, match), NULL },
+	{ "accept", OPT_STR, 0, 0, 0, NULL, S_(route_raw, accept), NULL },
+	{ "payload", OPT_STR, 0, 0, 0, "$0", S_(route_raw, payload), NULL },
+	{ "retain", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, retain), NULL },
+	{ "qos", OPT_INT, -1, 2, -1, NULL, S_(route_raw, qos), NULL },
+	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
+};
+/* clang-format on */
+
+/* Parse "kind:rest" of a route end. */
+static int cfg_route_end(const char *s, enum route_end *kind, const char **rest)
+{
+	if (strncmp(s, "mqtt:", 5) == 0) {
+		*kind = ROUTE_MQTT;
+		*rest = s + 5;
+	} else if (strncmp(s, "serial:", 7) == 0) {
+		*kind = ROUTE_SERIAL;
+		*rest = s + 7;
+	} else if (strncmp(s, "gpio:", 5) == 0) {
+		*kind = ROUTE_GPIO;
+		*rest = s + 5;
+	} else {
+		return -1;
+	}
+	return **rest ? 0 : -1;
+}
+
+static int cfg_find_dev(const struct config *cfg, enum route_end kind, const char *name)
+{
+	return kind == ROUTE_SERIAL ? config_find_serial(cfg, name) : config_find_gpio(cfg, name);
+}
+
+static void cfg_template(struct cfg_ctx *c, const config_setting_t *s, struct template *t, const char *src,
+			 const char *station, const char *name, int ncaps, const char *what)
+{
+	char err[256];
+
+	if (template_compile(t, src, station, name, err, sizeof(err)) < 0) {
+		cfg_fail(c, s, "%s: %s", what, err);
+		return;
+	}
+	if (t->max_capture > ncaps)
+		cfg_fail(c, s, "%s \"%s\" uses $%d but the pattern has only %d capture group%s", what, src,
+			 t->max_capture, ncaps, ncaps == 1 ? "" : "s");
+}
+
+static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g, struct cfg_route *r)
+{
+	struct route_raw raw;
+	const char *from_rest, *to_rest, *dev_name;
+	const config_setting_t *fs, *ts, *ps;
+	int ncaps = 0;
+
+	memset(&raw, 0, sizeof(raw));
+	r->line = config_setting_source_line(g);
+	r->from_dev = r->to_dev = -1;
+	if (cfg_defaults(route_opts, &raw) < 0) {
+		cfg_fail(c, g, "out of memory");
+		return;
+	}
+	if (!config_setting_is_group(g)) {
+		cfg_fail(c, g, "each route must be a group { from = ...; to = ...; }");
+		goto out;
+	}
+	cfg_apply(c, g, route_opts, &raw, "route");
+	if (c->failed)
+		goto out;
+	fs = config_setting_get_member(g, "from");
+	ts = config_setting_get_member(g, "to");
+	ps = config_setting_get_member(g, "payload");
+	if (cfg_route_end(raw.from, &r->from_kind, &from_rest) < 0) {
+		cfg_fail(c, fs, "route from \"%s\" must be mqtt:TOPIC, serial:NAME or gpio:NAME", raw.from);
+		goto out;
+	}
+	if (cfg_route_end(raw.to, &r->to_kind, &to_rest) < 0) {
+		cfg_fail(c, ts, "route to \"%s\" must be mqtt:TOPIC, serial:NAME or gpio:NAME", raw.to);
+		goto out;
+	}
+	if ((r->from_kind == ROUTE_MQTT) == (r->to_kind == ROUTE_MQTT)) {
+		cfg_fail(c, g, "a route goes from mqtt to a device or from a device to mqtt (from \"%s\" to \"%s\")",
+			 raw.from, raw.to);
+		goto out;
+	}
+	r->qos = raw.qos >= 0 ? raw.qos : cfg->mqtt.qos;
+	r->retain = raw.retain;
+	if (r->from_kind != ROUTE_MQTT) {
+		/* device -> mqtt */
+		dev_name = from_rest;
+		r->from_dev = cfg_find_dev(cfg, r->from_kind, dev_name);
+		if (r->from_dev < 0) {
+			cfg_fail(c, fs, "route from \"%s\": no %s device named \"%s\"", raw.from,
+				 r->from_kind == ROUTE_SERIAL ? "serial" : "gpio", dev_name);
+			goto out;
+		}
+		if (raw.accept) {
+			cfg_fail(c, config_setting_get_member(g, "accept"),
+				 "accept applies to commands from mqtt; use match for frames from a device");
+			goto out;
+		}
+		r->match_src = raw.match ? strdup(raw.match) : NULL;
+		cfg_regex(c, config_setting_get_member(g, "match"), raw.match, &r->match, &r->has_match, "match");
+		ncaps = r->has_match ? (int)r->match.re_nsub : 0;
+		r->from = strdup(dev_name);
+		r->to = cfg_subst(c, ts, to_rest, cfg->station, dev_name);
+		if (c->failed)
+			goto out;
+		cfg_template(c, ts, &r->to_tpl, to_rest, cfg->station, dev_name, ncaps, "to");
+		if (!c->failed && r->to_tpl.max_capture < 0 && topic_name_valid(r->to) < 0)
+			cfg_fail(c, ts, "route to \"%s\": not a valid topic to publish to (no + or #)", raw.to);
+		if (!c->failed && (strstr(r->to, "//") || r->to[0] == '/' || r->to[strlen(r->to) - 1] == '/'))
+			cfg_fail(c, ts, "route to \"%s\": empty topic level", raw.to);
+		if (!c->failed && strpbrk(r->to_tpl.text, "+#"))
+			cfg_fail(c, ts, "route to \"%s\": not a valid topic to publish to (no + or #)", raw.to);
+		cfg_template(c, ps ? ps : g, &r->payload_tpl, raw.payload, cfg->station, dev_name, ncaps, "payload");
+	} else {
+		/* mqtt -> device */
+		dev_name = to_rest;
+		r->to_dev = cfg_find_dev(cfg, r->to_kind, dev_name);
+		if (r->to_dev < 0) {
+			cfg_fail(c, ts, "route to \"%s\": no %s device named \"%s\"", raw.to,
+				 r->to_kind == ROUTE_SERIAL ? "serial" : "gpio", dev_name);
+			goto out;
+		}
+		if (raw.match) {
+			cfg_fail(c, config_setting_get_member(g, "match"),
+				 "match applies to frames from a device; use accept for commands from mqtt");
+			goto out;
+		}
+		if (raw.retain) {
+			cfg_fail(c, config_setting_get_member(g, "retain"), "retain applies to routes to mqtt");
+			goto out;
+		}
+		r->to = strdup(dev_name);
+		r->from = cfg_subst(c, fs, from_rest, cfg->station, dev_name);
+		if (c->failed)
+			goto out;
+		if (topic_filter_valid(r->from) < 0) {
+			cfg_fail(c, fs, "route from \"%s\": not a valid topic filter", raw.from);
+			goto out;
+		}
+		r->accept_src = raw.accept ? strdup(raw.accept) : NULL;
+		cfg_regex(c, config_setting_get_member(g, "accept"), raw.accept, &r->accept, &r->has_accept, "accept");
+		ncaps = r->has_accept ? (int)r->accept.re_nsub : 0;
+		cfg_template(c, ps ? ps : g, &r->payload_tpl, raw.payload, cfg->station, dev_name, ncaps, "payload");
+	}
+out:
+	free(raw.from);
+	free(raw.to);
+	free(raw.match);
+	free(raw.accept);
+	free(raw.payload);
+}
+
+void cfg_load_routes(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list)
+{
+	int i, n = config_setting_length(list);
+
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		cfg_fail(c, list, "routes must be a list: routes = ( { from = ...; to = ...; } );");
+		return;
+	}
+	cfg->routes = calloc((size_t)(n ? n : 1), sizeof(*cfg->routes));
+	if (!cfg->routes) {
+		cfg_fail(c, list, "out of memory");
+		return;
+	}
+	for (i = 0; i < n && !c->failed; i++) {
+		cfg->n_routes = i + 1;
+		cfg_load_route(c, cfg, config_setting_get_elem(list, (unsigned)i), &cfg->routes[i]);
+	}
+}
