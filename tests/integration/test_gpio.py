@@ -1,0 +1,672 @@
+"""
+test_gpio.py - end-to-end tests of the GPIO devices: the unmodified daemon
+with the libgpiod 1.6 stand-in (build/sim/lib_gpiosim.so) preloaded, a real
+mosquitto, and the stand-in's control socket to drive inputs and read
+outputs (tests/sim/README.md, "GPIO stand-in").
+
+Every assertion is about what a user sees: messages on MQTT (live and
+retained, through fresh subscribers) and the physical level of a pin (the
+socket's `get`/`wait`, or the stand-in's trace file once the daemon has
+exited). Readiness is proven, never slept for: `wait CHIP LINE used` on
+the socket, the retained status "online". "Exactly one message" is proven
+by ordering (the next message on the topic is the next expected change)
+and, after the last change, one short bounded "nothing more" window.
+
+At start the daemon publishes each line's state when it opens the line and
+again when the broker link comes up, so the first change of a topic may be
+preceded by copies of the start state: expect_change() skips those, and
+only those.
+"""
+
+import os
+import re
+import socket
+import time
+
+from harness import (BUILD, Broker, Gateway, Sub, free_port, gateway_config, preload_env, pub,
+                     render_config, retained_now, root_args, run_mqttgw, tmppath, wait_retained,
+                     wait_until)
+
+TIMEOUT = 60
+
+GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
+STATUS = "S013/gateway/status"
+PI4 = "gpiochip0:pinctrl-bcm2835:54:GPIO17=17,GPIO27=27,GPIO22=22,GPIO23=23,GPIO24=24"
+
+
+# --------------------------------------------------------------------------
+# Helpers: the stand-in's control socket and trace file
+
+class Ctl:
+    """One connection to the stand-in's control socket (served from inside
+    the daemon once it opened its first chip). cmd() sends one command and
+    returns the reply line; an "err" reply fails unless allow_err."""
+
+    def __init__(self, path, gw=None, timeout=10.0):
+        self.path = path
+        self.buf = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                self.sock = s
+                return
+            except OSError:
+                s.close()
+            if gw is not None and not gw.running():
+                raise AssertionError("mqttgw exited (%s) before serving the GPIO socket:\n%s"
+                                     % (gw.returncode, gw.log_tail()))
+            if time.monotonic() >= deadline:
+                raise AssertionError("no GPIO control socket at %s within %.0fs" % (path, timeout))
+            time.sleep(0.02)
+
+    def cmd(self, *args, timeout=10.0, allow_err=False):
+        line = " ".join(str(a) for a in args)
+        self.sock.settimeout(timeout)
+        self.sock.sendall(line.encode() + b"\n")
+        while b"\n" not in self.buf:
+            data = self.sock.recv(4096)
+            if not data:
+                raise AssertionError("GPIO socket closed while waiting for the reply to %r" % line)
+            self.buf += data
+        reply, self.buf = self.buf.split(b"\n", 1)
+        reply = reply.decode("utf-8", "replace")
+        if not allow_err and not reply.startswith("ok"):
+            raise AssertionError("gpio control %r -> %r" % (line, reply))
+        return reply
+
+    def get(self, chip, line):
+        return int(self.cmd("get", chip, line).split()[1])
+
+    def set(self, chip, line, level):
+        self.cmd("set", chip, line, level)
+
+    def bounce(self, chip, line, level, n, us):
+        self.cmd("bounce", chip, line, level, n, us)
+
+    def wait(self, chip, line, what, ms=5000):
+        """Block until the pin is at level what (0/1) or the line is used/free."""
+        r = self.cmd("wait", chip, line, what, ms, timeout=ms / 1000.0 + 10, allow_err=True)
+        if not r.startswith("ok"):
+            raise AssertionError("pin %s %s did not become %s within %d ms: %s"
+                                 % (chip, line, what, ms, r))
+        return r
+
+    def info(self, chip, line):
+        r = self.cmd("info", chip, line)
+        return dict(kv.split("=", 1) for kv in r.split()[1:] if "=" in kv)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def read_trace(path):
+    """The trace file as (ms, chip, offset, what, level) tuples; what is
+    e.g. "value", "release", "request output mqttgw"."""
+    out = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for l in lines:
+        p = l.split()
+        if len(p) >= 5:
+            out.append((int(p[0]), p[1], int(p[2]), " ".join(p[3:-1]), p[-1]))
+    return out
+
+
+def trace_of(path, chip, offset):
+    return [t for t in read_trace(path) if t[1] == chip and t[2] == offset]
+
+
+def gpio_env(chips, sock, trace):
+    env = preload_env(GPIOSIM)
+    env.update({"MQTTGW_GPIOSIM": chips, "MQTTGW_GPIOSIM_SOCKET": sock,
+                "MQTTGW_GPIOSIM_TRACE": trace})
+    return env
+
+
+def next_on(sub, topic, timeout=5.0):
+    """The next message on topic (other topics stay queued)."""
+    return sub.expect(topic, None, timeout)
+
+
+def expect_change(sub, topic, old, new, timeout=5.0):
+    """Skip start-up copies of the old state on topic; the next message
+    must be new."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = next_on(sub, topic, max(0.0, deadline - time.monotonic()))
+        if m.payload == old:
+            continue
+        assert m.payload == new, "expected %r on %s after %r, got %r" % (new, topic, old, m)
+        return m
+
+
+def assert_retained(broker, topic, payload):
+    m = retained_now(broker, topic)
+    assert m is not None and m.retained and m.payload == payload, \
+        "retained message on %s: expected %r, got %r" % (topic, payload, m)
+
+
+def gpio_in(name, line, **kw):
+    d = {"name": name, "chip": "gpiochip0", "line": line, "direction": "input"}
+    d.update(kw)
+    return d
+
+
+def gpio_out(name, line, **kw):
+    d = {"name": name, "chip": "gpiochip0", "line": line, "direction": "output"}
+    d.update(kw)
+    return d
+
+
+def state_route(dev, topic="${station}/${name}/state"):
+    return {"from": "gpio:%s" % dev, "to": "mqtt:%s" % topic, "retain": True}
+
+
+def set_route(dev, topic=None):
+    return {"from": "mqtt:%s" % (topic or "${station}/%s/set" % dev), "to": "gpio:%s" % dev}
+
+
+class Rig:
+    """Broker (fixed port, so it can be killed and restarted), a subscriber
+    on STATION/#, the daemon with the stand-in preloaded and a connection to
+    its control socket. ready() waits for "online" and for every line of
+    `lines` to be requested."""
+
+    def __init__(self, gpio, routes, chips=PI4, station="S013", broker=None, mqtt=None,
+                 name=None):
+        self.broker = broker or Broker(port=free_port())
+        tag = name or "gw"
+        self.sock = tmppath("%s.sock" % tag)
+        self.trace = tmppath("%s.trace" % tag)
+        self.station = station
+        self.sub = Sub(self.broker, ["%s/#" % station])
+        m = {"reconnect_min_ms": 100, "reconnect_max_ms": 500}
+        m.update(mqtt or {})
+        self.cfg = gateway_config(self.broker, gpio=gpio, routes=routes, station=station, mqtt=m)
+        self.gw = Gateway(self.cfg, env=gpio_env(chips, self.sock, self.trace), name=name)
+        self.ctl = Ctl(self.sock, self.gw)
+
+    def ready(self, lines=(("gpiochip0", None),)):
+        self.sub.expect("%s/gateway/status" % self.station, "online", timeout=10)
+        for chip, line in lines:
+            if line is not None:
+                self.ctl.wait(chip, line, "used", 5000)
+        return self
+
+    def trace_of(self, chip, offset):
+        return trace_of(self.trace, chip, offset)
+
+
+# --------------------------------------------------------------------------
+# Inputs
+
+def test_input_debounce_one_message_per_stable_change_and_retained():
+    T = "S013/MOT01/LIMZ"
+    rig = Rig([gpio_in("LIMZ", 17, edge="both", bias="pull-up", active_low=True,
+                       debounce_ms=50)],
+              [state_route("LIMZ", "${station}/MOT01/LIMZ")]).ready([("gpiochip0", 17)])
+    # At start: released (pull-up, active low) -> "0", retained for anyone.
+    wait_retained(rig.broker, T, "0")
+
+    # A bouncy press: 7 levels 2 ms apart, ending low (pressed).
+    rig.ctl.bounce("gpiochip0", 17, 0, 7, 2000)
+    m = expect_change(rig.sub, T, "0", "1")
+    assert_retained(rig.broker, T, "1")
+    assert m.qos == 1, m
+
+    # Glitches shorter than debounce_ms while pressed: nothing.
+    rig.ctl.bounce("gpiochip0", 17, 0, 2, 10000)     # 10 ms high, back low
+    rig.ctl.bounce("gpiochip0", 17, 0, 6, 5000)      # 25 ms of chatter, ends low
+    # A bouncy release: the very next message must be "0" (one "1" per
+    # press, nothing for the glitches).
+    rig.ctl.bounce("gpiochip0", 17, 1, 7, 2000)
+    rig.sub.expect_next(T, "0")
+    assert_retained(rig.broker, T, "0")
+
+    # Glitches while released, then another bouncy press.
+    rig.ctl.bounce("gpiochip0", 17, 1, 2, 10000)
+    rig.ctl.bounce("gpiochip0", 17, 1, 4, 5000)
+    rig.ctl.bounce("gpiochip0", 17, 0, 5, 3000)
+    rig.sub.expect_next(T, "1")
+    # Nothing more: bounded window, 8x the debounce time.
+    rig.sub.expect_none(0.4, topic=T)
+    info = rig.ctl.info("gpiochip0", 17)
+    assert info["dropped"] == "0", "the stand-in dropped events, the test proves nothing: %r" % info
+
+    # Broker restart (no persistence: retained messages are gone): the
+    # daemon reconnects and publishes the state again, retained.
+    rig.broker.restart()
+    wait_retained(rig.broker, STATUS, "online", timeout=10)
+    wait_retained(rig.broker, T, "1", timeout=10)
+    # Released while the broker is away: after the reconnect the retained
+    # state is the new one.
+    rig.broker.kill()
+    rig.ctl.bounce("gpiochip0", 17, 1, 5, 2000)
+    rig.broker.start()
+    wait_retained(rig.broker, STATUS, "online", timeout=10)
+    wait_retained(rig.broker, T, "0", timeout=10)
+    rig.gw.assert_running()
+
+
+def test_input_pressed_at_start_is_published_retained():
+    T = "S013/DOOR/state"
+    chips = PI4.replace("GPIO24=24", "GPIO24=24@0")     # pin held low from the start
+    rig = Rig([gpio_in("DOOR", 24, bias="pull-up", active_low=True, debounce_ms=20)],
+              [state_route("DOOR")], chips=chips).ready([("gpiochip0", 24)])
+    wait_retained(rig.broker, T, "1")
+    # No message but "1" came (no transient "0" at start).
+    seen = [m.payload for m in rig.sub.seen if m.topic == T]
+    assert seen and set(seen) == {"1"}, "messages on %s at start: %r" % (T, seen)
+
+
+def test_edge_rising_once_per_press_and_debounce_zero_every_change():
+    TR, TZ = "S013/RISE/state", "S013/ZERO/state"
+    rig = Rig([gpio_in("RISE", 17, edge="rising", bias="pull-up", active_low=True, debounce_ms=30),
+               gpio_in("ZERO", 22, edge="both", bias="pull-down", debounce_ms=0)],
+              [state_route("RISE"), state_route("ZERO")]).ready([("gpiochip0", 17),
+                                                                  ("gpiochip0", 22)])
+    wait_retained(rig.broker, TR, "0")
+    wait_retained(rig.broker, TZ, "0")
+
+    # edge = "rising": three bouncy presses and releases, one "1" per press,
+    # nothing for the releases.
+    for i in range(3):
+        rig.ctl.bounce("gpiochip0", 17, 0, 5, 1000)       # press
+        if i == 0:
+            expect_change(rig.sub, TR, "0", "1")
+        else:
+            rig.sub.expect_next(TR, "1")
+        rig.ctl.bounce("gpiochip0", 17, 1, 5, 1000)       # release
+
+    # debounce_ms = 0: every change is published, in order.
+    rig.ctl.set("gpiochip0", 22, 1)
+    expect_change(rig.sub, TZ, "0", "1")
+    rig.ctl.set("gpiochip0", 22, 0)
+    rig.sub.expect_next(TZ, "0")
+    rig.ctl.bounce("gpiochip0", 22, 1, 5, 2000)           # 1,0,1,0,1
+    for v in "10101":
+        rig.sub.expect_next(TZ, v)
+
+    # Nothing more on either topic (a release counted as a press would show
+    # up here as an extra "1").
+    rig.sub.expect_none(0.4, topic=TR)
+    rig.sub.expect_none(0.1, topic=TZ)
+    assert_retained(rig.broker, TR, "1")
+    assert_retained(rig.broker, TZ, "1")
+    for line in (17, 22):
+        info = rig.ctl.info("gpiochip0", line)
+        assert info["dropped"] == "0", "the stand-in dropped events: %r" % info
+
+
+# --------------------------------------------------------------------------
+# Outputs
+
+def test_output_commands_drive_the_pin_and_state_comes_back_retained():
+    TB, TL = "S013/MOT01/BRAKE", "S013/LAMP/state"
+    rig = Rig([gpio_out("BRAKE", 27, initial=0),
+               gpio_out("LAMP", 22, active_low=True, initial=0)],
+              [set_route("BRAKE", "${station}/MOT01/BRAKE/set"),
+               state_route("BRAKE", "${station}/MOT01/BRAKE"),
+               set_route("LAMP"), state_route("LAMP")]).ready([("gpiochip0", 27),
+                                                                ("gpiochip0", 22)])
+    wait_retained(rig.broker, TB, "0")
+    wait_retained(rig.broker, TL, "0")
+    assert rig.ctl.get("gpiochip0", 27) == 0
+    assert rig.ctl.get("gpiochip0", 22) == 1      # active low: logical 0 is high
+
+    seq = [("1", 1), ("0", 0), ("on", 1), ("OFF", 0), ("True", 1), ("fAlSe", 0),
+           ("ON", 1), ("off", 0), ("TRUE", 1), ("false", 0), ("oN", 1), ("0", 0),
+           ("toggle", 1), ("Toggle", 0), ("TOGGLE", 1)]
+    prev = "0"
+    for i, (payload, level) in enumerate(seq):
+        pub(rig.broker, "S013/MOT01/BRAKE/set", payload)
+        rig.ctl.wait("gpiochip0", 27, level)
+        if i == 0:
+            expect_change(rig.sub, TB, prev, str(level))
+        else:
+            rig.sub.expect_next(TB, str(level))
+        prev = str(level)
+    assert rig.ctl.get("gpiochip0", 27) == 1
+    assert_retained(rig.broker, TB, "1")
+
+    # active_low: logical 1 drives the pin low.
+    for i, (payload, logical) in enumerate([("on", 1), ("0", 0), ("toggle", 1), ("FALSE", 0),
+                                            ("tOgGlE", 1)]):
+        pub(rig.broker, "S013/LAMP/set", payload)
+        rig.ctl.wait("gpiochip0", 22, 1 - logical)
+        if i == 0:
+            expect_change(rig.sub, TL, "0", "1")
+        else:
+            rig.sub.expect_next(TL, str(logical))
+    assert rig.ctl.get("gpiochip0", 22) == 0
+    assert_retained(rig.broker, TL, "1")
+    # The other pin was left alone.
+    assert rig.ctl.get("gpiochip0", 27) == 1
+
+
+def test_output_pulse_goes_high_then_back():
+    TB, TL = "S013/BRAKE/state", "S013/LAMP/state"
+    rig = Rig([gpio_out("BRAKE", 27, initial=0),
+               gpio_out("LAMP", 22, active_low=True, initial=0)],
+              [set_route("BRAKE"), state_route("BRAKE"),
+               set_route("LAMP"), state_route("LAMP")]).ready([("gpiochip0", 27),
+                                                                ("gpiochip0", 22)])
+    wait_retained(rig.broker, TB, "0")
+    pub(rig.broker, "S013/BRAKE/set", "pulse 300")
+    rig.ctl.wait("gpiochip0", 27, 1)
+    rig.ctl.wait("gpiochip0", 27, 0, 5000)
+    expect_change(rig.sub, TB, "0", "1")
+    rig.sub.expect_next(TB, "0")
+    vals = [t for t in rig.trace_of("gpiochip0", 27) if t[3] == "value"]
+    assert [t[4] for t in vals] == ["1", "0"], "pin 27 changes: %r" % vals
+    width = vals[1][0] - vals[0][0]
+    assert 290 <= width <= 2000, "pulse 300 lasted %d ms on the pin" % width
+    assert_retained(rig.broker, TB, "0")
+
+    # Another spelling, on an active-low output: the pin goes low, then high.
+    wait_retained(rig.broker, TL, "0")
+    pub(rig.broker, "S013/LAMP/set", "pulse:150ms")
+    rig.ctl.wait("gpiochip0", 22, 0)
+    rig.ctl.wait("gpiochip0", 22, 1, 5000)
+    expect_change(rig.sub, TL, "0", "1")
+    rig.sub.expect_next(TL, "0")
+    vals = [t for t in rig.trace_of("gpiochip0", 22) if t[3] == "value"]
+    assert [t[4] for t in vals] == ["0", "1"], "pin 22 changes: %r" % vals
+    assert 140 <= vals[1][0] - vals[0][0] <= 2000, "pulse:150ms lasted %d ms" % (
+        vals[1][0] - vals[0][0])
+    rig.sub.expect_none(0.3, topic=TB)
+
+
+def test_output_refuses_unknown_payloads_and_leaves_pin_alone():
+    T, SET = "S013/BRAKE/state", "S013/BRAKE/set"
+    rig = Rig([gpio_out("BRAKE", 27, initial=0)],
+              [set_route("BRAKE"), state_route("BRAKE")]).ready([("gpiochip0", 27)])
+    pub(rig.broker, SET, "1")
+    rig.ctl.wait("gpiochip0", 27, 1)
+    expect_change(rig.sub, T, "0", "1")
+    mark = rig.gw.log_mark()
+    n_trace = len(rig.trace_of("gpiochip0", 27))
+
+    bad = ["2", "maybe", "pulse", "pulse -5", "pulse 0", "pulse 3600001", "-1", "onn",
+           "toggle!", "1 0", "pulse 5 s"]
+    for payload in bad:
+        pub(rig.broker, SET, payload)
+    pat = re.compile(r"command on %s for BRAKE refused" % re.escape(SET))
+    wait_until(lambda: len(pat.findall(rig.gw.log_text()[mark:])) >= len(bad), 5,
+               what="%d refusals in the log" % len(bad))
+    refusals = pat.findall(rig.gw.log_text()[mark:])
+    assert len(refusals) == len(bad), "refusal log lines: %d for %d bad payloads" % (
+        len(refusals), len(bad))
+    # The pin was not touched: no change, no re-request, still high.
+    assert rig.ctl.get("gpiochip0", 27) == 1
+    assert rig.trace_of("gpiochip0", 27)[n_trace:] == [], \
+        "the pin was touched by refused commands: %r" % rig.trace_of("gpiochip0", 27)[n_trace:]
+
+    # The next good command still works, and is the next thing on the topic.
+    pub(rig.broker, SET, "0")
+    rig.ctl.wait("gpiochip0", 27, 0)
+    rig.sub.expect_next(T, "0")
+    assert_retained(rig.broker, T, "0")
+    rig.gw.assert_running()
+
+
+def test_initial_values_applied_at_start():
+    rig = Rig([gpio_out("BRAKE", 27, initial=1),
+               gpio_out("LAMP", 22, active_low=True, initial=1),
+               gpio_out("VALVE", 23, active_low=True, initial=0),
+               gpio_out("PUMP", 24)],                        # default initial 0
+              [state_route(n) for n in ("BRAKE", "LAMP", "VALVE", "PUMP")]).ready(
+        [("gpiochip0", 27), ("gpiochip0", 22), ("gpiochip0", 23), ("gpiochip0", 24)])
+    # physical levels: initial XOR active_low
+    expect = {27: (1, "1"), 22: (0, "1"), 23: (1, "0"), 24: (0, "0")}
+    names = {27: "BRAKE", 22: "LAMP", 23: "VALVE", 24: "PUMP"}
+    for line, (phys, logical) in expect.items():
+        assert rig.ctl.get("gpiochip0", line) == phys, "pin %d" % line
+        tr = rig.trace_of("gpiochip0", line)
+        # Requested with its initial level at once: no glitch through the other level.
+        assert tr and tr[0][3] == "request output mqttgw" and tr[0][4] == str(phys), \
+            "pin %d trace: %r" % (line, tr)
+        assert [t for t in tr if t[3] == "value"] == [], "pin %d glitched: %r" % (line, tr)
+        wait_retained(rig.broker, "S013/%s/state" % names[line], logical)
+
+
+# --------------------------------------------------------------------------
+# Failsafe
+
+def test_failsafe_after_grace_on_broker_loss():
+    T = "S013/BRAKE/state"
+    rig = Rig([gpio_out("BRAKE", 27, initial=0, failsafe=1, failsafe_grace_ms=500)],
+              [set_route("BRAKE"), state_route("BRAKE")]).ready([("gpiochip0", 27)])
+    wait_retained(rig.broker, T, "0")
+    t0 = time.monotonic()
+    rig.broker.kill()
+    rig.ctl.wait("gpiochip0", 27, 1, 5000)
+    took = time.monotonic() - t0
+    assert took >= 0.45, "failsafe applied %.3fs after the broker died (grace 500 ms)" % took
+    assert took <= 3.0, "failsafe applied only %.3fs after the broker died" % took
+    vals = [t for t in rig.trace_of("gpiochip0", 27) if t[3] == "value"]
+    assert [t[4] for t in vals] == ["1"], "pin 27 changes: %r" % vals
+    rig.gw.wait_for_log(r"gpio BRAKE: .*failsafe")
+    rig.gw.assert_running()
+    # The broker comes back: the retained state tells the truth.
+    rig.broker.start()
+    wait_retained(rig.broker, T, "1", timeout=10)
+    assert rig.ctl.get("gpiochip0", 27) == 1
+
+
+def test_no_failsafe_when_broker_back_within_grace():
+    T = "S013/BRAKE/state"
+    grace = 2000
+    rig = Rig([gpio_out("BRAKE", 27, initial=0, failsafe=1, failsafe_grace_ms=grace)],
+              [set_route("BRAKE"), state_route("BRAKE")]).ready([("gpiochip0", 27)])
+    wait_retained(rig.broker, T, "0")
+    t0 = time.monotonic()
+    rig.broker.kill()
+    rig.broker.start()
+    # Not persistent: "online" is retained again only once the daemon is back.
+    wait_retained(rig.broker, STATUS, "online", timeout=10)
+    back = time.monotonic() - t0
+    assert back < grace / 1000.0 - 0.3, \
+        "test cannot conclude: the daemon took %.2fs to reconnect (grace %d ms)" % (back, grace)
+    # Bounded "nothing happens" window: until well past the grace.
+    end = t0 + grace / 1000.0 + 0.7
+    while time.monotonic() < end:
+        assert rig.ctl.get("gpiochip0", 27) == 0, "failsafe applied though the broker came back"
+        time.sleep(0.05)
+    assert [t for t in rig.trace_of("gpiochip0", 27) if t[3] == "value"] == []
+    assert "failsafe" not in rig.gw.log_text(), rig.gw.log_tail()
+    assert_retained(rig.broker, T, "0")
+    # The grace starts again with the next loss: the failsafe comes a full
+    # grace after it, not earlier.
+    t1 = time.monotonic()
+    rig.broker.kill()
+    rig.ctl.wait("gpiochip0", 27, 1, grace + 5000)
+    took = time.monotonic() - t1
+    assert grace / 1000.0 - 0.05 <= took <= grace / 1000.0 + 2.5, \
+        "failsafe %.2fs after the second broker loss (grace %d ms)" % (took, grace)
+
+
+def test_failsafe_at_shutdown_before_release():
+    rig = Rig([gpio_out("BRAKE", 27, initial=0, failsafe=1, failsafe_grace_ms=500),
+               gpio_out("LAMP", 22, active_low=True, initial=0, failsafe=1),
+               gpio_out("PUMP", 23, initial=1)],                 # failsafe -1: left alone
+              [state_route("BRAKE"), state_route("LAMP"), state_route("PUMP")]).ready(
+        [("gpiochip0", 27), ("gpiochip0", 22), ("gpiochip0", 23)])
+    wait_retained(rig.broker, "S013/BRAKE/state", "0")
+    rig.ctl.close()
+    rc = rig.gw.terminate(timeout=10)
+    assert rc == 0, "exit code after SIGTERM: %r" % rc
+    assert rig.gw.exit_time < 2.0, "took %.2fs to exit" % rig.gw.exit_time
+
+    def whats(line):
+        return [(t[3], t[4]) for t in rig.trace_of("gpiochip0", line)]
+
+    # BRAKE: request low, failsafe high, then released (still high).
+    assert whats(27) == [("request output mqttgw", "0"), ("value", "1"), ("release", "1")], \
+        "pin 27: %r" % whats(27)
+    # LAMP, active low: logical 1 is low.
+    assert whats(22) == [("request output mqttgw", "1"), ("value", "0"), ("release", "0")], \
+        "pin 22: %r" % whats(22)
+    # PUMP has no failsafe: untouched.
+    assert whats(23) == [("request output mqttgw", "1"), ("release", "1")], "pin 23: %r" % whats(23)
+    # What MQTT shows afterwards matches the pins.
+    wait_retained(rig.broker, STATUS, "offline")
+    assert_retained(rig.broker, "S013/BRAKE/state", "1")
+    assert_retained(rig.broker, "S013/LAMP/state", "1")
+
+
+# --------------------------------------------------------------------------
+# Finding chips and lines
+
+def test_line_lookup_by_name_label_path_and_any_chip():
+    broker = Broker(port=free_port())
+    # Pi 3/4 style: one chip, found by name + line name, by label, by path.
+    pi4 = Rig([gpio_in("BYNAME", "GPIO17", chip="gpiochip0", bias="pull-down"),
+               gpio_out("BYLABEL", 27, chip="pinctrl-bcm2835"),
+               gpio_out("BYPATH", 22, chip="/dev/gpiochip0")],
+              [state_route("BYNAME"), set_route("BYLABEL"), state_route("BYLABEL"),
+               set_route("BYPATH"), state_route("BYPATH")],
+              broker=broker, name="pi4").ready([("gpiochip0", 17), ("gpiochip0", 27),
+                                                ("gpiochip0", 22)])
+    # Pi 5 style: the header is on the second chip (pinctrl-rp1); the first
+    # chip has a line 17 too, without a name.
+    pi5 = Rig([gpio_in("LIMZ", "GPIO17", chip="*", bias="pull-down"),
+               gpio_out("BRAKE", "GPIO27", chip="*")],
+              [state_route("LIMZ"), set_route("BRAKE"), state_route("BRAKE")],
+              chips="gpiochip0:brcmstb-gpio:32;gpiochip4:pinctrl-rp1:54:GPIO17=17,GPIO27=27",
+              station="S015", broker=broker, name="pi5").ready([("gpiochip4", 17),
+                                                                ("gpiochip4", 27)])
+
+    for line in (17, 27, 22):
+        info = pi4.ctl.info("gpiochip0", line)
+        assert info["used"] == "1" and info["consumer"] == "mqttgw", info
+    pi4.ctl.set("gpiochip0", 17, 1)
+    expect_change(pi4.sub, "S013/BYNAME/state", "0", "1")
+    pub(broker, "S013/BYLABEL/set", "1")
+    pi4.ctl.wait("gpiochip0", 27, 1)
+    expect_change(pi4.sub, "S013/BYLABEL/state", "0", "1")
+    pub(broker, "S013/BYPATH/set", "on")
+    pi4.ctl.wait("gpiochip0", 22, 1)
+    expect_change(pi4.sub, "S013/BYPATH/state", "0", "1")
+
+    for line in (17, 27):
+        info = pi5.ctl.info("gpiochip4", line)
+        assert info["used"] == "1" and info["consumer"] == "mqttgw", info
+        info = pi5.ctl.info("gpiochip0", line)
+        assert info["used"] == "0", "chip \"*\" took the unnamed line on gpiochip0: %r" % info
+    pi5.ctl.set("gpiochip4", 17, 1)
+    expect_change(pi5.sub, "S015/LIMZ/state", "0", "1")
+    pub(broker, "S015/BRAKE/set", "1")
+    pi5.ctl.wait("gpiochip4", 27, 1)
+    expect_change(pi5.sub, "S015/BRAKE/state", "0", "1")
+    assert pi5.ctl.get("gpiochip0", 27) == 0
+    # The start-up probe and the chip search leaked no chip handles.
+    for rig, n in ((pi4, 3), (pi5, 2)):
+        st = dict(kv.split("=") for kv in rig.ctl.cmd("stats").split()[1:])
+        assert int(st["lines_requested"]) == n and int(st["chips_open"]) <= n, \
+            "%s: %r for %d lines" % (rig.gw.name, st, n)
+    pi4.gw.assert_running()
+    pi5.gw.assert_running()
+
+
+def test_busy_line_logged_then_taken_when_released():
+    chips = PI4.replace("GPIO22=22", "GPIO22=22!foo")
+    rig = Rig([gpio_in("FAN", 22, debounce_ms=0), gpio_out("BRAKE", 27)],
+              [state_route("FAN"), set_route("BRAKE"), state_route("BRAKE")],
+              chips=chips).ready([("gpiochip0", 27)])
+    rig.gw.wait_for_log(r'gpio FAN: .*\bline 22\b.*busy.*"foo"')
+    rig.gw.assert_running()
+    # The other device works.
+    pub(rig.broker, "S013/BRAKE/set", "1")
+    rig.ctl.wait("gpiochip0", 27, 1)
+    expect_change(rig.sub, "S013/BRAKE/state", "0", "1")
+    assert retained_now(rig.broker, "S013/FAN/state") is None
+    info = rig.ctl.info("gpiochip0", 22)
+    assert info["consumer"] == "foo", info
+
+    # The other program lets go: the daemon takes the line within a few seconds.
+    rig.ctl.set("gpiochip0", 22, 1)
+    t0 = time.monotonic()
+    rig.ctl.cmd("unclaim", "gpiochip0", 22)
+    rig.ctl.wait("gpiochip0", 22, "used", 8000)
+    took = time.monotonic() - t0
+    assert took < 7.0, "line taken %.1fs after it was released" % took
+    assert rig.ctl.info("gpiochip0", 22)["consumer"] == "mqttgw"
+    wait_retained(rig.broker, "S013/FAN/state", "1")
+    rig.ctl.set("gpiochip0", 22, 0)
+    expect_change(rig.sub, "S013/FAN/state", "1", "0")
+    rig.gw.wait_for_log(r"gpio FAN: .*available")
+    # The failed attempts left no chip handle behind.
+    st = dict(kv.split("=") for kv in rig.ctl.cmd("stats").split()[1:])
+    assert int(st["lines_requested"]) == 2 and int(st["chips_open"]) <= 2, st
+    errors = re.findall(r"^.*error.*busy.*$", rig.gw.log_text(), re.M)
+    assert len(errors) == 1, "the busy line was logged as an error %d times: %r" % (
+        len(errors), errors)
+    rig.gw.assert_running()
+
+
+def test_missing_chip_or_line_exits_2_before_the_broker():
+    broker = Broker()
+    trace = tmppath("probe.trace")
+    env = dict(os.environ)
+    env.update(gpio_env(PI4, tmppath("probe.sock"), trace))
+    good = '  { name = "OK1"; chip = "gpiochip0"; line = 27; direction = "output"; },'
+    cases = [
+        ('  { name = "BAD"; chip = "gpiochip7"; line = 17; },', ["gpiochip7"]),
+        ('  { name = "BAD"; chip = "gpiochip0"; line = "GPIO99"; },', ["GPIO99"]),
+        ('  { name = "BAD"; chip = "*"; line = "GPIO99"; },', ["GPIO99"]),
+        ('  { name = "BAD"; chip = "pinctrl-nope"; line = "GPIO17"; },', ["pinctrl-nope"]),
+        ('  { name = "BAD"; chip = "/dev/gpiochip9"; line = 17; },', ["gpiochip9"]),
+        ('  { name = "BAD"; chip = "gpiochip0"; line = 60; },', ["60"]),
+    ]
+    for i, (entry, mentions) in enumerate(cases):
+        text = render_config(gateway_config(broker))
+        text += "gpio = (\n%s\n%s\n);\n" % (good, entry.rstrip(","))
+        text += 'routes = ( { from = "gpio:BAD"; to = "mqtt:${station}/BAD"; retain = true; } );\n'
+        lineno = text.split("\n").index(entry.rstrip(",")) + 1
+        path = tmppath("bad%d.cfg" % i)
+        with open(path, "w") as f:
+            f.write(text)
+        r = run_mqttgw(["-c", path] + root_args(), timeout=10, env=env)
+        assert r.returncode == 2, "%s: exit %d, stderr %r" % (entry, r.returncode, r.stderr)
+        assert re.search(r"^%s:%d: " % (re.escape(path), lineno), r.stderr, re.M), \
+            "%s: expected %s:%d: in %r" % (entry, path, lineno, r.stderr)
+        for word in ["BAD"] + mentions:
+            assert word in r.stderr, "%s: %r not mentioned in %r" % (entry, word, r.stderr)
+    # Nothing reached the broker, no line was requested.
+    assert broker.foreign_clients() == [], broker.foreign_clients()
+    assert retained_now(broker, STATUS) is None
+    assert [t for t in read_trace(trace) if t[3].startswith("request")] == [], read_trace(trace)
+
+
+# --------------------------------------------------------------------------
+# Routes with templates
+
+def test_gpio_routes_with_station_and_name_templates():
+    rig = Rig([gpio_in("LIMZ", 17, bias="pull-up", active_low=True, debounce_ms=0),
+               gpio_out("BRAKE", 27)],
+              [state_route("LIMZ"), set_route("BRAKE"), state_route("BRAKE")],
+              station="S077").ready([("gpiochip0", 17), ("gpiochip0", 27)])
+    every = Sub(rig.broker, ["#"])
+    wait_retained(rig.broker, "S077/LIMZ/state", "0")
+    wait_retained(rig.broker, "S077/BRAKE/state", "0")
+    rig.ctl.set("gpiochip0", 17, 0)
+    expect_change(rig.sub, "S077/LIMZ/state", "0", "1")
+    pub(rig.broker, "S077/BRAKE/set", "on")
+    rig.ctl.wait("gpiochip0", 27, 1)
+    expect_change(rig.sub, "S077/BRAKE/state", "0", "1")
+    assert_retained(rig.broker, "S077/LIMZ/state", "1")
+    assert_retained(rig.broker, "S077/BRAKE/state", "1")
+    every.expect("S077/BRAKE/state", "1")
+    topics = {m.topic for m in every.seen + rig.sub.seen if not m.topic.startswith("hx-")}
+    assert not [t for t in topics if "$" in t or "{" in t], "unexpanded templates: %r" % topics
+    assert topics <= {"S077/LIMZ/state", "S077/BRAKE/state", "S077/BRAKE/set",
+                      "S077/gateway/status"}, topics
