@@ -236,7 +236,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		}
 		switch (ev->type) {
 		case MQTT_EV_CONNECTED:
-			mqtt_connected_ok(b->mqtt);
+			mqtt_connected_ok(b->mqtt, now);
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
 			mqtt_publish(b->mqtt, b->cfg->mqtt.status_topic, "online", 6, 1, 1);
@@ -245,9 +245,9 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			bridge_link(b, 1, now);
 			break;
 		case MQTT_EV_CONNECT_FAILED:
+			log_msg(LOG_WARNING, "mqtt: cannot connect to %s: %s", mqtt_attempt_uri(b->mqtt),
+				ev->text ? ev->text : "?");
 			mqtt_schedule_reconnect(b->mqtt, now);
-			log_msg(LOG_WARNING, "mqtt: cannot connect to %s: %s; retrying with backoff",
-				b->cfg->mqtt.uris[0], ev->text ? ev->text : "?");
 			/* ready all the same: a down broker is retried, not a failed start */
 			bridge_ready(b, "broker unreachable, retrying: ", ev->text ? ev->text : "?");
 			break;

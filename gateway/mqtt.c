@@ -42,10 +42,15 @@ struct mqtt {
 	int queued;			/* locked */
 	uint64_t dropped_in;		/* locked */
 	uint64_t oversized_in;		/* locked */
+	char tls_err[200];		/* locked: OpenSSL's reason for the last failure */
 	int connected;			/* loop thread */
 	int connecting;			/* loop thread: an attempt is under way */
 	uint64_t next_attempt;		/* loop thread; UINT64_MAX: none */
 	int backoff_ms;
+	int uri_idx;			/* the uri of the current / next attempt */
+	uint64_t connected_at;
+	int quick_losses;		/* connections lost within 2 s, in a row */
+	const char *attempt_uri;	/* the uri being tried (in the config) */
 	uint64_t offline_sent;		/* published while disconnected */
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
@@ -104,6 +109,8 @@ void mqtt_event_free(struct mqtt_event *ev)
 }
 
 /* ---- paho callbacks (paho threads) ---- */
+
+static void mqtt_add_tls_reason(struct mqtt *m, char *why, size_t size);
 
 /* MQTT 5 request/response: keep the response topic and correlation data. */
 static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
@@ -172,8 +179,11 @@ static int mqtt_cb_message(void *ctx, char *topic, int topic_len, MQTTAsync_mess
 
 static void mqtt_cb_connect_ok(void *ctx, MQTTAsync_successData *resp)
 {
-	const char *uri = resp && resp->alt.connect.serverURI ? resp->alt.connect.serverURI : "";
-	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, uri);
+	struct mqtt *m = ctx;
+	/* paho names the first uri of an earlier attempt: we know which we tried */
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, m->attempt_uri);
+
+	(void)resp;
 
 	if (ev)
 		mqtt_push(ctx, ev);
@@ -184,12 +194,16 @@ static void mqtt_cb_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 	char why[256];
 	struct mqtt_event *ev;
 
-	if (resp && resp->message)
+	/* a CONNACK refusal comes as code 1..5 with the unhelpful text "CONNACK return code" */
+	if (resp && resp->code >= 1 && resp->code <= 5)
+		snprintf(why, sizeof(why), "broker refused: %s (CONNACK %d)", mqtt_connack_str(resp->code), resp->code);
+	else if (resp && resp->message)
 		snprintf(why, sizeof(why), "%s", resp->message);
 	else if (resp)
 		snprintf(why, sizeof(why), "%s (code %d)", mqtt_connack_str(resp->code), resp->code);
 	else
 		snprintf(why, sizeof(why), "connect failed");
+	mqtt_add_tls_reason(ctx, why, sizeof(why));
 	ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, why);
 	if (ev) {
 		ev->rc = resp ? resp->code : -1;
@@ -199,8 +213,10 @@ static void mqtt_cb_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 
 static void mqtt_cb_connect_ok5(void *ctx, MQTTAsync_successData5 *resp)
 {
-	const char *uri = resp && resp->alt.connect.serverURI ? resp->alt.connect.serverURI : "";
-	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, uri);
+	struct mqtt *m = ctx;
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, m->attempt_uri);
+
+	(void)resp;
 
 	if (ev)
 		mqtt_push(ctx, ev);
@@ -211,13 +227,19 @@ static void mqtt_cb_connect_fail5(void *ctx, MQTTAsync_failureData5 *resp)
 	char why[256];
 	struct mqtt_event *ev;
 
-	if (resp && resp->reasonCode)
-		snprintf(why, sizeof(why), "%s (reason code %d)%s%s", MQTTReasonCode_toString(resp->reasonCode),
-			 (int)resp->reasonCode, resp->message ? ": " : "", resp->message ? resp->message : "");
+	if (resp && (resp->reasonCode || resp->code >= 0x80)) {
+		/* paho 1.3 leaves reasonCode 0 and puts a CONNACK's reason in code */
+		int rcode = resp->reasonCode ? (int)resp->reasonCode : resp->code;
+
+		snprintf(why, sizeof(why), "broker refused: %s (reason code %d)",
+			 MQTTReasonCode_toString((enum MQTTReasonCodes)rcode), rcode);
+	} else if (resp && resp->code >= 1 && resp->code <= 5)
+		snprintf(why, sizeof(why), "broker refused: %s (CONNACK %d)", mqtt_connack_str(resp->code), resp->code);
 	else if (resp && resp->message)
 		snprintf(why, sizeof(why), "%s", resp->message);
 	else
 		snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(resp ? resp->code : MQTTASYNC_FAILURE));
+	mqtt_add_tls_reason(ctx, why, sizeof(why));
 	ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, why);
 	if (ev) {
 		ev->rc = resp ? resp->code : -1;
@@ -237,6 +259,49 @@ static void mqtt_cb_server_disconnect(void *ctx, MQTTProperties *props, enum MQT
 	ev = mqtt_event_new(MQTT_EV_NOTE, why);
 	if (ev)
 		mqtt_push(ctx, ev);
+}
+
+/* OpenSSL's words for a failed handshake ("certificate verify failed"), kept for the failure. */
+static int mqtt_cb_ssl_error(const char *str, size_t len, void *ctx)
+{
+	struct mqtt *m = ctx;
+
+	const char *p = str, *end = str + len;
+	int field;
+
+	/* "THREAD:error:CODE:LIB:FUNC:REASON:FILE:LINE:": the reason is the words */
+	for (field = 0; field < 5 && p < end; field++) {
+		const char *c = memchr(p, ':', (size_t)(end - p));
+
+		if (!c)
+			break;
+		p = c + 1;
+	}
+	if (field == 5) {
+		const char *c = memchr(p, ':', (size_t)(end - p));
+
+		str = p;
+		len = c ? (size_t)(c - p) : (size_t)(end - p);
+	}
+	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
+		len--;
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->tls_err, sizeof(m->tls_err), "%.*s", (int)(len < sizeof(m->tls_err) ? len : sizeof(m->tls_err) - 1),
+		 str);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+/* Append the TLS reason, if OpenSSL gave one, to a failure text. */
+static void mqtt_add_tls_reason(struct mqtt *m, char *why, size_t size)
+{
+	size_t n = strlen(why);
+
+	pthread_mutex_lock(&m->lock);
+	if (m->tls_err[0] && n < size)
+		snprintf(why + n, size - n, " (TLS: %s)", m->tls_err);
+	m->tls_err[0] = '\0';
+	pthread_mutex_unlock(&m->lock);
 }
 
 static void mqtt_cb_disconnected(void *ctx, MQTTAsync_successData *resp)
@@ -315,11 +380,50 @@ int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, si
 	return 0;
 }
 
+/* The paho client itself; called at start and to replace a broken one. */
+static int mqtt_client_create(struct mqtt *m, char *err, size_t errlen)
+{
+	const struct cfg_mqtt *cfg = m->cfg;
+	const struct cfg_buffer *buf = m->buf;
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	int rc;
+
+	co.sendWhileDisconnected = 1;
+	co.allowDisconnectedSendAtAnyTime = 1;
+	co.maxBufferedMessages = buf->max_messages;
+	co.deleteOldestMessages = 1;
+	co.restoreMessages = 1;
+	co.persistQoS0 = buf->qos0;
+	/* 3.1.1 exactly: "default" would fall back to 3.1 on every refusal */
+	co.MQTTVersion = cfg->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+	if (*buf->dir) {
+		/* paho's file store: one file per message under dir, survives SIGKILL */
+		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
+						 MQTTCLIENT_PERSISTENCE_DEFAULT, buf->dir, &co);
+	} else {
+		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
+						 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	}
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "cannot create MQTT client for %s: %s", cfg->uris[0], MQTTAsync_strerror(rc));
+		m->client = NULL;
+		return -1;
+	}
+	rc = MQTTAsync_setCallbacks(m->client, m, mqtt_cb_lost, mqtt_cb_message, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
+		MQTTAsync_destroy(&m->client);
+		m->client = NULL;
+		return -1;
+	}
+	if (cfg->protocol == 5)
+		MQTTAsync_setDisconnected(m->client, m, mqtt_cb_server_disconnect);
+	return 0;
+}
+
 struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, char *err, size_t errlen)
 {
-	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	struct mqtt *m = calloc(1, sizeof(*m));
-	int rc;
 
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
@@ -339,33 +443,8 @@ struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, 
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	co.sendWhileDisconnected = 1;
-	co.allowDisconnectedSendAtAnyTime = 1;
-	co.maxBufferedMessages = buf->max_messages;
-	co.deleteOldestMessages = 1;
-	co.restoreMessages = 1;
-	co.persistQoS0 = buf->qos0;
-	co.MQTTVersion = cfg->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_DEFAULT;
-	if (*buf->dir) {
-		/* paho's file store: one file per message under dir, survives SIGKILL */
-		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
-						 MQTTCLIENT_PERSISTENCE_DEFAULT, buf->dir, &co);
-	} else {
-		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
-						 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-	}
-	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "cannot create MQTT client for %s: %s", cfg->uris[0], MQTTAsync_strerror(rc));
-		m->client = NULL;
+	if (mqtt_client_create(m, err, errlen) < 0)
 		goto fail;
-	}
-	rc = MQTTAsync_setCallbacks(m->client, m, mqtt_cb_lost, mqtt_cb_message, NULL);
-	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
-		goto fail;
-	}
-	if (cfg->protocol == 5)
-		MQTTAsync_setDisconnected(m->client, m, mqtt_cb_server_disconnect);
 	return m;
 fail:
 	mqtt_free(m);
@@ -424,8 +503,10 @@ static void mqtt_connect_now(struct mqtt *m)
 	o.onFailure = mqtt_cb_connect_fail;
 	o.context = m;
 	o.automaticReconnect = 0;
-	o.serverURIcount = c->n_uris;
-	o.serverURIs = c->uris;
+	/* one uri per attempt: we rotate, so we know which one answered */
+	o.serverURIcount = 1;
+	o.serverURIs = &c->uris[m->uri_idx];
+	o.MQTTVersion = MQTTVERSION_3_1_1;
 	o.maxInflight = 65535;
 	if (c->protocol == 5) {
 		o.MQTTVersion = MQTTVERSION_5;
@@ -455,6 +536,7 @@ static void mqtt_connect_now(struct mqtt *m)
 	}
 	for (i = 0; i < c->n_uris; i++)
 		tls |= mqtt_is_tls(c->uris[i]);
+	m->attempt_uri = c->uris[m->uri_idx];
 	if (tls || c->has_tls) {
 		if (c->tls.ca_file && *c->tls.ca_file)
 			ssl.trustStore = c->tls.ca_file;
@@ -464,12 +546,14 @@ static void mqtt_connect_now(struct mqtt *m)
 			ssl.privateKey = c->tls.key_file;
 		ssl.enableServerCertAuth = c->tls.verify;
 		ssl.verify = c->tls.verify;
+		ssl.ssl_error_cb = mqtt_cb_ssl_error;
+		ssl.ssl_error_context = m;
 		o.ssl = &ssl;
 	}
 	m->connecting = 1;
 	m->next_attempt = UINT64_MAX;
 	m->stats.connect_attempts++;
-	log_msg(LOG_DEBUG, "mqtt: connecting to %s%s", c->uris[0], c->n_uris > 1 ? " (and failover uris)" : "");
+	log_msg(LOG_DEBUG, "mqtt: connecting to %s", c->uris[m->uri_idx]);
 	rc = MQTTAsync_connect(m->client, &o);
 	MQTTProperties_free(&props);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -488,18 +572,69 @@ void mqtt_start(struct mqtt *m, uint64_t now)
 	mqtt_connect_now(m);
 }
 
+/*
+ * paho.mqtt.c 1.3.12 can keep a PUBLISH that was half written when the
+ * socket died, with its topic and payload already freed, and resend it on
+ * every reconnect (eclipse-paho/paho.mqtt.c #1592, #1310): the broker drops
+ * us for a malformed packet each time, for ever. When connections keep dying
+ * right after they are made, the client is replaced: what paho held is
+ * restored from buffer.dir when there is one, and counted as lost otherwise.
+ */
+static void mqtt_recreate(struct mqtt *m)
+{
+	MQTTAsync_token *tokens = NULL;
+	char err[256];
+	int pending = 0;
+
+	if (MQTTAsync_getPendingTokens(m->client, &tokens) == MQTTASYNC_SUCCESS && tokens) {
+		while (tokens[pending] != -1)
+			pending++;
+		MQTTAsync_free(tokens);
+	}
+	MQTTAsync_destroy(&m->client);
+	m->client = NULL;
+	if (mqtt_client_create(m, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, "mqtt: %s; exiting so that systemd restarts us", err);
+		exit(1);
+	}
+	if (!*m->buf->dir)
+		m->stats.buffer_dropped += (uint64_t)pending;
+	log_msg(LOG_WARNING,
+		"mqtt: connections keep failing right after connect (a corrupted message in the MQTT library); "
+		"client replaced, %d messages it held %s",
+		pending, *m->buf->dir ? "restored from buffer.dir" : "lost");
+	m->quick_losses = 0;
+}
+
 void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 {
+	int failed_attempt = m->connecting;
+
+	if (m->connected) {
+		m->quick_losses = now - m->connected_at < 2000 ? m->quick_losses + 1 : 0;
+		if (m->quick_losses >= 3)
+			mqtt_recreate(m);
+	}
+
 	m->connected = 0;
 	m->connecting = 0;
+	if (failed_attempt && m->uri_idx + 1 < m->cfg->n_uris) {
+		/* failover: the next broker in the list, at once */
+		m->uri_idx++;
+		m->next_attempt = now;
+		return;
+	}
+	/* the list is exhausted (or the connection was lost): from the first, after the backoff */
+	m->uri_idx = 0;
 	m->next_attempt = now + (uint64_t)m->backoff_ms;
 	m->backoff_ms *= 2;
 	if (m->backoff_ms > m->cfg->reconnect_max_ms)
 		m->backoff_ms = m->cfg->reconnect_max_ms;
 }
 
-void mqtt_connected_ok(struct mqtt *m)
+void mqtt_connected_ok(struct mqtt *m, uint64_t now)
 {
+	m->connected_at = now;
 	if (m->offline_sent > (uint64_t)m->buf->max_messages) {
 		uint64_t lost = m->offline_sent - (uint64_t)m->buf->max_messages;
 
@@ -547,6 +682,11 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 	if (ev && ev->type == MQTT_EV_MESSAGE)
 		m->stats.received++;
 	return ev;
+}
+
+const char *mqtt_attempt_uri(const struct mqtt *m)
+{
+	return m->cfg->uris[m->uri_idx];
 }
 
 int mqtt_is_connected(const struct mqtt *m)

@@ -78,7 +78,9 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m);
 void mqtt_event_free(struct mqtt_event *ev);
 /* Loop thread bookkeeping after CONNECT_FAILED / LOST events. */
 void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now_ms);
-void mqtt_connected_ok(struct mqtt *m);
+void mqtt_connected_ok(struct mqtt *m, uint64_t now_ms);
+/* The broker uri being tried or last tried. */
+const char *mqtt_attempt_uri(const struct mqtt *m);
 
 int mqtt_is_connected(const struct mqtt *m);
 /* Publish; buffered by paho while disconnected. 0 / -1. */
