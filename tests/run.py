@@ -58,6 +58,7 @@ class Results:
     def __init__(self, verbose):
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
         self.failures = []
         self.verbose = verbose
 
@@ -67,6 +68,10 @@ class Results:
             print("PASS %s  # %.2fs" % (name, secs), flush=True)
         else:
             print("PASS %s" % name, flush=True)
+
+    def skip(self, name, reason):
+        self.skipped += 1
+        print("SKIP %s: %s" % (name, reason), flush=True)
 
     def fail(self, name, detail=""):
         self.failed += 1
@@ -322,7 +327,13 @@ def run_integration(filters, res, timeout_override, keep):
                     for fn in fns:
                         res.fail("%s.%s" % (modname, fn.__name__), msg)
                     continue
+            known = getattr(mod, "KNOWN_ISSUES", {})
             for fn in fns:
+                # A test that shows an open, documented problem is listed,
+                # not hidden: MQTTGW_RUN_KNOWN=1 runs it (and it fails).
+                if fn.__name__ in known and os.environ.get("MQTTGW_RUN_KNOWN", "") in ("", "0"):
+                    res.skip("%s.%s" % (modname, fn.__name__), "known issue: " + known[fn.__name__])
+                    continue
                 t = timeout_override or getattr(fn, "timeout", timeout)
                 run_one(harness, modname, fn, t, res, keep)
         finally:
@@ -383,7 +394,10 @@ def main():
             sys.path.insert(0, INTEGRATION)
         import harness
         harness.kill_children()
-    print("%d passed, %d failed" % (res.passed, res.failed), flush=True)
+    if res.skipped:
+        print("%d passed, %d failed, %d skipped" % (res.passed, res.failed, res.skipped), flush=True)
+    else:
+        print("%d passed, %d failed" % (res.passed, res.failed), flush=True)
     return 1 if res.failed or interrupted else 0
 
 
