@@ -28,6 +28,8 @@
 
 /* Inbound messages waiting for the loop; a flood beyond this is dropped and counted. */
 #define MQTT_QUEUE_MAX 8192
+/* And at most this many bytes of them: a stalled loop costs bounded memory. */
+#define MQTT_QUEUE_BYTES (4 * 1024 * 1024)
 /* No command is longer (max_frame <= 65536, hex spelling 3 bytes a byte). */
 #define MQTT_PAYLOAD_MAX (256 * 1024)
 #define MQTT_PASSWORD_MAX 256
@@ -40,6 +42,7 @@ struct mqtt {
 	pthread_mutex_t lock;
 	struct mqtt_event *head, *tail;	/* locked */
 	int queued;			/* locked */
+	size_t queued_bytes;		/* locked: inbound payloads and topics */
 	uint64_t dropped_in;		/* locked */
 	uint64_t oversized_in;		/* locked */
 	char tls_err[200];		/* locked: OpenSSL's reason for the last failure */
@@ -62,10 +65,13 @@ static void mqtt_push(struct mqtt *m, struct mqtt_event *ev)
 	int drop = 0;
 
 	pthread_mutex_lock(&m->lock);
-	if (ev->type == MQTT_EV_MESSAGE && m->queued >= MQTT_QUEUE_MAX) {
+	if (ev->type == MQTT_EV_MESSAGE &&
+	    (m->queued >= MQTT_QUEUE_MAX || m->queued_bytes + ev->len > MQTT_QUEUE_BYTES)) {
 		m->dropped_in++;
 		drop = 1;
 	} else {
+		if (ev->type == MQTT_EV_MESSAGE)
+			m->queued_bytes += ev->len;
 		ev->next = NULL;
 		if (m->tail)
 			m->tail->next = ev;
@@ -675,6 +681,8 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 		if (!m->head)
 			m->tail = NULL;
 		m->queued--;
+		if (ev->type == MQTT_EV_MESSAGE)
+			m->queued_bytes -= ev->len;
 	}
 	m->stats.dropped_in = m->dropped_in;
 	m->stats.oversized_in = m->oversized_in;
