@@ -687,7 +687,7 @@ class Sub:
         within timeout. Waits out the whole window."""
         if topic is None:
             if self.queue:
-                raise AssertionError("expected no message, got %r" % self.queue[0])
+                raise AssertionError("expected no message, got %r" % (self.queue[0],))
             m = self.next(timeout)
             if m is not None:
                 raise AssertionError("expected no message, got %r" % (m,))
