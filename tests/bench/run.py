@@ -1,0 +1,1029 @@
+#!/usr/bin/python3
+"""
+run.py - the mqttgw benchmark harness (`make bench`). Stdlib only.
+
+    MQTTGW_BUILD=build /usr/bin/python3 tests/bench/run.py [--quick] [--publish]
+                                                           [--only mqttgw|python|ceiling]...
+    MQTTGW_BUILD=build /usr/bin/python3 tests/bench/run.py --profile
+
+Starts, all on loopback and all private to this run: a mosquitto on a free
+127.0.0.1 port (user root, persistence false, max_queued_messages 0,
+max_inflight_messages 0), eight pseudo-terminal pairs standing in for serial
+ports, and then each peer in turn -- mqttgw (with 16 GPIO lines through the
+libgpiod stand-in when tests/sim has it) and tests/bench/tutorial_gateway.py
+(Python, paho-mqtt + pyserial, the way tutorials do it) -- and measures:
+
+  a) downlink latency: 5,000 sequential QoS 1 commands, publish -> line on
+     the port (prog_benchlat); p50/p90/p99/max. Also the same trip with no
+     gateway at all (publisher -> broker -> subscriber), the floor.
+  b) uplink throughput: frames written on the ports as fast as they are
+     taken (prog_benchdev burst) -> received by prog_benchsub, zero loss
+     checked, QoS 0 and 1, 1 port and 8 ports at once.
+  c) paced uplink: 1,000 frames/s for 10 s on one port, QoS 1: loss and
+     frame -> subscriber latency.
+  d) peak RSS (VmHWM), CPU time (utime+stime) under load; CPU time and
+     wake-ups (context switches per thread, and `perf stat` when it works)
+     over 10 s of idle.
+  e) the broker ceiling: prog_pahopub (MQTTAsync) and prog_pahopub-sync
+     (MQTTClient), bare paho publishers, feeding the same subscriber, so
+     gateway throughput is also a share of the best of them. Once more with
+     a paho subscriber, to show that the measuring side is not the limit.
+
+mqttgw also runs QoS 1 with buffer.dir set (paho's file store), the cost
+config/mqttgw.cfg points to. --profile instead runs mqttgw under valgrind
+--tool=callgrind (uplink, downlink, idle, QoS 0 and 1) and writes
+profile.md: instructions per frame and per command, by thread and function.
+
+Results go to $MQTTGW_BUILD/bench/: results.json, results.md (the table for
+BENCHMARKS.md), the latency CDF data and latency.png (tests/bench/plot.gp).
+--publish also copies the plot to BENCHMARKS-latency.png at the repo root.
+
+Why it is shaped so:
+  * The harness owns the ptys (os.openpty) and keeps both ends open for the
+    whole run, so ports survive peers being started and stopped, and hands
+    the master fds to the C programs (pass_fds). Everything timed is timed
+    in C with CLOCK_MONOTONIC; Python here only starts things, waits and
+    does arithmetic afterwards, never sits in a measured path.
+  * The clients that time and count (prog_benchsub, prog_benchlat) speak
+    MQTT themselves (rawmqtt.h), so paho's costs and stalls are charged to
+    the gateways under test, never to the measurement.
+  * Writers run for a fixed time and the subscriber is told afterwards how
+    many frames to expect, so a slow peer makes a run smaller, not longer,
+    and `make bench` stays under 5 minutes whatever the peer does.
+  * Cleans up after itself whatever happens: every process is started in
+    its own session with PR_SET_PDEATHSIG, is stopped in a finally block
+    (SIGTERM, then SIGKILL of its group), and the temp dir is removed.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+_build = os.environ.get("MQTTGW_BUILD", "build")
+BUILD = _build if os.path.isabs(_build) else os.path.join(ROOT, _build)
+OUT = os.path.join(BUILD, "bench")
+# MQTTGW_BENCH: measure another binary (a patched build) with this harness
+MQTTGW = os.environ.get("MQTTGW_BENCH") or os.path.join(BUILD, "mqttgw")
+GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
+PROG = {n: os.path.join(OUT, "prog_" + n) for n in ("benchdev", "benchsub", "benchlat", "pahopub", "pahopub-sync")}
+TUTORIAL = os.path.join(ROOT, "tests", "bench", "tutorial_gateway.py")
+PLOT = os.path.join(ROOT, "tests", "bench", "plot.gp")
+PYTHON = "/usr/bin/python3"
+MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQ_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
+MOSQ_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
+
+STATION = "S013"
+STATUS = STATION + "/gateway/status"
+NPORTS = 8
+NGPIO = 16
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Full run (default) and --quick (a smoke test of the harness itself).
+FULL = dict(latency_count=5000, burst_s=3.0, paced_rate=1000, paced_s=10.0, idle_s=10.0, warmup=200)
+QUICK = dict(latency_count=300, burst_s=0.5, paced_rate=1000, paced_s=1.0, idle_s=2.0, warmup=20)
+
+TARGETS = dict(down_p99_us=1000, up_q0_1p=100000, up_q0_share=0.80, up_q1_1p=20000, rss_kb=4096)
+
+
+_t0 = time.monotonic()
+
+
+def log(msg):
+    print("bench: %5.1f s  %s" % (time.monotonic() - _t0, msg), flush=True)
+
+
+# --------------------------------------------------------------------------
+# processes: own session, die with us, always stopped
+
+_procs = []
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _pdeathsig():
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def spawn(argv, **kw):
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    p = subprocess.Popen(argv, start_new_session=True, preexec_fn=_pdeathsig, **kw)
+    _procs.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, grace=3.0):
+    if p.poll() is None:
+        try:
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f:
+            try:
+                f.close()
+            except OSError:
+                pass
+    if p in _procs:
+        _procs.remove(p)
+    return p.returncode
+
+
+def wait_rusage(p, timeout):
+    """Wait for p like Popen.wait, but also return its CPU seconds (wait4)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            if p in _procs:
+                _procs.remove(p)
+            return ru.ru_utime + ru.ru_stime
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s did not finish in %.0f s" % (os.path.basename(p.args[0]), timeout))
+        time.sleep(0.01)
+
+
+def stop_all():
+    for p in list(_procs):
+        stop(p, grace=2.0)
+
+
+# --------------------------------------------------------------------------
+# /proc
+
+def proc_cpu(pid):
+    """utime + stime of the whole process, seconds (clock-tick resolution)."""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    fields = st[st.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_runtime_ns(pid):
+    """CPU time of all threads from schedstat, nanoseconds (exact)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def proc_status(pid, path=None):
+    out = {}
+    with open(path or "/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def proc_kb(pid, key):
+    return int(proc_status(pid)[key].split()[0])
+
+
+def proc_threads(pid):
+    """{tid: (name, voluntary, nonvoluntary, runtime_ns)}"""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            st = proc_status(pid, base + "status")
+            with open(base + "schedstat") as f:
+                rt = int(f.read().split()[0])
+        except OSError:
+            continue
+        out[int(tid)] = (st["Name"], int(st["voluntary_ctxt_switches"]),
+                         int(st["nonvoluntary_ctxt_switches"]), rt)
+    return out
+
+
+# --------------------------------------------------------------------------
+# the world: broker and ports
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Broker:
+    def __init__(self, tmp):
+        self.port = free_port()
+        conf = os.path.join(tmp, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\nuser root\npersistence false\n"
+                    "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\n" % self.port)
+        self.proc = spawn([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("mosquitto did not start")
+                time.sleep(0.02)
+        self.uri = "tcp://127.0.0.1:%d" % self.port
+
+    def wait_status(self, want, timeout=15):
+        """Wait until the retained/live gateway status is `want`."""
+        p = spawn([MOSQ_SUB, "-h", "127.0.0.1", "-p", str(self.port), "-t", STATUS, "-W", str(int(timeout))],
+                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            for line in p.stdout:
+                if line.strip() == want.encode():
+                    return
+            raise RuntimeError("status never became %r" % want)
+        finally:
+            stop(p)
+
+    def clear_status(self):
+        subprocess.run([MOSQ_PUB, "-h", "127.0.0.1", "-p", str(self.port), "-t", STATUS, "-r", "-n"],
+                       check=True, timeout=10)
+
+
+class Ports:
+    """NPORTS pty pairs in raw mode; masters for the device side, slaves' paths for the peers."""
+
+    def __init__(self, n):
+        self.masters, self.slaves, self.paths = [], [], []
+        for _ in range(n):
+            m, s = os.openpty()
+            tty.setraw(s)
+            self.masters.append(m)
+            self.slaves.append(s)
+            self.paths.append(os.ttyname(s))
+
+    def drain(self):
+        for m in self.masters:
+            os.set_blocking(m, False)
+            try:
+                while os.read(m, 65536):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self):
+        for fd in self.masters + self.slaves:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+# --------------------------------------------------------------------------
+# the peers
+
+def mqttgw_config(broker, ports, qos, gpio):
+    L = ['station = "%s";' % STATION,
+         'mqtt = { uri = "%s"; client_id = "mqttgw-bench"; keepalive = 60; clean_session = true; qos = %d; };'
+         % (broker.uri, qos),
+         "serial = ("]
+    L.append(",\n".join('  { name = "MOT%02d"; port = "%s"; baud = 115200; eol = "\\r\\n"; max_frame = 64; }'
+                        % (i + 1, p) for i, p in enumerate(ports.paths)))
+    L.append(");")
+    routes = []
+    for i in range(len(ports.paths)):
+        n = "MOT%02d" % (i + 1)
+        routes += ['  { from = "mqtt:${station}/%s/RECM"; to = "serial:%s";\n'
+                   '    accept = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME|STAT)$"; }' % (n, n),
+                   '  { from = "serial:%s"; match = "^POS([XYZ])([+-][0-9]+)$";\n'
+                   '    to = "mqtt:${station}/%s/POS/$1"; payload = "$2"; }' % (n, n),
+                   '  { from = "serial:%s"; to = "mqtt:${station}/%s/SEND"; }' % (n, n)]
+    if gpio:
+        L.append("gpio = (")
+        g = []
+        for i in range(NGPIO // 2):
+            g.append('  { name = "IN%02d"; chip = "gpiochip0"; line = %d; direction = "input"; edge = "both"; '
+                     'bias = "pull-up"; active_low = true; debounce_ms = 20; }' % (i + 1, 4 + i))
+            routes.append('  { from = "gpio:IN%02d"; to = "mqtt:${station}/gpio/IN%02d"; retain = true; }'
+                          % (i + 1, i + 1))
+        for i in range(NGPIO // 2):
+            g.append('  { name = "OUT%02d"; chip = "gpiochip0"; line = %d; direction = "output"; initial = 0; }'
+                     % (i + 1, 16 + i))
+            routes.append('  { from = "mqtt:${station}/gpio/OUT%02d/set"; to = "gpio:OUT%02d"; }' % (i + 1, i + 1))
+        L.append(",\n".join(g))
+        L.append(");")
+    L.append("routes = (")
+    L.append(",\n".join(routes))
+    L.append(");")
+    return "\n".join(L) + "\n"
+
+
+class Peer:
+    """A gateway under test: mqttgw or the tutorial script."""
+
+    def __init__(self, kind, broker, ports, tmp, gpio):
+        self.kind, self.broker, self.ports, self.tmp, self.gpio = kind, broker, ports, tmp, gpio
+        self.proc = None
+
+    def start(self, qos, extra=""):
+        logf = open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "wb")
+        env = dict(os.environ)
+        if self.kind == "mqttgw":
+            cfg = os.path.join(self.tmp, "mqttgw-q%d.cfg" % qos)
+            with open(cfg, "w") as f:
+                text = mqttgw_config(self.broker, self.ports, qos, self.gpio)
+                if extra:
+                    text = text.replace("clean_session = true", "clean_session = false") + extra
+                f.write(text)
+            argv = [MQTTGW, "-f", "-c", cfg]
+            if "--allow-root" in subprocess.run([MQTTGW, "--help"], capture_output=True, text=True).stdout:
+                argv.append("--allow-root")
+            if self.gpio:
+                env["LD_PRELOAD"] = GPIOSIM
+                env["MQTTGW_GPIOSIM"] = "gpiochip0:pinctrl-bcm2835:54"
+        else:
+            argv = [PYTHON, TUTORIAL, "--host", "127.0.0.1", "--port", str(self.broker.port), "--qos", str(qos)]
+            for i, p in enumerate(self.ports.paths):
+                argv += ["--serial", "MOT%02d=%s" % (i + 1, p)]
+        self.proc = spawn(argv, stdout=logf, stderr=logf, env=env)
+        logf.close()
+        try:
+            self.broker.wait_status("online")
+        except RuntimeError:
+            raise RuntimeError("%s did not come online; its log:\n%s" % (self.kind, self.log_tail(qos)))
+        self.qos = qos
+        return self
+
+    def log_tail(self, qos):
+        try:
+            with open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "rb") as f:
+                return f.read()[-3000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        rc = stop(self.proc)
+        self.broker.clear_status()
+        return rc
+
+
+# --------------------------------------------------------------------------
+# measurements
+
+def read_times(path):
+    import array
+    a = array.array("q")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    return a
+
+
+def pct(sorted_vals, p):
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, int(-(-p * len(sorted_vals) // 100)) - 1))
+    return sorted_vals[k]
+
+
+def lat_summary(ns_list):
+    ok = sorted(v for v in ns_list if v >= 0)
+    lost = sum(1 for v in ns_list if v < 0)
+    us = [v / 1000.0 for v in ok]
+    return dict(count=len(ns_list), lost=lost, p50_us=pct(us, 50), p90_us=pct(us, 90), p99_us=pct(us, 99),
+                max_us=us[-1] if us else None, mean_us=sum(us) / len(us) if us else None), us
+
+
+def write_cdf(path, us):
+    n = len(us)
+    with open(path, "w") as f:
+        for i, v in enumerate(us):
+            f.write("%.3f %.6f\n" % (v, (i + 1) / n))
+
+
+class Bench:
+    def __init__(self, args, tmp):
+        self.args = args
+        self.tmp = tmp
+        self.cfg = QUICK if args.quick else FULL
+        self.broker = Broker(tmp)
+        self.ports = Ports(NPORTS)
+        self.results = {}
+        self.cdf = {}
+
+    def parse_kv(self, line):
+        return dict(kv.split("=", 1) for kv in line.split())
+
+    # a) downlink
+    def downlink(self, label, fd=None):
+        times = os.path.join(self.tmp, "lat-%s.bin" % label)
+        argv = [PROG["benchlat"], "--uri", self.broker.uri, "--count", str(self.cfg["latency_count"]),
+                "--qos", "1", "--warmup", str(self.cfg["warmup"]), "--times", times]
+        if fd is None:
+            argv += ["--floor", "--topic", "bench/floor"]
+            kw = {}
+        else:
+            self.ports.drain()
+            argv += ["--topic", STATION + "/MOT01/RECM", "--fd", str(fd)]
+            kw = dict(pass_fds=(fd,))
+        p = spawn(argv, stdout=subprocess.PIPE, **kw)
+        out = p.communicate(timeout=120)[0].decode()
+        if p.returncode != 0:
+            raise RuntimeError("benchlat failed for %s: %s" % (label, out))
+        _procs.remove(p) if p in _procs else None
+        summ, us = lat_summary(read_times(times))
+        self.cdf["down-" + label] = us
+        return summ
+
+    # b) uplink burst
+    def uplink(self, peer_pid, qos, nports, source="dev", paho_sub=False):
+        ports = self.ports
+        ports.drain()
+        sub = spawn([PROG["benchsub"], "--uri", self.broker.uri, "--filter", STATION + "/+/POS/+",
+                     "--qos", str(qos), "--ports", str(nports), "--idle-ms", "3000",
+                     "--id", "benchsub-%d" % time.monotonic_ns()] + (["--paho"] if paho_sub else []),
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if sub.stdout.readline().strip() != b"ready":
+            raise RuntimeError("benchsub did not get ready")
+        b0 = proc_cpu(self.broker.proc.pid)
+        c0 = proc_runtime_ns(peer_pid) if peer_pid else 0
+        th0 = proc_threads(peer_pid) if peer_pid else {}
+        if source == "dev":
+            fds = ports.masters[:nports]
+            w = spawn([PROG["benchdev"], "--fd", ",".join(map(str, fds)), "burst",
+                       "--seconds", str(self.cfg["burst_s"])], stdout=subprocess.PIPE, pass_fds=fds)
+        else:
+            w = spawn([PROG[source], "--uri", self.broker.uri, "--qos", str(qos), "--ports", str(nports),
+                       "--seconds", str(self.cfg["burst_s"]), "--id", "pahopub-%d" % time.monotonic_ns()],
+                      stdout=subprocess.PIPE)
+        wout = w.stdout.readline().decode()
+        w_cpu = wait_rusage(w, 120)
+        w.stdout.close()
+        wr = self.parse_kv(wout)
+        frames = [int(x) for x in wr["frames"].split(",")]
+        sub.stdin.write(("expect " + ",".join(map(str, frames)) + "\n").encode())
+        sub.stdin.flush()
+        sout = sub.stdout.readline().decode()
+        s_cpu = wait_rusage(sub, 600)
+        sub.stdout.close()
+        sub.stdin.close()
+        sr = self.parse_kv(sout)
+        c1 = proc_runtime_ns(peer_pid) if peer_pid else 0
+        th1 = proc_threads(peer_pid) if peer_pid else {}
+        b1 = proc_cpu(self.broker.proc.pid)
+        total = sum(frames)
+        start = int(wr["start_ns"])
+        last = int(sr["t_last"]) if int(sr["t_last"]) else int(sr["t_end"])
+        secs = (last - start) / 1e9
+        r = dict(qos=qos, ports=nports, source=source, sub=sr["client"], frames=total, received=int(sr["received"]), lost=int(sr["lost"]),
+                 dup=int(sr["dup"]), gaps=int(sr["gaps"]), seconds=round(secs, 3),
+                 rate=round(total / secs) if secs > 0 else 0,
+                 write_seconds=round((int(wr["end_ns"]) - start) / 1e9, 3),
+                 writer_cpu_pct=round(100 * w_cpu / secs, 1), sub_cpu_pct=round(100 * s_cpu / secs, 1),
+                 broker_cpu_pct=round(100 * (b1 - b0) / secs, 1))
+        if peer_pid:
+            r["threads"] = [dict(name=name, main=(tid == peer_pid),
+                                 cpu_pct=round(100 * (rt - th0.get(tid, (0, 0, 0, 0))[3]) / 1e9 / secs, 1),
+                                 voluntary=v - th0.get(tid, (0, 0, 0, 0))[1],
+                                 nonvoluntary=nv - th0.get(tid, (0, 0, 0, 0))[2])
+                            for tid, (name, v, nv, rt) in sorted(th1.items())]
+            r["peer_cpu_pct"] = round(100 * (c1 - c0) / 1e9 / secs, 1)
+            r["peer_cpu_us_per_frame"] = round((c1 - c0) / 1e3 / total, 2) if total else None
+        return r
+
+    # c) paced
+    def paced(self, label, qos):
+        self.ports.drain()
+        n = int(self.cfg["paced_rate"] * self.cfg["paced_s"])
+        st = os.path.join(self.tmp, "paced-send-%s.bin" % label)
+        rt = os.path.join(self.tmp, "paced-recv-%s.bin" % label)
+        sub = spawn([PROG["benchsub"], "--uri", self.broker.uri, "--filter", STATION + "/+/POS/+",
+                     "--qos", str(qos), "--ports", "1", "--idle-ms", "3000", "--times-max", str(n),
+                     "--times", rt, "--id", "benchsub-paced"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if sub.stdout.readline().strip() != b"ready":
+            raise RuntimeError("benchsub did not get ready")
+        fd = self.ports.masters[0]
+        w = spawn([PROG["benchdev"], "--fd", str(fd), "paced", "--rate", str(self.cfg["paced_rate"]),
+                   "--seconds", str(self.cfg["paced_s"]), "--times", st], stdout=subprocess.PIPE, pass_fds=(fd,))
+        wr = self.parse_kv(w.stdout.readline().decode())
+        wait_rusage(w, 120)
+        w.stdout.close()
+        sub.stdin.write(("expect %s\n" % wr["frames"]).encode())
+        sub.stdin.flush()
+        sr = self.parse_kv(sub.stdout.readline().decode())
+        wait_rusage(sub, 60)
+        sub.stdout.close()
+        sub.stdin.close()
+        send, recv = read_times(st), read_times(rt)
+        lat = [(r - s) if r else -1 for s, r in zip(send, recv)]
+        summ, us = lat_summary(lat)
+        summ.update(frames=len(send), lost_sub=int(sr["lost"]), dup=int(sr["dup"]))
+        self.cdf["paced-" + label] = us
+        return summ
+
+    # d) idle
+    def idle(self, pid):
+        secs = self.cfg["idle_s"]
+        perf_out = os.path.join(self.tmp, "perf-idle.txt")
+        perf = None
+        if shutil.which("perf"):
+            perf = spawn(["perf", "stat", "-x", ",", "-e", "context-switches,task-clock", "--per-thread",
+                          "-p", str(pid), "-o", perf_out, "--", "sleep", str(secs)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = proc_threads(pid)
+        c0 = proc_cpu(pid)
+        time.sleep(secs)
+        t1 = proc_threads(pid)
+        c1 = proc_cpu(pid)
+        threads = []
+        for tid, (name, v, nv, rt) in sorted(t1.items()):
+            a = t0.get(tid, (name, 0, 0, 0))
+            threads.append(dict(tid=tid, name=name, main=(tid == pid), voluntary=v - a[1],
+                                nonvoluntary=nv - a[2], cpu_us=round((rt - a[3]) / 1e3)))
+        r = dict(seconds=secs, cpu_ms_ticks=round((c1 - c0) * 1000),
+                 cpu_us=sum(t["cpu_us"] for t in threads),
+                 wakeups=sum(t["voluntary"] + t["nonvoluntary"] for t in threads),
+                 main_wakeups=sum(t["voluntary"] + t["nonvoluntary"] for t in threads if t["main"]),
+                 threads=threads)
+        if perf:
+            try:
+                perf.wait(secs + 10)
+                cs = 0
+                with open(perf_out) as f:
+                    for line in f:
+                        parts = line.strip().split(",")
+                        if len(parts) > 3 and parts[3] == "context-switches" and parts[1].isdigit():
+                            cs += int(parts[1])
+                r["perf_context_switches"] = cs
+            except (subprocess.TimeoutExpired, OSError, ValueError) as e:
+                r["perf_error"] = str(e)
+            stop(perf)
+        return r
+
+    # the whole sequence for one peer
+    def run_peer(self, kind):
+        gpio = kind == "mqttgw" and os.path.exists(GPIOSIM)
+        peer = Peer(kind, self.broker, self.ports, self.tmp, gpio)
+        R = dict(gpio_lines=NGPIO if gpio else 0, ports=NPORTS)
+        log("%s: start (QoS 1 routes, %d ports, %d gpio lines)" % (kind, NPORTS, R["gpio_lines"]))
+        peer.start(1)
+        R["rss_start_kb"] = proc_kb(peer.pid, "VmRSS")
+        log("%s: downlink latency, %d sequential QoS 1 commands" % (kind, self.cfg["latency_count"]))
+        R["downlink"] = self.downlink(kind, self.ports.masters[0])
+        time.sleep(1.0)
+        log("%s: idle %.0f s" % (kind, self.cfg["idle_s"]))
+        R["idle"] = self.idle(peer.pid)
+        R["rss_idle_kb"] = proc_kb(peer.pid, "VmRSS")
+        log("%s: paced %d frames/s for %.0f s, QoS 1" % (kind, self.cfg["paced_rate"], self.cfg["paced_s"]))
+        R["paced"] = self.paced(kind, 1)
+        R["uplink"] = []
+        for nports in (1, NPORTS):
+            log("%s: uplink burst QoS 1, %d port(s)" % (kind, nports))
+            R["uplink"].append(self.uplink(peer.pid, 1, nports))
+        R["hwm_q1_kb"] = proc_kb(peer.pid, "VmHWM")
+        if not peer.alive():
+            raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(1)))
+        peer.stop()
+        peer.start(0)
+        for nports in (1, NPORTS):
+            log("%s: uplink burst QoS 0, %d port(s)" % (kind, nports))
+            R["uplink"].append(self.uplink(peer.pid, 0, nports))
+        R["hwm_q0_kb"] = proc_kb(peer.pid, "VmHWM")
+        if not peer.alive():
+            raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
+        peer.stop()
+        R["hwm_kb"] = max(R["hwm_q0_kb"], R["hwm_q1_kb"])
+        if kind == "mqttgw":
+            # the store-and-forward buffer on disk (paho file persistence, a file per message)
+            store = os.path.join(self.tmp, "store")
+            os.makedirs(store, exist_ok=True)
+            peer.start(1, 'buffer = { dir = "%s"; };\n' % store)
+            log("%s: uplink burst QoS 1, 1 port, buffer.dir set (file persistence)" % kind)
+            R["uplink_persist"] = self.uplink(peer.pid, 1, 1)
+            peer.stop()
+        return R
+
+    def run_ceiling(self):
+        R = dict(uplink=[])
+        log("ceiling: latency floor (no gateway), %d QoS 1 messages" % self.cfg["latency_count"])
+        R["downlink"] = self.downlink("floor")
+        for qos, nports, src in [(q, n, p) for p in ("pahopub-sync", "pahopub") for q in (0, 1) for n in (1, NPORTS)]:
+            log("ceiling: bare paho publisher (%s), QoS %d, %d topic(s)"
+                % ("MQTTClient" if src.endswith("sync") else "MQTTAsync", qos, nports))
+            R["uplink"].append(self.uplink(None, qos, nports, source=src))
+        log("ceiling: the same, QoS 0, 1 topic, measured by a paho MQTTAsync subscriber")
+        R["paho_sub"] = self.uplink(None, 0, 1, source="pahopub-sync", paho_sub=True)
+        return R
+
+
+# --------------------------------------------------------------------------
+# report
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+
+    def pkg(name):
+        for n in (name + ":" + arch, name):
+            r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", n], capture_output=True, text=True)
+            if r.returncode == 0 and r.stdout.strip():
+                return r.stdout.strip()
+        return "?"
+    pyv = subprocess.run([PYTHON, "-c", "import paho.mqtt, serial, platform; "
+                          "print(platform.python_version(), paho.mqtt.__version__, serial.__version__)"],
+                         capture_output=True, text=True).stdout.split()
+    git = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
+                         text=True).stdout.strip()
+    return dict(cpu=cpu, cores=os.cpu_count(), kernel=platform.release(), tree=git or "?", mqttgw=MQTTGW,
+                mosquitto=pkg("mosquitto"), paho_c=pkg("libpaho-mqtt1.3"),
+                python=pyv[0] if pyv else "?", paho_python=pyv[1] if len(pyv) > 1 else "?",
+                pyserial=pyv[2] if len(pyv) > 2 else "?",
+                gcc=subprocess.run(["cc", "-dumpfullversion"], capture_output=True, text=True).stdout.strip())
+
+
+def find_up(R, qos, nports):
+    """The run for (qos, nports); for the ceiling, the best of its publishers."""
+    best = None
+    for u in R["uplink"]:
+        if u["qos"] == qos and u["ports"] == nports and (best is None or u["rate"] > best["rate"]):
+            best = u
+    return best
+
+
+def fmt(v, nd=0):
+    if v is None:
+        return "-"
+    if isinstance(v, float) and nd:
+        return "%.*f" % (nd, v)
+    return "{:,}".format(int(round(v)))
+
+
+def ratio(a, b, nd=1):
+    try:
+        return "%.*f×" % (nd, a / b)
+    except (TypeError, ZeroDivisionError):
+        return "-"
+
+
+def report(res):
+    g, p, c = res.get("mqttgw"), res.get("python"), res.get("ceiling")
+    rows = []
+
+    def row(name, gv, pv, rv, target="", met=""):
+        rows.append("| %s | %s | %s | %s | %s | %s |" % (name, gv, pv, rv, target, met))
+
+    def yes(ok):
+        return "" if ok is None else ("yes" if ok else "**no**")
+
+    T = TARGETS
+    if g or p:
+        gd, pd = (g or {}).get("downlink", {}), (p or {}).get("downlink", {})
+        fl = (c or {}).get("downlink", {})
+        for k, name in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("max_us", "max")):
+            row("downlink latency %s, µs (floor: %s)" % (name, fmt(fl.get(k))), fmt(gd.get(k)), fmt(pd.get(k)),
+                ratio(pd.get(k), gd.get(k)),
+                "< 1,000" if k == "p99_us" else "",
+                yes(gd.get(k) < T["down_p99_us"]) if k == "p99_us" and gd else "")
+        row("downlink commands lost", fmt(gd.get("lost")), fmt(pd.get("lost")), "", "0",
+            yes(gd.get("lost") == 0) if gd else "")
+        for qos, nports in ((0, 1), (0, NPORTS), (1, 1), (1, NPORTS)):
+            gu, pu = find_up(g, qos, nports) if g else None, find_up(p, qos, nports) if p else None
+            cu = find_up(c, qos, nports) if c else None
+            tgt, met = "", ""
+            if (qos, nports) == (0, 1):
+                tgt = "≥ 100,000, ≥ 80% of ceiling, 0 lost"
+                if gu and cu:
+                    met = yes(gu["rate"] >= T["up_q0_1p"] and gu["rate"] >= T["up_q0_share"] * cu["rate"]
+                              and gu["lost"] == 0)
+            elif (qos, nports) == (1, 1):
+                tgt = "≥ 20,000, 0 lost"
+                met = yes(gu["rate"] >= T["up_q1_1p"] and gu["lost"] == 0) if gu else ""
+            share = " (%d%% of ceiling %s)" % (round(100.0 * gu["rate"] / cu["rate"]), fmt(cu["rate"])) \
+                if gu and cu else ""
+            row("uplink QoS %d, %d port%s, frames/s%s" % (qos, nports, "s" if nports > 1 else "", share),
+                fmt(gu and gu["rate"]), fmt(pu and pu["rate"]),
+                ratio(gu and gu["rate"], pu and pu["rate"]), tgt, met)
+            row("… lost / duplicated (of frames sent)",
+                "%s / %s (of %s)" % (fmt(gu["lost"]), fmt(gu["dup"]), fmt(gu["frames"])) if gu else "-",
+                "%s / %s (of %s)" % (fmt(pu["lost"]), fmt(pu["dup"]), fmt(pu["frames"])) if pu else "-", "", "", "")
+            row("… CPU µs per frame (% of a core)",
+                "%.2f (%d%%)" % (gu["peer_cpu_us_per_frame"], gu["peer_cpu_pct"]) if gu else "-",
+                "%.2f (%d%%)" % (pu["peer_cpu_us_per_frame"], pu["peer_cpu_pct"]) if pu else "-",
+                ratio(pu and pu["peer_cpu_us_per_frame"], gu and gu["peer_cpu_us_per_frame"]), "", "")
+        gp, pp = (g or {}).get("paced", {}), (p or {}).get("paced", {})
+        row("paced 1,000 frames/s × 10 s, QoS 1: lost", fmt(gp.get("lost")), fmt(pp.get("lost")), "", "0",
+            yes(gp.get("lost") == 0) if gp else "")
+        for k in ("p50_us", "p99_us", "max_us"):
+            row("… frame → subscriber latency %s, µs" % k[:-3], fmt(gp.get(k)), fmt(pp.get(k)),
+                ratio(pp.get(k), gp.get(k)), "", "")
+        ghwm, phwm = (g or {}).get("hwm_kb"), (p or {}).get("hwm_kb")
+        row("peak RSS (VmHWM), MiB, %d ports + %d GPIO lines" % (NPORTS, (g or {}).get("gpio_lines", 0)),
+            fmt(ghwm and ghwm / 1024.0, 2), fmt(phwm and phwm / 1024.0, 2), ratio(phwm, ghwm),
+            "< 4 MiB", yes(ghwm < T["rss_kb"]) if ghwm else "")
+        grss, prss = (g or {}).get("rss_idle_kb"), (p or {}).get("rss_idle_kb")
+        row("RSS after start-up and 5,000 commands, MiB", fmt(grss and grss / 1024.0, 2),
+            fmt(prss and prss / 1024.0, 2), ratio(prss, grss), "", "")
+        gi, pi = (g or {}).get("idle", {}), (p or {}).get("idle", {})
+        row("idle %d s: CPU time, µs" % FULL["idle_s"], fmt(gi.get("cpu_us")), fmt(pi.get("cpu_us")),
+            ratio(pi.get("cpu_us"), gi.get("cpu_us")), "", "")
+        row("idle: wake-ups (context switches, all threads)", fmt(gi.get("wakeups")), fmt(pi.get("wakeups")),
+            ratio(pi.get("wakeups"), gi.get("wakeups")), "keepalive only (0 in 10 s at keepalive 60)",
+            yes(gi.get("wakeups") == 0) if gi else "")
+        row("… of which the event-loop (main) thread", fmt(gi.get("main_wakeups")),
+            fmt(pi.get("main_wakeups")), "", "", "")
+        row("… `perf stat -e context-switches`", fmt(gi.get("perf_context_switches")),
+            fmt(pi.get("perf_context_switches")), "", "", "")
+    head = ["| measure | mqttgw | Python tutorial peer | mqttgw better by | target | met |",
+            "|---|---:|---:|---:|---|---|"]
+    out = "\n".join(head + rows) + "\n"
+    if c:
+        fl = c.get("downlink", {})
+        out += "\nNo-gateway latency floor (publisher → broker → subscriber, QoS 1, sequential): p50 %s µs, " \
+               "p90 %s, p99 %s, max %s.\n" % (fmt(fl.get("p50_us")), fmt(fl.get("p90_us")), fmt(fl.get("p99_us")),
+                                             fmt(fl.get("max_us")))
+        out += "\n| broker ceiling: bare paho publisher → same subscriber | frames/s | lost | " \
+               "publisher CPU | broker CPU | subscriber CPU |\n|---|---:|---:|---:|---:|---:|\n"
+        for u in c["uplink"] + ([c["paho_sub"]] if c.get("paho_sub") else []):
+            out += "| %s, QoS %d, %d topic%s%s | %s | %s | %d%% | %d%% | %d%% |\n" % (
+                "MQTTClient_publish" if u["source"].endswith("sync") else "MQTTAsync_send",
+                u["qos"], u["ports"], "s" if u["ports"] > 1 else "",
+                ", **paho subscriber**" if u["sub"] == "paho" else "", fmt(u["rate"]), fmt(u["lost"]),
+                u["writer_cpu_pct"], u["broker_cpu_pct"], u["sub_cpu_pct"])
+    for kind in ("mqttgw", "python"):
+        R = res.get(kind)
+        if not R:
+            continue
+        out += "\n%s, CPU share of each process during the uplink runs:\n\n" % kind
+        out += "| run | frames/s | lost | gateway CPU | its threads: CPU, context switches | broker CPU " \
+               "| subscriber CPU | device writer CPU |\n|---|---:|---:|---:|---|---:|---:|---:|\n"
+        runs = R["uplink"] + ([dict(R["uplink_persist"], label="buffer.dir")] if R.get("uplink_persist") else [])
+        for u in runs:
+            busy = sorted(u.get("threads", []), key=lambda t: -t["cpu_pct"])
+            th = "; ".join("%s%s %d%%, %s" % (t["name"], " (loop)" if t["main"] else "", t["cpu_pct"],
+                                              fmt(t["voluntary"] + t["nonvoluntary"]))
+                           for t in busy if t["cpu_pct"] >= 1 or t["main"])
+            out += "| QoS %d, %d port%s%s | %s | %s | %d%% | %s | %d%% | %d%% | %d%% |\n" % (
+                u["qos"], u["ports"], "s" if u["ports"] > 1 else "",
+                ", " + u["label"] if u.get("label") else "", fmt(u["rate"]), fmt(u["lost"]), u["peer_cpu_pct"],
+                th, u["broker_cpu_pct"], u["sub_cpu_pct"], u["writer_cpu_pct"])
+        th = R["idle"]["threads"]
+        out += "\n%s, idle %d s, per thread: %s\n" % (kind, R["idle"]["seconds"], ", ".join(
+            "%s%s %d+%d switches, %d µs" % (t["name"], " (main)" if t["main"] else "", t["voluntary"],
+                                              t["nonvoluntary"], t["cpu_us"]) for t in th))
+    return out
+
+
+def plot(res, out_png):
+    files = {}
+    for key, us in res["_cdf"].items():
+        path = os.path.join(OUT, "cdf-%s.dat" % key)
+        write_cdf(path, us)
+        files[key] = path
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plot")
+        return None
+    env = dict(os.environ)
+    args = "outfile='%s'; dir='%s'" % (out_png, OUT)
+    r = subprocess.run(["gnuplot", "-e", args, PLOT], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        log("gnuplot failed: " + r.stderr.strip())
+        return None
+    return out_png
+
+
+# --------------------------------------------------------------------------
+# --profile: where mqttgw's instructions go (valgrind --tool=callgrind)
+
+PROFILE_FRAMES = 20000
+PROFILE_COMMANDS = 2000
+
+
+def callgrind_summary(path, per, what):
+    """Total Ir of one dump and its heaviest functions, inclusive, per frame/command."""
+    r = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                       capture_output=True, text=True)
+    total, rows = 0, []
+    skip = ("(below main)", "__libc_start_main", "libc_start_call_main", "main.c:main", "bridge_run",
+            "start_thread", "clone.S:clone", "0x000000000001ab70")
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(\S.*)$", line)
+        if not m:
+            continue
+        ir, name = int(m.group(1).replace(",", "")), m.group(3)
+        if name == "PROGRAM TOTALS":
+            total = ir
+            continue
+        if any(k in name for k in skip):
+            continue
+        fn = name.split(" [")[0].split(":", 1)[-1]
+        obj = os.path.basename(name.split(" [")[1].rstrip("]")) if " [" in name else ""
+        rows.append((ir, fn, obj))
+    return dict(total=total, per=round(total / per) if per else None, what=what,
+                top=[dict(ir_per=round(ir / per), pct=round(100.0 * ir / total, 1) if total else 0, fn=fn, obj=obj)
+                     for ir, fn, obj in rows[:25]])
+
+
+def render_profile(out):
+    """profile.md from the summaries run_profile collected."""
+    L = ["# mqttgw instruction profile (valgrind --tool=callgrind; Ir = instructions executed)", "",
+         "Config: %d serial ports, %d GPIO lines, the bench routes (POS regex with two captures, catch-all, accept "
+         "regex on commands). Uplink: %s frames written on one port; downlink: %s sequential QoS 1 commands; "
+         "idle: 10 s. Counts are inclusive of callees, per frame or command. Thread 1 is the event loop; the others "
+         "are paho's. Raw files: %s/callgrind.q*; browse with callgrind_annotate or kcachegrind."
+         % (NPORTS, NGPIO if os.path.exists(GPIOSIM) else 0, fmt(PROFILE_FRAMES), fmt(PROFILE_COMMANDS),
+            os.path.relpath(OUT, ROOT)), ""]
+
+    def tname(res, t):
+        return "event loop" if t == 1 else (res["threads"][t - 1] if t <= len(res["threads"]) else "?")
+
+    L += ["| route QoS | phase | unit | " + " | ".join("thread %d" % t for t in (1, 2, 3)) + " | all threads |",
+          "|---|---|---|---:|---:|---:|---:|"]
+    for q in sorted(out):
+        res = out[q]
+        for phase in ("uplink", "downlink", "idle"):
+            per = [res.get("%s/%d" % (phase, t), {}).get("per") for t in (1, 2, 3)]
+            what = next((res["%s/%d" % (phase, t)]["what"] for t in (1, 2, 3) if "%s/%d" % (phase, t) in res), "")
+            L.append("| %s | %s | Ir per %s | %s | %s |" % (q[1:], phase, what, " | ".join(fmt(v) for v in per),
+                                                         fmt(sum(v for v in per if v))))
+    L += ["", "Threads: " + ", ".join("%d = %s" % (t, tname(out[sorted(out)[0]], t)) for t in (1, 2, 3)), ""]
+    for q in sorted(out):
+        res = out[q]
+        for key in [k for k in res if "/" in k]:
+            sm = res[key]
+            phase, t = key.split("/")
+            if phase == "idle" or not sm["total"]:
+                continue
+            seen, rows = set(), []
+            for row in sm["top"]:
+                if row["fn"] in seen or not row["obj"]:
+                    continue
+                seen.add(row["fn"])
+                rows.append(row)
+            L += ["### route QoS %s, %s, thread %s (%s): %s Ir per %s" % (q[1:], phase, t, tname(res, int(t)),
+                                                                         fmt(sm["per"]), sm["what"]), "",
+                  "| Ir per %s | %% of thread | function (inclusive) | object |" % sm["what"], "|---:|---:|---|---|"]
+            L += ["| %s | %.1f | %s | %s |" % (fmt(r["ir_per"]), r["pct"], r["fn"], r["obj"]) for r in rows[:14]]
+            L.append("")
+    L.append("Unnamed 0x... functions are paho internals: Debian ships libpaho-mqtt without symbols "
+             "and its -dbgsym package was not reachable here.")
+    return "\n".join(L) + "\n"
+
+
+def run_profile(args):
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        sys.exit("bench: --profile needs valgrind (apt install valgrind)")
+    tmp = tempfile.mkdtemp(prefix="mqttgw-prof-")
+    out = {}
+    try:
+        broker = Broker(tmp)
+        ports = Ports(NPORTS)
+        gpio = os.path.exists(GPIOSIM)
+        for qos in (0, 1):
+            cfg = os.path.join(tmp, "prof-q%d.cfg" % qos)
+            with open(cfg, "w") as f:
+                f.write(mqttgw_config(broker, ports, qos, gpio))
+            env = dict(os.environ)
+            if gpio:
+                env.update(LD_PRELOAD=GPIOSIM, MQTTGW_GPIOSIM="gpiochip0:pinctrl-bcm2835:54")
+            base = os.path.join(OUT, "callgrind.q%d" % qos)
+            for old in [f for f in os.listdir(OUT) if f.startswith("callgrind.q%d" % qos)]:
+                os.unlink(os.path.join(OUT, old))
+            log("profile QoS %d: mqttgw under callgrind" % qos)
+            gw = spawn(["valgrind", "--tool=callgrind", "--separate-threads=yes", "--callgrind-out-file=" + base,
+                        MQTTGW, "-f", "--allow-root", "-c", cfg], env=env,
+                       stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "gw.log"), "wb"))
+            broker.wait_status("online", 120)
+            time.sleep(2)
+            names = [proc_threads(gw.pid)[t][0] for t in sorted(proc_threads(gw.pid))]
+            subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
+            ports.drain()
+            sub = spawn([PROG["benchsub"], "--uri", broker.uri, "--filter", STATION + "/+/POS/+", "--qos", str(qos),
+                         "--ports", "1", "--idle-ms", "30000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            sub.stdout.readline()
+            fd = ports.masters[0]
+            log("profile QoS %d: uplink, %d frames on one port" % (qos, PROFILE_FRAMES))
+            subprocess.run([PROG["benchdev"], "--fd", str(fd), "burst", "--seconds", "600", "--frames",
+                            str(PROFILE_FRAMES)], pass_fds=(fd,), check=True, capture_output=True)
+            sub.stdin.write(("expect %d\n" % PROFILE_FRAMES).encode())
+            sub.stdin.flush()
+            sres = sub.stdout.readline().decode()
+            stop(sub)
+            subprocess.run(["callgrind_control", "-d", "uplink", str(gw.pid)], check=True, capture_output=True)
+            log("profile QoS %d: downlink, %d commands" % (qos, PROFILE_COMMANDS))
+            subprocess.run([PROG["benchlat"], "--uri", broker.uri, "--topic", STATION + "/MOT01/RECM", "--fd", str(fd),
+                            "--count", str(PROFILE_COMMANDS), "--warmup", "0", "--qos", "1",
+                            "--times", os.path.join(tmp, "lat.bin")], pass_fds=(fd,), check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-d", "downlink", str(gw.pid)], check=True, capture_output=True)
+            log("profile QoS %d: idle 10 s" % qos)
+            time.sleep(10)
+            subprocess.run(["callgrind_control", "-d", "idle", str(gw.pid)], check=True, capture_output=True)
+            stop(gw, grace=30)
+            broker.clear_status()
+            res = {"subscriber": sres.strip(), "threads": names}
+            for n, (phase, per, what) in enumerate((("uplink", PROFILE_FRAMES, "frame"),
+                                                    ("downlink", PROFILE_COMMANDS, "command"),
+                                                    ("idle", 1, "10 s")), start=1):
+                for t in range(1, len(names) + 1):
+                    path = "%s.%d-%02d" % (base, n, t)
+                    if os.path.exists(path):
+                        res["%s/%d" % (phase, t)] = callgrind_summary(path, per, what)
+            out["q%d" % qos] = res
+    finally:
+        stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    with open(os.path.join(OUT, "profile.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    text = render_profile(out)
+    with open(os.path.join(OUT, "profile.md"), "w") as f:
+        f.write(text)
+    print(text)
+    log("profile in %s/profile.md" % os.path.relpath(OUT, ROOT))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="mqttgw benchmark (make bench)")
+    ap.add_argument("--quick", action="store_true", help="short runs: test the harness, not the daemon")
+    ap.add_argument("--publish", action="store_true", help="copy the plot to BENCHMARKS-latency.png")
+    ap.add_argument("--only", choices=("mqttgw", "python", "ceiling"), action="append")
+    ap.add_argument("--profile", action="store_true", help="callgrind profile of mqttgw instead of the benchmark")
+    args = ap.parse_args()
+    for path in [MQTTGW, MOSQUITTO, MOSQ_SUB, MOSQ_PUB] + list(PROG.values()):
+        if not os.path.exists(path):
+            sys.exit("bench: %s is missing (run it through `make bench`)" % path)
+    os.makedirs(OUT, exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.profile:
+        return run_profile(args)
+    t_start = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="mqttgw-bench-")
+    res = {"machine": machine(), "quick": args.quick, "load_start": os.getloadavg()}
+    bench = None
+    try:
+        bench = Bench(args, tmp)
+        which = args.only or ["mqttgw", "python", "ceiling"]
+        for kind in ("mqttgw", "python"):
+            if kind in which:
+                res[kind] = bench.run_peer(kind)
+        if "ceiling" in which:
+            res["ceiling"] = bench.run_ceiling()
+        res["_cdf"] = bench.cdf
+    finally:
+        stop_all()
+        if bench:
+            bench.ports.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    res["load_end"] = os.getloadavg()
+    res["seconds"] = round(time.monotonic() - t_start, 1)
+    png = plot(res, os.path.join(OUT, "latency.png"))
+    cdf = res.pop("_cdf")
+    res["latency_samples"] = {k: len(v) for k, v in cdf.items()}
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    table = report(res)
+    m = res["machine"]
+    head = ("Machine: %s, %d cores, Linux %s; mosquitto %s, paho.mqtt.c %s, Python %s with paho-mqtt %s and "
+            "pyserial %s; cc %s.\nmqttgw: %s (tree %s).\nLoad average at start %.2f, at end %.2f; run took %.0f s.%s\n\n"
+            % (m["cpu"], m["cores"], m["kernel"], m["mosquitto"], m["paho_c"], m["python"], m["paho_python"],
+               m["pyserial"], m["gcc"], os.path.relpath(m["mqttgw"], ROOT) if m["mqttgw"].startswith(ROOT) else m["mqttgw"], m["tree"], res["load_start"][0],
+               res["load_end"][0], res["seconds"], " (--quick: smoke run, figures not comparable)" if args.quick else ""))
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write(head + table)
+    print()
+    print(head + table)
+    if png and args.publish:
+        shutil.copy(png, os.path.join(ROOT, "BENCHMARKS-latency.png"))
+        log("plot copied to BENCHMARKS-latency.png")
+    log("results in %s (results.md, results.json%s)" % (os.path.relpath(OUT, ROOT), ", latency.png" if png else ""))
+
+
+if __name__ == "__main__":
+    main()
