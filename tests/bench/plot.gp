@@ -1,10 +1,11 @@
 # plot.gp - latency distributions (CDF) of mqttgw and the Python tutorial
 # peer, from the data run.py writes (cdf-*.dat: "latency_us fraction" per
 # line, sorted). Two panels: downlink (publish -> line on the port, 5,000
-# sequential QoS 1 commands, with the no-gateway paho -> broker -> paho
-# floor for reference) and paced uplink (frame written -> subscriber, 1,000
-# frames/s for 10 s, QoS 1). Log x: the two peers are an order of magnitude
-# apart, and the tails matter as much as the medians.
+# sequential QoS 1 commands, with the no-gateway publisher -> broker ->
+# subscriber floor for reference) and paced uplink (frame written ->
+# subscriber, 1,000 frames/s for 10 s, QoS 1). Log x: medians of ~100 us
+# and tails of several ms belong on one plot, and the tails matter as much
+# as the medians.
 #
 #   gnuplot -e "outfile='build/bench/latency.png'; dir='build/bench'" tests/bench/plot.gp
 #

@@ -70,6 +70,8 @@ import tempfile
 import time
 import tty
 
+from report import callgrind_summary, render_profile, report
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 _build = os.environ.get("MQTTGW_BUILD", "build")
 BUILD = _build if os.path.isabs(_build) else os.path.join(ROOT, _build)
@@ -670,138 +672,6 @@ def machine():
                 gcc=subprocess.run(["cc", "-dumpfullversion"], capture_output=True, text=True).stdout.strip())
 
 
-def find_up(R, qos, nports):
-    """The run for (qos, nports); for the ceiling, the best of its publishers."""
-    best = None
-    for u in R["uplink"]:
-        if u["qos"] == qos and u["ports"] == nports and (best is None or u["rate"] > best["rate"]):
-            best = u
-    return best
-
-
-def fmt(v, nd=0):
-    if v is None:
-        return "-"
-    if isinstance(v, float) and nd:
-        return "%.*f" % (nd, v)
-    return "{:,}".format(int(round(v)))
-
-
-def ratio(a, b, nd=1):
-    try:
-        return "%.*f×" % (nd, a / b)
-    except (TypeError, ZeroDivisionError):
-        return "-"
-
-
-def report(res):
-    g, p, c = res.get("mqttgw"), res.get("python"), res.get("ceiling")
-    rows = []
-
-    def row(name, gv, pv, rv, target="", met=""):
-        rows.append("| %s | %s | %s | %s | %s | %s |" % (name, gv, pv, rv, target, met))
-
-    def yes(ok):
-        return "" if ok is None else ("yes" if ok else "**no**")
-
-    T = TARGETS
-    if g or p:
-        gd, pd = (g or {}).get("downlink", {}), (p or {}).get("downlink", {})
-        fl = (c or {}).get("downlink", {})
-        for k, name in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("max_us", "max")):
-            row("downlink latency %s, µs (floor: %s)" % (name, fmt(fl.get(k))), fmt(gd.get(k)), fmt(pd.get(k)),
-                ratio(pd.get(k), gd.get(k)),
-                "< 1,000" if k == "p99_us" else "",
-                yes(gd.get(k) < T["down_p99_us"]) if k == "p99_us" and gd else "")
-        row("downlink commands lost", fmt(gd.get("lost")), fmt(pd.get("lost")), "", "0",
-            yes(gd.get("lost") == 0) if gd else "")
-        for qos, nports in ((0, 1), (0, NPORTS), (1, 1), (1, NPORTS)):
-            gu, pu = find_up(g, qos, nports) if g else None, find_up(p, qos, nports) if p else None
-            cu = find_up(c, qos, nports) if c else None
-            tgt, met = "", ""
-            if (qos, nports) == (0, 1):
-                tgt = "≥ 100,000, ≥ 80% of ceiling, 0 lost"
-                if gu and cu:
-                    met = yes(gu["rate"] >= T["up_q0_1p"] and gu["rate"] >= T["up_q0_share"] * cu["rate"]
-                              and gu["lost"] == 0)
-            elif (qos, nports) == (1, 1):
-                tgt = "≥ 20,000, 0 lost"
-                met = yes(gu["rate"] >= T["up_q1_1p"] and gu["lost"] == 0) if gu else ""
-            share = " (%d%% of ceiling %s)" % (round(100.0 * gu["rate"] / cu["rate"]), fmt(cu["rate"])) \
-                if gu and cu else ""
-            row("uplink QoS %d, %d port%s, frames/s%s" % (qos, nports, "s" if nports > 1 else "", share),
-                fmt(gu and gu["rate"]), fmt(pu and pu["rate"]),
-                ratio(gu and gu["rate"], pu and pu["rate"]), tgt, met)
-            row("… lost / duplicated (of frames sent)",
-                "%s / %s (of %s)" % (fmt(gu["lost"]), fmt(gu["dup"]), fmt(gu["frames"])) if gu else "-",
-                "%s / %s (of %s)" % (fmt(pu["lost"]), fmt(pu["dup"]), fmt(pu["frames"])) if pu else "-", "", "", "")
-            row("… CPU µs per frame (% of a core)",
-                "%.2f (%d%%)" % (gu["peer_cpu_us_per_frame"], gu["peer_cpu_pct"]) if gu else "-",
-                "%.2f (%d%%)" % (pu["peer_cpu_us_per_frame"], pu["peer_cpu_pct"]) if pu else "-",
-                ratio(pu and pu["peer_cpu_us_per_frame"], gu and gu["peer_cpu_us_per_frame"]), "", "")
-        gp, pp = (g or {}).get("paced", {}), (p or {}).get("paced", {})
-        row("paced 1,000 frames/s × 10 s, QoS 1: lost", fmt(gp.get("lost")), fmt(pp.get("lost")), "", "0",
-            yes(gp.get("lost") == 0) if gp else "")
-        for k in ("p50_us", "p99_us", "max_us"):
-            row("… frame → subscriber latency %s, µs" % k[:-3], fmt(gp.get(k)), fmt(pp.get(k)),
-                ratio(pp.get(k), gp.get(k)), "", "")
-        ghwm, phwm = (g or {}).get("hwm_kb"), (p or {}).get("hwm_kb")
-        row("peak RSS (VmHWM), MiB, %d ports + %d GPIO lines" % (NPORTS, (g or {}).get("gpio_lines", 0)),
-            fmt(ghwm and ghwm / 1024.0, 2), fmt(phwm and phwm / 1024.0, 2), ratio(phwm, ghwm),
-            "< 4 MiB", yes(ghwm < T["rss_kb"]) if ghwm else "")
-        grss, prss = (g or {}).get("rss_idle_kb"), (p or {}).get("rss_idle_kb")
-        row("RSS after start-up and 5,000 commands, MiB", fmt(grss and grss / 1024.0, 2),
-            fmt(prss and prss / 1024.0, 2), ratio(prss, grss), "", "")
-        gi, pi = (g or {}).get("idle", {}), (p or {}).get("idle", {})
-        row("idle %d s: CPU time, µs" % FULL["idle_s"], fmt(gi.get("cpu_us")), fmt(pi.get("cpu_us")),
-            ratio(pi.get("cpu_us"), gi.get("cpu_us")), "", "")
-        row("idle: wake-ups (context switches, all threads)", fmt(gi.get("wakeups")), fmt(pi.get("wakeups")),
-            ratio(pi.get("wakeups"), gi.get("wakeups")), "keepalive only (0 in 10 s at keepalive 60)",
-            yes(gi.get("wakeups") == 0) if gi else "")
-        row("… of which the event-loop (main) thread", fmt(gi.get("main_wakeups")),
-            fmt(pi.get("main_wakeups")), "", "", "")
-        row("… `perf stat -e context-switches`", fmt(gi.get("perf_context_switches")),
-            fmt(pi.get("perf_context_switches")), "", "", "")
-    head = ["| measure | mqttgw | Python tutorial peer | mqttgw better by | target | met |",
-            "|---|---:|---:|---:|---|---|"]
-    out = "\n".join(head + rows) + "\n"
-    if c:
-        fl = c.get("downlink", {})
-        out += "\nNo-gateway latency floor (publisher → broker → subscriber, QoS 1, sequential): p50 %s µs, " \
-               "p90 %s, p99 %s, max %s.\n" % (fmt(fl.get("p50_us")), fmt(fl.get("p90_us")), fmt(fl.get("p99_us")),
-                                             fmt(fl.get("max_us")))
-        out += "\n| broker ceiling: bare paho publisher → same subscriber | frames/s | lost | " \
-               "publisher CPU | broker CPU | subscriber CPU |\n|---|---:|---:|---:|---:|---:|\n"
-        for u in c["uplink"] + ([c["paho_sub"]] if c.get("paho_sub") else []):
-            out += "| %s, QoS %d, %d topic%s%s | %s | %s | %d%% | %d%% | %d%% |\n" % (
-                "MQTTClient_publish" if u["source"].endswith("sync") else "MQTTAsync_send",
-                u["qos"], u["ports"], "s" if u["ports"] > 1 else "",
-                ", **paho subscriber**" if u["sub"] == "paho" else "", fmt(u["rate"]), fmt(u["lost"]),
-                u["writer_cpu_pct"], u["broker_cpu_pct"], u["sub_cpu_pct"])
-    for kind in ("mqttgw", "python"):
-        R = res.get(kind)
-        if not R:
-            continue
-        out += "\n%s, CPU share of each process during the uplink runs:\n\n" % kind
-        out += "| run | frames/s | lost | gateway CPU | its threads: CPU, context switches | broker CPU " \
-               "| subscriber CPU | device writer CPU |\n|---|---:|---:|---:|---|---:|---:|---:|\n"
-        runs = R["uplink"] + ([dict(R["uplink_persist"], label="buffer.dir")] if R.get("uplink_persist") else [])
-        for u in runs:
-            busy = sorted(u.get("threads", []), key=lambda t: -t["cpu_pct"])
-            th = "; ".join("%s%s %d%%, %s" % (t["name"], " (loop)" if t["main"] else "", t["cpu_pct"],
-                                              fmt(t["voluntary"] + t["nonvoluntary"]))
-                           for t in busy if t["cpu_pct"] >= 1 or t["main"])
-            out += "| QoS %d, %d port%s%s | %s | %s | %d%% | %s | %d%% | %d%% | %d%% |\n" % (
-                u["qos"], u["ports"], "s" if u["ports"] > 1 else "",
-                ", " + u["label"] if u.get("label") else "", fmt(u["rate"]), fmt(u["lost"]), u["peer_cpu_pct"],
-                th, u["broker_cpu_pct"], u["sub_cpu_pct"], u["writer_cpu_pct"])
-        th = R["idle"]["threads"]
-        out += "\n%s, idle %d s, per thread: %s\n" % (kind, R["idle"]["seconds"], ", ".join(
-            "%s%s %d+%d switches, %d µs" % (t["name"], " (main)" if t["main"] else "", t["voluntary"],
-                                              t["nonvoluntary"], t["cpu_us"]) for t in th))
-    return out
-
-
 def plot(res, out_png):
     files = {}
     for key, us in res["_cdf"].items():
@@ -825,77 +695,6 @@ def plot(res, out_png):
 
 PROFILE_FRAMES = 20000
 PROFILE_COMMANDS = 2000
-
-
-def callgrind_summary(path, per, what):
-    """Total Ir of one dump and its heaviest functions, inclusive, per frame/command."""
-    r = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
-                       capture_output=True, text=True)
-    total, rows = 0, []
-    skip = ("(below main)", "__libc_start_main", "libc_start_call_main", "main.c:main", "bridge_run",
-            "start_thread", "clone.S:clone", "0x000000000001ab70")
-    for line in r.stdout.splitlines():
-        m = re.match(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(\S.*)$", line)
-        if not m:
-            continue
-        ir, name = int(m.group(1).replace(",", "")), m.group(3)
-        if name == "PROGRAM TOTALS":
-            total = ir
-            continue
-        if any(k in name for k in skip):
-            continue
-        fn = name.split(" [")[0].split(":", 1)[-1]
-        obj = os.path.basename(name.split(" [")[1].rstrip("]")) if " [" in name else ""
-        rows.append((ir, fn, obj))
-    return dict(total=total, per=round(total / per) if per else None, what=what,
-                top=[dict(ir_per=round(ir / per), pct=round(100.0 * ir / total, 1) if total else 0, fn=fn, obj=obj)
-                     for ir, fn, obj in rows[:25]])
-
-
-def render_profile(out):
-    """profile.md from the summaries run_profile collected."""
-    L = ["# mqttgw instruction profile (valgrind --tool=callgrind; Ir = instructions executed)", "",
-         "Config: %d serial ports, %d GPIO lines, the bench routes (POS regex with two captures, catch-all, accept "
-         "regex on commands). Uplink: %s frames written on one port; downlink: %s sequential QoS 1 commands; "
-         "idle: 10 s. Counts are inclusive of callees, per frame or command. Thread 1 is the event loop; the others "
-         "are paho's. Raw files: %s/callgrind.q*; browse with callgrind_annotate or kcachegrind."
-         % (NPORTS, NGPIO if os.path.exists(GPIOSIM) else 0, fmt(PROFILE_FRAMES), fmt(PROFILE_COMMANDS),
-            os.path.relpath(OUT, ROOT)), ""]
-
-    def tname(res, t):
-        return "event loop" if t == 1 else (res["threads"][t - 1] if t <= len(res["threads"]) else "?")
-
-    L += ["| route QoS | phase | unit | " + " | ".join("thread %d" % t for t in (1, 2, 3)) + " | all threads |",
-          "|---|---|---|---:|---:|---:|---:|"]
-    for q in sorted(out):
-        res = out[q]
-        for phase in ("uplink", "downlink", "idle"):
-            per = [res.get("%s/%d" % (phase, t), {}).get("per") for t in (1, 2, 3)]
-            what = next((res["%s/%d" % (phase, t)]["what"] for t in (1, 2, 3) if "%s/%d" % (phase, t) in res), "")
-            L.append("| %s | %s | Ir per %s | %s | %s |" % (q[1:], phase, what, " | ".join(fmt(v) for v in per),
-                                                         fmt(sum(v for v in per if v))))
-    L += ["", "Threads: " + ", ".join("%d = %s" % (t, tname(out[sorted(out)[0]], t)) for t in (1, 2, 3)), ""]
-    for q in sorted(out):
-        res = out[q]
-        for key in [k for k in res if "/" in k]:
-            sm = res[key]
-            phase, t = key.split("/")
-            if phase == "idle" or not sm["total"]:
-                continue
-            seen, rows = set(), []
-            for row in sm["top"]:
-                if row["fn"] in seen or not row["obj"]:
-                    continue
-                seen.add(row["fn"])
-                rows.append(row)
-            L += ["### route QoS %s, %s, thread %s (%s): %s Ir per %s" % (q[1:], phase, t, tname(res, int(t)),
-                                                                         fmt(sm["per"]), sm["what"]), "",
-                  "| Ir per %s | %% of thread | function (inclusive) | object |" % sm["what"], "|---:|---:|---|---|"]
-            L += ["| %s | %.1f | %s | %s |" % (fmt(r["ir_per"]), r["pct"], r["fn"], r["obj"]) for r in rows[:14]]
-            L.append("")
-    L.append("Unnamed 0x... functions are paho internals: Debian ships libpaho-mqtt without symbols "
-             "and its -dbgsym package was not reachable here.")
-    return "\n".join(L) + "\n"
 
 
 def run_profile(args):
@@ -962,7 +761,8 @@ def run_profile(args):
         shutil.rmtree(tmp, ignore_errors=True)
     with open(os.path.join(OUT, "profile.json"), "w") as f:
         json.dump(out, f, indent=1)
-    text = render_profile(out)
+    text = render_profile(out, NPORTS, NGPIO if os.path.exists(GPIOSIM) else 0, PROFILE_FRAMES, PROFILE_COMMANDS,
+                          os.path.relpath(OUT, ROOT))
     with open(os.path.join(OUT, "profile.md"), "w") as f:
         f.write(text)
     print(text)
@@ -1008,7 +808,7 @@ def main():
     res["latency_samples"] = {k: len(v) for k, v in cdf.items()}
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
-    table = report(res)
+    table = report(res, TARGETS, NPORTS, FULL["idle_s"])
     m = res["machine"]
     head = ("Machine: %s, %d cores, Linux %s; mosquitto %s, paho.mqtt.c %s, Python %s with paho-mqtt %s and "
             "pyserial %s; cc %s.\nmqttgw: %s (tree %s).\nLoad average at start %.2f, at end %.2f; run took %.0f s.%s\n\n"
