@@ -18,7 +18,7 @@
 
 BENCH_SRC    := $(wildcard tests/bench/prog_*.c)
 BENCH_PROGS  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%) $(B)/bench/prog_pahopub-sync
-BENCH_NOMQTT := prog_benchdev prog_benchlat
+BENCH_NOMQTT := prog_benchdev prog_benchlat prog_rawpub
 BENCH_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g
 # the GPIO stand-in, when its source is in the tree: 16 lines for the RSS figure
 BENCH_GPIOSIM := $(if $(wildcard tests/sim/lib_gpiosim.c),$(B)/sim/lib_gpiosim.so)

@@ -25,9 +25,11 @@ libgpiod stand-in when tests/sim has it) and tests/bench/tutorial_gateway.py
      wake-ups (context switches per thread, and `perf stat` when it works)
      over 10 s of idle.
   e) the broker ceiling: prog_pahopub (MQTTAsync) and prog_pahopub-sync
-     (MQTTClient), bare paho publishers, feeding the same subscriber, so
-     gateway throughput is also a share of the best of them. Once more with
-     a paho subscriber, to show that the measuring side is not the limit.
+     (MQTTClient), bare paho publishers, and prog_rawpub, a publisher that
+     costs next to nothing, feeding the same subscriber; gateway throughput
+     is given as a share of the best of them (what the broker can take) and
+     of the best paho one. Once more with a paho subscriber, to show that
+     the measuring side is not the limit.
 
 mqttgw also runs QoS 1 with buffer.dir set (paho's file store), the cost
 config/mqttgw.cfg points to. --profile instead runs mqttgw under valgrind
@@ -79,7 +81,8 @@ OUT = os.path.join(BUILD, "bench")
 # MQTTGW_BENCH: measure another binary (a patched build) with this harness
 MQTTGW = os.environ.get("MQTTGW_BENCH") or os.path.join(BUILD, "mqttgw")
 GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
-PROG = {n: os.path.join(OUT, "prog_" + n) for n in ("benchdev", "benchsub", "benchlat", "pahopub", "pahopub-sync")}
+PROG = {n: os.path.join(OUT, "prog_" + n)
+        for n in ("benchdev", "benchsub", "benchlat", "pahopub", "pahopub-sync", "rawpub")}
 TUTORIAL = os.path.join(ROOT, "tests", "bench", "tutorial_gateway.py")
 PLOT = os.path.join(ROOT, "tests", "bench", "plot.gp")
 PYTHON = "/usr/bin/python3"
@@ -632,9 +635,11 @@ class Bench:
         R = dict(uplink=[])
         log("ceiling: latency floor (no gateway), %d QoS 1 messages" % self.cfg["latency_count"])
         R["downlink"] = self.downlink("floor")
-        for qos, nports, src in [(q, n, p) for p in ("pahopub-sync", "pahopub") for q in (0, 1) for n in (1, NPORTS)]:
-            log("ceiling: bare paho publisher (%s), QoS %d, %d topic(s)"
-                % ("MQTTClient" if src.endswith("sync") else "MQTTAsync", qos, nports))
+        names = {"rawpub": "raw MQTT publisher", "pahopub-sync": "bare paho publisher (MQTTClient)",
+                 "pahopub": "bare paho publisher (MQTTAsync)"}
+        for qos, nports, src in [(q, n, p) for p in ("rawpub", "pahopub-sync", "pahopub") for q in (0, 1)
+                                 for n in (1, NPORTS)]:
+            log("ceiling: %s, QoS %d, %d topic(s)" % (names[src], qos, nports))
             R["uplink"].append(self.uplink(None, qos, nports, source=src))
         log("ceiling: the same, QoS 0, 1 topic, measured by a paho MQTTAsync subscriber")
         R["paho_sub"] = self.uplink(None, 0, 1, source="pahopub-sync", paho_sub=True)
