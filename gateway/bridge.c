@@ -373,6 +373,8 @@ static int bridge_signals(struct bridge *b, uint64_t now)
 static int bridge_build_pollfds(struct bridge *b)
 {
 	int need = 2 + b->cfg->n_serial + b->cfg->n_gpio, n = 0, i;
+	/* back-pressure: while the broker lags, serial bytes wait in the kernel (mqtt.c) */
+	int hold = mqtt_congested(b->mqtt, bridge_now_ms());
 
 	if (need > b->pcap) {
 		struct pollfd *p = realloc(b->pfds, sizeof(*p) * (size_t)need);
@@ -401,6 +403,8 @@ static int bridge_build_pollfds(struct bridge *b)
 			continue;
 		b->pfds[n].fd = fd;
 		b->pfds[n].events = dev->drv->events(dev);
+		if (hold && dev->drv == &serial_driver)
+			b->pfds[n].events &= (short)~POLLIN;
 		b->pdev[n++] = dev;
 	}
 	return n;

@@ -14,13 +14,15 @@ void bridge_stats_log(struct bridge *b)
 
 	log_msg(LOG_NOTICE,
 		"stats: up %llu frames (%llu unrouted, %llu refused); down %llu messages (%llu written, %llu refused, "
-		"%llu unrouted, %llu retained ignored); mqtt %llu published, %llu failed, %llu dropped in, %llu connects",
+		"%llu unrouted, %llu retained ignored); mqtt %llu published, %llu failed, %llu dropped in, %llu connects; "
+		"serial reading held %llu times for the broker (%llu publishes never finished)",
 		(unsigned long long)b->stats.up_frames, (unsigned long long)b->stats.up_unrouted,
 		(unsigned long long)b->stats.up_refused, (unsigned long long)b->stats.down_messages,
 		(unsigned long long)b->stats.down_written, (unsigned long long)b->stats.down_refused,
 		(unsigned long long)b->stats.down_unrouted, (unsigned long long)b->stats.down_retained,
 		(unsigned long long)ms->published, (unsigned long long)ms->publish_failed,
-		(unsigned long long)ms->dropped_in, (unsigned long long)ms->connects);
+		(unsigned long long)ms->dropped_in, (unsigned long long)ms->connects, (unsigned long long)ms->held,
+		(unsigned long long)ms->backlog_written_off);
 	for (i = 0; i < b->cfg->n_serial; i++) {
 		const struct device_stats *s = &b->serial[i]->stats;
 

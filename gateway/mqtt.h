@@ -52,6 +52,8 @@ struct mqtt_stats {
 	uint64_t connects;
 	uint64_t connect_attempts;
 	uint64_t dropped_offline;	/* QoS 0 while offline, buffer.qos0 off */
+	uint64_t held;		/* times serial reading was held for back-pressure */
+	uint64_t backlog_written_off;	/* publishes whose completion never came */
 	uint64_t buffer_dropped;	/* oldest buffered messages dropped */
 };
 
@@ -83,6 +85,13 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now_ms);
 const char *mqtt_attempt_uri(const struct mqtt *m);
 
 int mqtt_is_connected(const struct mqtt *m);
+/*
+ * Back-pressure: 1 while connected with too many publishes unfinished (not
+ * yet written by paho, or for QoS 1/2 not yet acknowledged); the bridge
+ * stops reading serial ports meanwhile. Loop thread, every turn; when the
+ * backlog drains the loop is woken through mqtt_fd().
+ */
+int mqtt_congested(struct mqtt *m, uint64_t now_ms);
 /* Publish; buffered by paho while disconnected. 0 / -1. */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain);
 /* Publish a reply: with MQTT 5, carrying the request's correlation data. */
