@@ -9,7 +9,7 @@
 set -eu
 
 BUILD="gcc make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev"
-TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-14-dev valgrind"
+TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-14-dev valgrind openssl util-linux passwd"
 
 pkgs=$BUILD
 [ "${1:-}" = "--build" ] || pkgs="$pkgs $TEST"
