@@ -78,7 +78,7 @@ def report(res, T, nports, idle_s):
             share = " (%d%% of the broker ceiling %s; %d%% of the best paho publisher's %s)" % (
                 round(100.0 * gu["rate"] / cu["rate"]), fmt(cu["rate"]), round(100.0 * gu["rate"] / cp["rate"]),
                 fmt(cp["rate"])) if gu and cu and cp else ""
-            row("uplink QoS %d, %d port%s, frames/s%s" % (qos, nports, "s" if nports > 1 else "", share),
+            row("uplink QoS %d, %d port%s, frames/s delivered%s" % (qos, nports, "s" if nports > 1 else "", share),
                 fmt(gu and gu["rate"]), fmt(pu and pu["rate"]),
                 ratio(gu and gu["rate"], pu and pu["rate"]), tgt, met)
             row("… lost / duplicated (of frames sent)",

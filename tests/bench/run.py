@@ -505,7 +505,9 @@ class Bench:
         secs = (last - start) / 1e9
         r = dict(qos=qos, ports=nports, source=source, sub=sr["client"], frames=total, received=int(sr["received"]), lost=int(sr["lost"]),
                  dup=int(sr["dup"]), gaps=int(sr["gaps"]), seconds=round(secs, 3),
-                 rate=round(total / secs) if secs > 0 else 0,
+                 # delivered frames per second; what was written is offered_rate
+                 rate=round((total - int(sr["lost"])) / secs) if secs > 0 else 0,
+                 offered_rate=round(total / secs) if secs > 0 else 0,
                  write_seconds=round((int(wr["end_ns"]) - start) / 1e9, 3),
                  writer_cpu_pct=round(100 * w_cpu / secs, 1), sub_cpu_pct=round(100 * s_cpu / secs, 1),
                  broker_cpu_pct=round(100 * (b1 - b0) / secs, 1))
@@ -702,6 +704,18 @@ PROFILE_FRAMES = 20000
 PROFILE_COMMANDS = 2000
 
 
+def settle(pid, quiet_ns=20000000, step=0.5, limit=120):
+    """Wait until pid has used less than quiet_ns of CPU in `step` seconds (its backlog is done)."""
+    deadline = time.monotonic() + limit
+    last = proc_runtime_ns(pid)
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        now = proc_runtime_ns(pid)
+        if now - last < quiet_ns:
+            return
+        last = now
+
+
 def run_profile(args):
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         sys.exit("bench: --profile needs valgrind (apt install valgrind)")
@@ -741,11 +755,13 @@ def run_profile(args):
             sub.stdin.flush()
             sres = sub.stdout.readline().decode()
             stop(sub)
+            settle(gw.pid)	# paho may still be working off acks: that is the uplink's cost too
             subprocess.run(["callgrind_control", "-d", "uplink", str(gw.pid)], check=True, capture_output=True)
             log("profile QoS %d: downlink, %d commands" % (qos, PROFILE_COMMANDS))
             subprocess.run([PROG["benchlat"], "--uri", broker.uri, "--topic", STATION + "/MOT01/RECM", "--fd", str(fd),
                             "--count", str(PROFILE_COMMANDS), "--warmup", "0", "--qos", "1",
                             "--times", os.path.join(tmp, "lat.bin")], pass_fds=(fd,), check=True, capture_output=True)
+            settle(gw.pid)
             subprocess.run(["callgrind_control", "-d", "downlink", str(gw.pid)], check=True, capture_output=True)
             log("profile QoS %d: idle 10 s" % qos)
             time.sleep(10)
