@@ -146,6 +146,7 @@ static int await(const char *want, int timeout_ms, int64_t *at)
 			}
 		} else {
 			n = recv(sq, mbuf + mlen, sizeof(mbuf) - mlen, MSG_DONTWAIT);
+			rawmqtt_quickack(sq);
 			if (n == 0)
 				bench_die("benchlat: connection closed by the broker");
 			if (n > 0) {

@@ -244,6 +244,7 @@ static void *raw_reader(void *arg)
 		const unsigned char *b;
 		unsigned hdr;
 
+		rawmqtt_quickack(raw_fd);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

@@ -122,6 +122,20 @@ static inline size_t rawmqtt_parse(const unsigned char *buf, size_t have, unsign
 	return hl + rl;
 }
 
+/*
+ * Acknowledge what was read at once. mosquitto leaves Nagle on by default
+ * (set_tcp_nodelay false), so a small packet it sends while an earlier one
+ * is unacknowledged waits for our ACK; with the kernel's delayed ACK that
+ * held the first frames of a run for ~17 ms (they all arrived in one read).
+ * TCP_QUICKACK is not sticky: call it after every read.
+ */
+static inline void rawmqtt_quickack(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 /* Read exactly n bytes (blocking). */
 static inline void rawmqtt_read_exact(int fd, unsigned char *p, size_t n)
 {
