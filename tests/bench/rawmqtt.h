@@ -126,8 +126,9 @@ static inline size_t rawmqtt_parse(const unsigned char *buf, size_t have, unsign
  * Acknowledge what was read at once. mosquitto leaves Nagle on by default
  * (set_tcp_nodelay false), so a small packet it sends while an earlier one
  * is unacknowledged waits for our ACK; with the kernel's delayed ACK that
- * held the first frames of a run for ~17 ms (they all arrived in one read).
- * TCP_QUICKACK is not sticky: call it after every read.
+ * held the first frames of a paced run for ~17 ms (they all arrived in one
+ * read). TCP_QUICKACK is not sticky: call it after every read. For latency
+ * measurements only (see prog_benchsub.c).
  */
 static inline void rawmqtt_quickack(int fd)
 {

@@ -529,7 +529,8 @@ class Bench:
         rt = os.path.join(self.tmp, "paced-recv-%s.bin" % label)
         sub = spawn([PROG["benchsub"], "--uri", self.broker.uri, "--filter", STATION + "/+/POS/+",
                      "--qos", str(qos), "--ports", "1", "--idle-ms", "3000", "--times-max", str(n),
-                     "--times", rt, "--id", "benchsub-paced"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                     "--times", rt, "--id", "benchsub-paced", "--quickack"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if sub.stdout.readline().strip() != b"ready":
             raise RuntimeError("benchsub did not get ready")
         fd = self.ports.masters[0]
