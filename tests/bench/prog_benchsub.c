@@ -34,6 +34,13 @@
  *    pack many messages into one segment, as it would for any subscriber,
  *    and acking every read instead costs both ends a lot of CPU (measured:
  *    the broker ceiling fell from ~130,000 to ~100,000 messages/s).
+ *  - Throughput runs read at most once a millisecond (after a short read,
+ *    the reader sleeps 1 ms): on two cores the subscriber competes with the
+ *    gateway for CPU, and reading every segment as it comes cost it 35% of
+ *    a core at 70,000 messages/s against ~0% when reads are large; which
+ *    one happened depended on TCP timing, and gateway throughput swung
+ *    between 65,000 and 122,000 frames/s with it. A millisecond is nothing
+ *    against a 3 s run, and a few kilobytes of socket buffer.
  *  - A message's receive time is the time its read() returned. With
  *    --times, the time of (port, seq) is kept for seq < M and written as
  *    int64 ns (CLOCK_MONOTONIC, native order, 0 = never): run.py subtracts
@@ -291,6 +298,12 @@ static void *raw_reader(void *arg)
 		have -= off;
 		if (have == RAW_BUF)
 			bench_die("benchsub: packet larger than %d bytes", RAW_BUF);
+		if (!quickack && n < RAW_BUF / 4) {
+			/* throughput runs: let a millisecond of messages gather (see above) */
+			struct timespec ms = { 0, 1000000 };
+
+			nanosleep(&ms, NULL);
+		}
 	}
 	free(buf);
 	free(acks);
