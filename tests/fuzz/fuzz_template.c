@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct ref {
 	char out[OUT_MAX];
 	size_t len;
-	int bad_cap;  /* a participating capture used holds + # / $ or NUL */
+	int bad_cap;  /* a used capture holds + # / $, NUL, a control, or bad UTF-8 */
 	int overflow; /* the output did not fit in out */
 };
 
@@ -51,6 +51,51 @@ static void ref_put(struct ref *r, const char *p, size_t n)
 }
 
 /* 0 ok, -1 the template is malformed, -2 the output would not fit */
+/*
+ * The contract for a capture in a topic: printable UTF-8, no C0/C1 control,
+ * no DEL, no overlong form, no surrogate, nothing above U+10FFFF. Written
+ * as "decode, then judge the code point" (template.c validates per lead byte).
+ */
+static int ref_utf8_text(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned long cp;
+		size_t need, k;
+
+		if (p[i] < 0x80) {
+			cp = p[i];
+			need = 0;
+		} else if ((p[i] & 0xe0) == 0xc0) {
+			cp = p[i] & 0x1f;
+			need = 1;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			cp = p[i] & 0x0f;
+			need = 2;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			cp = p[i] & 0x07;
+			need = 3;
+		} else {
+			return 0;
+		}
+		if (i + need >= len + (need ? 0 : 1))
+			return 0;
+		for (k = 1; k <= need; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000))
+			return 0;
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
 static int ref_expand(const char *src, const char *station, const char *name, const struct template_cap *caps,
 		      int ncaps, struct ref *r)
 {
@@ -74,6 +119,8 @@ static int ref_expand(const char *src, const char *station, const char *name, co
 				for (i = 0; i < caps[k].len; i++)
 					if (strchr("+#/$", caps[k].ptr[i]) || caps[k].ptr[i] == '\0')
 						r->bad_cap = 1;
+				if (!ref_utf8_text(caps[k].ptr, caps[k].len))
+					r->bad_cap = 1;
 				ref_put(r, caps[k].ptr, caps[k].len);
 			}
 			p += 2;
