@@ -138,8 +138,3 @@ void cmdq_clear(struct cmdq *q, void (*cb)(const char *data, size_t len, void *c
 		q->count--;
 	}
 }
-
-int cmdq_pending(const struct cmdq *q)
-{
-	return q->count;
-}

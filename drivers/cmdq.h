@@ -66,7 +66,4 @@ uint64_t cmdq_deadline(const struct cmdq *q);
 /* Drop the command in flight and everything queued, calling cb for each. */
 void cmdq_clear(struct cmdq *q, void (*cb)(const char *data, size_t len, void *ctx), void *ctx);
 
-/* Commands queued, not counting the one in flight. */
-int cmdq_pending(const struct cmdq *q);
-
 #endif

@@ -29,11 +29,6 @@ void log_set_level(int level)
 	log_level = level;
 }
 
-int log_get_level(void)
-{
-	return log_level;
-}
-
 static void log_emit(int level, const char *text)
 {
 	if (log_journal < 0)

@@ -18,7 +18,6 @@
 
 /* Messages above this level are dropped (default LOG_INFO; -v: LOG_DEBUG). */
 void log_set_level(int level);
-int log_get_level(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Flush a pending "repeated" count (at exit). */
 void log_flush(void);

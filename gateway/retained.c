@@ -104,8 +104,3 @@ void retained_each(const struct retained *r,
 		if (r->slots[i].topic)
 			fn(r->slots[i].topic, r->slots[i].payload, r->slots[i].len, r->slots[i].qos, ctx);
 }
-
-size_t retained_count(const struct retained *r)
-{
-	return r->count;
-}

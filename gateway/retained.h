@@ -24,6 +24,5 @@ int retained_set(struct retained *r, const char *topic, const void *payload, siz
 /* Call fn for every topic, in no particular order. */
 void retained_each(const struct retained *r,
 		   void (*fn)(const char *topic, const void *payload, size_t len, int qos, void *ctx), void *ctx);
-size_t retained_count(const struct retained *r);
 
 #endif
