@@ -543,6 +543,8 @@ int bridge_run(struct bridge *b)
 			log_msg(LOG_ERR, "out of memory");
 			return 1;
 		}
+		/* buffer.dir: what this turn queued is on disk before we sleep */
+		mqtt_flush(b->mqtt);
 		rc = poll(b->pfds, (nfds_t)n, rc);
 		if (rc < 0) {
 			if (errno == EINTR)

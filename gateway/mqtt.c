@@ -7,29 +7,35 @@
  * runs on the loop thread. The inbound queue is bounded (MQTT_QUEUE_MAX): a
  * flood on a command topic costs counted drops, not unbounded memory.
  *
- * Back-pressure: paho's command queue has the same limit connected or not
- * (maxBufferedMessages; deleteOldestMessages drops the oldest silently), and
- * nothing slowed a device that sends faster than the broker takes: the
- * queue grew by about 1 KiB a message, then lost data while connected
- * (`make bench`: 2,415 of 222,112 frames in 3 s on 8 ports, 100 MB RSS; with
- * buffer.max_messages = 1000, 39% lost), all counted as published. So every
- * publish is counted until paho calls it done (onSuccess: written for QoS 0,
- * acknowledged for QoS 1/2; or onFailure), and while connected with
- * MQTT_BACKLOG_HIGH or more unfinished, mqtt_congested() tells the bridge to
- * stop reading serial ports: bytes wait in the kernel and, with flow =
- * rtscts, the device is held off. The completion that brings the backlog
- * down to MQTT_BACKLOG_LOW writes the eventfd to wake the loop. Completions
- * that never come (paho dropped a message while offline, a replaced client)
- * cannot hold the ports for good: after MQTT_BACKLOG_STALL_MS without
- * progress the rest is written off, counted and logged. A short queue is
- * also a fast one: paho walks its whole command list to assign each QoS 1
- * message id (48,000 instructions a frame under load, callgrind), so the
- * gateway gets faster, not slower (QoS 0: 40,000 -> 67,000 frames/s on one
- * port; QoS 1: 19,000 -> 22,000).
+ * Outbound: paho is only the pipe. Every QoS 1/2 publish goes into our own
+ * queue (outq.c), which hands paho at most MQTT_WINDOW of them at a time
+ * and forgets each when its completion says the broker acknowledged it.
+ * When the link dies the client is destroyed and a new one made, and
+ * everything unacknowledged is sent again on the next connection, in
+ * order. Measured reasons for not leaving this to paho (1.3.12): it lost
+ * publishes that failed on a dead socket (about 1,000 of 10,000 frames
+ * around a broker kill), could resend a half-written PUBLISH for ever
+ * (eclipse-paho #1592, #1310), resent a publish the broker hangs up on
+ * after every reconnect, with no way to give up on it, and its file store
+ * costs a file a message (3,647 frames/s). Here a message that three
+ * connections in a row die holding as the oldest unacknowledged is
+ * dropped and counted (refused_out), and buffer.dir is one append-only
+ * journal written once a loop turn. Completions travel like every other
+ * event: a locked list and the eventfd. QoS 2 is exactly-once within a
+ * connection; a message resent on a new connection may arrive twice.
  *
- * Outbound messages published while disconnected are buffered by paho
- * (sendWhileDisconnected, oldest dropped first when full), and sent in
- * order on the next connect.
+ * QoS 0 while connected, with nothing older waiting, goes straight to
+ * paho. Offline it is dropped (counted), unless buffer.qos0 keeps it.
+ *
+ * Back-pressure: while connected with MQTT_BACKLOG_HIGH or more messages
+ * queued or unfinished, mqtt_congested() tells the bridge to stop reading
+ * serial ports: bytes wait in the kernel and, with flow = rtscts, the
+ * device is held off (before this, `make bench` lost 25-46% of frames in
+ * 8-port bursts and reached 112 MB RSS). Reading resumes at
+ * MQTT_BACKLOG_LOW, or when nothing was acknowledged for
+ * MQTT_BACKLOG_STALL_MS (the queue then keeps the newest max_messages, as
+ * offline). A short paho queue is a fast one too: paho walks its command
+ * list to give each QoS 1 message an id.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +51,7 @@
 
 #include "log.h"
 #include "mqtt.h"
+#include "outq.h"
 
 /* Inbound messages waiting for the loop; a flood beyond this is dropped and counted. */
 #define MQTT_QUEUE_MAX 8192
@@ -57,6 +64,22 @@
 #define MQTT_BACKLOG_HIGH 1000
 #define MQTT_BACKLOG_LOW 250
 #define MQTT_BACKLOG_STALL_MS 2000
+/* QoS 1/2 messages handed to paho and not yet acknowledged, at most */
+#define MQTT_WINDOW 1000
+#define MQTT_JOURNAL "outq.journal"
+
+/* One paho client's identity: completions of a destroyed client are ignored. */
+struct mqtt_link {
+	struct mqtt *m;
+	uint32_t gen;
+};
+
+/* A publish completion: code 0 acknowledged, else paho's code or an MQTT 5 reason code. */
+struct mqtt_done {
+	uint32_t gen;
+	int token;
+	int code;
+};
 
 struct mqtt {
 	const struct cfg_mqtt *cfg;
@@ -75,14 +98,20 @@ struct mqtt {
 	uint64_t next_attempt;		/* loop thread; UINT64_MAX: none */
 	int backoff_ms;
 	int uri_idx;			/* the uri of the current / next attempt */
-	uint64_t connected_at;
-	int quick_losses;		/* connections lost within 2 s, in a row */
 	const char *attempt_uri;	/* the uri being tried (in the config) */
-	uint64_t offline_sent;		/* published while disconnected */
-	uint64_t sent;			/* back-pressure: publishes (atomic; only the loop adds) */
+	struct mqtt_link *link;		/* the current client's */
+	struct mqtt_done *done_v;	/* locked: completions for the loop */
+	size_t done_n, done_cap;
+	struct mqtt_done *spare_v;	/* loop thread: the other half of the swap */
+	size_t spare_cap;
+	struct outq *q;			/* loop thread */
+	uint64_t dropped_seen;		/* q->dropped when last logged */
+	int draining;			/* shutdown: no window */
+	uint64_t sent;			/* QoS 0 sent straight (atomic; only the loop adds) */
 	uint64_t done;			/* ... of them finished (atomic; paho threads add) */
 	int held;			/* atomic: serial reading held; the freeing completion clears it */
-	uint64_t seen_done;		/* loop thread: done as last seen, and when it last moved */
+	uint64_t progress;		/* loop thread: QoS 1/2 acknowledgements */
+	uint64_t seen_progress;		/* loop thread: progress as last seen, and when it last moved */
 	uint64_t seen_at;
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
@@ -91,9 +120,11 @@ struct mqtt {
 static void mqtt_push(struct mqtt *m, struct mqtt_event *ev)
 {
 	uint64_t one = 1;
-	int drop = 0;
+	int drop = 0, wake;
 
 	pthread_mutex_lock(&m->lock);
+	/* the loop takes events until none is left: a non-empty list needs no second wake-up */
+	wake = !m->head && m->done_n == 0;
 	if (ev->type == MQTT_EV_MESSAGE &&
 	    (m->queued >= MQTT_QUEUE_MAX || m->queued_bytes + ev->len > MQTT_QUEUE_BYTES)) {
 		m->dropped_in++;
@@ -115,7 +146,7 @@ static void mqtt_push(struct mqtt *m, struct mqtt_event *ev)
 		return;
 	}
 	/* the eventfd counter only says "look"; a failed write means it is full */
-	if (write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (wake && write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		abort();
 }
 
@@ -354,7 +385,7 @@ static void mqtt_cb_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
 	(void)resp;
 }
 
-/* A publish is finished (paho thread): wake the loop if that frees the ports. */
+/* A QoS 0 publish is finished (paho thread): wake the loop if that frees the ports. */
 static void mqtt_finished(struct mqtt *m)
 {
 	uint64_t done = __atomic_add_fetch(&m->done, 1, __ATOMIC_SEQ_CST), one = 1;
@@ -366,32 +397,88 @@ static void mqtt_finished(struct mqtt *m)
 		abort();
 }
 
-static void mqtt_cb_published(void *ctx, MQTTAsync_successData *resp)
+static void mqtt_cb_sent0(void *ctx, MQTTAsync_successData *resp)
 {
 	(void)resp;
-	mqtt_finished(ctx);
+	mqtt_finished(((struct mqtt_link *)ctx)->m);
+}
+
+static void mqtt_cb_failed0(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	mqtt_finished(((struct mqtt_link *)ctx)->m);
+}
+
+/* paho refuses v3 callbacks on an MQTT 5 client ("Options for wrong MQTT version") */
+static void mqtt_cb_sent0_5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	(void)resp;
+	mqtt_finished(((struct mqtt_link *)ctx)->m);
+}
+
+static void mqtt_cb_failed0_5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	(void)resp;
+	mqtt_finished(((struct mqtt_link *)ctx)->m);
+}
+
+/* A QoS 1/2 publish is finished (paho thread): to the loop, which owns the queue. */
+static void mqtt_completed(struct mqtt_link *l, int token, int code)
+{
+	struct mqtt *m = l->m;
+	uint64_t one = 1;
+	int wake = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->done_n == m->done_cap) {
+		size_t cap = m->done_cap ? 2 * m->done_cap : 256;
+		struct mqtt_done *v = realloc(m->done_v, cap * sizeof(*v));
+
+		if (v) {
+			m->done_v = v;
+			m->done_cap = cap;
+		}
+	}
+	/* without memory the message stays in flight and is sent again after the next loss */
+	if (m->done_n < m->done_cap) {
+		wake = !m->head && m->done_n == 0;
+		m->done_v[m->done_n++] = (struct mqtt_done){ l->gen, token, code };
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (wake && write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		abort();
+}
+
+static void mqtt_cb_published(void *ctx, MQTTAsync_successData *resp)
+{
+	mqtt_completed(ctx, resp ? resp->token : 0, 0);
 }
 
 static void mqtt_cb_publish_failed(void *ctx, MQTTAsync_failureData *resp)
 {
-	(void)resp;
-	mqtt_finished(ctx);
+	mqtt_completed(ctx, resp ? resp->token : 0, resp && resp->code ? resp->code : MQTTASYNC_FAILURE);
 }
 
-/* paho refuses v3 callbacks on an MQTT 5 client ("Options for wrong MQTT version") */
 static void mqtt_cb_published5(void *ctx, MQTTAsync_successData5 *resp)
 {
-	(void)resp;
-	mqtt_finished(ctx);
+	mqtt_completed(ctx, resp ? resp->token : 0, 0);
 }
 
 static void mqtt_cb_publish_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 {
-	(void)resp;
-	mqtt_finished(ctx);
+	int code = MQTTASYNC_FAILURE;
+
+	/* a PUBACK / PUBREC with a reason code of 0x80 or more: the broker refused it */
+	if (resp && resp->reasonCode >= 0x80)
+		code = (int)resp->reasonCode;
+	else if (resp && resp->code)
+		code = resp->code;
+	mqtt_completed(ctx, resp ? resp->token : 0, code);
 }
 
 /* ---- loop thread ---- */
+
+static void mqtt_pump(struct mqtt *m);
 
 const char *mqtt_connack_str(int code)
 {
@@ -456,8 +543,8 @@ int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, si
 static int mqtt_client_create(struct mqtt *m, char *err, size_t errlen)
 {
 	const struct cfg_mqtt *cfg = m->cfg;
-	const struct cfg_buffer *buf = m->buf;
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	struct mqtt_link *link;
 	static int global_done;	/* MQTTAsync_global_init: once, before the first client */
 	int rc;
 
@@ -479,27 +566,31 @@ static int mqtt_client_create(struct mqtt *m, char *err, size_t errlen)
 		MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
 		global_done = 1;
 	}
-	co.sendWhileDisconnected = 1;
-	co.allowDisconnectedSendAtAnyTime = 1;
-	co.maxBufferedMessages = buf->max_messages;
-	co.deleteOldestMessages = 1;
-	co.restoreMessages = 1;
-	co.persistQoS0 = buf->qos0;
+	/* nothing is sent while disconnected: the queue keeps it (see the top) */
+	co.sendWhileDisconnected = 0;
+	co.restoreMessages = 0;
+	/* paho counts its unwritten commands against this connected or not: the window, the rest */
+	co.maxBufferedMessages = MQTT_WINDOW + 1000;
 	/* 3.1.1 exactly: "default" would fall back to 3.1 on every refusal */
 	co.MQTTVersion = cfg->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-	if (*buf->dir) {
-		/* paho's file store: one file per message under dir, survives SIGKILL */
-		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
-						 MQTTCLIENT_PERSISTENCE_DEFAULT, buf->dir, &co);
-	} else {
-		rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id,
-						 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-	}
+	rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+					 &co);
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "cannot create MQTT client for %s: %s", cfg->uris[0], MQTTAsync_strerror(rc));
 		m->client = NULL;
 		return -1;
 	}
+	link = calloc(1, sizeof(*link));
+	if (!link) {
+		snprintf(err, errlen, "out of memory");
+		MQTTAsync_destroy(&m->client);
+		m->client = NULL;
+		return -1;
+	}
+	link->m = m;
+	link->gen = m->link ? m->link->gen + 1 : 1;
+	free(m->link);
+	m->link = link;
 	rc = MQTTAsync_setCallbacks(m->client, m, mqtt_cb_lost, mqtt_cb_message, NULL);
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
@@ -509,8 +600,22 @@ static int mqtt_client_create(struct mqtt *m, char *err, size_t errlen)
 	}
 	if (cfg->protocol == 5)
 		MQTTAsync_setDisconnected(m->client, m, mqtt_cb_server_disconnect);
-	/* a replaced client's publishes will never finish: start counting afresh */
+	/* a replaced client's QoS 0 publishes will never finish: start counting afresh */
 	__atomic_store_n(&m->sent, __atomic_load_n(&m->done, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* buffer.dir: what an earlier run left unacknowledged goes first. */
+static int mqtt_open_journal(struct mqtt *m, char *err, size_t errlen)
+{
+	char path[4200];
+	size_t restored;
+
+	snprintf(path, sizeof(path), "%s/%s", m->buf->dir, MQTT_JOURNAL);
+	if (outq_open_journal(m->q, path, &restored, err, errlen) < 0)
+		return -1;
+	if (restored)
+		log_msg(LOG_INFO, "mqtt: %zu messages restored from %s", restored, path);
 	return 0;
 }
 
@@ -536,6 +641,13 @@ struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, 
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
+	m->q = outq_new((size_t)buf->max_messages);
+	if (!m->q) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (*buf->dir && mqtt_open_journal(m, err, errlen) < 0)
+		goto fail;
 	if (mqtt_client_create(m, err, errlen) < 0)
 		goto fail;
 	return m;
@@ -552,6 +664,13 @@ void mqtt_free(struct mqtt *m)
 		return;
 	if (m->client)
 		MQTTAsync_destroy(&m->client);
+	if (m->q && m->q->count)
+		log_msg(m->q->fd >= 0 ? LOG_INFO : LOG_WARNING, "mqtt: %zu messages not acknowledged at exit %s",
+			m->q->count, m->q->fd >= 0 ? "are kept in buffer.dir" : "are lost (buffer.dir keeps them)");
+	outq_free(m->q);
+	free(m->link);
+	free(m->done_v);
+	free(m->spare_v);
 	while ((ev = m->head) != NULL) {
 		m->head = ev->next;
 		mqtt_event_free(ev);
@@ -666,74 +785,39 @@ void mqtt_start(struct mqtt *m, uint64_t now)
 }
 
 /*
- * Drop the connection events the old client queued before it was destroyed
- * (its lost / failed / connected news is about a link that no longer
- * exists); inbound messages stay.
+ * The link died: a new client for the next connection, and everything
+ * unacknowledged waits its turn again. Completions still coming from the
+ * old client carry its generation and are ignored.
  */
-static void mqtt_purge_link_events(struct mqtt *m)
+static void mqtt_relink(struct mqtt *m)
 {
-	struct mqtt_event **pp, *ev;
-
-	pthread_mutex_lock(&m->lock);
-	m->tail = NULL;
-	for (pp = &m->head; (ev = *pp) != NULL;) {
-		if (ev->type != MQTT_EV_MESSAGE && ev->type != MQTT_EV_NOTE) {
-			*pp = ev->next;
-			m->queued--;
-			mqtt_event_free(ev);
-			continue;
-		}
-		m->tail = ev;
-		pp = &ev->next;
-	}
-	pthread_mutex_unlock(&m->lock);
-}
-
-/*
- * paho.mqtt.c 1.3.12 can keep a PUBLISH that was half written when the
- * socket died, with its topic and payload already freed, and resend it on
- * every reconnect (eclipse-paho/paho.mqtt.c #1592, #1310): the broker drops
- * us for a malformed packet each time, for ever. When connections keep dying
- * right after they are made, the client is replaced: what paho held is
- * restored from buffer.dir when there is one, and counted as lost otherwise.
- */
-static void mqtt_recreate(struct mqtt *m)
-{
-	MQTTAsync_token *tokens = NULL;
+	struct outq_msg *oldest;
 	char err[256];
-	int pending = 0;
 
-	if (MQTTAsync_getPendingTokens(m->client, &tokens) == MQTTASYNC_SUCCESS && tokens) {
-		while (tokens[pending] != -1)
-			pending++;
-		MQTTAsync_free(tokens);
-	}
 	MQTTAsync_destroy(&m->client);
 	m->client = NULL;
-	mqtt_purge_link_events(m);
 	if (mqtt_client_create(m, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "mqtt: %s; exiting so that systemd restarts us", err);
 		exit(1);
 	}
-	if (!*m->buf->dir)
-		m->stats.buffer_dropped += (uint64_t)pending;
-	log_msg(LOG_WARNING,
-		"mqtt: connections keep failing right after connect (a message the broker refuses, or a corrupted one "
-		"in the MQTT library); "
-		"client replaced, %d messages it held %s",
-		pending, *m->buf->dir ? "restored from buffer.dir" : "lost");
-	m->quick_losses = 0;
+	oldest = outq_unsend_all(m->q);
+	if (oldest && oldest->strikes >= OUTQ_STRIKES_MAX) {
+		/* AWS IoT, and mosquitto in some set-ups, hang up instead of refusing */
+		log_msg(LOG_WARNING,
+			"mqtt: a publish to %s was the oldest unacknowledged each of the %d times the connection "
+			"died: the broker refuses it (not authorized?); dropped",
+			oldest->topic, oldest->strikes);
+		m->stats.refused_out++;
+		outq_remove(m->q, oldest);
+	}
 }
 
 void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 {
 	int failed_attempt = m->connecting;
 
-	if (m->connected) {
-		m->quick_losses = now - m->connected_at < 2000 ? m->quick_losses + 1 : 0;
-		if (m->quick_losses >= 3)
-			mqtt_recreate(m);
-	}
+	if (m->connected)
+		mqtt_relink(m);
 
 	m->connected = 0;
 	m->connecting = 0;
@@ -753,25 +837,25 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 
 void mqtt_connected_ok(struct mqtt *m, uint64_t now)
 {
-	m->connected_at = now;
-	if (m->offline_sent > (uint64_t)m->buf->max_messages) {
-		uint64_t lost = m->offline_sent - (uint64_t)m->buf->max_messages;
-
-		m->stats.buffer_dropped += lost;
-		log_msg(LOG_WARNING, "mqtt: %llu messages published while offline were dropped (buffer.max_messages = %d)",
-			(unsigned long long)lost, m->buf->max_messages);
+	(void)now;
+	if (m->q->dropped != m->dropped_seen) {
+		log_msg(LOG_WARNING, "mqtt: %llu queued messages were dropped, the oldest first (buffer.max_messages = %d)",
+			(unsigned long long)(m->q->dropped - m->dropped_seen), m->buf->max_messages);
+		m->dropped_seen = m->q->dropped;
 	}
-	m->offline_sent = 0;
 	m->connected = 1;
 	m->connecting = 0;
 	m->backoff_ms = m->cfg->reconnect_min_ms;
 	m->stats.connects++;
+	mqtt_pump(m);
 }
 
 uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
 {
 	if (m->next_attempt != UINT64_MAX && now >= m->next_attempt)
 		mqtt_connect_now(m);
+	/* a send paho refused a moment ago (the link going down) */
+	mqtt_pump(m);
 	/* serial reading held: look again when the stall check is due */
 	if (__atomic_load_n(&m->held, __ATOMIC_SEQ_CST) && m->seen_at + MQTT_BACKLOG_STALL_MS < m->next_attempt)
 		return m->seen_at + MQTT_BACKLOG_STALL_MS;
@@ -786,10 +870,53 @@ void mqtt_drain_fd(struct mqtt *m)
 		;
 }
 
+/* Apply one completion to the queue. */
+static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d)
+{
+	struct outq_msg *msg;
+
+	if (d->gen != m->link->gen || !(msg = outq_find_sent(m->q, d->gen, d->token)))
+		return;	/* an old client's, or not ours (the shutdown "offline") */
+	if (d->code == 0) {
+		m->progress++;
+		outq_remove(m->q, msg);
+	} else if (d->code >= 0x80) {
+		log_msg(LOG_WARNING, "mqtt: the broker refused a publish to %s: %s (reason code %d); dropped",
+			msg->topic, MQTTReasonCode_toString((enum MQTTReasonCodes)d->code), d->code);
+		m->stats.refused_out++;
+		outq_remove(m->q, msg);
+	} else {
+		outq_unsend(m->q, msg);
+	}
+}
+
+/* Take the completions paho has reported and send what they make room for. */
+static void mqtt_take_done(struct mqtt *m)
+{
+	struct mqtt_done *v;
+	size_t n, cap, i;
+
+	pthread_mutex_lock(&m->lock);
+	v = m->done_v;
+	n = m->done_n;
+	cap = m->done_cap;
+	m->done_v = m->spare_v;
+	m->done_cap = m->spare_cap;
+	m->done_n = 0;
+	pthread_mutex_unlock(&m->lock);
+	for (i = 0; i < n; i++)
+		mqtt_done_one(m, &v[i]);
+	m->spare_v = v;
+	m->spare_cap = cap;
+	if (n)
+		mqtt_pump(m);
+}
+
 struct mqtt_event *mqtt_next_event(struct mqtt *m)
 {
 	struct mqtt_event *ev;
 
+	mqtt_take_done(m);
 	pthread_mutex_lock(&m->lock);
 	ev = m->head;
 	if (ev) {
@@ -818,46 +945,125 @@ int mqtt_is_connected(const struct mqtt *m)
 	return m->connected;
 }
 
-int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain)
+/* Hand one message to paho. 0, or -1 (not now: it stays queued). */
+static int mqtt_send(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
+		     const void *corr, size_t corr_len, int *token)
 {
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	/* paho 1.3 drops a message's properties when no response options are given */
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTProperty prop;
 	int rc;
 
-	if (!m->connected) {
-		if (qos == 0 && !m->buf->qos0) {
-			m->stats.dropped_offline++;
-			return -1;
-		}
-		m->offline_sent++;
+	msg.payload = (void *)(uintptr_t)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = retain;
+	if (corr_len && m->cfg->protocol == 5) {
+		prop.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
+		prop.value.data.data = (char *)(uintptr_t)corr;
+		prop.value.data.len = (int)corr_len;
+		MQTTProperties_add(&msg.properties, &prop);
 	}
 	if (m->cfg->protocol == 5) {
-		ro.onSuccess5 = mqtt_cb_published5;
-		ro.onFailure5 = mqtt_cb_publish_failed5;
+		ro.onSuccess5 = qos ? mqtt_cb_published5 : mqtt_cb_sent0_5;
+		ro.onFailure5 = qos ? mqtt_cb_publish_failed5 : mqtt_cb_failed0_5;
 	} else {
-		ro.onSuccess = mqtt_cb_published;
-		ro.onFailure = mqtt_cb_publish_failed;
+		ro.onSuccess = qos ? mqtt_cb_published : mqtt_cb_sent0;
+		ro.onFailure = qos ? mqtt_cb_publish_failed : mqtt_cb_failed0;
 	}
-	ro.context = m;
+	ro.context = m->link;
 	/* counted before the send: the completion may come before it returns */
-	__atomic_add_fetch(&m->sent, 1, __ATOMIC_SEQ_CST);
-	rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, &ro);
+	if (!qos)
+		__atomic_add_fetch(&m->sent, 1, __ATOMIC_SEQ_CST);
+	rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+	MQTTProperties_free(&msg.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
-		__atomic_sub_fetch(&m->sent, 1, __ATOMIC_SEQ_CST);
+		if (!qos)
+			__atomic_sub_fetch(&m->sent, 1, __ATOMIC_SEQ_CST);
+		if (rc != MQTTASYNC_DISCONNECTED)
+			log_msg(LOG_WARNING, "mqtt: publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
+		return -1;
+	}
+	*token = ro.token;
+	return 0;
+}
+
+/* Send queued messages while the window has room. */
+static void mqtt_pump(struct mqtt *m)
+{
+	struct outq_msg *msg;
+	int token;
+
+	while (m->connected && (m->draining || m->q->n_sent < MQTT_WINDOW) && (msg = outq_next_unsent(m->q))) {
+		if (mqtt_send(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->corr, msg->corr_len,
+			      &token) < 0)
+			return;
+		if (msg->resend)
+			m->stats.resent++;
+		if (msg->qos == 0)
+			outq_remove(m->q, msg);	/* kept while offline; now gone for good */
+		else
+			outq_mark_sent(m->q, msg, m->link->gen, token);
+	}
+}
+
+static int mqtt_publish_msg(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+			    int retain, const void *corr, size_t corr_len)
+{
+	int token;
+
+	if (m->cfg->protocol != 5)
+		corr_len = 0;
+	if (qos == 0 && m->connected && !outq_next_unsent(m->q)) {
+		/* now or never: straight to paho, nothing older is waiting */
+		if (mqtt_send(m, topic, payload, len, 0, retain, corr, corr_len, &token) < 0) {
+			m->stats.publish_failed++;
+			return -1;
+		}
+		m->stats.published++;
+		return 0;
+	}
+	if (qos == 0 && !m->connected && !m->buf->qos0) {
+		m->stats.dropped_offline++;
+		return -1;
+	}
+	if (!outq_add(m->q, topic, payload, len, qos, retain, corr, corr_len)) {
 		m->stats.publish_failed++;
-		log_msg(LOG_WARNING, "mqtt: publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
+		log_msg(LOG_WARNING, "mqtt: publish to %s failed: out of memory", topic);
 		return -1;
 	}
 	m->stats.published++;
+	m->stats.buffer_dropped = m->q->dropped;
+	mqtt_pump(m);
 	return 0;
+}
+
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain)
+{
+	return mqtt_publish_msg(m, topic, payload, len, qos, retain, NULL, 0);
+}
+
+int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+		       const void *corr, size_t corr_len)
+{
+	return mqtt_publish_msg(m, topic, payload, len, qos, 0, corr, corr_len);
+}
+
+void mqtt_flush(struct mqtt *m)
+{
+	outq_flush(m->q);
 }
 
 int mqtt_congested(struct mqtt *m, uint64_t now)
 {
 	uint64_t done = __atomic_load_n(&m->done, __ATOMIC_SEQ_CST);
-	int64_t backlog = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - done);
+	int64_t backlog0 = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - done);
+	int64_t backlog = backlog0 + (int64_t)m->q->count;
 
-	if (done != m->seen_done) {
-		m->seen_done = done;
+	m->stats.queued = m->q->count;
+	if (done + m->progress != m->seen_progress) {
+		m->seen_progress = done + m->progress;
 		m->seen_at = now;
 	}
 	if (!m->connected) {
@@ -869,20 +1075,24 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
 		if (backlog > MQTT_BACKLOG_LOW && now - m->seen_at < MQTT_BACKLOG_STALL_MS)
 			return 1;
 		if (backlog > MQTT_BACKLOG_LOW) {
-			/* never coming (dropped by paho while offline): write them off */
-			log_msg(LOG_WARNING, "mqtt: %lld publishes unfinished for %d ms; no longer waiting for them",
-				(long long)backlog, MQTT_BACKLOG_STALL_MS);
-			m->stats.backlog_written_off += (uint64_t)backlog;
-			__atomic_sub_fetch(&m->sent, (uint64_t)backlog, __ATOMIC_SEQ_CST);
+			/* QoS 0 completions that never come are written off; the queue keeps its own */
+			log_msg(LOG_WARNING, "mqtt: nothing acknowledged for %d ms with %lld messages waiting; reading "
+				"ports again (the queue keeps the newest buffer.max_messages)",
+				MQTT_BACKLOG_STALL_MS, (long long)backlog);
+			if (backlog0 > 0) {
+				m->stats.backlog_written_off += (uint64_t)backlog0;
+				__atomic_sub_fetch(&m->sent, (uint64_t)backlog0, __ATOMIC_SEQ_CST);
+			}
 		}
 		__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
 		return 0;
 	}
-	if (backlog < MQTT_BACKLOG_HIGH)
+	if (backlog < MQTT_BACKLOG_HIGH || now - m->seen_at >= MQTT_BACKLOG_STALL_MS)
 		return 0;
 	__atomic_store_n(&m->held, 1, __ATOMIC_SEQ_CST);
 	/* a completion between the loads above and the store may have missed the flag */
-	backlog = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - __atomic_load_n(&m->done, __ATOMIC_SEQ_CST));
+	backlog = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - __atomic_load_n(&m->done, __ATOMIC_SEQ_CST)) +
+		  (int64_t)m->q->count;
 	if (backlog <= MQTT_BACKLOG_LOW) {
 		__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
 		return 0;
@@ -890,35 +1100,6 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
 	m->seen_at = now;
 	m->stats.held++;
 	return 1;
-}
-
-int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
-		       const void *corr, size_t corr_len)
-{
-	MQTTAsync_message msg = MQTTAsync_message_initializer;
-	/* paho 1.3 drops a message's properties when no response options are given */
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	MQTTProperty prop;
-	int rc;
-
-	if (m->cfg->protocol != 5 || !corr || !corr_len)
-		return mqtt_publish(m, topic, payload, len, qos, 0);
-	msg.payload = (void *)(uintptr_t)payload;
-	msg.payloadlen = (int)len;
-	msg.qos = qos;
-	prop.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
-	prop.value.data.data = (char *)(uintptr_t)corr;
-	prop.value.data.len = (int)corr_len;
-	MQTTProperties_add(&msg.properties, &prop);
-	rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
-	MQTTProperties_free(&msg.properties);
-	if (rc != MQTTASYNC_SUCCESS) {
-		m->stats.publish_failed++;
-		log_msg(LOG_WARNING, "mqtt: reply to %s failed: %s", topic, MQTTAsync_strerror(rc));
-		return -1;
-	}
-	m->stats.published++;
-	return 0;
 }
 
 int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n)
@@ -955,11 +1136,17 @@ int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, si
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	int rc;
 
+	/* everything queued goes before it, window or not */
+	m->draining = 1;
+	mqtt_pump(m);
 	rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, &ro);
-	if (rc != MQTTASYNC_SUCCESS)
+	if (rc == MQTTASYNC_SUCCESS)
+		rc = MQTTAsync_waitForCompletion(m->client, ro.token, (unsigned long)timeout_ms);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_msg(LOG_WARNING, "mqtt: publish to %s not acknowledged in time: %s", topic, MQTTAsync_strerror(rc));
 		return -1;
-	return MQTTAsync_waitForCompletion(m->client, ro.token, (unsigned long)timeout_ms) == MQTTASYNC_SUCCESS ? 0
-													     : -1;
+	}
+	return 0;
 }
 
 void mqtt_disconnect(struct mqtt *m, int timeout_ms)

@@ -44,8 +44,8 @@ struct mqtt_event {
 };
 
 struct mqtt_stats {
-	uint64_t published;	/* accepted by paho */
-	uint64_t publish_failed;	/* refused by paho (buffer full, ...) */
+	uint64_t published;	/* accepted (queued, or QoS 0 sent) */
+	uint64_t publish_failed;	/* refused: out of memory, or paho refused a QoS 0 send */
 	uint64_t received;
 	uint64_t dropped_in;	/* inbound messages dropped: event queue full or oversized */
 	uint64_t oversized_in;	/* inbound messages over MQTT_PAYLOAD_MAX */
@@ -53,8 +53,11 @@ struct mqtt_stats {
 	uint64_t connect_attempts;
 	uint64_t dropped_offline;	/* QoS 0 while offline, buffer.qos0 off */
 	uint64_t held;		/* times serial reading was held for back-pressure */
-	uint64_t backlog_written_off;	/* publishes whose completion never came */
-	uint64_t buffer_dropped;	/* oldest buffered messages dropped */
+	uint64_t backlog_written_off;	/* QoS 0 publishes whose completion never came */
+	uint64_t buffer_dropped;	/* oldest queued messages dropped (buffer.max_messages) */
+	uint64_t refused_out;	/* publishes the broker refused (reason code, or hanging up) */
+	uint64_t resent;	/* sent again on a new connection or after a restart */
+	uint64_t queued;	/* waiting or unacknowledged now */
 };
 
 struct mqtt;
@@ -92,13 +95,19 @@ int mqtt_is_connected(const struct mqtt *m);
  * backlog drains the loop is woken through mqtt_fd().
  */
 int mqtt_congested(struct mqtt *m, uint64_t now_ms);
-/* Publish; buffered by paho while disconnected. 0 / -1. */
+/*
+ * Publish. QoS 1/2 (and QoS 0 with buffer.qos0 while offline) are queued
+ * until the broker acknowledges them, across reconnects and, with
+ * buffer.dir, restarts. 0 / -1 (QoS 0 offline, out of memory).
+ */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain);
 /* Publish a reply: with MQTT 5, carrying the request's correlation data. */
 int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
 		       const void *corr, size_t corr_len);
 int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n);
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n);
+/* Write what was queued since the last call to buffer.dir (once a loop turn). */
+void mqtt_flush(struct mqtt *m);
 /* Publish and wait (blocking, shutdown only) until the broker has it. 0 / -1. */
 int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
 		      int timeout_ms);

@@ -58,13 +58,7 @@ TIMEOUT = 60
 
 # Open problems these tests show (tests/run.py lists them as SKIP with the
 # reason; MQTTGW_RUN_KNOWN=1 runs them). See issue 6's closing note.
-KNOWN_ISSUES = {
-    "test_denied_publish_closing_the_link_is_not_a_loop":
-        "a broker that closes the link on a denied QoS 1 publish gets it again after "
-        "every reconnect (paho resends unacknowledged messages of a persistent "
-        "session); replacing the client after 3 quick losses does not yet restore "
-        "the station's own traffic in time",
-}
+KNOWN_ISSUES = {}
 
 STATUS = "S013/gateway/status"
 STATS = "S013/gateway/stats"
@@ -1194,6 +1188,11 @@ def test_denied_publish_closing_the_link_is_not_a_loop():
         time.sleep(1.5)                 # bounded "nothing happens": the link stays up
         assert proxy.closes == n, "the link keeps being closed (%d times)" % proxy.closes
         assert not [m for m in sub.seen if m.topic.startswith("S014/")]
+        # dropped, and said so: the user sees which topic the broker refuses
+        gw.wait_for_log(r"a publish to S014/MOT01/SEND was the oldest unacknowledged each of the "
+                        r"3 times the connection died: the broker refuses it", timeout=1)
+        print("# denied publish closing the link: closed %d times, then dropped; the "
+               "station's own traffic flowed again" % proxy.closes)
         gw.assert_running()
     finally:
         proxy.close()

@@ -1,0 +1,543 @@
+/*
+ * outq.c - the outbound queue and its journal (see outq.h for the why).
+ *
+ * A doubly linked list in publish order: the messages handed to the MQTT
+ * library come first, those waiting their turn after them (next_send points
+ * at the first of those). Acknowledgements nearly always come in order, so
+ * outq_find_sent() walking from the head finds them at once.
+ *
+ * Journal records, integers little-endian:
+ *   type (1: 'M' a message, 'D' done), body length (4), body, CRC-32 (4) of
+ *   type, length and body.
+ *   M body: seq (8), qos (1), retain (1), topic length (2), payload length
+ *   (4), correlation length (4), topic, payload, correlation.
+ *   D body: seq (8).
+ * Replay stops at the first record that is short, too long or fails its
+ * CRC: that is where a kill interrupted a write, and nothing after it was
+ * ever complete.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "outq.h"
+
+#define OUTQ_HDR 5
+#define OUTQ_CRC 4
+#define OUTQ_M_FIXED 20
+#define OUTQ_BODY_MAX (64u * 1024 * 1024)
+#define OUTQ_WBUF_FLUSH (64u * 1024)
+
+static uint32_t outq_crc_table[256];
+
+static uint32_t outq_crc32(uint32_t crc, const unsigned char *p, size_t n)
+{
+	if (!outq_crc_table[1]) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+			outq_crc_table[i] = c;
+		}
+	}
+	crc = ~crc;
+	while (n--)
+		crc = outq_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void outq_put(unsigned char *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t outq_get(const unsigned char *p, int bytes)
+{
+	uint64_t v = 0;
+
+	for (int i = bytes - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct outq *outq_new(size_t max_waiting)
+{
+	struct outq *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->max_waiting = max_waiting;
+	q->next_seq = 1;
+	q->fd = -1;
+	return q;
+}
+
+static void outq_msg_free(struct outq_msg *m)
+{
+	free(m->topic);
+	free(m->payload);
+	free(m->corr);
+	free(m);
+}
+
+void outq_free(struct outq *q)
+{
+	struct outq_msg *m, *next;
+
+	if (!q)
+		return;
+	outq_flush(q);
+	for (m = q->head; m; m = next) {
+		next = m->next;
+		outq_msg_free(m);
+	}
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q->path);
+	free(q->wbuf);
+	free(q);
+}
+
+/* ---- journal records ---- */
+
+static size_t outq_m_size(const struct outq_msg *m)
+{
+	return OUTQ_HDR + OUTQ_M_FIXED + strlen(m->topic) + m->len + m->corr_len + OUTQ_CRC;
+}
+
+/* Room for n more bytes in the write buffer; -1: the file will be rewritten. */
+static unsigned char *outq_reserve(struct outq *q, size_t n)
+{
+	if (q->wlen + n > q->wcap) {
+		size_t cap = q->wcap ? q->wcap : 4096;
+		unsigned char *p;
+
+		while (cap < q->wlen + n)
+			cap *= 2;
+		p = realloc(q->wbuf, cap);
+		if (!p) {
+			q->rewrite = 1;
+			return NULL;
+		}
+		q->wbuf = p;
+		q->wcap = cap;
+	}
+	return q->wbuf + q->wlen;
+}
+
+static void outq_encode_m(unsigned char *p, const struct outq_msg *m)
+{
+	size_t tlen = strlen(m->topic), body = OUTQ_M_FIXED + tlen + m->len + m->corr_len;
+	unsigned char *b = p + OUTQ_HDR;
+
+	p[0] = 'M';
+	outq_put(p + 1, body, 4);
+	outq_put(b, m->seq, 8);
+	b[8] = (unsigned char)m->qos;
+	b[9] = (unsigned char)m->retain;
+	outq_put(b + 10, tlen, 2);
+	outq_put(b + 12, m->len, 4);
+	outq_put(b + 16, m->corr_len, 4);
+	memcpy(b + OUTQ_M_FIXED, m->topic, tlen);
+	if (m->len)
+		memcpy(b + OUTQ_M_FIXED + tlen, m->payload, m->len);
+	if (m->corr_len)
+		memcpy(b + OUTQ_M_FIXED + tlen + m->len, m->corr, m->corr_len);
+	outq_put(p + OUTQ_HDR + body, outq_crc32(0, p, OUTQ_HDR + body), 4);
+}
+
+static void outq_journal_m(struct outq *q, const struct outq_msg *m)
+{
+	unsigned char *p;
+
+	if (q->fd < 0 || q->rewrite || !(p = outq_reserve(q, m->rec_len)))
+		return;
+	outq_encode_m(p, m);
+	q->wlen += m->rec_len;
+	if (q->wlen >= OUTQ_WBUF_FLUSH)
+		outq_flush(q);
+}
+
+static void outq_journal_d(struct outq *q, uint64_t seq)
+{
+	unsigned char *p;
+
+	if (q->fd < 0 || q->rewrite || !(p = outq_reserve(q, OUTQ_HDR + 8 + OUTQ_CRC)))
+		return;
+	p[0] = 'D';
+	outq_put(p + 1, 8, 4);
+	outq_put(p + OUTQ_HDR, seq, 8);
+	outq_put(p + OUTQ_HDR + 8, outq_crc32(0, p, OUTQ_HDR + 8), 4);
+	q->wlen += OUTQ_HDR + 8 + OUTQ_CRC;
+	if (q->wlen >= OUTQ_WBUF_FLUSH)
+		outq_flush(q);
+}
+
+static int outq_write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void outq_journal_off(struct outq *q, const char *what)
+{
+	log_msg(LOG_ERR, "buffer.dir: %s %s: %s; from now on the buffer is in memory only", what, q->path,
+		strerror(errno));
+	close(q->fd);
+	q->fd = -1;
+	q->wlen = 0;
+}
+
+/* Write the live messages to a new file and put it in place of the old. */
+static int outq_rewrite(struct outq *q)
+{
+	char tmp[4200];
+	unsigned char *buf = NULL;
+	size_t cap = 0, len = 0;
+	struct outq_msg *m;
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", q->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		outq_journal_off(q, "cannot create a file next to");
+		return -1;
+	}
+	for (m = q->head; m && rc == 0; m = m->next) {
+		if (m->rec_len > cap) {
+			unsigned char *p = realloc(buf, m->rec_len > OUTQ_WBUF_FLUSH ? m->rec_len : OUTQ_WBUF_FLUSH);
+
+			if (!p) {
+				rc = -1;
+				break;
+			}
+			buf = p;
+			cap = m->rec_len > OUTQ_WBUF_FLUSH ? m->rec_len : OUTQ_WBUF_FLUSH;
+		}
+		if (len + m->rec_len > cap) {
+			rc = outq_write_all(fd, buf, len);
+			len = 0;
+		}
+		outq_encode_m(buf + len, m);
+		len += m->rec_len;
+	}
+	if (rc == 0 && len && outq_write_all(fd, buf, len) < 0)
+		rc = -1;
+	free(buf);
+	if (rc < 0 || rename(tmp, q->path) < 0) {
+		close(fd);
+		unlink(tmp);
+		outq_journal_off(q, "cannot rewrite");
+		return -1;
+	}
+	/* the new file stays open: O_APPEND was not needed, every write goes at its end */
+	close(q->fd);
+	q->fd = fd;
+	q->file_size = q->live_bytes;
+	q->wlen = 0;
+	q->rewrite = 0;
+	return 0;
+}
+
+int outq_flush(struct outq *q)
+{
+	if (q->fd < 0)
+		return 0;
+	if (q->rewrite || (q->file_size + q->wlen > OUTQ_COMPACT_MIN && q->file_size + q->wlen > 4 * q->live_bytes))
+		return outq_rewrite(q);
+	if (q->wlen == 0)
+		return 0;
+	if (outq_write_all(q->fd, q->wbuf, q->wlen) < 0) {
+		/* a torn batch: start over with a clean file */
+		if (!q->warned)
+			log_msg(LOG_WARNING, "buffer.dir: writing %s: %s; rewriting it", q->path, strerror(errno));
+		q->warned = 1;
+		return outq_rewrite(q);
+	}
+	q->warned = 0;
+	q->file_size += q->wlen;
+	q->wlen = 0;
+	return 0;
+}
+
+/* ---- the queue ---- */
+
+static void outq_link_tail(struct outq *q, struct outq_msg *m)
+{
+	m->prev = q->tail;
+	m->next = NULL;
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	if (!q->next_send)
+		q->next_send = m;
+	q->count++;
+	q->live_bytes += m->rec_len;
+}
+
+static void outq_unlink(struct outq *q, struct outq_msg *m)
+{
+	if (q->next_send == m) {
+		struct outq_msg *n = m->next;
+
+		while (n && n->sent)
+			n = n->next;
+		q->next_send = n;
+	}
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		q->head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	else
+		q->tail = m->prev;
+	q->count--;
+	if (m->sent)
+		q->n_sent--;
+	q->live_bytes -= m->rec_len;
+}
+
+static struct outq_msg *outq_msg_new(const char *topic, size_t tlen, const void *payload, size_t len, int qos,
+				     int retain, const void *corr, size_t corr_len)
+{
+	struct outq_msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->topic = strndup(topic, tlen);
+	m->payload = malloc(len ? len : 1);
+	m->corr = corr_len ? malloc(corr_len) : NULL;
+	if (!m->topic || !m->payload || (corr_len && !m->corr)) {
+		outq_msg_free(m);
+		return NULL;
+	}
+	if (len)
+		memcpy(m->payload, payload, len);
+	if (corr_len)
+		memcpy(m->corr, corr, corr_len);
+	m->len = len;
+	m->corr_len = corr_len;
+	m->qos = qos;
+	m->retain = retain;
+	m->rec_len = outq_m_size(m);
+	return m;
+}
+
+struct outq_msg *outq_add(struct outq *q, const char *topic, const void *payload, size_t len, int qos,
+			  int retain, const void *corr, size_t corr_len)
+{
+	struct outq_msg *m = outq_msg_new(topic, strlen(topic), payload, len, qos, retain, corr, corr_len);
+
+	if (!m)
+		return NULL;
+	/* the oldest message not yet sent makes room; those in flight are the broker's now */
+	while (q->count - q->n_sent >= q->max_waiting && q->next_send) {
+		q->dropped++;
+		outq_remove(q, q->next_send);
+	}
+	m->seq = q->next_seq++;
+	outq_link_tail(q, m);
+	outq_journal_m(q, m);
+	return m;
+}
+
+struct outq_msg *outq_next_unsent(const struct outq *q)
+{
+	return q->next_send;
+}
+
+void outq_mark_sent(struct outq *q, struct outq_msg *m, uint32_t gen, int token)
+{
+	m->sent = 1;
+	m->gen = gen;
+	m->token = token;
+	q->n_sent++;
+	if (q->next_send == m) {
+		struct outq_msg *n = m->next;
+
+		while (n && n->sent)
+			n = n->next;
+		q->next_send = n;
+	}
+}
+
+struct outq_msg *outq_find_sent(const struct outq *q, uint32_t gen, int token)
+{
+	struct outq_msg *m;
+
+	for (m = q->head; m; m = m->next)
+		if (m->sent && m->gen == gen && m->token == token)
+			return m;
+	return NULL;
+}
+
+void outq_unsend(struct outq *q, struct outq_msg *m)
+{
+	if (!m->sent)
+		return;
+	m->sent = 0;
+	m->resend = 1;
+	q->n_sent--;
+	if (!q->next_send || q->next_send->seq > m->seq)
+		q->next_send = m;
+}
+
+struct outq_msg *outq_unsend_all(struct outq *q)
+{
+	struct outq_msg *m, *oldest = NULL;
+
+	for (m = q->head; m; m = m->next) {
+		if (m->sent && !oldest)
+			oldest = m;
+		if (m->sent)
+			m->resend = 1;
+		m->sent = 0;
+	}
+	q->n_sent = 0;
+	q->next_send = q->head;
+	if (oldest)
+		oldest->strikes++;
+	return oldest;
+}
+
+void outq_remove(struct outq *q, struct outq_msg *m)
+{
+	outq_unlink(q, m);
+	if (q->count == 0 && q->fd >= 0 && !q->rewrite) {
+		/* nothing live: an empty file says it, whatever the batch held */
+		q->wlen = 0;
+		if (ftruncate(q->fd, 0) == 0 && lseek(q->fd, 0, SEEK_SET) == 0)
+			q->file_size = 0;
+		else
+			q->rewrite = 1;
+	} else {
+		outq_journal_d(q, m->seq);
+	}
+	outq_msg_free(m);
+}
+
+/* ---- replay ---- */
+
+/* One record from f into *body (grown as needed): its type, or 0 at the end / a torn record. */
+static int outq_read_record(FILE *f, unsigned char **body, size_t *cap, size_t *blen)
+{
+	unsigned char hdr[OUTQ_HDR], crc[OUTQ_CRC];
+	size_t n;
+
+	if (fread(hdr, 1, OUTQ_HDR, f) != OUTQ_HDR || (hdr[0] != 'M' && hdr[0] != 'D'))
+		return 0;
+	n = (size_t)outq_get(hdr + 1, 4);
+	if (n > OUTQ_BODY_MAX || (hdr[0] == 'D' && n != 8) || (hdr[0] == 'M' && n < OUTQ_M_FIXED))
+		return 0;
+	if (n > *cap) {
+		unsigned char *p = realloc(*body, n);
+
+		if (!p)
+			return 0;
+		*body = p;
+		*cap = n;
+	}
+	if (fread(*body, 1, n, f) != n || fread(crc, 1, OUTQ_CRC, f) != OUTQ_CRC)
+		return 0;
+	if (outq_crc32(outq_crc32(0, hdr, OUTQ_HDR), *body, n) != (uint32_t)outq_get(crc, 4))
+		return 0;
+	*blen = n;
+	return hdr[0];
+}
+
+static int outq_replay_m(struct outq *q, const unsigned char *b, size_t n)
+{
+	size_t tlen = (size_t)outq_get(b + 10, 2), plen = (size_t)outq_get(b + 12, 4);
+	size_t clen = (size_t)outq_get(b + 16, 4);
+	struct outq_msg *m;
+
+	if (OUTQ_M_FIXED + tlen + plen + clen != n || b[8] > 2 || b[9] > 1 || tlen == 0)
+		return 0;	/* not ours: the replay ends here */
+	m = outq_msg_new((const char *)b + OUTQ_M_FIXED, tlen, b + OUTQ_M_FIXED + tlen, plen, b[8], b[9],
+			 b + OUTQ_M_FIXED + tlen + plen, clen);
+	if (!m)
+		return -1;
+	m->seq = outq_get(b, 8);
+	m->resend = 1;	/* it may have reached the broker before the restart */
+	outq_link_tail(q, m);
+	if (m->seq >= q->next_seq)
+		q->next_seq = m->seq + 1;
+	return 1;
+}
+
+static void outq_replay_d(struct outq *q, uint64_t seq)
+{
+	struct outq_msg *m;
+
+	for (m = q->head; m; m = m->next)
+		if (m->seq == seq) {
+			outq_unlink(q, m);
+			outq_msg_free(m);
+			return;
+		}
+}
+
+int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *err, size_t errlen)
+{
+	unsigned char *body = NULL;
+	size_t cap = 0, n = 0;
+	FILE *f;
+	int type, rc = 0;
+
+	*restored = 0;
+	q->path = strdup(file);
+	if (!q->path) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	f = fopen(file, "rbe");
+	if (!f && errno != ENOENT) {
+		snprintf(err, errlen, "buffer.dir: cannot read %s: %s", file, strerror(errno));
+		return -1;
+	}
+	while (f && rc >= 0 && (type = outq_read_record(f, &body, &cap, &n)) != 0) {
+		if (type == 'M')
+			rc = outq_replay_m(q, body, n);
+		else
+			outq_replay_d(q, outq_get(body, 8));
+		if (rc == 0)
+			break;
+	}
+	free(body);
+	if (f)
+		fclose(f);
+	if (rc < 0) {
+		snprintf(err, errlen, "buffer.dir: out of memory replaying %s", file);
+		return -1;
+	}
+	*restored = q->count;
+	/* the live ones into a fresh file: what a torn tail held is gone from it too */
+	q->fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (q->fd < 0) {
+		snprintf(err, errlen, "buffer.dir: cannot open %s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (outq_rewrite(q) < 0) {
+		snprintf(err, errlen, "buffer.dir: cannot write %s: %s", file, strerror(errno));
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * outq.h - the outbound queue: every QoS 1/2 publish, and QoS 0 ones kept
+ * while offline, from mqtt_publish() until the broker has acknowledged it.
+ *
+ * The MQTT library is only a pipe: the queue hands it a window of messages
+ * (outq_next_unsent, outq_mark_sent), forgets a message when the broker
+ * acknowledges it (outq_find_sent, outq_remove), and when the link dies puts
+ * everything unacknowledged back in line, in order (outq_unsend_all). The
+ * oldest message in flight at each loss gets a strike: a message that
+ * every connection dies holding is one the broker refuses by hanging up,
+ * and the caller drops it (OUTQ_STRIKES_MAX) instead of looping for ever.
+ *
+ * With a journal (outq_open_journal, buffer.dir), every message added and
+ * every message done is appended to one file as a checksummed record; the
+ * records are written in batches by outq_flush(), which the loop calls
+ * before it sleeps, so the cost is one write() a loop turn, not a file a
+ * message. A restart replays the file; a record torn by a kill ends the
+ * replay. The file is emptied whenever the queue is, and rewritten with
+ * just the live messages when it grows past OUTQ_COMPACT_MIN bytes and four
+ * times what is live.
+ */
+#ifndef MQTTGW_OUTQ_H
+#define MQTTGW_OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OUTQ_STRIKES_MAX 3
+#define OUTQ_COMPACT_MIN (8u * 1024 * 1024)
+
+struct outq_msg {
+	struct outq_msg *prev, *next;
+	uint64_t seq;
+	char *topic;
+	unsigned char *payload;
+	size_t len;
+	unsigned char *corr;	/* MQTT 5 correlation data of a reply, or NULL */
+	size_t corr_len;
+	int qos;
+	int retain;
+	int sent;		/* handed to the client of generation gen as token */
+	uint32_t gen;
+	int token;
+	int strikes;		/* links lost while this was the oldest in flight */
+	int resend;		/* it was sent before (a duplicate is possible) */
+	size_t rec_len;		/* its journal record's size */
+};
+
+struct outq {
+	struct outq_msg *head, *tail;
+	struct outq_msg *next_send;	/* the first message not sent, or NULL */
+	size_t count;
+	size_t n_sent;
+	size_t max_waiting;	/* unsent messages kept; the oldest beyond are dropped */
+	uint64_t next_seq;
+	uint64_t dropped;	/* unsent messages dropped for max_waiting */
+	/* journal */
+	int fd;
+	char *path;
+	unsigned char *wbuf;
+	size_t wlen, wcap;
+	uint64_t file_size;
+	uint64_t live_bytes;
+	int rewrite;		/* a write failed: rewrite the whole file next flush */
+	int warned;
+};
+
+/* A queue keeping at most max_waiting unsent messages. NULL: out of memory. */
+struct outq *outq_new(size_t max_waiting);
+/* Flushes the journal, frees every message. */
+void outq_free(struct outq *q);
+/*
+ * Use FILE as the journal: messages it holds from an earlier run are
+ * queued first (their number in *restored), then the file is rewritten
+ * with just them. 0 / -1 with a message in err.
+ */
+int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *err, size_t errlen);
+
+/* Queue a copy; may drop the oldest unsent message. NULL: out of memory. */
+struct outq_msg *outq_add(struct outq *q, const char *topic, const void *payload, size_t len, int qos,
+			  int retain, const void *corr, size_t corr_len);
+struct outq_msg *outq_next_unsent(const struct outq *q);
+void outq_mark_sent(struct outq *q, struct outq_msg *m, uint32_t gen, int token);
+/* The message sent on generation gen as token, or NULL. */
+struct outq_msg *outq_find_sent(const struct outq *q, uint32_t gen, int token);
+/* Send it again (the library gave it back). */
+void outq_unsend(struct outq *q, struct outq_msg *m);
+/* The link died: all sent messages wait again; returns the oldest, struck, or NULL. */
+struct outq_msg *outq_unsend_all(struct outq *q);
+/* Done with it (delivered or dropped): journaled and freed. */
+void outq_remove(struct outq *q, struct outq_msg *m);
+/* Write the batched journal records. 0 / -1 (logged once per failure run). */
+int outq_flush(struct outq *q);
+
+#endif
