@@ -83,6 +83,8 @@ enum device_event {
 typedef void (*device_emit_fn)(struct device *dev, const char *frame, size_t len, void *ctx);
 typedef void (*device_event_fn)(struct device *dev, enum device_event ev, const char *data, size_t len, void *ctx);
 typedef void (*device_state_fn)(struct device *dev, int online, void *ctx);
+/* Make what emit() was given so far durable (buffer.dir) before the driver forgets the bytes. */
+typedef void (*device_sync_fn)(struct device *dev, void *ctx);
 
 struct device {
 	const struct device_driver *drv;
@@ -94,6 +96,8 @@ struct device {
 	device_emit_fn emit;
 	device_state_fn state;
 	device_event_fn event;		/* may be NULL */
+	device_sync_fn sync;		/* may be NULL */
+	const char *spool_dir;		/* buffer.dir, or NULL: where a driver journals input */
 	void *ctx;			/* passed to emit, state and event */
 	const char *last_error;		/* why the last write() was refused */
 	void *owner;			/* the bridge's per-device state */

@@ -34,6 +34,7 @@
 #include "device.h"
 #include "framing.h"
 #include "log.h"
+#include "serial_journal.h"
 #include "serial_port.h"
 
 /* Bytes a port may have waiting to be written before commands are refused. */
@@ -63,6 +64,10 @@ struct serial_priv {
 	uint64_t rts_hold_until;	/* no bytes before this (delay before send) */
 	uint64_t rts_release_at;	/* drop RTS after this, once drained */
 	uint64_t now;			/* time of the current callback */
+	struct serial_journal rxj;	/* buffer.dir: bytes read, not yet durable upstream */
+	int rxj_state;			/* 0: not opened yet, 1: journaling, -1: none */
+	int rxj_dirty;			/* read since the last reset */
+	int keep_partial;		/* the first open keeps the replayed partial frame */
 };
 
 static const struct cfg_serial *serial_cfg(const struct device *dev)
@@ -77,6 +82,7 @@ static int serial_sw_rts(const struct device *dev, const struct serial_priv *p)
 
 static void serial_priv_free(struct serial_priv *p)
 {
+	serial_journal_close(&p->rxj);
 	framing_free(&p->fr);
 	cmdq_free(&p->q);
 	free(p->dec);
@@ -97,6 +103,7 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	if (!p)
 		return NULL;
 	p->port.fd = -1;
+	p->rxj.fd = -1;
 	p->failsafe_at = UINT64_MAX;
 	memset(&fp, 0, sizeof(fp));
 	fp.mode = (enum framing_mode)c->framing;
@@ -169,6 +176,7 @@ static void serial_dropped(const char *data, size_t len, void *ctx)
 /* ---- writing ---- */
 
 static void serial_lost(struct device *dev, uint64_t now, const char *why);
+static void serial_frame(const char *frame, size_t len, void *ctx);
 
 static int serial_flush(struct device *dev, uint64_t now)
 {
@@ -302,6 +310,38 @@ static void serial_schedule(struct device *dev, struct serial_priv *p, uint64_t 
 	p->next_open = now + delay;
 }
 
+/* buffer.dir: the frames made so far are durable upstream; keep only the partial one. */
+static void serial_commit(struct device *dev, struct serial_priv *p)
+{
+	if (p->rxj_state != 1)
+		return;
+	if (dev->sync)
+		dev->sync(dev, dev->ctx);
+	serial_journal_reset(&p->rxj, dev->name, p->fr.buf, p->fr.len);
+	p->rxj_dirty = 0;
+}
+
+/* First open after a start: what was read but not yet durable before a kill goes through again. */
+static void serial_replay(struct device *dev, struct serial_priv *p, uint64_t now)
+{
+	char *data;
+	size_t len;
+
+	p->rxj_state = -1;
+	if (!dev->spool_dir || !*dev->spool_dir ||
+	    serial_journal_open(&p->rxj, dev->spool_dir, dev->name, &data, &len) < 0)
+		return;
+	p->rxj_state = 1;
+	if (!len)
+		return;
+	log_msg(LOG_INFO, "serial %s: %zu bytes read before the restart are framed again (buffer.dir)", dev->name, len);
+	dev->stats.bytes_in += len;
+	framing_feed_at(&p->fr, data, len, now, serial_frame, dev);
+	free(data);
+	p->keep_partial = 1;
+	serial_commit(dev, p);
+}
+
 static int serial_open(struct device *dev, uint64_t now)
 {
 	const struct cfg_serial *c = serial_cfg(dev);
@@ -312,6 +352,8 @@ static int serial_open(struct device *dev, uint64_t now)
 		return -1;
 	if (p->port.fd >= 0)
 		return 0;
+	if (p->rxj_state == 0)
+		serial_replay(dev, p, now);
 	serial_schedule(dev, p, now);
 	if (p->failsafe_at == UINT64_MAX && !p->link_up && c->n_on_disconnect)
 		p->failsafe_at = now + (uint64_t)c->failsafe_grace_ms;	/* not connected yet */
@@ -331,7 +373,11 @@ static int serial_open(struct device *dev, uint64_t now)
 	 * frames (a restart loses nothing); the framer drops a torn first one
 	 * only if it is over-long.
 	 */
-	framing_reset(&p->fr);
+	if (!p->keep_partial) {
+		framing_reset(&p->fr);
+		serial_commit(dev, p);
+	}
+	p->keep_partial = 0;
 	p->missing_logged = 0;
 	p->rts_on = 0;
 	log_msg(LOG_INFO, "serial %s: %s open at %d baud", c->name, c->port, c->baud);
@@ -418,9 +464,8 @@ static void serial_frame(const char *frame, size_t len, void *ctx)
 	}
 }
 
-static void serial_on_readable(struct device *dev, uint64_t now)
+static void serial_read_port(struct device *dev, struct serial_priv *p, uint64_t now)
 {
-	struct serial_priv *p = dev->priv;
 	char buf[SERIAL_READ_CHUNK];
 	int rounds;
 
@@ -433,6 +478,10 @@ static void serial_on_readable(struct device *dev, uint64_t now)
 			uint64_t before = p->fr.dropped;
 
 			dev->stats.bytes_in += (uint64_t)n;
+			if (p->rxj_state == 1) {
+				serial_journal_append(&p->rxj, dev->name, buf, (size_t)n);
+				p->rxj_dirty = 1;
+			}
 			framing_feed_at(&p->fr, buf, (size_t)n, now, serial_frame, dev);
 			if (p->fr.dropped != before) {
 				dev->stats.dropped_overlong += p->fr.dropped - before;
@@ -448,6 +497,15 @@ static void serial_on_readable(struct device *dev, uint64_t now)
 		serial_lost(dev, now, n == 0 ? "end of file" : strerror(errno));
 		return;
 	}
+}
+
+static void serial_on_readable(struct device *dev, uint64_t now)
+{
+	struct serial_priv *p = dev->priv;
+
+	serial_read_port(dev, p, now);
+	if (p->rxj_dirty)
+		serial_commit(dev, p);
 }
 
 static void serial_on_writable(struct device *dev, uint64_t now)
@@ -513,6 +571,7 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 		framing_tick(&p->fr, now, serial_frame, dev);
 		if (p->fr.incomplete + p->fr.dropped != before)
 			dev->stats.dropped_overlong += p->fr.incomplete + p->fr.dropped - before;
+		serial_commit(dev, p);
 	}
 	while (cmdq_expired(&p->q, now, &cmd, &len)) {
 		if (dev->event)

@@ -272,6 +272,15 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 
 /* ---- devices ---- */
 
+/* A device is about to forget input it emitted: the queue's journal first. */
+static void bridge_sync(struct device *dev, void *ctx)
+{
+	struct bridge *b = ctx;
+
+	(void)dev;
+	mqtt_flush(b->mqtt);
+}
+
 struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
 					const void *cfg, int index)
 {
@@ -281,6 +290,8 @@ struct device *bridge_device_new(struct bridge *b, const struct device_driver *d
 		return NULL;
 	dev->index = index;
 	dev->event = bridge_replies_event;
+	dev->sync = bridge_sync;
+	dev->spool_dir = b->spool_dir;
 	if (drv == &serial_driver) {
 		/* room for every command the device can hold, and one in flight */
 		dev->owner = bridge_replies_new(((const struct cfg_serial *)cfg)->queue_max + 1);
@@ -578,6 +589,8 @@ struct bridge *bridge_new(struct config *cfg, const char *cfg_path, char *err, s
 	b->cfg = cfg;
 	b->sfd = -1;
 	b->cfg_path = strdup(cfg_path);
+	/* buffer settings do not change on reload: the devices may keep a pointer */
+	b->spool_dir = *cfg->buffer.dir ? strdup(cfg->buffer.dir) : NULL;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -589,7 +602,7 @@ struct bridge *bridge_new(struct config *cfg, const char *cfg_path, char *err, s
 		goto fail;
 	}
 	b->n_subs = bridge_collect_subs(cfg, &b->subs, &b->sub_qos);
-	if (!b->cfg_path || b->n_subs < 0 || bridge_devices_new(b, cfg, &b->serial, &b->gpio) < 0) {
+	if (!b->cfg_path || (*cfg->buffer.dir && !b->spool_dir) || b->n_subs < 0 || bridge_devices_new(b, cfg, &b->serial, &b->gpio) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -633,6 +646,7 @@ void bridge_free(struct bridge *b)
 	free(b->pfds);
 	free(b->pdev);
 	free(b->cfg_path);
+	free(b->spool_dir);
 	config_free(b->cfg);
 	free(b);
 }

@@ -22,6 +22,7 @@
 struct bridge {
 	struct config *cfg;
 	char *cfg_path;
+	char *spool_dir;		/* buffer.dir, or NULL */
 	struct mqtt *mqtt;
 	struct device **serial;		/* cfg->n_serial */
 	struct device **gpio;		/* cfg->n_gpio */

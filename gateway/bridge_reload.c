@@ -168,6 +168,12 @@ void bridge_reload(struct bridge *b, uint64_t now)
 		config_free(nc);
 		return;
 	}
+	if (strcmp(nc->buffer.dir, b->cfg->buffer.dir) != 0 || nc->buffer.max_messages != b->cfg->buffer.max_messages ||
+	    nc->buffer.qos0 != b->cfg->buffer.qos0) {
+		log_msg(LOG_ERR, "reload refused: buffer settings changed; restart the service to apply them");
+		config_free(nc);
+		return;
+	}
 	n = bridge_collect_subs(nc, &subs, &qos);
 	if (n < 0 || bridge_swap_devices(b, nc, now) < 0) {
 		log_msg(LOG_ERR, "reload failed: out of memory");

@@ -1054,6 +1054,50 @@ def test_per_station_acl():
     assert st["connects"] == 1, "the ACL denials cost the gateway its connection: %s" % st
 
 
+
+def test_mqtt5_refused_publish_dropped_logged_and_counted():
+    # With MQTT 5 the broker says "not authorized" in the PUBACK (reason
+    # code 0x87): the gateway drops that message at once (no resend, no
+    # reconnect), says which topic, counts it, and the station's own
+    # traffic goes on in order.
+    passwd = tmppath("passwd")
+    acl = tmppath("stations.acl")
+    shutil.copy(os.path.join(ROOT, "raspbian", "mosquitto-acl.conf"), acl)
+    logins = {"admin": "admin-pw-1", "S013": "s013-pw-2"}
+    subprocess.run(["mosquitto_passwd", "-c", "-b", passwd, "admin", logins["admin"]], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", passwd, "S013", logins["S013"]], check=True)
+    broker = Broker(extra_conf=acl_broker_conf(passwd, acl))
+    pwfile = tmppath("gw.password")
+    with open(pwfile, "w") as f:
+        f.write(logins["S013"] + "\n")
+    os.chmod(pwfile, 0o600)
+    pty = Pty()
+    with ClientLogin("admin", logins["admin"]):
+        admin = Sub(broker, ["#"])
+        gw = Gateway(gateway_config(
+            broker, serial=[serial_dev("MOT01", pty.path)],
+            mqtt={"username": "S013", "password_file": pwfile, "protocol": 5,
+                  "stats_topic": STATS, "stats_interval": 1},
+            routes=[{"from": "serial:MOT01", "match": "^FOR14 (.*)$", "to": "mqtt:S014/MOT01/SEND",
+                     "payload": "$1"},
+                    send_route("MOT01")]))
+        admin.expect(STATUS, "online", timeout=10)
+        pty.write(b"OWN 0\r\nFOR14 a\r\nOWN 1\r\nFOR14 b\r\nOWN 2\r\n")
+        admin.expect("S013/MOT01/SEND", "OWN 2")
+        own = [m.payload for m in admin.seen if m.topic == "S013/MOT01/SEND"]
+        assert own == ["OWN 0", "OWN 1", "OWN 2"], own
+        logs = gw.wait_for_log(r"the broker refused a publish to S014/MOT01/SEND: Not authorized "
+                               r"\(reason code 135\); dropped", timeout=5)
+        assert logs
+        wait_stats(admin, lambda st: st.get("refused_out") == 2, 5, "refused_out = 2 on the stats topic")
+        assert not [m for m in admin.seen if m.topic.startswith("S014/")]
+        assert len(re.findall(r"mqtt: connected to", gw.log_text())) == 1, \
+            "a refused publish cost the connection"
+        gw.assert_running()
+    print("# MQTT 5 refusal: 2 publishes refused with reason code 135, dropped and counted; "
+          "OWN 0..2 in order, one connection")
+
+
 class ClosingProxy:
     """A TCP proxy in front of the broker that closes a client's connection
     when the client publishes under a denied prefix: what MQTT 3.1.1 lets a

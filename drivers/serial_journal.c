@@ -1,0 +1,106 @@
+/*
+ * serial_journal.c - the raw-read journal of a serial port (see the header).
+ *
+ * One small file a port, opened O_APPEND: an append is one write(), a reset
+ * an ftruncate() and, when a partial frame is pending, one write(). No
+ * fsync: the point is surviving a kill or crash of the daemon; the kernel
+ * keeps the page cache (a power cut is another matter, see mqttgw.cfg(5)).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "serial_journal.h"
+
+static int serial_journal_write(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void serial_journal_fail(struct serial_journal *j, const char *name, const char *what)
+{
+	if (!j->failed)
+		log_msg(LOG_ERR, "serial %s: buffer.dir journal: %s: %s", name, what, strerror(errno));
+	j->failed = 1;
+}
+
+int serial_journal_open(struct serial_journal *j, const char *dir, const char *name, char **data, size_t *len)
+{
+	char path[4200];
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+
+	*data = NULL;
+	*len = 0;
+	j->failed = 0;
+	snprintf(path, sizeof(path), "%s/rx-%s", dir, name);
+	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (j->fd < 0 || fstat(j->fd, &st) < 0) {
+		log_msg(LOG_ERR, "serial %s: cannot open %s: %s; bytes read are not journaled", name, path,
+			strerror(errno));
+		serial_journal_close(j);
+		return -1;
+	}
+	if (st.st_size > 0) {
+		size_t want = (size_t)st.st_size < SERIAL_JOURNAL_MAX ? (size_t)st.st_size : SERIAL_JOURNAL_MAX;
+
+		buf = malloc(want);
+		while (buf && got < want) {
+			ssize_t r = pread(j->fd, buf + got, want - got, (off_t)got);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (!buf || got == 0) {
+			log_msg(LOG_ERR, "serial %s: cannot read %s: %s", name, path, buf ? strerror(errno) : "out of memory");
+			free(buf);
+			buf = NULL;
+			got = 0;
+		}
+	}
+	*data = buf;
+	*len = got;
+	return 0;
+}
+
+void serial_journal_append(struct serial_journal *j, const char *name, const void *p, size_t n)
+{
+	if (j->fd >= 0 && serial_journal_write(j->fd, p, n) < 0)
+		serial_journal_fail(j, name, "write");
+}
+
+void serial_journal_reset(struct serial_journal *j, const char *name, const void *left, size_t n)
+{
+	if (j->fd < 0)
+		return;
+	if (ftruncate(j->fd, 0) < 0 || (n && serial_journal_write(j->fd, left, n) < 0))
+		serial_journal_fail(j, name, "rewrite");
+	else
+		j->failed = 0;
+}
+
+void serial_journal_close(struct serial_journal *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+}
