@@ -418,9 +418,6 @@ static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_
 		return;
 	}
 	cfg_apply(c, g, buffer_opts, bu, "buffer");
-	if (!c->failed && *bu->dir && cfg->mqtt.clean_session)
-		cfg_fail(c, config_setting_get_member(g, "dir"),
-			 "buffer.dir needs mqtt.clean_session = false (a clean session discards what was stored)");
 }
 
 void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, regex_t *re, int *has,

@@ -67,6 +67,8 @@
 /* QoS 1/2 messages handed to paho and not yet acknowledged, at most */
 #define MQTT_WINDOW 1000
 #define MQTT_JOURNAL "outq.journal"
+/* Connected, and the oldest message unacknowledged this long: paho lost it; sent again. */
+#define MQTT_ACK_TIMEOUT_MS 30000
 
 /* One paho client's identity: completions of a destroyed client are ignored. */
 struct mqtt_link {
@@ -111,6 +113,8 @@ struct mqtt {
 	uint64_t done;			/* ... of them finished (atomic; paho threads add) */
 	int held;			/* atomic: serial reading held; the freeing completion clears it */
 	uint64_t progress;		/* loop thread: QoS 1/2 acknowledgements */
+	uint64_t now;			/* loop thread: the time of the current turn */
+	uint64_t connected_at;
 	uint64_t seen_progress;		/* loop thread: progress as last seen, and when it last moved */
 	uint64_t seen_at;
 	char password[MQTT_PASSWORD_MAX];
@@ -786,10 +790,19 @@ void mqtt_start(struct mqtt *m, uint64_t now)
 
 /*
  * The link died: a new client for the next connection, and everything
- * unacknowledged waits its turn again. Completions still coming from the
- * old client carry its generation and are ignored.
+ * unacknowledged is sent again from the queue, in order. Keeping the
+ * client and letting paho resend what it holds was measured and loses:
+ * paho 1.3.12 can resend a half-written PUBLISH whose data it already freed
+ * (eclipse-paho #1592; the broker then drops every connection for a
+ * malformed packet) and lost frames around a broker kill. The price of a
+ * new client: paho leaks the publish commands still queued (not yet
+ * written) in a client destroyed after a lost connection (#1474, fixed in
+ * 1.3.14), about 140 bytes each, at most MQTT_WINDOW a loss and in practice
+ * those of the last few milliseconds. The oldest message in flight gets a
+ * strike; at OUTQ_STRIKES_MAX it is dropped. Completions still coming from
+ * the old client carry its generation and are ignored.
  */
-static void mqtt_relink(struct mqtt *m)
+static void mqtt_link_lost(struct mqtt *m)
 {
 	struct outq_msg *oldest;
 	char err[256];
@@ -817,7 +830,7 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 	int failed_attempt = m->connecting;
 
 	if (m->connected)
-		mqtt_relink(m);
+		mqtt_link_lost(m);
 
 	m->connected = 0;
 	m->connecting = 0;
@@ -837,7 +850,7 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 
 void mqtt_connected_ok(struct mqtt *m, uint64_t now)
 {
-	(void)now;
+	m->now = m->connected_at = now;
 	if (m->q->dropped != m->dropped_seen) {
 		log_msg(LOG_WARNING, "mqtt: %llu queued messages were dropped, the oldest first (buffer.max_messages = %d)",
 			(unsigned long long)(m->q->dropped - m->dropped_seen), m->buf->max_messages);
@@ -852,14 +865,29 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now)
 
 uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
 {
+	struct outq_msg *oldest;
+	uint64_t next = m->next_attempt, due;
+
+	m->now = now;
 	if (m->next_attempt != UINT64_MAX && now >= m->next_attempt)
 		mqtt_connect_now(m);
+	if (m->connected && (oldest = outq_oldest_sent(m->q)) != NULL) {
+		due = (oldest->sent_at > m->connected_at ? oldest->sent_at : m->connected_at) + MQTT_ACK_TIMEOUT_MS;
+		if (now >= due) {
+			/* a safety net: no broker takes this long while the link is up */
+			log_msg(LOG_WARNING, "mqtt: no acknowledgement for a publish to %s in %d s; sending it again",
+				oldest->topic, MQTT_ACK_TIMEOUT_MS / 1000);
+			outq_unsend(m->q, oldest);
+		} else if (due < next) {
+			next = due;
+		}
+	}
 	/* a send paho refused a moment ago (the link going down) */
 	mqtt_pump(m);
 	/* serial reading held: look again when the stall check is due */
-	if (__atomic_load_n(&m->held, __ATOMIC_SEQ_CST) && m->seen_at + MQTT_BACKLOG_STALL_MS < m->next_attempt)
+	if (__atomic_load_n(&m->held, __ATOMIC_SEQ_CST) && m->seen_at + MQTT_BACKLOG_STALL_MS < next)
 		return m->seen_at + MQTT_BACKLOG_STALL_MS;
-	return m->next_attempt;
+	return next;
 }
 
 void mqtt_drain_fd(struct mqtt *m)
@@ -995,6 +1023,13 @@ static void mqtt_pump(struct mqtt *m)
 	struct outq_msg *msg;
 	int token;
 
+	/*
+	 * While a message the link died holding is unacknowledged, nothing new
+	 * goes to paho: if it is the broker's poison, the next loss finds
+	 * nothing else queued in the client that must then be replaced.
+	 */
+	if (m->q->head && m->q->head->sent && m->q->head->strikes > 0 && !m->draining)
+		return;
 	while (m->connected && (m->draining || m->q->n_sent < MQTT_WINDOW) && (msg = outq_next_unsent(m->q))) {
 		if (mqtt_send(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->corr, msg->corr_len,
 			      &token) < 0)
@@ -1005,6 +1040,9 @@ static void mqtt_pump(struct mqtt *m)
 			outq_remove(m->q, msg);	/* kept while offline; now gone for good */
 		else
 			outq_mark_sent(m->q, msg, m->link->gen, token);
+		msg->sent_at = m->now;
+		if (msg->strikes > 0)
+			return;	/* alone, as above */
 	}
 }
 
@@ -1061,6 +1099,7 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
 	int64_t backlog0 = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - done);
 	int64_t backlog = backlog0 + (int64_t)m->q->count;
 
+	m->now = now;
 	m->stats.queued = m->q->count;
 	if (done + m->progress != m->seen_progress) {
 		m->seen_progress = done + m->progress;

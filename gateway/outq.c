@@ -379,6 +379,17 @@ void outq_mark_sent(struct outq *q, struct outq_msg *m, uint32_t gen, int token)
 	}
 }
 
+struct outq_msg *outq_oldest_sent(const struct outq *q)
+{
+	struct outq_msg *m;
+
+	if (q->n_sent == 0)
+		return NULL;
+	for (m = q->head; m && !m->sent; m = m->next)
+		;
+	return m;
+}
+
 struct outq_msg *outq_find_sent(const struct outq *q, uint32_t gen, int token)
 {
 	struct outq_msg *m;

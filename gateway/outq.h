@@ -5,10 +5,11 @@
  * The MQTT library is only a pipe: the queue hands it a window of messages
  * (outq_next_unsent, outq_mark_sent), forgets a message when the broker
  * acknowledges it (outq_find_sent, outq_remove), and when the link dies puts
- * everything unacknowledged back in line, in order (outq_unsend_all). The
- * oldest message in flight at each loss gets a strike: a message that
- * every connection dies holding is one the broker refuses by hanging up,
- * and the caller drops it (OUTQ_STRIKES_MAX) instead of looping for ever.
+ * everything unacknowledged back in line, in order, when the caller starts
+ * over with a new client (outq_unsend_all). The oldest message in flight at
+ * each loss gets a strike: a message that every connection dies holding is
+ * one the broker refuses by hanging up, and the caller drops it
+ * (OUTQ_STRIKES_MAX) instead of looping for ever.
  *
  * With a journal (outq_open_journal, buffer.dir), every message added and
  * every message done is appended to one file as a checksummed record; the
@@ -42,6 +43,7 @@ struct outq_msg {
 	uint32_t gen;
 	int token;
 	int strikes;		/* links lost while this was the oldest in flight */
+	uint64_t sent_at;	/* ms, set by the caller when it hands it over */
 	int resend;		/* it was sent before (a duplicate is possible) */
 	size_t rec_len;		/* its journal record's size */
 };
@@ -81,6 +83,8 @@ struct outq_msg *outq_add(struct outq *q, const char *topic, const void *payload
 			  int retain, const void *corr, size_t corr_len);
 struct outq_msg *outq_next_unsent(const struct outq *q);
 void outq_mark_sent(struct outq *q, struct outq_msg *m, uint32_t gen, int token);
+/* The oldest message handed over and not yet done, or NULL. */
+struct outq_msg *outq_oldest_sent(const struct outq *q);
 /* The message sent on generation gen as token, or NULL. */
 struct outq_msg *outq_find_sent(const struct outq *q, uint32_t gen, int token);
 /* Send it again (the library gave it back). */

@@ -438,7 +438,7 @@ def connect_attempts(gw):
 def saved_session_broker(sub_topics, client_id, extra_conf=""):
     """A broker with persistence whose file already holds client_id's QoS 1
     session (one clean restart with the subscriber connected)."""
-    broker = Broker(persistence=True, extra_conf="max_inflight_messages 0\n" + extra_conf)
+    broker = Broker(persistence=True, extra_conf="max_inflight_messages 0\nmax_queued_messages 0\n" + extra_conf)
     sub = SessionSub(broker.port, sub_topics, client_id)
     broker.restart()
     present = sub.wait_connects(2)
@@ -574,7 +574,7 @@ def test_network_cut_mid_stream_loses_nothing():
     n = 10000
     topic = "S013/MOT01/SEND"
     refuse = 1.0
-    broker = Broker(extra_conf="max_inflight_messages 0")
+    broker = Broker(extra_conf="max_inflight_messages 0\nmax_queued_messages 0")
     sub = SessionSub(broker.port, [topic], "rel-count-cut")
     proxy = PubackProxy(broker)
     pty = Pty()
@@ -639,7 +639,7 @@ def test_network_cut_mid_stream_loses_nothing():
 def test_gateway_sigkill_with_buffer_dir_loses_nothing():
     n = 4000
     topic = "S013/MOT01/SEND"
-    broker = Broker(extra_conf="max_inflight_messages 0")
+    broker = Broker(extra_conf="max_inflight_messages 0\nmax_queued_messages 0")
     sub = SessionSub(broker.port, [topic], "rel-count-2")
     pty = Pty()
     bufdir = tmppath("buffer")
