@@ -83,8 +83,11 @@ enum device_event {
 typedef void (*device_emit_fn)(struct device *dev, const char *frame, size_t len, void *ctx);
 typedef void (*device_event_fn)(struct device *dev, enum device_event ev, const char *data, size_t len, void *ctx);
 typedef void (*device_state_fn)(struct device *dev, int online, void *ctx);
-/* Make what emit() was given so far durable (buffer.dir) before the driver forgets the bytes. */
-typedef void (*device_sync_fn)(struct device *dev, void *ctx);
+/*
+ * Make what emit() was given so far durable (buffer.dir) before the driver
+ * forgets the bytes: 0 done, -1 not now (the driver keeps them).
+ */
+typedef int (*device_sync_fn)(struct device *dev, void *ctx);
 
 struct device {
 	const struct device_driver *drv;

@@ -315,8 +315,9 @@ static void serial_commit(struct device *dev, struct serial_priv *p)
 {
 	if (p->rxj_state != 1)
 		return;
-	if (dev->sync)
-		dev->sync(dev, dev->ctx);
+	/* not on disk upstream (disk full): the bytes stay here, and the next commit tries again */
+	if (dev->sync && dev->sync(dev, dev->ctx) < 0)
+		return;
 	serial_journal_reset(&p->rxj, dev->name, p->fr.buf, p->fr.len);
 	p->rxj_dirty = 0;
 }
@@ -365,6 +366,12 @@ static int serial_open(struct device *dev, uint64_t now)
 		p->open_failures_in_row++;
 		serial_schedule(dev, p, now);
 		dev->stats.open_failures++;
+		if (p->keep_partial) {
+			/* the port was gone at the restart: the rest of that frame is too */
+			p->keep_partial = 0;
+			framing_reset(&p->fr);
+			serial_commit(dev, p);
+		}
 		return -1;
 	}
 	p->open_failures_in_row = 0;

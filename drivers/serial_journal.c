@@ -2,7 +2,8 @@
  * serial_journal.c - the raw-read journal of a serial port (see the header).
  *
  * One small file a port, opened O_APPEND: an append is one write(), a reset
- * an ftruncate() and, when a partial frame is pending, one write(). No
+ * an ftruncate(), or with a partial frame pending a small file written and
+ * renamed over it. No
  * fsync: the point is surviving a kill or crash of the daemon; the kernel
  * keeps the page cache (a power cut is another matter, see mqttgw.cfg(5)).
  */
@@ -41,7 +42,7 @@ static void serial_journal_fail(struct serial_journal *j, const char *name, cons
 
 int serial_journal_open(struct serial_journal *j, const char *dir, const char *name, char **data, size_t *len)
 {
-	char path[4200];
+	char *path = j->path;
 	struct stat st;
 	char *buf = NULL;
 	size_t got = 0;
@@ -49,7 +50,7 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 	*data = NULL;
 	*len = 0;
 	j->failed = 0;
-	snprintf(path, sizeof(path), "%s/rx-%s", dir, name);
+	snprintf(j->path, sizeof(j->path), "%s/rx-%s", dir, name);
 	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (j->fd < 0 || fstat(j->fd, &st) < 0) {
 		log_msg(LOG_ERR, "serial %s: cannot open %s: %s; bytes read are not journaled", name, path,
@@ -90,12 +91,31 @@ void serial_journal_append(struct serial_journal *j, const char *name, const voi
 
 void serial_journal_reset(struct serial_journal *j, const char *name, const void *left, size_t n)
 {
+	char tmp[sizeof(j->path) + 8];
+	int fd;
+
 	if (j->fd < 0)
 		return;
-	if (ftruncate(j->fd, 0) < 0 || (n && serial_journal_write(j->fd, left, n) < 0))
+	if (n == 0) {
+		if (ftruncate(j->fd, 0) < 0)
+			serial_journal_fail(j, name, "truncate");
+		else
+			j->failed = 0;
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", j->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0 || serial_journal_write(fd, left, n) < 0 || rename(tmp, j->path) < 0) {
 		serial_journal_fail(j, name, "rewrite");
-	else
-		j->failed = 0;
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		return;
+	}
+	close(j->fd);
+	j->fd = fd;
+	j->failed = 0;
 }
 
 void serial_journal_close(struct serial_journal *j)

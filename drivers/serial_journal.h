@@ -22,6 +22,7 @@
 struct serial_journal {
 	int fd;			/* -1: no journal */
 	int failed;		/* a write failed (logged once) */
+	char path[4200];
 };
 
 /*
@@ -32,7 +33,11 @@ struct serial_journal {
 int serial_journal_open(struct serial_journal *j, const char *dir, const char *name, char **data, size_t *len);
 /* Bytes just read, before they are framed. */
 void serial_journal_append(struct serial_journal *j, const char *name, const void *p, size_t n);
-/* The frames are durable: the file becomes the framer's partial frame. */
+/*
+ * The frames are durable: the file becomes the framer's partial frame (a
+ * truncate, or with a partial frame a new file renamed over the old one, so
+ * that a kill in between leaves one or the other, whole).
+ */
 void serial_journal_reset(struct serial_journal *j, const char *name, const void *left, size_t n);
 void serial_journal_close(struct serial_journal *j);
 

@@ -33,6 +33,8 @@
 
 #define BRIDGE_SHUTDOWN_FLUSH_MS 500
 #define BRIDGE_DISCONNECT_MS 1000
+/* At SIGTERM, the outbound queue gets this long to reach the broker. */
+#define BRIDGE_QUEUE_DRAIN_MS 2000
 
 uint64_t bridge_now_ms(void)
 {
@@ -236,7 +238,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		}
 		switch (ev->type) {
 		case MQTT_EV_CONNECTED:
-			mqtt_connected_ok(b->mqtt, now);
+			mqtt_connected_ok(b->mqtt, now, ev->rc);
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
 			mqtt_publish(b->mqtt, b->cfg->mqtt.status_topic, "online", 6, 1, 1);
@@ -273,12 +275,12 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 /* ---- devices ---- */
 
 /* A device is about to forget input it emitted: the queue's journal first. */
-static void bridge_sync(struct device *dev, void *ctx)
+static int bridge_sync(struct device *dev, void *ctx)
 {
 	struct bridge *b = ctx;
 
 	(void)dev;
-	mqtt_flush(b->mqtt);
+	return mqtt_flush(b->mqtt);
 }
 
 struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
@@ -495,7 +497,11 @@ static void bridge_shutdown(struct bridge *b)
 			b->gpio[i]->drv->failsafe(b->gpio[i]);
 	for (now = start; now - start < BRIDGE_SHUTDOWN_FLUSH_MS; now = bridge_now_ms()) {
 		n = bridge_build_pollfds(b);
+		if (n < 0)
+			break;
 		pending = 0;
+		/* output only: signals and broker events wait (they would wake poll at once) */
+		b->pfds[0].events = b->pfds[1].events = 0;
 		for (i = 2; i < n; i++) {
 			b->pfds[i].events &= POLLOUT;
 			pending |= b->pfds[i].events != 0;
@@ -509,7 +515,21 @@ static void bridge_shutdown(struct bridge *b)
 		struct mqtt_event *ev;
 		int done = 0;
 
-		/* once "offline" is acknowledged, everything before it is too (in order) */
+		/* the queue first, for a while: a restart (an upgrade) should not cost a backlog */
+		start = bridge_now_ms();
+		while (!done && mqtt_get_stats(b->mqtt)->queued > 0 &&
+		       (now = bridge_now_ms()) - start < BRIDGE_QUEUE_DRAIN_MS) {
+			if (poll(&p, 1, (int)(BRIDGE_QUEUE_DRAIN_MS - (now - start))) <= 0)
+				break;
+			mqtt_drain_fd(b->mqtt);
+			while ((ev = mqtt_next_event(b->mqtt)) != NULL) {
+				done |= ev->type == MQTT_EV_LOST;
+				mqtt_event_free(ev);
+			}
+			mqtt_congested(b->mqtt, bridge_now_ms());	/* updates the queued count */
+		}
+		done = 0;
+		/* once "offline" is acknowledged, everything paho was given before it is too (in order) */
 		if (mqtt_publish_sync(b->mqtt, b->cfg->mqtt.status_topic, "offline", 7, 1, 1, BRIDGE_DISCONNECT_MS) < 0)
 			log_msg(LOG_WARNING, "mqtt: \"offline\" not acknowledged in time");
 		mqtt_disconnect(b->mqtt, 100);

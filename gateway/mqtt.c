@@ -1,15 +1,18 @@
 /*
  * mqtt.c - MQTTAsync client, event queue and reconnect backoff.
  *
- * Threading: every paho callback (connected, lost, message, connect
- * success/failure) runs on a paho thread and only calls mqtt_push(), which
- * appends to a mutex-protected list and writes the eventfd. Everything else
+ * Threading: paho callbacks run on paho threads (or, from inside
+ * MQTTAsync_destroy, on the loop thread) and only hand over: mqtt_push()
+ * for connection news and messages, mqtt_completed() for QoS 1/2 publish
+ * completions, atomics for QoS 0 ones; the eventfd is written when both
+ * lists were empty (the loop takes until none is left). Everything else
  * runs on the loop thread. The inbound queue is bounded (MQTT_QUEUE_MAX): a
  * flood on a command topic costs counted drops, not unbounded memory.
  *
  * Outbound: paho is only the pipe. Every QoS 1/2 publish goes into our own
  * queue (outq.c), which hands paho at most MQTT_WINDOW of them at a time
- * and forgets each when its completion says the broker acknowledged it.
+ * (or the broker's MQTT 5 Receive Maximum, beyond which paho would hold
+ * them unwoken) and forgets each when its completion says the broker acknowledged it.
  * When the link dies the client is destroyed and a new one made, and
  * everything unacknowledged is sent again on the next connection, in
  * order. Measured reasons for not leaving this to paho (1.3.12): it lost
@@ -20,7 +23,8 @@
  * costs a file a message (3,647 frames/s). Here a message that three
  * connections in a row die holding as the oldest unacknowledged is
  * dropped and counted (refused_out), and buffer.dir is one append-only
- * journal written once a loop turn. Completions travel like every other
+ * journal written in batches (before the loop sleeps, and before a serial
+ * port forgets the bytes it framed). Completions travel like every other
  * event: a locked list and the eventfd. QoS 2 is exactly-once within a
  * connection; a message resent on a new connection may arrive twice.
  *
@@ -69,6 +73,8 @@
 #define MQTT_JOURNAL "outq.journal"
 /* Connected, and the oldest message unacknowledged this long: paho lost it; sent again. */
 #define MQTT_ACK_TIMEOUT_MS 30000
+/* A loss this soon after the oldest unacknowledged message went out is a strike against it. */
+#define MQTT_STRIKE_MS 2000
 
 /* One paho client's identity: completions of a destroyed client are ignored. */
 struct mqtt_link {
@@ -108,10 +114,10 @@ struct mqtt {
 	size_t spare_cap;
 	struct outq *q;			/* loop thread */
 	uint64_t dropped_seen;		/* q->dropped when last logged */
-	int draining;			/* shutdown: no window */
+	int window;			/* QoS 1/2 in flight at most: MQTT_WINDOW, or the broker's Receive Maximum */
 	uint64_t sent;			/* QoS 0 sent straight (atomic; only the loop adds) */
 	uint64_t done;			/* ... of them finished (atomic; paho threads add) */
-	int held;			/* atomic: serial reading held; the freeing completion clears it */
+	int held;			/* atomic: serial reading held; mqtt_congested() or a QoS 0 completion clears it */
 	uint64_t progress;		/* loop thread: QoS 1/2 acknowledgements */
 	uint64_t now;			/* loop thread: the time of the current turn */
 	uint64_t connected_at;
@@ -285,11 +291,14 @@ static void mqtt_cb_connect_ok5(void *ctx, MQTTAsync_successData5 *resp)
 {
 	struct mqtt *m = ctx;
 	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, m->attempt_uri);
+	MQTTProperty *p = resp ? MQTTProperties_getProperty(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)
+			       : NULL;
 
-	(void)resp;
-
-	if (ev)
+	if (ev) {
+		/* the broker's Receive Maximum: more in flight would wait inside paho, unwoken */
+		ev->rc = p ? (int)p->value.integer2 : 0;
 		mqtt_push(ctx, ev);
+	}
 }
 
 static void mqtt_cb_connect_fail5(void *ctx, MQTTAsync_failureData5 *resp)
@@ -804,22 +813,27 @@ void mqtt_start(struct mqtt *m, uint64_t now)
  */
 static void mqtt_link_lost(struct mqtt *m)
 {
-	struct outq_msg *oldest;
+	struct outq_msg *oldest = outq_oldest_sent(m->q);
+	int quick = oldest && m->now - oldest->sent_at < MQTT_STRIKE_MS;
 	char err[256];
 
 	MQTTAsync_destroy(&m->client);
 	m->client = NULL;
 	if (mqtt_client_create(m, err, sizeof(err)) < 0) {
+		outq_flush(m->q);
 		log_msg(LOG_ERR, "mqtt: %s; exiting so that systemd restarts us", err);
 		exit(1);
 	}
+	/* a strike only for a loss right after the message went out; a link that dies slowly is no verdict */
+	if (oldest && !quick)
+		oldest->strikes--;
 	oldest = outq_unsend_all(m->q);
 	if (oldest && oldest->strikes >= OUTQ_STRIKES_MAX) {
 		/* AWS IoT, and mosquitto in some set-ups, hang up instead of refusing */
 		log_msg(LOG_WARNING,
-			"mqtt: a publish to %s was the oldest unacknowledged each of the %d times the connection "
-			"died: the broker refuses it (not authorized?); dropped",
-			oldest->topic, oldest->strikes);
+			"mqtt: the connection died within %d ms of sending a publish to %s, %d times in a row; "
+			"dropped (does the broker refuse it? an ACL?)",
+			MQTT_STRIKE_MS, oldest->topic, oldest->strikes);
 		m->stats.refused_out++;
 		outq_remove(m->q, oldest);
 	}
@@ -848,9 +862,10 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 		m->backoff_ms = m->cfg->reconnect_max_ms;
 }
 
-void mqtt_connected_ok(struct mqtt *m, uint64_t now)
+void mqtt_connected_ok(struct mqtt *m, uint64_t now, int receive_max)
 {
 	m->now = m->connected_at = now;
+	m->window = receive_max > 0 && receive_max < MQTT_WINDOW ? receive_max : MQTT_WINDOW;
 	if (m->q->dropped != m->dropped_seen) {
 		log_msg(LOG_WARNING, "mqtt: %llu queued messages were dropped, the oldest first (buffer.max_messages = %d)",
 			(unsigned long long)(m->q->dropped - m->dropped_seen), m->buf->max_messages);
@@ -1009,7 +1024,8 @@ static int mqtt_send(struct mqtt *m, const char *topic, const void *payload, siz
 	if (rc != MQTTASYNC_SUCCESS) {
 		if (!qos)
 			__atomic_sub_fetch(&m->sent, 1, __ATOMIC_SEQ_CST);
-		if (rc != MQTTASYNC_DISCONNECTED)
+		/* disconnected, or paho's command list full: not now, the queue keeps it */
+		if (rc != MQTTASYNC_DISCONNECTED && rc != MQTTASYNC_MAX_BUFFERED_MESSAGES)
 			log_msg(LOG_WARNING, "mqtt: publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
 		return -1;
 	}
@@ -1028,18 +1044,19 @@ static void mqtt_pump(struct mqtt *m)
 	 * goes to paho: if it is the broker's poison, the next loss finds
 	 * nothing else queued in the client that must then be replaced.
 	 */
-	if (m->q->head && m->q->head->sent && m->q->head->strikes > 0 && !m->draining)
+	if (m->q->head && m->q->head->sent && m->q->head->strikes > 0)
 		return;
-	while (m->connected && (m->draining || m->q->n_sent < MQTT_WINDOW) && (msg = outq_next_unsent(m->q))) {
+	while (m->connected && m->q->n_sent < (size_t)m->window && (msg = outq_next_unsent(m->q))) {
 		if (mqtt_send(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->corr, msg->corr_len,
 			      &token) < 0)
 			return;
 		if (msg->resend)
 			m->stats.resent++;
-		if (msg->qos == 0)
+		if (msg->qos == 0) {
 			outq_remove(m->q, msg);	/* kept while offline; now gone for good */
-		else
-			outq_mark_sent(m->q, msg, m->link->gen, token);
+			continue;
+		}
+		outq_mark_sent(m->q, msg, m->link->gen, token);
 		msg->sent_at = m->now;
 		if (msg->strikes > 0)
 			return;	/* alone, as above */
@@ -1088,9 +1105,9 @@ int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, s
 	return mqtt_publish_msg(m, topic, payload, len, qos, 0, corr, corr_len);
 }
 
-void mqtt_flush(struct mqtt *m)
+int mqtt_flush(struct mqtt *m)
 {
-	outq_flush(m->q);
+	return outq_flush(m->q);
 }
 
 int mqtt_congested(struct mqtt *m, uint64_t now)
@@ -1175,9 +1192,7 @@ int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, si
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	int rc;
 
-	/* everything queued goes before it, window or not */
-	m->draining = 1;
-	mqtt_pump(m);
+	/* ahead of what still waits in the queue (kept in buffer.dir, or counted as lost at exit) */
 	rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, &ro);
 	if (rc == MQTTASYNC_SUCCESS)
 		rc = MQTTAsync_waitForCompletion(m->client, ro.token, (unsigned long)timeout_ms);

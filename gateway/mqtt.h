@@ -1,10 +1,13 @@
 /*
  * mqtt.h - the broker connection, on paho.mqtt.c's MQTTAsync API.
  *
- * Paho runs its own threads and calls back on them. Those callbacks do one
- * thing: push an event onto a locked queue and write an eventfd. The poll
- * loop watches mqtt_fd() and drains events with mqtt_next_event() on the
- * loop thread, so no gateway state is ever touched by paho's threads.
+ * Paho runs its own threads and calls back on them. Those callbacks only
+ * hand over: connection news and messages go onto a locked event list,
+ * publish completions onto a locked list of their own (QoS 0 ones just
+ * bump atomic counters), and the eventfd is written when both lists were
+ * empty. The poll loop watches mqtt_fd() and takes events with
+ * mqtt_next_event() until it returns NULL (which also applies the
+ * completions), so no gateway state is ever touched by paho's threads.
  *
  * Reconnecting is ours, not paho's: a failed or lost connection schedules
  * the next attempt with exponential backoff (reconnect_min_ms doubling up to
@@ -35,7 +38,7 @@ struct mqtt_event {
 	size_t len;
 	int qos;
 	int retained;
-	int rc;			/* CONNECT_FAILED: paho code */
+	int rc;			/* CONNECT_FAILED: paho code; CONNECTED: Receive Maximum (MQTT 5, 0: none) */
 	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST / NOTE: reason */
 	char *response_topic;	/* MESSAGE, MQTT 5: where a reply should go */
 	char *correlation;	/* MESSAGE, MQTT 5: correlation data for the reply */
@@ -83,7 +86,8 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m);
 void mqtt_event_free(struct mqtt_event *ev);
 /* Loop thread bookkeeping after CONNECT_FAILED / LOST events. */
 void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now_ms);
-void mqtt_connected_ok(struct mqtt *m, uint64_t now_ms);
+/* receive_max: the CONNECTED event's rc (MQTT 5 Receive Maximum, 0: none). */
+void mqtt_connected_ok(struct mqtt *m, uint64_t now_ms, int receive_max);
 /* The broker uri being tried or last tried. */
 const char *mqtt_attempt_uri(const struct mqtt *m);
 
@@ -106,8 +110,12 @@ int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, s
 		       const void *corr, size_t corr_len);
 int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n);
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n);
-/* Write what was queued since the last call to buffer.dir (once a loop turn). */
-void mqtt_flush(struct mqtt *m);
+/*
+ * Write what was queued since the last call to buffer.dir (before the loop
+ * sleeps, and when a device is about to forget input). 0: it is on disk,
+ * or there is no buffer.dir; -1: not now (disk full, retried).
+ */
+int mqtt_flush(struct mqtt *m);
 /* Publish and wait (blocking, shutdown only) until the broker has it. 0 / -1. */
 int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
 		      int timeout_ms);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -32,7 +33,18 @@
 #define OUTQ_BODY_MAX (64u * 1024 * 1024)
 #define OUTQ_WBUF_FLUSH (64u * 1024)
 
+/* After a failed rewrite (disk full), the next try no sooner than this. */
+#define OUTQ_RETRY_MS 1000
+
 static uint32_t outq_crc_table[256];
+
+static uint64_t outq_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static uint32_t outq_crc32(uint32_t crc, const unsigned char *p, size_t n)
 {
@@ -111,7 +123,7 @@ static size_t outq_m_size(const struct outq_msg *m)
 	return OUTQ_HDR + OUTQ_M_FIXED + strlen(m->topic) + m->len + m->corr_len + OUTQ_CRC;
 }
 
-/* Room for n more bytes in the write buffer; -1: the file will be rewritten. */
+/* Room for n more bytes in the write buffer; NULL: the file will be rewritten instead. */
 static unsigned char *outq_reserve(struct outq *q, size_t n)
 {
 	if (q->wlen + n > q->wcap) {
@@ -194,13 +206,17 @@ static int outq_write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
-static void outq_journal_off(struct outq *q, const char *what)
+/* A rewrite failed: the old file stays (it may end torn), nothing is appended, retried later. */
+static int outq_rewrite_failed(struct outq *q, const char *what)
 {
-	log_msg(LOG_ERR, "buffer.dir: %s %s: %s; from now on the buffer is in memory only", what, q->path,
-		strerror(errno));
-	close(q->fd);
-	q->fd = -1;
+	if (!q->warned)
+		log_msg(LOG_ERR, "buffer.dir: %s %s: %s; the queue is kept in memory and written again when it can be",
+			what, q->path, strerror(errno));
+	q->warned = 1;
+	q->rewrite = 1;
 	q->wlen = 0;
+	q->retry_at = outq_now_ms() + OUTQ_RETRY_MS;
+	return -1;
 }
 
 /* Write the live messages to a new file and put it in place of the old. */
@@ -214,10 +230,8 @@ static int outq_rewrite(struct outq *q)
 
 	snprintf(tmp, sizeof(tmp), "%s.new", q->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		outq_journal_off(q, "cannot create a file next to");
-		return -1;
-	}
+	if (fd < 0)
+		return outq_rewrite_failed(q, "cannot create a file next to");
 	for (m = q->head; m && rc == 0; m = m->next) {
 		if (m->rec_len > cap) {
 			unsigned char *p = realloc(buf, m->rec_len > OUTQ_WBUF_FLUSH ? m->rec_len : OUTQ_WBUF_FLUSH);
@@ -240,17 +254,22 @@ static int outq_rewrite(struct outq *q)
 		rc = -1;
 	free(buf);
 	if (rc < 0 || rename(tmp, q->path) < 0) {
+		int e = errno;
+
 		close(fd);
 		unlink(tmp);
-		outq_journal_off(q, "cannot rewrite");
-		return -1;
+		errno = e;
+		return outq_rewrite_failed(q, "cannot rewrite");
 	}
 	/* the new file stays open: O_APPEND was not needed, every write goes at its end */
 	close(q->fd);
 	q->fd = fd;
 	q->file_size = q->live_bytes;
 	q->wlen = 0;
+	if (q->rewrite && q->warned)
+		log_msg(LOG_NOTICE, "buffer.dir: %s written again", q->path);
 	q->rewrite = 0;
+	q->warned = 0;
 	return 0;
 }
 
@@ -258,18 +277,28 @@ int outq_flush(struct outq *q)
 {
 	if (q->fd < 0)
 		return 0;
-	if (q->rewrite || (q->file_size + q->wlen > OUTQ_COMPACT_MIN && q->file_size + q->wlen > 4 * q->live_bytes))
-		return outq_rewrite(q);
+	if (q->rewrite)
+		return outq_now_ms() < q->retry_at ? -1 : outq_rewrite(q);
+	if (q->file_size + q->wlen > OUTQ_COMPACT_MIN && q->file_size + q->wlen > 4 * q->live_bytes &&
+	    outq_now_ms() >= q->retry_at) {
+		/* compaction is optional: when it fails the file is still whole, appending goes on */
+		unsigned char *keep = q->wbuf;
+		size_t n = q->wlen;
+
+		if (outq_rewrite(q) == 0)
+			return 0;
+		q->rewrite = 0;
+		q->wlen = n;
+		q->wbuf = keep;
+	}
 	if (q->wlen == 0)
 		return 0;
 	if (outq_write_all(q->fd, q->wbuf, q->wlen) < 0) {
-		/* a torn batch: start over with a clean file */
-		if (!q->warned)
-			log_msg(LOG_WARNING, "buffer.dir: writing %s: %s; rewriting it", q->path, strerror(errno));
-		q->warned = 1;
+		/* maybe a torn batch: only a clean file of the live messages is safe now */
+		q->rewrite = 1;
+		q->retry_at = 0;
 		return outq_rewrite(q);
 	}
-	q->warned = 0;
 	q->file_size += q->wlen;
 	q->wlen = 0;
 	return 0;
@@ -546,9 +575,7 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 		snprintf(err, errlen, "buffer.dir: cannot open %s: %s", file, strerror(errno));
 		return -1;
 	}
-	if (outq_rewrite(q) < 0) {
-		snprintf(err, errlen, "buffer.dir: cannot write %s: %s", file, strerror(errno));
-		return -1;
-	}
+	/* a failure (disk full) is logged and retried: the replayed messages are in memory */
+	outq_rewrite(q);
 	return 0;
 }

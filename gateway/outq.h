@@ -14,7 +14,8 @@
  * With a journal (outq_open_journal, buffer.dir), every message added and
  * every message done is appended to one file as a checksummed record; the
  * records are written in batches by outq_flush(), which the loop calls
- * before it sleeps, so the cost is one write() a loop turn, not a file a
+ * before it sleeps (and a serial port before it forgets bytes it framed;
+ * and at 64 KiB), so the cost is a write() a batch, not a file a
  * message. A restart replays the file; a record torn by a kill ends the
  * replay. The file is emptied whenever the queue is, and rewritten with
  * just the live messages when it grows past OUTQ_COMPACT_MIN bytes and four
@@ -63,8 +64,9 @@ struct outq {
 	size_t wlen, wcap;
 	uint64_t file_size;
 	uint64_t live_bytes;
-	int rewrite;		/* a write failed: rewrite the whole file next flush */
+	int rewrite;		/* a write failed: only a rewrite of the live set makes the file whole */
 	int warned;
+	uint64_t retry_at;	/* ms (CLOCK_MONOTONIC): no rewrite before, after a failed one */
 };
 
 /* A queue keeping at most max_waiting unsent messages. NULL: out of memory. */
@@ -93,7 +95,11 @@ void outq_unsend(struct outq *q, struct outq_msg *m);
 struct outq_msg *outq_unsend_all(struct outq *q);
 /* Done with it (delivered or dropped): journaled and freed. */
 void outq_remove(struct outq *q, struct outq_msg *m);
-/* Write the batched journal records. 0 / -1 (logged once per failure run). */
+/*
+ * Write the batched journal records. 0: everything queued is on disk (or
+ * there is no journal); -1: not now (disk full: logged once, retried at
+ * most once a second by later calls, the queue is whole in memory).
+ */
 int outq_flush(struct outq *q);
 
 #endif

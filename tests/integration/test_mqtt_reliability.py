@@ -1192,3 +1192,45 @@ def test_retained_state_republished_after_broker_restart():
            time.monotonic() - t_up)
     sync_out(broker, pty)                          # subscriptions restored
     gw.assert_running()
+
+
+# --------------------------------------------------------------------------
+# MQTT 5: the broker's Receive Maximum, and "offline" at shutdown with a queue
+
+def test_mqtt5_receive_maximum_burst_and_offline_at_shutdown():
+    # mosquitto tells an MQTT 5 client to keep at most 20 publishes
+    # unacknowledged. More handed to paho would wait inside it, woken about
+    # once a second (a 1,100-frame burst once took 37 s, the ports held).
+    # And a SIGTERM with thousands still queued must still leave the
+    # retained status "offline".
+    n = 3000
+    topic = "S013/MOT01/SEND"
+    broker = Broker(extra_conf="max_queued_messages 0")
+    sub = SessionSub(broker.port, [topic, "S013/gateway/status"], "rel-mqtt5")
+    pty = Pty()
+    gw = Gateway(rel_config(broker, pty.path, mqtt={"protocol": 5}))
+    gw.wait_for_log(r"mqtt: connected to", timeout=10)
+    session_sync_in(pty, sub, topic)
+    t0 = time.monotonic()
+    write_seq(pty, 1, n)
+    wait_until(lambda: "SEQ %06d" % n in sub.payloads(topic), 20,
+               what="the last of %d frames over MQTT 5" % n)
+    t_all = time.monotonic() - t0
+    st = seq_stats(sub.payloads(topic, since=t0), n)
+    figure("MQTT 5 burst: %d frames in %.2fs, received %d (%d distinct), lost %d, "
+           "out of order %d", n, t_all, st["received"], st["distinct"], len(st["lost"]),
+           len(st["backwards"]))
+    assert_complete_in_order(st, n, "MQTT 5 burst")
+
+    # a second burst, and SIGTERM while most of it is still queued
+    write_seq(pty, n + 1, 2 * n)
+    assert gw.terminate() == 0
+    m = retained_now(broker, "S013/gateway/status")
+    log = gw.log_text()
+    figure("MQTT 5 SIGTERM with a backlog: retained status %r, exit log: %s", m,
+           re.findall(r"mqtt: \d+ messages not acknowledged at exit.*", log))
+    assert m is not None and m.payload == "offline", "retained status after SIGTERM: %r" % (m,)
+    assert "No more messages can be buffered" not in log
+    # a stop with the broker up drains the queue first: nothing read is left behind
+    assert not re.findall(r"messages not acknowledged at exit", log), \
+        "SIGTERM left queued messages behind"

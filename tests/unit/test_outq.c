@@ -12,6 +12,9 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1387,6 +1390,50 @@ TEST(journal_in_a_missing_directory_fails_with_a_message)
 	outq_free(q);
 }
 
+/* Disk full (here: RLIMIT_FSIZE): nothing is lost in memory, flush says so, and it heals. */
+TEST(journal_write_failure_is_reported_and_retried)
+{
+	char path[256];
+	struct outq *q, *r;
+	struct rlimit old, small;
+	size_t restored;
+	char big[2000];
+	struct timespec t0, t;
+	int i, rc = -1;
+
+	memset(big, 'x', sizeof(big));
+	jpath(path, sizeof(path), "full.q");
+	if (!(q = open_q(path, 100, &restored)) || getrlimit(RLIMIT_FSIZE, &old) < 0)
+		return;
+	signal(SIGXFSZ, SIG_IGN);
+	small = old;
+	small.rlim_cur = 4096;	/* the file may not grow past 4 KiB */
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &small), 0);
+	for (i = 0; i < 10; i++)
+		CHECK(outq_add(q, "full/t", big, sizeof(big), 1, 0, NULL, 0) != NULL);
+	CHECK_INT(outq_flush(q), -1);	/* not on disk, and it says so */
+	CHECK_INT(outq_flush(q), -1);	/* still not (and no retry storm: the rewrite waits) */
+	CHECK_INT(q->count, 10);
+	CHECK(q->fd >= 0);		/* the journal is not given up */
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+	/* the retry comes within about a second: poll with a deadline */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		rc = outq_flush(q);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (rc != 0 && t.tv_sec - t0.tv_sec < 5);
+	CHECK_INT(rc, 0);
+	CHECK(outq_add(q, "full/after", "y", 1, 1, 0, NULL, 0) != NULL);
+	CHECK_INT(outq_flush(q), 0);
+	outq_free(q);
+	signal(SIGXFSZ, SIG_DFL);
+	if (!(r = open_q(path, 100, &restored)))
+		return;
+	CHECK_INT(restored, 11);
+	CHECK_STR(r->tail->topic, "full/after");
+	outq_free(r);
+}
+
 TEST(journal_compacts_when_it_grows)
 {
 	char path[256];
@@ -1562,6 +1609,7 @@ int main(void)
 	RUN(journal_batches_until_flush_and_free_flushes);
 	RUN(journal_large_messages_round_trip);
 	RUN(journal_in_a_missing_directory_fails_with_a_message);
+	RUN(journal_write_failure_is_reported_and_retried);
 	RUN(journal_compacts_when_it_grows);
 	RUN(seq_keeps_increasing_after_a_restore);
 	remove_tmpdir();
