@@ -1070,6 +1070,11 @@ static int mqtt_publish_msg(struct mqtt *m, const char *topic, const void *paylo
 
 	if (m->cfg->protocol != 5)
 		corr_len = 0;
+	if (!*topic) {
+		/* a reply to an MQTT 5 response topic that was empty, or began with a NUL */
+		m->stats.publish_failed++;
+		return -1;
+	}
 	if (qos == 0 && m->connected && !outq_next_unsent(m->q)) {
 		/* now or never: straight to paho, nothing older is waiting */
 		if (mqtt_send(m, topic, payload, len, 0, retain, corr, corr_len, &token) < 0) {

@@ -509,13 +509,17 @@ static int outq_replay_m(struct outq *q, const unsigned char *b, size_t n)
 	size_t clen = (size_t)outq_get(b + 16, 4);
 	struct outq_msg *m;
 
-	if (OUTQ_M_FIXED + tlen + plen + clen != n || b[8] > 2 || b[9] > 1 || tlen == 0)
-		return 0;	/* not ours: the replay ends here */
+	uint64_t seq = outq_get(b, 8);
+
+	/* not as outq writes them (a foreign or damaged file with a valid CRC): the replay ends here */
+	if (OUTQ_M_FIXED + tlen + plen + clen != n || b[8] > 2 || b[9] > 1 || tlen == 0 ||
+	    memchr(b + OUTQ_M_FIXED, 0, tlen) || seq == UINT64_MAX || (q->tail && seq <= q->tail->seq))
+		return 0;
 	m = outq_msg_new((const char *)b + OUTQ_M_FIXED, tlen, b + OUTQ_M_FIXED + tlen, plen, b[8], b[9],
 			 b + OUTQ_M_FIXED + tlen + plen, clen);
 	if (!m)
 		return -1;
-	m->seq = outq_get(b, 8);
+	m->seq = seq;
 	m->resend = 1;	/* it may have reached the broker before the restart */
 	outq_link_tail(q, m);
 	if (m->seq >= q->next_seq)

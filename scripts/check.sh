@@ -5,7 +5,7 @@
 #   san       the same suite built and run with ASan + UBSan (build-san/)
 #   valgrind  the integration tests of the core bridge with every daemon
 #             under valgrind: zero errors, zero definite leaks
-#   fuzz      every libFuzzer target for FUZZ_SECONDS (default 15) from its
+#   fuzz      every libFuzzer target for FUZZ_SECONDS (default 30) from its
 #             corpus, regression inputs included
 #
 # CHECK_PHASES picks phases ("plain san valgrind fuzz" by default; `make
@@ -70,7 +70,7 @@ for phase in $PHASES; do
 		;;
 	fuzz)
 		make --no-print-directory -s fuzz-build >/dev/null 2>&1 || { echo "check: fuzz build failed"; exit 1; }
-		make --no-print-directory -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}" 2>&1 | tee "$LOGDIR/fuzz.raw"
+		make --no-print-directory -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" 2>&1 | tee "$LOGDIR/fuzz.raw"
 		# one case per target: "== fuzz_X" followed by stats (ok) or FAILED
 		awk '/^== fuzz_/ { if (t) n++; t = $2 } /FAILED \(log/ { f++ } END { if (t) n++; printf "%d passed, %d failed\n", n - f, f }' \
 			"$LOGDIR/fuzz.raw" | tee "$LOGDIR/$phase"
