@@ -582,8 +582,12 @@ static int mqtt_client_create(struct mqtt *m, char *err, size_t errlen)
 	/* nothing is sent while disconnected: the queue keeps it (see the top) */
 	co.sendWhileDisconnected = 0;
 	co.restoreMessages = 0;
-	/* paho counts its unwritten commands against this connected or not: the window, the rest */
-	co.maxBufferedMessages = MQTT_WINDOW + 1000;
+	/*
+	 * paho counts its unwritten commands against this, connected or not:
+	 * the QoS 1/2 window plus QoS 0 sent straight, which back-pressure
+	 * bounds only once a loop turn (8 busy ports can add thousands a turn)
+	 */
+	co.maxBufferedMessages = MQTT_WINDOW + (m->buf->max_messages > 10000 ? m->buf->max_messages : 10000);
 	/* 3.1.1 exactly: "default" would fall back to 3.1 on every refusal */
 	co.MQTTVersion = cfg->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
 	rc = MQTTAsync_createWithOptions(&m->client, cfg->uris[0], cfg->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
@@ -1075,15 +1079,13 @@ static int mqtt_publish_msg(struct mqtt *m, const char *topic, const void *paylo
 		m->stats.publish_failed++;
 		return -1;
 	}
-	if (qos == 0 && m->connected && !outq_next_unsent(m->q)) {
+	if (qos == 0 && m->connected && !outq_next_unsent(m->q) &&
+	    mqtt_send(m, topic, payload, len, 0, retain, corr, corr_len, &token) == 0) {
 		/* now or never: straight to paho, nothing older is waiting */
-		if (mqtt_send(m, topic, payload, len, 0, retain, corr, corr_len, &token) < 0) {
-			m->stats.publish_failed++;
-			return -1;
-		}
 		m->stats.published++;
 		return 0;
 	}
+	/* QoS 0 paho would not take while connected waits its turn in the queue, like QoS 1 */
 	if (qos == 0 && !m->connected && !m->buf->qos0) {
 		m->stats.dropped_offline++;
 		return -1;

@@ -31,7 +31,7 @@ libgpiod stand-in when tests/sim has it) and tests/bench/tutorial_gateway.py
      of the best paho one. Once more with a paho subscriber, to show that
      the measuring side is not the limit.
 
-mqttgw also runs QoS 1 with buffer.dir set (paho's file store), the cost
+mqttgw also runs QoS 1 with buffer.dir set (its outbound journal), the cost
 config/mqttgw.cfg points to. --profile instead runs mqttgw under valgrind
 --tool=callgrind (uplink, downlink, idle, QoS 0 and 1) and writes
 profile.md: instructions per frame and per command, by thread and function.
@@ -625,11 +625,11 @@ class Bench:
         peer.stop()
         R["hwm_kb"] = max(R["hwm_q0_kb"], R["hwm_q1_kb"])
         if kind == "mqttgw":
-            # the store-and-forward buffer on disk (paho file persistence, a file per message)
+            # the store-and-forward buffer on disk (gateway/outq.c: one journal, written in batches)
             store = os.path.join(self.tmp, "store")
             os.makedirs(store, exist_ok=True)
             peer.start(1, 'buffer = { dir = "%s"; };\n' % store)
-            log("%s: uplink burst QoS 1, 1 port, buffer.dir set (file persistence)" % kind)
+            log("%s: uplink burst QoS 1, 1 port, buffer.dir set (journal)" % kind)
             R["uplink_persist"] = self.uplink(peer.pid, 1, 1)
             peer.stop()
         return R
