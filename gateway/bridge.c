@@ -241,7 +241,10 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			mqtt_connected_ok(b->mqtt, now, ev->rc);
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
-			mqtt_publish(b->mqtt, b->cfg->mqtt.status_topic, "online", 6, 1, 1);
+			/* ahead of any backlog the queue sends now: dashboards see "online" at once */
+			mqtt_publish_now(b->mqtt, b->cfg->mqtt.status_topic, "online", 6, 1, 1);
+			/* the backlog before anything new (a republished state must not push it out) */
+			mqtt_send_queued(b->mqtt);
 			bridge_subscribe_all(b);
 			retained_each(b->retained, bridge_republish, b);
 			bridge_link(b, 1, now);

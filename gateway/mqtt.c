@@ -879,6 +879,11 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now, int receive_max)
 	m->connecting = 0;
 	m->backoff_ms = m->cfg->reconnect_min_ms;
 	m->stats.connects++;
+	/* no pump here: the caller's birth "online" goes first, then mqtt_send_queued() */
+}
+
+void mqtt_send_queued(struct mqtt *m)
+{
 	mqtt_pump(m);
 }
 
@@ -1098,6 +1103,19 @@ static int mqtt_publish_msg(struct mqtt *m, const char *topic, const void *paylo
 	m->stats.published++;
 	m->stats.buffer_dropped = m->q->dropped;
 	mqtt_pump(m);
+	return 0;
+}
+
+int mqtt_publish_now(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain)
+{
+	int token;
+
+	/* its completion matches nothing in the queue and is ignored */
+	if (!m->connected || mqtt_send(m, topic, payload, len, qos, retain, NULL, 0, &token) < 0) {
+		m->stats.publish_failed++;
+		return -1;
+	}
+	m->stats.published++;
 	return 0;
 }
 

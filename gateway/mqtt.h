@@ -105,6 +105,14 @@ int mqtt_congested(struct mqtt *m, uint64_t now_ms);
  * buffer.dir, restarts. 0 / -1 (QoS 0 offline, out of memory).
  */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain);
+/*
+ * Publish at once, ahead of the queue and not kept by it (connected only):
+ * the birth "online", which every connection publishes again anyway, must
+ * not wait behind a backlog. 0 / -1.
+ */
+int mqtt_publish_now(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain);
+/* After the birth: send what waited in the queue (as much as the window takes). */
+void mqtt_send_queued(struct mqtt *m);
 /* Publish a reply: with MQTT 5, carrying the request's correlation data. */
 int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
 		       const void *corr, size_t corr_len);

@@ -262,6 +262,8 @@ def test_input_pressed_at_start_is_published_retained():
     rig = Rig([gpio_in("DOOR", 24, bias="pull-up", active_low=True, debounce_ms=20)],
               [state_route("DOOR")], chips=chips).ready([("gpiochip0", 24)])
     wait_retained(rig.broker, T, "1")
+    # rig.sub (reading on demand) gets it after the birth "online"
+    rig.sub.expect(T, "1", timeout=5)
     # No message but "1" came (no transient "0" at start).
     seen = [m.payload for m in rig.sub.seen if m.topic == T]
     assert seen and set(seen) == {"1"}, "messages on %s at start: %r" % (T, seen)
