@@ -3,8 +3,8 @@
 #
 #   plain     unit + integration tests against the normal build (build/)
 #   san       the same suite built and run with ASan + UBSan (build-san/)
-#   valgrind  the integration tests of the bridge, the config, serial ports
-#             and GPIO with every daemon under valgrind: zero errors, zero
+#   valgrind  the integration tests of the bridge, the config and serial
+#             ports with every daemon under valgrind: zero errors, zero
 #             definite leaks
 #   fuzz      every libFuzzer target for FUZZ_SECONDS (default 30) from its
 #             corpus, regression inputs included
@@ -19,8 +19,9 @@ cd "$(dirname "$0")/.."
 PHASES=${CHECK_PHASES:-plain san valgrind fuzz}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
-# tests would take most of the time budget; they run under ASan instead.
-VALGRIND_TESTS=${VALGRIND_TESTS:-test_bridge. test_config. test_serial_world. test_gpio.}
+# tests would take most of the time budget, and test_gpio's 5 s pin waits
+# fail now and then; they run under ASan instead.
+VALGRIND_TESTS=${VALGRIND_TESTS:-test_bridge. test_config. test_serial_world.}
 TOTAL_PASS=0
 TOTAL_FAIL=0
 TOTAL_SKIP=0

@@ -811,8 +811,12 @@ def test_commands_while_gateway_down_are_delivered():
     assert got == [c.encode() + b"\r\n" for c in cmds], \
         "commands published while the gateway was stopped: %r" % got
 
-    # Down by SIGKILL (the broker sees the connection drop): the same.
+    # Down by SIGKILL (the broker sees the connection drop): the same. The
+    # first batch must be acknowledged before the kill, or the broker rightly
+    # delivers it again (QoS 1 is at least once): wait for its PUBACKs.
     sub.expect("S013/gateway/status", "online", timeout=10)
+    wait_until(lambda: len(re.findall(r"Received PUBACK from mqttgw-S013", broker.log_text())) >= len(cmds),
+               10, what="the gateway's PUBACKs for the first batch")
     gw.kill()
     sub.expect("S013/gateway/status", "offline", timeout=10)   # the will
     cmds2 = ["DRVY-%d" % i for i in range(1, 4)] + ["HOME"]
