@@ -15,23 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "serial_journal.h"
-
-static int serial_journal_write(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static void serial_journal_fail(struct serial_journal *j, const char *name, const char *what)
 {
@@ -85,7 +71,7 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 
 void serial_journal_append(struct serial_journal *j, const char *name, const void *p, size_t n)
 {
-	if (j->fd >= 0 && serial_journal_write(j->fd, p, n) < 0)
+	if (j->fd >= 0 && fdio_write_all(j->fd, p, n) < 0)
 		serial_journal_fail(j, name, "write");
 }
 
@@ -105,7 +91,7 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", j->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0 || serial_journal_write(fd, left, n) < 0 || rename(tmp, j->path) < 0) {
+	if (fd < 0 || fdio_write_all(fd, left, n) < 0 || rename(tmp, j->path) < 0) {
 		serial_journal_fail(j, name, "rewrite");
 		if (fd >= 0) {
 			close(fd);

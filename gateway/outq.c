@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "outq.h"
 
@@ -191,21 +192,6 @@ static void outq_journal_d(struct outq *q, uint64_t seq)
 		outq_flush(q);
 }
 
-static int outq_write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A rewrite failed: the old file stays (it may end torn), nothing is appended, retried later. */
 static int outq_rewrite_failed(struct outq *q, const char *what)
 {
@@ -244,13 +230,13 @@ static int outq_rewrite(struct outq *q)
 			cap = m->rec_len > OUTQ_WBUF_FLUSH ? m->rec_len : OUTQ_WBUF_FLUSH;
 		}
 		if (len + m->rec_len > cap) {
-			rc = outq_write_all(fd, buf, len);
+			rc = fdio_write_all(fd, buf, len);
 			len = 0;
 		}
 		outq_encode_m(buf + len, m);
 		len += m->rec_len;
 	}
-	if (rc == 0 && len && outq_write_all(fd, buf, len) < 0)
+	if (rc == 0 && len && fdio_write_all(fd, buf, len) < 0)
 		rc = -1;
 	free(buf);
 	if (rc < 0 || rename(tmp, q->path) < 0) {
@@ -293,7 +279,7 @@ int outq_flush(struct outq *q)
 	}
 	if (q->wlen == 0)
 		return 0;
-	if (outq_write_all(q->fd, q->wbuf, q->wlen) < 0) {
+	if (fdio_write_all(q->fd, q->wbuf, q->wlen) < 0) {
 		/* maybe a torn batch: only a clean file of the live messages is safe now */
 		q->rewrite = 1;
 		q->retry_at = 0;
