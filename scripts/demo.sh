@@ -13,6 +13,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 B=${MQTTGW_BUILD:-build}
+case $B in /*) ;; *) B=$PWD/$B ;; esac
 GW=$B/mqttgw
 SIM=$B/sim/prog_motorsim
 GPIOSIM=$B/sim/lib_gpiosim.so
@@ -82,15 +83,15 @@ wait_for "$TMP/sim.out" "^ready" 10
 say "3. mqttgw with config/demo.cfg (GPIO on the libgpiod stand-in: a Pi 4's gpiochip0)"
 sed -e "s|tcp://127.0.0.1:1883|tcp://127.0.0.1:$PORT|" -e "s|/tmp/mqttgw-demo/ttyMOT01|$TMP/ttyMOT01|" \
 	config/demo.cfg >"$TMP/demo.cfg"
-run "$GW" --check -c "$TMP/demo.cfg"
+run "${GW#"$PWD"/}" --check -c "$TMP/demo.cfg"
 export MQTTGW_GPIOSIM="gpiochip0:pinctrl-bcm2835:54:GPIO17=17,GPIO27=27"
 export MQTTGW_GPIOSIM_SOCKET="$TMP/gpio.sock"
 export MQTTGW_GPIOSIM_TRACE="$TMP/gpio.trace"
 gpio() { "$GPIOCTL" -t 5000 "$MQTTGW_GPIOSIM_SOCKET" "$@"; }
-LD_PRELOAD="$PWD/$GPIOSIM" "$GW" -f -c "$TMP/demo.cfg" --allow-root 2>"$TMP/mqttgw.log" &
+LD_PRELOAD="$GPIOSIM" "$GW" -f -c "$TMP/demo.cfg" --allow-root 2>"$TMP/mqttgw.log" &
 GWPID=$!
-PIDS+=($GWPID)
-wait_for "$TMP/mqttgw.log" "connected to" 15
+PIDS+=("$GWPID")
+wait_for "$TMP/mqttgw.log" "connected to" 15 || { sed 's/^/  log| /' "$TMP/mqttgw.log" >&2; exit 1; }
 sed 's/^/  log| /' "$TMP/mqttgw.log"
 
 say "4. watching every topic of the station"
@@ -129,7 +130,11 @@ show_new
 say "8. a command the route does not accept is refused, never written to the port"
 pub S013/MOT01/RECM 'RM -RF /'
 wait_for "$TMP/mqttgw.log" "refused" 10
+wait_for "$TMP/sub.out" "S013/MOT01/RECM RM -RF /" 10
+show_new
 grep refused "$TMP/mqttgw.log" | sed 's/^/  log| /'
+echo "  what the controller received, all of it:"
+grep "^motorsim: rx " "$TMP/sim.log" | sed 's/^/  port| /'
 
 say "9. the retained position, as a dashboard that connects now sees it"
 run mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -C 1 -W 5 -t S013/MOT01/POS/Z
@@ -156,7 +161,9 @@ echo "  pin after the pulse: $(gpio get gpiochip0 27)"
 
 say "12. stop mqttgw: it publishes \"offline\" on its status topic, the brake goes to its fail-safe"
 kill -TERM "$GWPID"
-wait "$GWPID" || true
+GWRC=0
+wait "$GWPID" || GWRC=$?
+echo "  mqttgw exit status: $GWRC"
 wait_for "$TMP/sub.out" "S013/gateway/status offline" 10
 show_new
 grep -a "27 value" "$TMP/gpio.trace" | tail -1 | sed 's/^/  gpio trace| /' || true
