@@ -36,6 +36,8 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 	*data = NULL;
 	*len = 0;
 	j->failed = 0;
+	j->stopped = 0;
+	j->size = 0;
 	snprintf(j->path, sizeof(j->path), "%s/rx-%s", dir, name);
 	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (j->fd < 0 || fstat(j->fd, &st) < 0) {
@@ -44,8 +46,13 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 		serial_journal_close(j);
 		return -1;
 	}
+	j->size = (size_t)st.st_size;
 	if (st.st_size > 0) {
 		size_t want = (size_t)st.st_size < SERIAL_JOURNAL_MAX ? (size_t)st.st_size : SERIAL_JOURNAL_MAX;
+
+		if ((size_t)st.st_size > want)
+			log_msg(LOG_WARNING, "serial %s: %s holds %lld bytes; only the first %zu are replayed",
+				name, path, (long long)st.st_size, want);
 
 		buf = malloc(want);
 		while (buf && got < want) {
@@ -71,8 +78,17 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 
 void serial_journal_append(struct serial_journal *j, const char *name, const void *p, size_t n)
 {
-	if (j->fd >= 0 && fdio_write_all(j->fd, p, n) < 0)
-		serial_journal_fail(j, name, "write");
+	if (j->fd < 0 || j->stopped)
+		return;
+	if (fdio_write_all(j->fd, p, n) == 0) {
+		j->size += n;
+		return;
+	}
+	serial_journal_fail(j, name, "write");
+	/* whatever part of this read got in goes again (shrinking needs no space) */
+	if (ftruncate(j->fd, (off_t)j->size) < 0)
+		log_msg(LOG_ERR, "serial %s: cannot cut %s back: %s", name, j->path, strerror(errno));
+	j->stopped = 1;
 }
 
 void serial_journal_reset(struct serial_journal *j, const char *name, const void *left, size_t n)
@@ -83,10 +99,13 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	if (j->fd < 0)
 		return;
 	if (n == 0) {
-		if (ftruncate(j->fd, 0) < 0)
+		if (ftruncate(j->fd, 0) < 0) {
 			serial_journal_fail(j, name, "truncate");
-		else
+		} else {
 			j->failed = 0;
+			j->stopped = 0;
+			j->size = 0;
+		}
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", j->path);
@@ -102,6 +121,8 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	close(j->fd);
 	j->fd = fd;
 	j->failed = 0;
+	j->stopped = 0;
+	j->size = n;
 }
 
 void serial_journal_close(struct serial_journal *j)

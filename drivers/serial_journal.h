@@ -22,6 +22,8 @@
 struct serial_journal {
 	int fd;			/* -1: no journal */
 	int failed;		/* a write failed (logged once) */
+	int stopped;		/* an append failed: none until the next reset rewrites the file whole */
+	size_t size;		/* the file's length: whole reads only */
 	char path[4200];
 };
 
@@ -31,7 +33,13 @@ struct serial_journal {
  * without a journal).
  */
 int serial_journal_open(struct serial_journal *j, const char *dir, const char *name, char **data, size_t *len);
-/* Bytes just read, before they are framed. */
+/*
+ * Bytes just read, before they are framed. A failed append (disk full) is
+ * cut off again and stops appending until the next reset: the file may
+ * then miss the latest reads (lost if killed before the reset), but never
+ * holds a read with a hole in it, which a replay would frame into a line
+ * the device never sent.
+ */
 void serial_journal_append(struct serial_journal *j, const char *name, const void *p, size_t n);
 /*
  * The frames are durable: the file becomes the framer's partial frame (a
