@@ -265,9 +265,6 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		case MQTT_EV_MESSAGE:
 			bridge_message(b, ev, now);
 			break;
-		case MQTT_EV_NOTE:
-			log_msg(LOG_WARNING, "mqtt: %s", ev->text ? ev->text : "?");
-			break;
 		case MQTT_EV_DISCONNECTED:
 			break;
 		}

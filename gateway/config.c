@@ -60,6 +60,7 @@ static const struct opt mqtt_opts[] = {
 	{ "status_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, status_topic), NULL },
 	{ "reconnect_min_ms", OPT_INT, 100, 3600000, 1000, NULL, S_(cfg_mqtt, reconnect_min_ms), NULL },
 	{ "reconnect_max_ms", OPT_INT, 100, 3600000, 30000, NULL, S_(cfg_mqtt, reconnect_max_ms), NULL },
+	{ "ack_timeout_ms", OPT_INT, 1000, 3600000, 30000, NULL, S_(cfg_mqtt, ack_timeout_ms), NULL },
 	{ "tls", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
 	{ "protocol", OPT_INT, 4, 5, 4, NULL, S_(cfg_mqtt, protocol), NULL },
 	{ "session_expiry", OPT_INT, 0, 2147483647, 86400, NULL, S_(cfg_mqtt, session_expiry), NULL },

@@ -127,6 +127,7 @@ struct cfg_mqtt {
 	char *status_topic;
 	int reconnect_min_ms;
 	int reconnect_max_ms;
+	int ack_timeout_ms;		/* oldest publish unacknowledged this long while connected: the link is replaced */
 	int has_tls;
 	struct cfg_tls tls;
 	int protocol;			/* 4 = MQTT 3.1.1, 5 = MQTT 5 */

@@ -71,8 +71,6 @@
 /* QoS 1/2 messages handed to paho and not yet acknowledged, at most */
 #define MQTT_WINDOW 1000
 #define MQTT_JOURNAL "outq.journal"
-/* Connected, and the oldest message unacknowledged this long: paho lost it; sent again. */
-#define MQTT_ACK_TIMEOUT_MS 30000
 /* A loss this soon after the oldest unacknowledged message went out is a strike against it. */
 #define MQTT_STRIKE_MS 2000
 
@@ -108,6 +106,7 @@ struct mqtt {
 	int uri_idx;			/* the uri of the current / next attempt */
 	const char *attempt_uri;	/* the uri being tried (in the config) */
 	struct mqtt_link *link;		/* the current client's */
+	uint32_t ack_lost_gen;		/* loop thread: the link an ack timeout has already declared lost */
 	struct mqtt_done *done_v;	/* locked: completions for the loop */
 	size_t done_n, done_cap;
 	struct mqtt_done *spare_v;	/* loop thread: the other half of the swap */
@@ -208,17 +207,25 @@ static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
 	}
 }
 
+/* The link is gone (ctx: its mqtt_link): the loop replaces the client. */
+static void mqtt_lost(struct mqtt_link *l, const char *why)
+{
+	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_LOST, why);
+
+	if (ev) {
+		ev->gen = l->gen;
+		mqtt_push(l->m, ev);
+	}
+}
+
 static void mqtt_cb_lost(void *ctx, char *cause)
 {
-	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_LOST, cause ? cause : "connection lost");
-
-	if (ev)
-		mqtt_push(ctx, ev);
+	mqtt_lost(ctx, cause ? cause : "connection lost");
 }
 
 static int mqtt_cb_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
-	struct mqtt *m = ctx;
+	struct mqtt *m = ((struct mqtt_link *)ctx)->m;
 	struct mqtt_event *ev;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
@@ -243,7 +250,7 @@ static int mqtt_cb_message(void *ctx, char *topic, int topic_len, MQTTAsync_mess
 			ev->qos = msg->qos;
 			ev->retained = msg->retained;
 			mqtt_copy_props(ev, &msg->properties);
-			mqtt_push(ctx, ev);
+			mqtt_push(m, ev);
 		} else {
 			mqtt_event_free(ev);
 		}
@@ -326,18 +333,20 @@ static void mqtt_cb_connect_fail5(void *ctx, MQTTAsync_failureData5 *resp)
 	}
 }
 
-/* MQTT 5: the broker said why it closed the connection. */
+/*
+ * MQTT 5: the broker sent DISCONNECT (packet too large, session taken
+ * over, shutting down, a kick). paho 1.3.12 does not report the lost
+ * connection after it (eclipse-paho #1619): this is the loss, or the
+ * gateway would believe itself connected for ever, fail-safes unarmed.
+ */
 static void mqtt_cb_server_disconnect(void *ctx, MQTTProperties *props, enum MQTTReasonCodes rc)
 {
 	char why[200];
-	struct mqtt_event *ev;
 
 	(void)props;
 	snprintf(why, sizeof(why), "broker disconnected us: %s (reason code %d)", MQTTReasonCode_toString(rc),
 		 (int)rc);
-	ev = mqtt_event_new(MQTT_EV_NOTE, why);
-	if (ev)
-		mqtt_push(ctx, ev);
+	mqtt_lost(ctx, why);
 }
 
 /* OpenSSL's words for a failed handshake ("certificate verify failed"), kept for the failure. */
@@ -608,7 +617,7 @@ static int mqtt_client_create(struct mqtt *m, char *err, size_t errlen)
 	link->gen = m->link ? m->link->gen + 1 : 1;
 	free(m->link);
 	m->link = link;
-	rc = MQTTAsync_setCallbacks(m->client, m, mqtt_cb_lost, mqtt_cb_message, NULL);
+	rc = MQTTAsync_setCallbacks(m->client, link, mqtt_cb_lost, mqtt_cb_message, NULL);
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
 		MQTTAsync_destroy(&m->client);
@@ -616,7 +625,7 @@ static int mqtt_client_create(struct mqtt *m, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg->protocol == 5)
-		MQTTAsync_setDisconnected(m->client, m, mqtt_cb_server_disconnect);
+		MQTTAsync_setDisconnected(m->client, link, mqtt_cb_server_disconnect);
 	/* a replaced client's QoS 0 publishes will never finish: start counting afresh */
 	__atomic_store_n(&m->sent, __atomic_load_n(&m->done, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
 	return 0;
@@ -847,6 +856,8 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 {
 	int failed_attempt = m->connecting;
 
+	/* the turn's time may be from before a long poll: a loss now is not "right after a send" */
+	m->now = now;
 	if (m->connected)
 		mqtt_link_lost(m);
 
@@ -896,12 +907,22 @@ uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
 	if (m->next_attempt != UINT64_MAX && now >= m->next_attempt)
 		mqtt_connect_now(m);
 	if (m->connected && (oldest = outq_oldest_sent(m->q)) != NULL) {
-		due = (oldest->sent_at > m->connected_at ? oldest->sent_at : m->connected_at) + MQTT_ACK_TIMEOUT_MS;
+		due = (oldest->sent_at > m->connected_at ? oldest->sent_at : m->connected_at) + (uint64_t)m->cfg->ack_timeout_ms;
 		if (now >= due) {
-			/* a safety net: no broker takes this long while the link is up */
-			log_msg(LOG_WARNING, "mqtt: no acknowledgement for a publish to %s in %d s; sending it again",
-				oldest->topic, MQTT_ACK_TIMEOUT_MS / 1000);
-			outq_unsend(m->q, oldest);
+			/*
+			 * A safety net: no broker takes this long while the link is
+			 * up. Sending it again on this connection would put it
+			 * after newer ones (and paho still has the first copy): the
+			 * link is replaced instead, and the queue resent in order.
+			 */
+			if (m->ack_lost_gen != m->link->gen) {
+				char why[300];
+
+				snprintf(why, sizeof(why), "no acknowledgement for a publish to %s in %d ms",
+					 oldest->topic, m->cfg->ack_timeout_ms);
+				m->ack_lost_gen = m->link->gen;
+				mqtt_lost(m->link, why);
+			}
 		} else if (due < next) {
 			next = due;
 		}
@@ -937,6 +958,12 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d)
 			msg->topic, MQTTReasonCode_toString((enum MQTTReasonCodes)d->code), d->code);
 		m->stats.refused_out++;
 		outq_remove(m->q, msg);
+	} else if (d->code == MQTTASYNC_OPERATION_INCOMPLETE || d->code == MQTTASYNC_DISCONNECTED) {
+		/*
+		 * The link is going (paho fails what is in flight on a clean
+		 * session before it reports the loss): the loss handling puts
+		 * it back in line, and gives the strike to the right message.
+		 */
 	} else {
 		outq_unsend(m->q, msg);
 	}
@@ -969,19 +996,27 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 	struct mqtt_event *ev;
 
 	mqtt_take_done(m);
-	pthread_mutex_lock(&m->lock);
-	ev = m->head;
-	if (ev) {
-		m->head = ev->next;
-		if (!m->head)
-			m->tail = NULL;
-		m->queued--;
-		if (ev->type == MQTT_EV_MESSAGE)
-			m->queued_bytes -= ev->len;
+	for (;;) {
+		pthread_mutex_lock(&m->lock);
+		ev = m->head;
+		if (ev) {
+			m->head = ev->next;
+			if (!m->head)
+				m->tail = NULL;
+			m->queued--;
+			if (ev->type == MQTT_EV_MESSAGE)
+				m->queued_bytes -= ev->len;
+		}
+		m->stats.dropped_in = m->dropped_in;
+		m->stats.oversized_in = m->oversized_in;
+		pthread_mutex_unlock(&m->lock);
+		/* a second report of a loss already handled (the client is new since) */
+		if (ev && ev->type == MQTT_EV_LOST && ev->gen != m->link->gen) {
+			mqtt_event_free(ev);
+			continue;
+		}
+		break;
 	}
-	m->stats.dropped_in = m->dropped_in;
-	m->stats.oversized_in = m->oversized_in;
-	pthread_mutex_unlock(&m->lock);
 	if (ev && ev->type == MQTT_EV_MESSAGE)
 		m->stats.received++;
 	return ev;

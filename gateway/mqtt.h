@@ -25,10 +25,10 @@
 enum mqtt_event_type {
 	MQTT_EV_CONNECTED,	/* connected (uri in text) */
 	MQTT_EV_CONNECT_FAILED,	/* an attempt failed (reason in text) */
-	MQTT_EV_LOST,		/* an established connection dropped */
+	MQTT_EV_LOST,		/* an established connection dropped, the broker sent MQTT 5 DISCONNECT,
+				   or acknowledgements stopped for ack_timeout_ms */
 	MQTT_EV_MESSAGE,	/* a message arrived */
-	MQTT_EV_DISCONNECTED,	/* our own disconnect finished */
-	MQTT_EV_NOTE		/* something to log (text), e.g. an MQTT 5 server DISCONNECT */
+	MQTT_EV_DISCONNECTED	/* our own disconnect finished */
 };
 
 struct mqtt_event {
@@ -39,10 +39,11 @@ struct mqtt_event {
 	int qos;
 	int retained;
 	int rc;			/* CONNECT_FAILED: paho code; CONNECTED: Receive Maximum (MQTT 5, 0: none) */
-	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST / NOTE: reason */
+	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST: reason */
 	char *response_topic;	/* MESSAGE, MQTT 5: where a reply should go */
 	char *correlation;	/* MESSAGE, MQTT 5: correlation data for the reply */
 	size_t correlation_len;
+	uint32_t gen;		/* LOST: the paho client it came from (a replaced one's is ignored) */
 	struct mqtt_event *next;
 };
 

@@ -1201,9 +1201,20 @@ class ClosingProxy:
 def test_denied_publish_closing_the_link_is_not_a_loop():
     # A route whose topic the broker does not authorize (here: another
     # station's) costs at most one reconnect: the station's own traffic
-    # must flow again afterwards. With clean_session = false the client
-    # resends an unacknowledged QoS 1 PUBLISH after every reconnect, so a
-    # broker that closes the connection on it sees it again, and again.
+    # must flow again afterwards. The gateway resends an unacknowledged
+    # QoS 1 PUBLISH after every reconnect, so a broker that closes the
+    # connection on it sees it again, and again.
+    _denied_publish_closing_the_link(clean_session=False)
+
+
+def test_denied_publish_closing_the_link_clean_session():
+    # The same with clean_session = true: paho then fails what is in flight
+    # before it reports the lost link, and the strike must still go to the
+    # message the broker hangs up on (not to none, or to the next one).
+    _denied_publish_closing_the_link(clean_session=True)
+
+
+def _denied_publish_closing_the_link(clean_session):
     broker = Broker()
     proxy = ClosingProxy(broker, b"S014/")
     try:
@@ -1211,7 +1222,7 @@ def test_denied_publish_closing_the_link_is_not_a_loop():
         sub = Sub(broker, ["S013/#", "S014/#"])
         gw = Gateway(gateway_config(
             proxy.uri, serial=[serial_dev("MOT01", pty.path)],
-            mqtt={"reconnect_min_ms": 100, "reconnect_max_ms": 1000},
+            mqtt={"reconnect_min_ms": 100, "reconnect_max_ms": 1000, "clean_session": clean_session},
             routes=[{"from": "serial:MOT01", "match": "^FOR14 (.*)$",
                      "to": "mqtt:S014/MOT01/SEND", "payload": "$1"},
                     send_route("MOT01")]))
@@ -1235,8 +1246,11 @@ def test_denied_publish_closing_the_link_is_not_a_loop():
         # dropped, and said so: the user sees which topic the broker refuses
         gw.wait_for_log(r"the connection died within \d+ ms of sending a publish to S014/MOT01/SEND, "
                         r"3 times in a row; dropped", timeout=1)
-        print("# denied publish closing the link: closed %d times, then dropped; the "
-               "station's own traffic flowed again" % proxy.closes)
+        assert not re.search(r"publish to S013/", gw.log_text()), \
+            "a publish of the station's own was blamed for the hang-ups"
+        print("# denied publish closing the link (clean_session %s): closed %d times, then "
+              "dropped; the station's own traffic flowed again"
+              % (str(clean_session).lower(), proxy.closes))
         gw.assert_running()
     finally:
         proxy.close()

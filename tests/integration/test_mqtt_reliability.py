@@ -1238,3 +1238,82 @@ def test_mqtt5_receive_maximum_burst_and_offline_at_shutdown():
     # a stop with the broker up drains the queue first: nothing read is left behind
     assert not re.findall(r"messages not acknowledged at exit", log), \
         "SIGTERM left queued messages behind"
+
+
+# --------------------------------------------------------------------------
+# The link dies without a TCP error: an MQTT 5 DISCONNECT from the broker,
+# or acknowledgements that stop coming
+
+def test_mqtt5_broker_disconnect_is_a_lost_link():
+    # A broker may end an MQTT 5 connection with a DISCONNECT packet
+    # (mosquitto for a packet over max_packet_size; EMQX or HiveMQ for a
+    # kick, a session takeover, a shutdown). paho 1.3.12 does not report
+    # that as a lost connection: the gateway must, or it thinks itself
+    # connected for ever, queues everything and never reconnects.
+    broker = Broker(extra_conf="max_packet_size 1000")
+    pty = Pty()
+    sub = Sub(broker, ["S013/MOT01/SEND"])
+    cfg = gateway_config(broker, serial=[serial_dev("MOT01", pty.path, max_frame=4000)],
+                         routes=routes(),
+                         mqtt={"protocol": 5, "keepalive": 5, "clean_session": False,
+                               "reconnect_min_ms": 100, "reconnect_max_ms": 1000})
+    gw = Gateway(cfg)
+    wait_retained(broker, "S013/gateway/status", "online", timeout=10)
+    pty.write(b"OWN 0\r\n")
+    sub.expect("S013/MOT01/SEND", "OWN 0", timeout=10)
+    t0 = time.monotonic()
+    pty.write(b"BIG " + b"x" * 2000 + b"\r\n")      # over the broker's max_packet_size
+    gw.wait_for_log(r"mqtt: connection lost: broker disconnected us: .*\(reason code 149\); "
+                    r"reconnecting", timeout=10)
+    pty.write(b"OWN 1\r\n")
+    sub.expect("S013/MOT01/SEND", "OWN 1", timeout=20)
+    t_back = time.monotonic() - t0
+    # the oversized one is what every connection died on: dropped after three, and said so
+    gw.wait_for_log(r"the connection died within \d+ ms of sending a publish to S013/MOT01/SEND, "
+                    r"3 times in a row; dropped", timeout=5)
+    pty.write(b"OWN 2\r\n")
+    sub.expect("S013/MOT01/SEND", "OWN 2", timeout=5)
+    figure("MQTT 5 DISCONNECT (packet too large): %d connects, traffic back after %.2fs",
+           connected_count(gw), t_back)
+    assert connected_count(gw) >= 2
+    assert not [m for m in sub.seen if m.payload.startswith("BIG ")]
+    gw.assert_running()
+
+
+def test_ack_timeout_replaces_the_link_and_keeps_order():
+    # The broker stops answering while TCP stays up (here: SIGSTOP). After
+    # mqtt.ack_timeout_ms the link is taken for dead and the queue is sent
+    # again in order on a new one. Sending the oldest again on the same
+    # connection would put it after a newer state (ON, OFF, ON) and leave
+    # the retained state at a value the device no longer has.
+    broker = Broker()
+    pty = Pty()
+    topic = "S013/MOT01/STATE"
+    sub = Sub(broker, [topic])
+    state = {"from": "serial:MOT01", "match": "^STATE (.*)$", "to": "mqtt:${station}/MOT01/STATE",
+             "payload": "$1", "retain": True, "qos": 1}
+    cfg = gateway_config(broker, serial=[serial_dev("MOT01", pty.path)], routes=[state] + routes(),
+                         mqtt={"keepalive": 30, "clean_session": False, "reconnect_min_ms": 100,
+                               "reconnect_max_ms": 1000, "ack_timeout_ms": 1000})
+    gw = Gateway(cfg)
+    wait_retained(broker, "S013/gateway/status", "online", timeout=10)
+    sync_out(broker, pty)
+    broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        pty.write(b"STATE ON\r\nSTATE OFF\r\n")
+        gw.wait_for_log(r"mqtt: connection lost: no acknowledgement for a publish to "
+                        r"S013/MOT01/STATE in 1000 ms; reconnecting", timeout=10)
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: connected_count(gw) >= 2, 15, what="the gateway to reconnect")
+    pty.write(b"STATE DONE\r\n")                    # everything before it is delivered first
+    sub.expect(topic, "DONE", timeout=10)
+    seen = [m.payload for m in sub.seen if m.topic == topic]
+    before = seen[:seen.index("DONE")]
+    figure("ack timeout: link replaced after %.2fs, the subscriber saw %s",
+           time.monotonic() - t0, ", ".join(seen))
+    assert before and before[-1] == "OFF", \
+        "the last state before DONE was %r, not OFF: %s (an old state sent again after a newer one)" \
+        % (before[-1] if before else None, seen)
+    gw.assert_running()
