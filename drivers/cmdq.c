@@ -81,7 +81,7 @@ const char *cmdq_take(struct cmdq *q, size_t *len, uint64_t now)
 {
 	const char *p;
 
-	if (q->in_flight || q->count == 0)
+	if (q->in_flight || q->owed || q->count == 0)
 		return NULL;
 	p = q->slots + (size_t)q->head * q->max_len;
 	*len = q->lens[q->head];
@@ -98,8 +98,26 @@ const char *cmdq_take(struct cmdq *q, size_t *len, uint64_t now)
 	return p;
 }
 
+void cmdq_owe(struct cmdq *q, int n, uint64_t now)
+{
+	if (!q->need_reply || n <= 0)
+		return;
+	q->owed += n;
+	q->deadline = now + (uint64_t)q->timeout_ms;
+}
+
+int cmdq_waiting(const struct cmdq *q)
+{
+	return q->in_flight || q->owed;
+}
+
 int cmdq_reply(struct cmdq *q)
 {
+	if (q->owed) {
+		if (--q->owed == 0)
+			q->deadline = UINT64_MAX;
+		return 0;
+	}
 	if (!q->in_flight)
 		return 0;
 	q->in_flight = 0;
@@ -109,6 +127,11 @@ int cmdq_reply(struct cmdq *q)
 
 int cmdq_expired(struct cmdq *q, uint64_t now, const char **data, size_t *len)
 {
+	if (q->owed && now >= q->deadline) {
+		q->owed = 0;
+		q->deadline = UINT64_MAX;
+		return 0;
+	}
 	if (!q->in_flight || now < q->deadline)
 		return 0;
 	q->in_flight = 0;
@@ -120,11 +143,14 @@ int cmdq_expired(struct cmdq *q, uint64_t now, const char **data, size_t *len)
 
 uint64_t cmdq_deadline(const struct cmdq *q)
 {
-	return q->in_flight ? q->deadline : UINT64_MAX;
+	return q->in_flight || q->owed ? q->deadline : UINT64_MAX;
 }
 
 void cmdq_clear(struct cmdq *q, void (*cb)(const char *data, size_t len, void *ctx), void *ctx)
 {
+	q->owed = 0;
+	if (!q->in_flight)
+		q->deadline = UINT64_MAX;
 	if (q->in_flight) {
 		q->in_flight = 0;
 		q->deadline = UINT64_MAX;

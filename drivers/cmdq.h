@@ -30,6 +30,7 @@ struct cmdq {
 	int need_reply;
 	int timeout_ms;
 	int in_flight;
+	int owed;		/* answers due to frames written outside the queue (fail-safe) */
 	char *flight;		/* the command in flight (max_len bytes) */
 	size_t flight_len;
 	uint64_t deadline;	/* reply due by */
@@ -51,19 +52,34 @@ enum cmdq_result cmdq_submit(struct cmdq *q, const char *data, size_t len, uint6
  */
 const char *cmdq_take(struct cmdq *q, size_t *len, uint64_t now_ms);
 
-/* A reply arrived. 1 if it completed the command in flight, else 0. */
+/*
+ * With need_reply: n frames went to the device outside the queue (the
+ * fail-safe) and each will be answered. Nothing is taken until those
+ * answers came (cmdq_reply) or the timeout passed, so that an answer to
+ * STOP is never taken for the answer to the next command.
+ */
+void cmdq_owe(struct cmdq *q, int n, uint64_t now_ms);
+
+/* Waiting for a reply: a command in flight, or answers owed. */
+int cmdq_waiting(const struct cmdq *q);
+
+/*
+ * A reply arrived. 1 if it completed the command in flight; 0 if it was
+ * one owed (see cmdq_owe) or nothing waited for it.
+ */
 int cmdq_reply(struct cmdq *q);
 
 /*
  * The command in flight got no reply by its deadline: 1 and the command
- * (valid until the next cmdq call), else 0.
+ * (valid until the next cmdq call), else 0. Owed answers that did not
+ * come by then are forgotten (0).
  */
 int cmdq_expired(struct cmdq *q, uint64_t now_ms, const char **data, size_t *len);
 
 /* When cmdq_expired may next say yes (UINT64_MAX: nothing in flight). */
 uint64_t cmdq_deadline(const struct cmdq *q);
 
-/* Drop the command in flight and everything queued, calling cb for each. */
+/* Drop the command in flight and everything queued, calling cb for each; forget owed answers. */
 void cmdq_clear(struct cmdq *q, void (*cb)(const char *data, size_t len, void *ctx), void *ctx);
 
 #endif

@@ -16,7 +16,9 @@
  * unreachable for failsafe_grace_ms (link down), when no command came for
  * command_timeout_ms (deadman), and at shutdown. They bypass the queue,
  * which is emptied first: a STOP must not wait behind the commands it is
- * meant to cancel.
+ * meant to cancel. With a reply pattern their answers are owed
+ * (cmdq_owe): the next command waits for them, so STOP's answer is never
+ * taken for the answer to the command after it.
  *
  * RS485: the kernel's RS485 mode when the UART driver has it; otherwise RTS
  * is raised before a write, and dropped once the output queue has drained
@@ -26,6 +28,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmdq.h"
@@ -290,6 +293,8 @@ static void serial_failsafe_now(struct device *dev, uint64_t now, const char *wh
 		    serial_put(dev, bytes, n) < 0)
 			log_msg(LOG_ERR, "serial %s: fail-safe frame \"%s\" not written: %s", dev->name,
 				c->on_disconnect[i], dev->last_error ? dev->last_error : "output full");
+		else
+			cmdq_owe(&p->q, 1, now);	/* one command on the bus at a time, fail-safe too */
 	}
 	log_msg(LOG_WARNING, "serial %s: fail-safe (%s): wrote %s%s", dev->name, why, c->on_disconnect[0],
 		c->n_on_disconnect > 1 ? " ..." : "");
@@ -460,11 +465,12 @@ static void serial_frame(const char *frame, size_t len, void *ctx)
 	}
 	dev->stats.frames_in++;
 	dev->emit(dev, frame, len, dev->ctx);
-	if (c->has_reply && p->q.in_flight) {
+	if (c->has_reply && cmdq_waiting(&p->q)) {
 		regmatch_t m[1] = { { 0, (regoff_t)len } };
 
-		if (regexec(&c->reply, frame, 1, m, REG_STARTEND) == 0 && cmdq_reply(&p->q)) {
-			if (dev->event)
+		if (regexec(&c->reply, frame, 1, m, REG_STARTEND) == 0) {
+			/* an answer owed to a fail-safe frame completes no command: no reply event */
+			if (cmdq_reply(&p->q) && dev->event)
 				dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
 			serial_pump(dev, p->now);
 		}
@@ -585,6 +591,9 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 			dev->event(dev, DEVICE_EV_TIMEOUT, cmd, len, dev->ctx);
 		serial_pump(dev, now);
 	}
+	/* owed fail-safe answers that never came: the queue moves on */
+	if (!cmdq_waiting(&p->q) && p->q.count > 0)
+		serial_pump(dev, now);
 	next = serial_min(cmdq_deadline(&p->q), framing_deadline(&p->fr));
 	if (!p->link_up && p->failsafe_at != UINT64_MAX) {
 		if (now >= p->failsafe_at) {
@@ -609,6 +618,9 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 				serial_flush(dev, now);
 			else
 				next = serial_min(next, p->rts_hold_until);
+			/* written now: the driver is released after the last bit, not at the next wake-up */
+			if (p->rts_on && p->wq_len == p->wq_off)
+				next = serial_min(next, p->rts_release_at);
 		} else if (now >= p->rts_release_at) {
 			if (serial_port_outq(&p->port) > 0) {
 				p->rts_release_at = now + 1;
@@ -635,12 +647,33 @@ static void serial_link(struct device *dev, int up, uint64_t now)
 	p->failsafe_at = up || !c->n_on_disconnect ? UINT64_MAX : now + (uint64_t)c->failsafe_grace_ms;
 }
 
+/*
+ * Shutdown: the fail-safe frames go out now. The loop's time is from its
+ * last turn, and the shutdown flush only waits for ports that want POLLOUT:
+ * a software-RTS port holding its bytes for rs485_delay_before_ms would be
+ * closed with them unwritten, so the hold (at most 1 s, config) is slept
+ * here, once, at exit.
+ */
 static void serial_failsafe(struct device *dev)
 {
 	struct serial_priv *p = dev->priv;
+	struct timespec ts;
 
-	if (p)
-		serial_failsafe_now(dev, p->now, "shutdown");
+	if (!p)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	p->now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	serial_failsafe_now(dev, p->now, "shutdown");
+	if (p->port.fd >= 0 && p->rts_on && p->wq_len > p->wq_off && p->now < p->rts_hold_until) {
+		uint64_t ms = p->rts_hold_until - p->now;
+
+		ts.tv_sec = (time_t)(ms / 1000);
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		p->now = p->rts_hold_until;
+		serial_flush(dev, p->now);
+	}
 }
 
 static void serial_destroy(struct device *dev)

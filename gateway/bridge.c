@@ -105,7 +105,7 @@ static struct device *bridge_target(struct bridge *b, const struct mapping_out *
 static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64_t now)
 {
 	struct mapping_out out;
-	int next = 0, routed = 0;
+	int next = 0, routed = 0, pushed;
 
 	b->stats.down_messages++;
 	if (ev->retained) {
@@ -129,7 +129,16 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			continue;
 		}
 		dev->last_error = NULL;
+		/*
+		 * The reply target goes in line first: the write may already
+		 * report on this command (a port lost while writing drops it,
+		 * and the drop takes its target out of line).
+		 */
+		pushed = dev->drv == &serial_driver && ((const struct cfg_serial *)dev->cfg)->has_reply &&
+			 bridge_replies_push(dev, ev) == 0;
 		if (dev->drv->write(dev, out.payload, out.payload_len, now) < 0) {
+			if (pushed)
+				bridge_replies_unpush(dev);
 			b->stats.down_refused++;
 			log_msg(LOG_WARNING, "command on %s for %s refused: %s", ev->topic, dev->name,
 				dev->last_error ? dev->last_error : "device refused it");
@@ -137,8 +146,6 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 				     out.payload_len);
 			continue;
 		}
-		if (dev->drv == &serial_driver && ((const struct cfg_serial *)dev->cfg)->has_reply)
-			bridge_replies_push(dev, ev);
 		b->stats.down_written++;
 		log_msg(LOG_DEBUG, "%s <- %.*s", dev->name, (int)out.payload_len, out.payload);
 	}
@@ -565,6 +572,7 @@ int bridge_run(struct bridge *b)
 	bridge_link(b, 0, now);
 	mqtt_start(b->mqtt, now);
 	while (!b->stop) {
+		unsigned reloads;
 		int n, rc;
 
 		now = bridge_now_ms();
@@ -584,11 +592,13 @@ int bridge_run(struct bridge *b)
 			return 1;
 		}
 		now = bridge_now_ms();
+		reloads = b->reloads;
 		if (b->pfds[0].revents)
 			bridge_signals(b, now);
 		if (b->pfds[1].revents)
 			bridge_mqtt_events(b, now);
-		if (rc > 0 && !b->stop)
+		/* after a reload pdev[] may name freed devices: their fds are polled again next turn */
+		if (rc > 0 && !b->stop && b->reloads == reloads)
 			bridge_dispatch(b, n, now);
 	}
 	sdnotify_stopping();

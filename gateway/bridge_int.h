@@ -28,6 +28,7 @@ struct bridge {
 	struct device **gpio;		/* cfg->n_gpio */
 	int sfd;
 	int stop;
+	unsigned reloads;		/* bumped by every reload: devices may have been freed */
 	int ready_sent;			/* systemd READY=1 */
 	uint64_t wd_interval;		/* systemd watchdog period, 0: none */
 	uint64_t stats_next;		/* next stats publish; UINT64_MAX: off */
@@ -61,6 +62,8 @@ struct bridge_replies *bridge_replies_new(int cap);
 void bridge_replies_free(struct bridge_replies *r);
 /* Remember the reply target of a command just accepted by dev. */
 int bridge_replies_push(struct device *dev, const struct mqtt_event *ev);
+/* Take back the target just pushed (the write was refused: no event will come for it). */
+void bridge_replies_unpush(struct device *dev);
 /* The device_event_fn: REPLY, TIMEOUT, DROPPED. */
 void bridge_replies_event(struct device *dev, enum device_event what, const char *data, size_t len, void *ctx);
 /* "reason: command" on dev's error topic, if it has one. */

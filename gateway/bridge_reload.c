@@ -18,34 +18,42 @@ static int bridge_str_eq(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/*
+ * The settings a serial device is built from: any change makes it anew
+ * (port reopened, framer, codec and command queue fresh). The fail-safe
+ * policy (on_disconnect, failsafe_grace_ms, command_timeout_ms) and
+ * error_topic are read from the config when used, so a change there keeps
+ * the device, its timers and its queue.
+ */
 static int bridge_serial_same(const struct cfg_serial *a, const struct cfg_serial *b)
 {
-	int i;
-
-	if (a->n_on_disconnect != b->n_on_disconnect)
-		return 0;
-	for (i = 0; i < a->n_on_disconnect; i++)
-		if (strcmp(a->on_disconnect[i], b->on_disconnect[i]) != 0)
-			return 0;
 	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->port, b->port) && a->baud == b->baud &&
 	       a->data_bits == b->data_bits && a->parity == b->parity && a->stop_bits == b->stop_bits &&
-	       a->flow == b->flow && bridge_str_eq(a->eol, b->eol) && a->max_frame == b->max_frame &&
-	       a->reopen_ms == b->reopen_ms && bridge_str_eq(a->status_topic, b->status_topic) &&
-	       bridge_str_eq(a->error_topic, b->error_topic) && bridge_str_eq(a->reply_src, b->reply_src) &&
-	       a->reply_timeout_ms == b->reply_timeout_ms && a->queue_max == b->queue_max &&
-	       a->failsafe_grace_ms == b->failsafe_grace_ms && a->command_timeout_ms == b->command_timeout_ms &&
-	       a->rate_limit == b->rate_limit && a->rate_burst == b->rate_burst && a->rs485 == b->rs485 &&
-	       a->rs485_delay_before_ms == b->rs485_delay_before_ms &&
-	       a->rs485_delay_after_ms == b->rs485_delay_after_ms;
+	       a->flow == b->flow && a->eol_len == b->eol_len && memcmp(a->eol, b->eol, a->eol_len) == 0 &&
+	       a->max_frame == b->max_frame && a->reopen_ms == b->reopen_ms &&
+	       bridge_str_eq(a->status_topic, b->status_topic) && a->has_reply == b->has_reply &&
+	       bridge_str_eq(a->reply_src, b->reply_src) && a->reply_timeout_ms == b->reply_timeout_ms &&
+	       a->queue_max == b->queue_max && a->rate_limit == b->rate_limit && a->rate_burst == b->rate_burst &&
+	       a->rs485 == b->rs485 && a->rs485_delay_before_ms == b->rs485_delay_before_ms &&
+	       a->rs485_delay_after_ms == b->rs485_delay_after_ms && a->framing == b->framing &&
+	       a->frame_len == b->frame_len && a->idle_ms == b->idle_ms &&
+	       a->frame_timeout_ms == b->frame_timeout_ms && a->encoding == b->encoding &&
+	       a->checksum == b->checksum && a->checksum_format == b->checksum_format &&
+	       a->checksum_order == b->checksum_order && bridge_str_eq(a->checksum_prefix, b->checksum_prefix) &&
+	       a->checksum_skip == b->checksum_skip;
 }
 
+/*
+ * The same for a GPIO line: a change re-requests it (an output starts at
+ * `initial` again). failsafe and failsafe_grace_ms are read when used: a
+ * change keeps the line, its value and an armed fail-safe.
+ */
 static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
 {
 	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->chip, b->chip) && a->line == b->line &&
 	       bridge_str_eq(a->line_name, b->line_name) && a->direction == b->direction && a->edge == b->edge &&
 	       a->bias == b->bias && a->active_low == b->active_low && a->debounce_ms == b->debounce_ms &&
-	       a->initial == b->initial && a->failsafe == b->failsafe &&
-	       a->failsafe_grace_ms == b->failsafe_grace_ms;
+	       a->initial == b->initial;
 }
 
 static int bridge_mqtt_same(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
@@ -67,6 +75,17 @@ static int bridge_mqtt_same(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
 	       a->tls.verify == b->tls.verify;
 }
 
+/* Is new device i one carried over (keep[old] == i + 1)? */
+static int bridge_kept(const int *keep, int n_old, int i)
+{
+	int j;
+
+	for (j = 0; j < n_old; j++)
+		if (keep[j] == i + 1)
+			return 1;
+	return 0;
+}
+
 /*
  * Carry over every old device whose settings are unchanged (it stays open),
  * make new ones for the rest, close what is gone or changed.
@@ -78,6 +97,7 @@ static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64
 	int *keep_s = calloc((size_t)b->cfg->n_serial + 1, sizeof(int));
 	int *keep_g = calloc((size_t)b->cfg->n_gpio + 1, sizeof(int));
 	int i, j, ok = ns && ng && keep_s && keep_g;
+	int link_up = mqtt_is_connected(b->mqtt);
 
 	/* first make everything new, so that running out of memory changes nothing */
 	for (i = 0; ok && i < nc->n_serial; i++) {
@@ -140,16 +160,27 @@ static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64
 	}
 	free(b->serial);
 	free(b->gpio);
-	free(keep_s);
-	free(keep_g);
 	b->serial = ns;
 	b->gpio = ng;
-	for (i = 0; i < nc->n_serial; i++)
+	/*
+	 * A device made anew is told how the broker link stands, as the old one
+	 * was: a new one assumes "down" (as at start) and would write its
+	 * fail-safe after the grace with the broker connected all along.
+	 */
+	for (i = 0; i < nc->n_serial; i++) {
 		if (ns[i]->drv->fd(ns[i]) < 0)
 			ns[i]->drv->open(ns[i], now);
-	for (i = 0; i < nc->n_gpio; i++)
+		if (!bridge_kept(keep_s, b->cfg->n_serial, i) && ns[i]->drv->link)
+			ns[i]->drv->link(ns[i], link_up, now);
+	}
+	for (i = 0; i < nc->n_gpio; i++) {
 		if (ng[i]->drv->fd(ng[i]) < 0)
 			ng[i]->drv->open(ng[i], now);
+		if (!bridge_kept(keep_g, b->cfg->n_gpio, i) && ng[i]->drv->link)
+			ng[i]->drv->link(ng[i], link_up, now);
+	}
+	free(keep_s);
+	free(keep_g);
 	return 0;
 }
 
@@ -159,6 +190,8 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	struct config *nc = config_load(b->cfg_path, err, sizeof(err));
 	char **subs;
 	int *qos, n, i, j;
+
+	b->reloads++;
 
 	if (!nc) {
 		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);

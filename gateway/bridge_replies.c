@@ -72,6 +72,16 @@ int bridge_replies_push(struct device *dev, const struct mqtt_event *ev)
 	return 0;
 }
 
+void bridge_replies_unpush(struct device *dev)
+{
+	struct bridge_replies *bd = dev->owner;
+
+	if (!bd || bd->count == 0)
+		return;
+	bd->count--;
+	bridge_target_free(&bd->ring[(bd->head + bd->count) % bd->cap]);
+}
+
 void bridge_replies_event(struct device *dev, enum device_event what, const char *data, size_t len, void *ctx)
 {
 	struct bridge *b = ctx;

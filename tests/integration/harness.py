@@ -1491,6 +1491,15 @@ class Gateway:
             f.write(text)
         os.replace(tmp, self.config_path)
 
+    def reload(self, config, timeout=EVENT_TIMEOUT):
+        """Write config and SIGHUP the daemon; returns once it logged
+        "reloaded" (the log offset before, for wait_for_log(since=))."""
+        mark = self.log_mark()
+        self.rewrite_config(config)
+        self.signal(signal.SIGHUP)
+        self.wait_for_log(r"reloaded ", since=mark, timeout=timeout)
+        return mark
+
     @property
     def pid(self):
         return self.proc.pid

@@ -672,3 +672,36 @@ def test_gpio_routes_with_station_and_name_templates():
     assert not [t for t in topics if "$" in t or "{" in t], "unexpanded templates: %r" % topics
     assert topics <= {"S077/LIMZ/state", "S077/BRAKE/state", "S077/BRAKE/set",
                       "S077/gateway/status"}, topics
+
+
+# --------------------------------------------------------------------------
+# SIGHUP reload
+
+
+def test_reload_keeps_outputs_and_an_armed_failsafe():
+    # A reload that changes only an output's fail-safe policy keeps the
+    # line and the value the operator set; one during a broker outage keeps
+    # the fail-safe coming.
+    rig = Rig([gpio_out("BRAKE", 27, initial=0, failsafe=1, failsafe_grace_ms=1000)],
+              [set_route("BRAKE"), state_route("BRAKE")]).ready([("gpiochip0", 27)])
+    wait_until(lambda: rig.broker.subscribed("mqttgw-S013", "S013/BRAKE/set"), 10, what="subscribe")
+    pub(rig.broker, "S013/BRAKE/set", "1")
+    rig.ctl.wait("gpiochip0", 27, 1, 5000)
+    mark = rig.gw.reload(dict(rig.cfg, gpio=[gpio_out("BRAKE", 27, initial=0, failsafe=1,
+                                                         failsafe_grace_ms=1200)]))
+    assert "gpio BRAKE released" not in rig.gw.log_text()[mark:]
+    assert rig.ctl.get("gpiochip0", 27) == 1, "the reload reset a commanded output to its initial value"
+    pub(rig.broker, "S013/BRAKE/set", "0")
+    rig.ctl.wait("gpiochip0", 27, 0, 5000)
+    rig.broker.kill()
+    rig.gw.wait_for_log(r"mqtt: connection lost", timeout=10)
+    rig.gw.reload(dict(rig.cfg, gpio=[gpio_out("BRAKE", 27, initial=0, failsafe=1,
+                                                  failsafe_grace_ms=800)]))
+    rig.ctl.wait("gpiochip0", 27, 1, 5000)             # the fail-safe, reload or not
+    rig.gw.wait_for_log(r"gpio BRAKE: .*failsafe")
+    # a changed line setting makes the output anew; with the broker still
+    # down it is told so, and its fail-safe comes after the grace as well
+    rig.gw.reload(dict(rig.cfg, gpio=[gpio_out("BRAKE", 27, initial=0, failsafe=1,
+                                                  failsafe_grace_ms=800, active_low=True)]))
+    rig.ctl.wait("gpiochip0", 27, 0, 5000)             # active low: logical 1 is level 0
+    rig.gw.assert_running()

@@ -815,6 +815,42 @@ def test_serial_spew_bounded_other_port_unaffected():
     check_memory("5 MB spew", base, after, settled, 2048)
 
 
+def test_reloads_while_a_port_talks():
+    # SIGHUP while a device talks without pause: the reload closes the
+    # changed port (here: its baud rate flips each time) in the same loop
+    # turn in which poll() reported it readable. Twenty reloads; the daemon
+    # must survive every one and keep bridging.
+    broker = Broker()
+    pty = Pty()
+    dev = serial_dev("CH", pty.path)
+    cfg = gateway_config(broker, serial=[dev], routes=[cmd_route("CH"), send_route("CH")])
+    gw = Gateway(cfg)
+    sub = Sub(broker, [STATUS, "S013/CH/SEND"])
+    sub.expect(STATUS, "online", timeout=10)
+    stop = threading.Event()
+
+    def chatter():
+        line = b"CHATTER 0123456789\r\n" * 50
+        while not stop.is_set():
+            try:
+                os.write(pty.master, line)
+            except (BlockingIOError, OSError):
+                stop.wait(0.001)
+    th = threading.Thread(target=chatter, daemon=True)
+    th.start()
+    try:
+        for i in range(20):
+            gw.reload(dict(cfg, serial=[dict(dev, baud=57600 if i % 2 == 0 else 115200)]), timeout=10)
+    finally:
+        stop.set()
+        th.join(5)
+    gw.assert_running()
+    pty.wait_drained(10)
+    pty.write(b"\r\nHELLO AFTER\r\n")
+    sub.expect("S013/CH/SEND", "HELLO AFTER", timeout=10)
+    gw.assert_running()
+
+
 # --------------------------------------------------------------------------
 # 5. Least privilege
 

@@ -28,7 +28,7 @@ import threading
 import time
 
 import harness
-from harness import (Broker, Gateway, Pty, Sub, gateway_config, pub, pub_lines, retained_now,
+from harness import (SPSHIM, Broker, Gateway, Pty, Sub, gateway_config, preload_env, pub, pub_lines, retained_now,
                      serial_dev, spawn, tail, wait_retained, wait_until)
 
 TIMEOUT = 60
@@ -569,7 +569,8 @@ def test_failsafe_drops_queued_commands_first():
     broker = Broker()
     pty = Pty()
     sub = Sub(broker, ["S013/#"])
-    peer = PortPeer(pty)            # a controller that does not answer
+    # a controller that answers nothing but STOP (MOVE 1 stays in flight)
+    peer = PortPeer(pty, lambda line: (0.05, b"OK STOP\r\n") if line == b"STOP" else None)
     Gateway(gateway_config(broker, mqtt={"reconnect_min_ms": 100, "reconnect_max_ms": 400}, serial=[
         serial_dev("FQ", pty.path, on_disconnect="STOP", failsafe_grace_ms=GRACE_MS, reply="^OK",
                    reply_timeout_ms=10000, error_topic="${station}/${name}/error")],
@@ -588,8 +589,9 @@ def test_failsafe_drops_queued_commands_first():
     sub.expect("S013/FQ/error", "dropped: MOVE 2", timeout=10)
     sub.expect("S013/FQ/error", "dropped: MOVE 3", timeout=5)
     wait_until(lambda: broker.subscribed(CLIENT_ID, "S013/FQ/RECM"), 10, what="resubscribe")
-    # Nothing was in flight any more: a new command is written at once, and
-    # it is the next thing on the port (MOVE 2 and 3 never ran).
+    # STOP was answered, nothing is in flight any more: a new command is
+    # written at once, and it is the next thing on the port (MOVE 2 and 3
+    # never ran).
     pub(broker, "S013/FQ/RECM", "AFTER")
     lines = peer.wait_lines(3, timeout=3)
     assert [l for _, l in lines] == [b"MOVE 1", b"STOP", b"AFTER"], lines
@@ -819,3 +821,186 @@ def test_framing_eol_nmea_xor8_hex_ascii():
     pub(broker, "S013/GPS/RECM", "$PMTK220,1000")
     assert pty.read_line() == (nmea("PMTK220,1000") + "\r\n").encode()
     assert nmea("PMTK220,1000") == "$PMTK220,1000*1F"
+
+
+# --------------------------------------------------------------------------
+# SIGHUP reload and software RS485, seen from the port
+
+
+def test_reload_of_a_changed_port_writes_no_failsafe_while_connected():
+    # A reload that changes a port setting (here the baud rate) makes the
+    # device anew. The broker is connected all along: the new device must
+    # know it, or it writes its fail-safe STOP once failsafe_grace_ms is up.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    dev = serial_dev("FS", pty.path, on_disconnect="STOP", failsafe_grace_ms=300)
+    cfg = gateway_config(broker, serial=[dev], routes=dev_routes("FS"))
+    gw = Gateway(cfg)
+    ready(broker, sub, ["FS"], ["S013/FS/RECM"])
+    pub(broker, "S013/FS/RECM", "RUN 1")
+    assert pty.read_line() == b"RUN 1\r\n"
+    mark = gw.reload(dict(cfg, serial=[dict(dev, baud=57600)]))
+    assert "reload: serial FS closed" in gw.log_text()[mark:], "the baud change did not make FS anew"
+    pub(broker, "S013/FS/RECM", "RUN 2")
+    assert pty.read_line() == b"RUN 2\r\n"
+    # bounded "nothing happens": five times the grace
+    got = pty.read_available(1.5)
+    assert got == b"", "the port got %r after the reload, broker connected all along; log: %s" % (
+        got, [l for l in gw.log_text()[mark:].splitlines() if "fail-safe" in l])
+    # a reload that changes only the fail-safe policy keeps the port open and its deadman
+    mark = gw.reload(dict(cfg, serial=[dict(dev, baud=57600, failsafe_grace_ms=400,
+                                              command_timeout_ms=500)]))
+    assert "reload: serial FS closed" not in gw.log_text()[mark:]
+    # the last command is older than the new command_timeout_ms: the deadman stops the motor
+    assert pty.read_line(timeout=5) == b"STOP\r\n", "the new command_timeout_ms did not apply"
+    gw.wait_for_log(r"serial FS: fail-safe \(no command within command_timeout_ms\)", since=mark)
+    pub(broker, "S013/FS/RECM", "RUN 3")
+    assert pty.read_line() == b"RUN 3\r\n"
+    assert pty.read_line(timeout=5) == b"STOP\r\n", "no deadman STOP after RUN 3"
+    gw.assert_running()
+
+
+def test_reload_applies_framing_and_checksum_changes():
+    # Every setting the device is built from makes it anew on a reload:
+    # adding a checksum must change what is written, not just the log.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    dev = serial_dev("GPS", pty.path, baud=9600, max_frame=128)
+    cfg = gateway_config(broker, serial=[dev], routes=dev_routes("GPS"))
+    gw = Gateway(cfg)
+    ready(broker, sub, ["GPS"], ["S013/GPS/RECM"])
+    pub(broker, "S013/GPS/RECM", "$PMTK220,1000")
+    assert pty.read_line() == b"$PMTK220,1000\r\n"
+    gw.reload(dict(cfg, serial=[dict(dev, checksum="xor8", checksum_format="hex-ascii",
+                                       checksum_prefix="*", checksum_skip=1)]))
+    wait_until(lambda: broker.subscribed(CLIENT_ID, "S013/GPS/RECM"), 10, what="the subscription")
+    sub.expect("S013/GPS/status", "online", timeout=10)
+    pub(broker, "S013/GPS/RECM", "$PMTK220,1000")
+    got = pty.read_line()
+    assert got == b"$PMTK220,1000*1F\r\n", "after a reload adding checksum = xor8 the port got %r" % got
+    gw.assert_running()
+
+
+def _rs485_gateway(broker, pty, trace, **kw):
+    env = preload_env(SPSHIM)
+    env["MQTTGW_SPSHIM_TRACE"] = trace
+    return Gateway(gateway_config(broker, serial=[serial_dev("RS", pty.path, rs485=True, **kw)],
+                                  routes=dev_routes("RS")), env=env)
+
+
+def _rts_trace(path):
+    try:
+        with open(path) as f:
+            return [int(l.split()[2]) for l in f if " rts " in l]
+    except FileNotFoundError:
+        return []
+
+
+def test_rs485_software_rts_released_after_each_write():
+    # rs485 = true on a port without kernel RS485 (a USB adapter): the
+    # daemon drives RTS itself. After a write it must let go of the bus
+    # once the bytes are out, not at its next wake-up (the device's answer
+    # would collide with our own driver).
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    trace = harness.tmppath("rts.trace")
+    gw = _rs485_gateway(broker, pty, trace, rs485_delay_before_ms=20, reply="^OK",
+                        reply_timeout_ms=60000)
+    ready(broker, sub, ["RS"], ["S013/RS/RECM"])
+    n0 = len(_rts_trace(trace))
+    pub(broker, "S013/RS/RECM", "RUN")
+    assert pty.read_line() == b"RUN\r\n"
+    # nothing else happens on purpose: no answer, no other traffic, the
+    # reply timeout a minute away (the next wake-up, before the fix)
+    wait_until(lambda: _rts_trace(trace)[n0:][-1:] == [0], 10,
+               what="RTS to be released after the write (trace %s)" % _rts_trace(trace)[n0:])
+    assert _rts_trace(trace)[n0:] == [1, 0], _rts_trace(trace)[n0:]
+    pty.write(b"OK RUN\r\n")
+    sub.expect("S013/RS/SEND", "OK RUN")
+    gw.assert_running()
+
+
+def test_rs485_software_rts_failsafe_written_at_sigterm():
+    # The same port with a fail-safe: systemctl stop must put STOP on the
+    # wire after the driver-enable delay, before the port is closed.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    trace = harness.tmppath("rts-stop.trace")
+    gw = _rs485_gateway(broker, pty, trace, rs485_delay_before_ms=20, on_disconnect="STOP",
+                        failsafe_grace_ms=5000)
+    ready(broker, sub, ["RS"], ["S013/RS/RECM"])
+    pub(broker, "S013/RS/RECM", "RUN")
+    assert pty.read_line() == b"RUN\r\n"
+    # the device talks; the bus is released (RTS off), as it is most of the time
+    pty.write(b"HELLO\r\n")
+    sub.expect("S013/RS/SEND", "HELLO")
+    wait_until(lambda: _rts_trace(trace)[-1:] == [0], 10, what="RTS off after the write")
+    assert gw.terminate(timeout=10) == 0
+    got = pty.read_available(0.5)
+    assert got == b"STOP\r\n", "at SIGTERM the port got %r, not the fail-safe STOP" % got
+    gw.wait_for_log(r"serial RS: fail-safe \(shutdown\): wrote STOP")
+
+
+# --------------------------------------------------------------------------
+# Request/response when the bus is interrupted
+
+def test_failsafe_frame_is_one_command_in_flight_too():
+    # A bus device answers every line 200 ms later. The deadman writes
+    # STOP; a command published right after it must wait for STOP's answer
+    # (one command on the bus at a time), and must get its own answer, not
+    # STOP's.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    peer = PortPeer(pty, lambda line: (0.2, b"OK " + line + b"\r\n"))
+    Gateway(gateway_config(broker, serial=[
+        serial_dev("B", pty.path, reply="^OK ", reply_timeout_ms=2000, on_disconnect="STOP",
+                   command_timeout_ms=600, error_topic="${station}/${name}/error")],
+        routes=[{"from": "mqtt:${station}/B/RECM/req/+", "to": "serial:B"}] + dev_routes("B")))
+    ready(broker, sub, ["B"], ["S013/B/RECM/req/+"])
+    pub(broker, "S013/B/RECM/req/go", "GO")
+    sub.expect("S013/B/RECM/res/go", "OK GO", timeout=5)
+    wait_until(lambda: [l for _, l in peer.snapshot()[0]][-1:] == [b"STOP"], 5, what="the deadman STOP")
+    pub(broker, "S013/B/RECM/req/x", "C1")
+    pub(broker, "S013/B/RECM/req/y", "C2")
+    x = sub.expect("S013/B/RECM/res/x", timeout=5)
+    y = sub.expect("S013/B/RECM/res/y", timeout=5)
+    lines, _, overlaps = peer.snapshot()
+    assert not overlaps, "a line reached the bus while another was in flight: %r (bus: %r)" % (
+        [(l, f) for _, l, f in overlaps], [l for _, l in lines])
+    assert (x.payload, y.payload) == ("OK C1", "OK C2"), \
+        "answers went to the wrong requests: res/x %r, res/y %r" % (x.payload, y.payload)
+
+
+def test_port_lost_while_writing_keeps_replies_with_their_requests():
+    # The adapter is pulled in the middle of writing a request (lib_failwrite:
+    # the write fails with EIO). That request is dropped and said so; when
+    # the port is back, every later request still gets its own reply.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    PortPeer(pty, lambda line: (0.01, b"OK " + line + b"\r\n"))
+    env = preload_env(os.path.join(harness.BUILD, "sim", "lib_failwrite.so"))
+    env["MQTTGW_FAILWRITE_PREFIX"] = "UNPLUG"
+    gw = Gateway(gateway_config(broker, serial=[
+        serial_dev("M", pty.path, reply="^OK ", reply_timeout_ms=2000, reopen_ms=200,
+                   error_topic="${station}/${name}/error")],
+        routes=[{"from": "mqtt:${station}/M/RECM/req/+", "to": "serial:M"}] + dev_routes("M")),
+        env=env)
+    ready(broker, sub, ["M"], ["S013/M/RECM/req/+"])
+    pub(broker, "S013/M/RECM/req/a", "STAT A")
+    sub.expect("S013/M/RECM/res/a", "OK STAT A", timeout=5)
+    pub(broker, "S013/M/RECM/req/b", "UNPLUG B")
+    sub.expect("S013/M/error", "dropped: UNPLUG B", timeout=5)
+    sub.expect("S013/M/status", "offline", timeout=5)
+    sub.expect("S013/M/status", "online", timeout=5)
+    for n in ("c", "d"):
+        pub(broker, "S013/M/RECM/req/%s" % n, "STAT %s" % n.upper())
+        sub.expect("S013/M/RECM/res/%s" % n, "OK STAT %s" % n.upper(), timeout=5)
+    assert not [m for m in sub.seen if m.topic == "S013/M/RECM/res/b"], \
+        "the dropped request got a reply: %r" % [m for m in sub.seen if "/res/" in m.topic]
+    gw.assert_running()

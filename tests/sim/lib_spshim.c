@@ -325,12 +325,36 @@ static struct spshim_pty *spshim_pty_state(const struct stat *st)
 	return p;
 }
 
+/* MQTTGW_SPSHIM_TRACE=FILE: every change of RTS is appended as
+ * "MONOTONIC_MS rts 0|1", so a test can see when a software RS485 driver
+ * enable went on and off. Called with the lock held. */
+static void spshim_trace_rts(int on)
+{
+	const char *path = getenv("MQTTGW_SPSHIM_TRACE");
+	struct timespec ts;
+	char line[64];
+	int fd, n;
+
+	if (path == NULL || *path == '\0')
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	n = snprintf(line, sizeof(line), "%lld rts %d\n",
+		     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, on);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, line, (size_t)n) < 0)
+		n = 0;
+	close(fd);
+}
+
 /* Answer one TIOCM* request as a port with no modem lines attached. */
 static int spshim_modem_ioctl(const struct stat *st, unsigned long request,
 			      int *arg)
 {
 	const int outputs = TIOCM_RTS | TIOCM_DTR;
 	struct spshim_pty *p;
+	int before;
 
 	if (arg == NULL) {
 		errno = EFAULT;
@@ -338,6 +362,7 @@ static int spshim_modem_ioctl(const struct stat *st, unsigned long request,
 	}
 	pthread_mutex_lock(&spshim_ptys_lock);
 	p = spshim_pty_state(st);
+	before = p->modem_bits;
 	switch (request) {
 	case TIOCMGET:
 		*arg = p->modem_bits;    /* inputs CTS/DSR/CD/RI always 0 */
@@ -354,6 +379,8 @@ static int spshim_modem_ioctl(const struct stat *st, unsigned long request,
 	default:
 		break;
 	}
+	if ((before ^ p->modem_bits) & TIOCM_RTS)
+		spshim_trace_rts(!!(p->modem_bits & TIOCM_RTS));
 	pthread_mutex_unlock(&spshim_ptys_lock);
 	return 0;
 }
