@@ -164,6 +164,21 @@ static int serial_encode(struct device *dev, const char *data, size_t len, const
 		dev->last_error = codec_strerror(why);
 		return -1;
 	}
+	/*
+	 * eol framing: hex-decoded bytes (or a binary checksum) holding a byte
+	 * of the eol would end the frame early at the device: one message, two
+	 * commands. Text payloads were checked for CR/LF/NUL by the mapping.
+	 */
+	if (serial_cfg(dev)->framing == FRAMING_EOL) {
+		const struct cfg_serial *c = serial_cfg(dev);
+		size_t i;
+
+		for (i = 0; i < *outlen; i++)
+			if (memchr(c->eol, (unsigned char)p->enc[i], c->eol_len)) {
+				dev->last_error = "the encoded frame holds a byte of the eol";
+				return -1;
+			}
+	}
 	*out = p->enc;
 	return 0;
 }

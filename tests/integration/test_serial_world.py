@@ -1004,3 +1004,23 @@ def test_port_lost_while_writing_keeps_replies_with_their_requests():
     assert not [m for m in sub.seen if m.topic == "S013/M/RECM/res/b"], \
         "the dropped request got a reply: %r" % [m for m in sub.seen if "/res/" in m.topic]
     gw.assert_running()
+
+
+def test_hex_payload_cannot_smuggle_an_eol():
+    # encoding = "hex" with eol framing: the payload is hex text, so the
+    # mapping's CR/LF/NUL refusal sees only digits. A decoded 0D 0A would
+    # end the frame at the device early: one message, two commands.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    gw = Gateway(gateway_config(broker, serial=[
+        serial_dev("HX", pty.path, encoding="hex", error_topic="${station}/${name}/error")],
+        routes=dev_routes("HX")))
+    ready(broker, sub, ["HX"], ["S013/HX/RECM"])
+    for bad in ("41 0D 0A 42", "410A42", "0D"):
+        pub(broker, "S013/HX/RECM", bad)
+        sub.expect("S013/HX/error", timeout=5)
+    gw.wait_for_log(r"command on S013/HX/RECM for HX refused: the encoded frame holds a byte of the eol")
+    pub(broker, "S013/HX/RECM", "41 42")
+    assert pty.read_line() == b"AB\r\n", "the first thing on the port must be the good command"
+    gw.assert_running()
