@@ -366,9 +366,20 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 		}
 		m->has_tls = 1;
 		cfg_apply(c, tls, tls_opts, &m->tls, "mqtt.tls");
+		/* TLS settings with a plain-text uri would be ignored without a word: refused */
+		for (int i = 0; i < m->n_uris && !c->failed; i++)
+			if (strncmp(m->uris[i], "ssl://", 6) && strncmp(m->uris[i], "mqtts://", 8) &&
+			    strncmp(m->uris[i], "wss://", 6))
+				cfg_fail(c, uri ? uri : uris,
+					 "mqtt uri \"%s\" is plain text, but mqtt.tls is set: use ssl://, mqtts:// "
+					 "or wss://, or remove the tls group",
+					 m->uris[i]);
 	}
 	if (m->reconnect_min_ms > m->reconnect_max_ms)
 		cfg_fail(c, g, "mqtt.reconnect_min_ms is larger than reconnect_max_ms");
+	if (!c->failed && *m->password_file && !*m->username)
+		cfg_fail(c, cfg_member_or(g, "password_file"),
+			 "mqtt.password_file is set but mqtt.username is not: no login would be sent");
 	if (c->failed)
 		return;
 	/* defaults that depend on the station */
@@ -389,6 +400,10 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 	m->client_id = tmp;
 	if (!tmp)
 		return;
+	if (!*tmp) {
+		cfg_fail(c, cfg_member_or(g, "client_id"), "mqtt.client_id is empty: the broker would refuse every connect");
+		return;
+	}
 	tmp = cfg_subst(c, cfg_member_or(g, "status_topic"), m->status_topic, cfg->station, NULL);
 	free(m->status_topic);
 	m->status_topic = tmp;

@@ -234,6 +234,15 @@ static void cfg_serial_extras(struct cfg_ctx *c, const struct config *cfg, const
 		s->rate_burst = s->rate_limit;
 }
 
+/* A setting that means something only with another one: refused, at its line, when given without it. */
+static void cfg_only_with(struct cfg_ctx *c, const config_setting_t *g, const char *key, const char *needs)
+{
+	const config_setting_t *m = config_setting_get_member(g, key);
+
+	if (m)
+		cfg_fail(c, m, "%s only applies with %s", key, needs);
+}
+
 void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list)
 {
 	int i, n = config_setting_length(list);
@@ -275,6 +284,18 @@ void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting
 		if (cfg_name_taken(cfg, s->name))
 			cfg_fail(c, config_setting_get_member(g, "name"), "device name \"%s\" is used twice", s->name);
 		cfg->n_serial = i + 1; /* config_free frees this entry too */
+		if (c->failed)
+			return;
+		for (int j = 0; j < i && !c->failed; j++)
+			if (strcmp(cfg->serial[j].port, s->port) == 0)
+				cfg_fail(c, config_setting_get_member(g, "port"),
+					 "serial %s: port \"%s\" is already serial %s's (line %d): one port, one entry",
+					 s->name, s->port, cfg->serial[j].name, cfg->serial[j].line);
+		/* a delay without rs485 would do nothing: the adapter is not driven */
+		if (!c->failed && !s->rs485 && s->rs485_delay_before_ms)
+			cfg_only_with(c, g, "rs485_delay_before_ms", "rs485 = true");
+		if (!c->failed && !s->rs485 && s->rs485_delay_after_ms)
+			cfg_only_with(c, g, "rs485_delay_after_ms", "rs485 = true");
 		if (c->failed)
 			return;
 		cfg_serial_framing(c, g, s);
@@ -355,5 +376,28 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 			cfg_fail(c, config_setting_get_member(g, "chip"), "gpio %s: chip must not be empty", p->name);
 			return;
 		}
+		/* a setting of the other direction is a mistake (a brake left an input never fails safe) */
+		if (p->direction == CFG_GPIO_INPUT) {
+			static const char *const out_only[] = { "initial", "failsafe", "failsafe_grace_ms" };
+
+			for (size_t k = 0; k < sizeof(out_only) / sizeof(out_only[0]) && !c->failed; k++)
+				cfg_only_with(c, g, out_only[k], "direction = \"output\"");
+		} else {
+			static const char *const in_only[] = { "edge", "debounce_ms" };
+
+			for (size_t k = 0; k < sizeof(in_only) / sizeof(in_only[0]) && !c->failed; k++)
+				cfg_only_with(c, g, in_only[k], "direction = \"input\" (the default)");
+		}
+		for (int j = 0; j < i && !c->failed; j++) {
+			const struct cfg_gpio *o = &cfg->gpio[j];
+
+			if (strcmp(o->chip, p->chip) == 0 &&
+			    ((p->line >= 0 && o->line == p->line) ||
+			     (p->line_name && o->line_name && strcmp(p->line_name, o->line_name) == 0)))
+				cfg_fail(c, line, "gpio %s: this line is already gpio %s's (line %d): one line, one entry",
+					 p->name, o->name, o->line_no);
+		}
+		if (c->failed)
+			return;
 	}
 }

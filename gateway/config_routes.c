@@ -133,7 +133,16 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 			goto out;
 		cfg_template(c, ts, &r->to_tpl, to_rest, cfg->station, dev_name, ncaps, "to");
 		if (!c->failed && r->to_tpl.max_capture < 0 && topic_name_valid(r->to) < 0)
-			cfg_fail(c, ts, "route to \"%s\": not a valid topic to publish to (no + or #)", raw.to);
+			cfg_fail(c, ts,
+				 "route to \"%.100s%s\": not a topic to publish to (no + or #, no leading $, valid "
+				 "UTF-8 without control characters, at most %d bytes)",
+				 raw.to, strlen(raw.to) > 100 ? "..." : "", TOPIC_LEN_MAX);
+		if (!c->failed && r->to_tpl.max_capture >= 0 &&
+		    (!topic_text_ok(r->to, strlen(r->to)) || strlen(r->to) > TOPIC_LEN_MAX))
+			cfg_fail(c, ts,
+				 "route to \"%.100s%s\": not a topic to publish to (valid UTF-8 without control "
+				 "characters, at most %d bytes)",
+				 raw.to, strlen(raw.to) > 100 ? "..." : "", TOPIC_LEN_MAX);
 		if (!c->failed && (strstr(r->to, "//") || r->to[0] == '/' || r->to[strlen(r->to) - 1] == '/'))
 			cfg_fail(c, ts, "route to \"%s\": empty topic level", raw.to);
 		if (!c->failed && strpbrk(r->to_tpl.text, "+#"))
@@ -178,6 +187,39 @@ out:
 	free(raw.payload);
 }
 
+/* A command filter that also matches a topic the gateway publishes would feed its own messages to a device. */
+static void cfg_route_not_own(struct cfg_ctx *c, const struct config *cfg, const struct cfg_route *r,
+			      const config_setting_t *where)
+{
+	const char *own = NULL;
+	int i;
+
+	if (topic_matches(r->from, cfg->mqtt.status_topic))
+		own = cfg->mqtt.status_topic;
+	else if (*cfg->mqtt.stats_topic && topic_matches(r->from, cfg->mqtt.stats_topic))
+		own = cfg->mqtt.stats_topic;
+	for (i = 0; !own && i < cfg->n_serial; i++) {
+		const struct cfg_serial *s = &cfg->serial[i];
+
+		if (*s->status_topic && topic_matches(r->from, s->status_topic))
+			own = s->status_topic;
+		else if (*s->error_topic && topic_matches(r->from, s->error_topic))
+			own = s->error_topic;
+	}
+	/* uplink routes with a fixed topic (one with captures cannot be known here) */
+	for (i = 0; !own && i < cfg->n_routes; i++) {
+		const struct cfg_route *u = &cfg->routes[i];
+
+		if (u->to_kind == ROUTE_MQTT && u->to_tpl.max_capture < 0 && topic_matches(r->from, u->to))
+			own = u->to;
+	}
+	if (own)
+		cfg_fail(c, where,
+			 "route from \"%s\" also matches \"%s\", a topic the gateway publishes itself: "
+			 "its own messages would be sent to %s",
+			 r->from, own, r->to);
+}
+
 void cfg_load_routes(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list)
 {
 	int i, n = config_setting_length(list);
@@ -195,4 +237,29 @@ void cfg_load_routes(struct cfg_ctx *c, struct config *cfg, const config_setting
 		cfg->n_routes = i + 1;
 		cfg_load_route(c, cfg, config_setting_get_elem(list, (unsigned)i), &cfg->routes[i]);
 	}
+	/*
+	 * Uplink takes the first route that matches: one without match before
+	 * another from the same device leaves the later one dead, which is
+	 * always a mistake (the catch-all belongs last).
+	 */
+	for (i = 0; i < cfg->n_routes && !c->failed; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+
+		if (r->from_kind == ROUTE_MQTT)
+			continue;
+		for (int j = 0; j < i; j++) {
+			const struct cfg_route *e = &cfg->routes[j];
+
+			if (e->from_kind == r->from_kind && !e->has_match && strcmp(e->from, r->from) == 0) {
+				cfg_fail(c, config_setting_get_elem(list, (unsigned)i),
+					 "route from %s:%s can never be used: the route at line %d takes every frame "
+					 "from %s first (put the route without match last)",
+					 r->from_kind == ROUTE_SERIAL ? "serial" : "gpio", r->from, e->line, r->from);
+				break;
+			}
+		}
+	}
+	for (i = 0; i < cfg->n_routes && !c->failed; i++)
+		if (cfg->routes[i].from_kind == ROUTE_MQTT)
+			cfg_route_not_own(c, cfg, &cfg->routes[i], config_setting_get_elem(list, (unsigned)i));
 }

@@ -526,8 +526,15 @@ int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, si
 	struct stat st;
 	ssize_t n;
 	int fd;
+	/*
+	 * A systemd credential lives in a directory only this service can
+	 * read; systemd 254 and later show it as 0440 (an ACL for User=), which
+	 * is no leak: only "others" is checked there.
+	 */
+	mode_t forbidden = S_IRWXG | S_IRWXO;
 
 	if (strncmp(file, "credential:", 11) == 0) {
+		forbidden = S_IRWXO;
 		/* systemd LoadCredential=NAME:... puts it in $CREDENTIALS_DIRECTORY/NAME */
 		const char *dir = getenv("CREDENTIALS_DIRECTORY");
 
@@ -544,8 +551,9 @@ int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, si
 		snprintf(err, errlen, "password_file %s: %s", file, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		snprintf(err, errlen, "password_file %s is readable by group or others; chmod 600 it", file);
+	if (fstat(fd, &st) < 0 || (st.st_mode & forbidden)) {
+		snprintf(err, errlen, "password_file %s is readable by %s; chmod 600 it", file,
+			 forbidden & S_IRWXG ? "group or others" : "others");
 		close(fd);
 		return -1;
 	}

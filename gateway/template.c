@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "template.h"
+#include "topic.h"
 
 char *template_subst_vars(const char *src, const char *station, const char *name, char *err, size_t errlen)
 {
@@ -160,51 +161,15 @@ int template_is_whole(const struct template *t)
 }
 
 /*
- * A capture may become a topic level only if it is one level of valid
- * UTF-8 without control characters: no "+", "#", "/", "$", no C0 or C1
- * controls, DEL or NUL (a broker closes the connection on those, and the
- * MQTT client would resend the message on every reconnect), no broken or
- * overlong sequences and no surrogates.
+ * A capture may become a topic level only if it is one level of text a
+ * broker takes (topic_text_ok: valid UTF-8, no controls, no noncharacters;
+ * a broker closes the connection on the rest, and the message would go
+ * again on every reconnect) without "+", "#", "/" or "$".
  */
 static int template_capture_ok_for_topic(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-	while (p < end) {
-		unsigned c = *p, cp;
-		int n;
-
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f || c == '+' || c == '#' || c == '/' || c == '$')
-				return 0;
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (end - p <= n)
-			return 0;
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
+	return !memchr(s, '+', len) && !memchr(s, '#', len) && !memchr(s, '/', len) && !memchr(s, '$', len) &&
+	       topic_text_ok(s, len);
 }
 
 int template_expand(const struct template *t, const struct template_cap *caps, int ncaps, int topic,

@@ -53,7 +53,8 @@ static void ref_put(struct ref *r, const char *p, size_t n)
 /* 0 ok, -1 the template is malformed, -2 the output would not fit */
 /*
  * The contract for a capture in a topic: printable UTF-8, no C0/C1 control,
- * no DEL, no overlong form, no surrogate, nothing above U+10FFFF. Written
+ * no DEL, no overlong form, no surrogate, nothing above U+10FFFF, no
+ * noncharacter (mosquitto hangs up on U+FFFE and its kin). Written
  * as "decode, then judge the code point" (template.c validates per lead byte).
  */
 static int ref_utf8_text(const char *s, size_t len)
@@ -90,6 +91,9 @@ static int ref_utf8_text(const char *s, size_t len)
 		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000))
 			return 0;
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		/* noncharacters: U+FDD0..U+FDEF and the last two of every plane */
+		if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
 			return 0;
 		i += need + 1;
 	}

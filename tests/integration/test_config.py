@@ -266,3 +266,102 @@ def test_missing_config_file_is_an_error():
     r = run_mqttgw(["--check", "-c", "does-not-exist.cfg"], timeout=10)
     assert r.returncode in (1, 2), "exit %d" % r.returncode
     assert "does-not-exist.cfg" in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------
+# Mistakes that used to pass --check and fail only at run time
+
+ROUTE_SEND = '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; }'
+
+
+def test_error_topic_with_a_control_byte():
+    # a broker hangs up on it: every frame would cost a reconnect
+    expect_config_error(mutate(base(), ROUTE_SEND.strip(),
+                               '  { from = "serial:MOT01"; to = "mqtt:${station}/A\\x01B"; }  #<--'),
+                        mentions="control")
+
+
+def test_error_status_topic_not_utf8():
+    expect_config_error(mutate(base(), 'status_topic = "${station}/gateway/status";',
+                               '  status_topic = "${station}/gateway/\\xff";  #<--'))
+
+
+def test_error_publish_to_a_dollar_topic():
+    expect_config_error(mutate(base(), ROUTE_SEND.strip(),
+                               '  { from = "serial:MOT01"; to = "mqtt:$$SYS/x"; }  #<--'), mentions="$")
+
+
+def test_error_topic_longer_than_1023_bytes():
+    expect_config_error(mutate(base(), ROUTE_SEND.strip(),
+                               '  { from = "serial:MOT01"; to = "mqtt:${station}/%s"; }  #<--' % ("a" * 1100)),
+                        mentions="1023")
+
+
+def test_error_tls_group_with_a_plain_uri():
+    # the TLS settings would be ignored and the link plain text
+    expect_config_error(mutate(base(), 'uri = "tcp://',
+                               '  uri = "tcp://127.0.0.1:1883";  #<--\n  tls = { ca_file = "/etc/ssl/ca.pem"; };'),
+                        mentions="plain text")
+
+
+def test_error_password_file_without_username():
+    expect_config_error(mutate(base(), "keepalive = 60;",
+                               '  keepalive = 60;\n  password_file = "/etc/mqttgw/password";  #<--'),
+                        mentions="username")
+
+
+def test_error_empty_client_id():
+    expect_config_error(mutate(base(), 'client_id = "mqttgw-${station}";', '  client_id = "";  #<--'))
+
+
+def test_error_same_port_twice():
+    expect_config_error(mutate(base(), "max_frame = 256;",
+                               '    max_frame = 256;\n  },\n  {\n    name = "MOT02";\n'
+                               '    port = "/dev/ttyMQTTGW-TEST-NOPE";  #<--'), mentions="MOT01")
+
+
+GPIO = '''gpio = (
+  { name = "LIMZ"; chip = "gpiochip0"; line = 17; },
+@MORE@
+);
+'''
+
+
+def with_gpio(more):
+    return base() + GPIO.replace("@MORE@", more)
+
+
+def test_error_same_gpio_line_twice():
+    expect_config_error(with_gpio('  { name = "LIM2"; chip = "gpiochip0"; line = 17; }  #<--'),
+                        mentions="LIMZ")
+
+
+def test_error_output_setting_on_an_input():
+    # a brake written without direction = "output" is an input: it would never fail safe
+    expect_config_error(with_gpio('  { name = "BRAKE"; line = 27;\n    failsafe = 1;  #<--\n  }'),
+                        mentions="output")
+
+
+def test_error_input_setting_on_an_output():
+    expect_config_error(with_gpio('  { name = "LAMP"; line = 22; direction = "output";\n'
+                                  '    debounce_ms = 20;  #<--\n  }'), mentions="input")
+
+
+def test_error_rs485_delay_without_rs485():
+    expect_config_error(mutate(base(), "max_frame = 256;",
+                               "    max_frame = 256;\n    rs485_delay_before_ms = 5;  #<--"),
+                        mentions="rs485")
+
+
+def test_error_route_behind_a_catch_all():
+    # uplink takes the first route that matches: this one could never be used
+    text = mutate(base(), ROUTE_SEND.strip(),
+                  ROUTE_SEND + ',\n  { from = "serial:MOT01"; match = "^ERR"; to = "mqtt:${station}/MOT01/ERR"; }  #<--')
+    expect_config_error(text, mentions="never")
+
+
+def test_error_command_filter_matching_the_gateways_own_topics():
+    # the device would be sent "online", its own frames, ...
+    expect_config_error(mutate(base(), ROUTE1.strip(),
+                               ROUTE1 + '\n  { from = "mqtt:${station}/#"; to = "serial:MOT01"; },  #<--'),
+                        mentions="publishes itself")

@@ -966,6 +966,34 @@ def test_password_file_readable_by_others_refused():
     assert broker.log_text().count("New connection") == conns, "it connected to the broker"
 
 
+def test_password_as_systemd_credential():
+    # LoadCredential=mqtt-password:/etc/mqttgw/password puts the file in
+    # $CREDENTIALS_DIRECTORY; systemd 254 and later show it as 0440 (an ACL
+    # for the service user). That is no leak and must work; a credential
+    # readable by others is still refused.
+    broker = Broker()
+    creds = tmppath("credentials")
+    os.makedirs(creds, mode=0o700)
+    pw = os.path.join(creds, "mqtt-password")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    os.chmod(pw, 0o440)
+    pty = Pty()
+    cfg = gateway_config(broker, serial=[serial_dev("MOT01", pty.path)], routes=[cmd_route("MOT01")],
+                         mqtt={"username": "S013", "password_file": "credential:mqtt-password"})
+    sub = Sub(broker, [STATUS])
+    gw = Gateway(cfg, env={"CREDENTIALS_DIRECTORY": creds})
+    sub.expect(STATUS, "online", timeout=10)
+    assert re.search(r"New client connected .* as mqttgw-S013 .*u'S013'", broker.log_text()), \
+        "the broker saw no login: %s" % broker.log_text()[-600:]
+    gw.terminate()
+    os.chmod(pw, 0o444)
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
+    r = run_mqttgw(["-f", "-c", write_config(cfg)] + root_args(), env=env)
+    assert r.returncode == 2, "exit %d with a credential readable by others: %s" % (r.returncode, r.stderr)
+    assert "readable by others" in r.stderr and "secret" not in r.stderr, r.stderr
+
+
 # --------------------------------------------------------------------------
 # 6. The per-station ACL (raspbian/mosquitto-acl.conf)
 

@@ -247,7 +247,9 @@ TEST(topic_mode_accepts_plain_captures)
 
 TEST(topic_mode_refuses_shape_changing_captures)
 {
-	static const char *const bad[] = {"a/b", "/", "+", "#", "a+", "x#", "$SYS", "a$"};
+	/* ... and text a broker hangs up on: controls, broken UTF-8, U+FFFE, U+FDD0 */
+	static const char *const bad[] = {"a/b", "/", "+", "#", "a+", "x#", "$SYS", "a$", "A\x01", "\xc2\x85",
+					  "\xff", "T\xef\xbf\xbe", "\xef\xb7\x90"};
 	struct template_cap caps[2];
 	size_t i;
 

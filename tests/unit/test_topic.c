@@ -67,22 +67,18 @@ TEST(filter_valid_refuses_misplaced_wildcards)
 	CHECK_INT(topic_filter_valid(NULL), -1);
 }
 
-TEST(filter_and_name_length_limit_is_65535)
+TEST(filter_and_name_length_limit_is_topic_len_max)
 {
-	char *s = malloc(65537);
+	char s[TOPIC_LEN_MAX + 2];
 
-	CHECK(s != NULL);
-	if (!s)
-		return;
-	memset(s, 'a', 65535);
-	s[65535] = '\0';
+	memset(s, 'a', TOPIC_LEN_MAX);
+	s[TOPIC_LEN_MAX] = '\0';
 	CHECK_INT(topic_filter_valid(s), 0);
 	CHECK_INT(topic_name_valid(s), 0);
-	s[65535] = 'a';
-	s[65536] = '\0';
+	s[TOPIC_LEN_MAX] = 'a';
+	s[TOPIC_LEN_MAX + 1] = '\0';
 	CHECK_INT(topic_filter_valid(s), -1);
 	CHECK_INT(topic_name_valid(s), -1);
-	free(s);
 }
 
 TEST(name_valid)
@@ -90,13 +86,36 @@ TEST(name_valid)
 	CHECK_INT(topic_name_valid("S013/MOT01/POS/Z"), 0);
 	CHECK_INT(topic_name_valid("a"), 0);
 	CHECK_INT(topic_name_valid("/"), 0);
-	CHECK_INT(topic_name_valid("$SYS/broker/uptime"), 0);
+	CHECK_INT(topic_name_valid("caf\xc3\xa9/\xe2\x82\xac"), 0);	/* UTF-8 is fine */
+	CHECK_INT(topic_name_valid("$SYS/broker/uptime"), -1);	/* the broker's, not ours to publish */
 	CHECK_INT(topic_name_valid(""), -1);
 	CHECK_INT(topic_name_valid(NULL), -1);
 	CHECK_INT(topic_name_valid("a/+"), -1);
 	CHECK_INT(topic_name_valid("a/#"), -1);
 	CHECK_INT(topic_name_valid("+"), -1);
 	CHECK_INT(topic_name_valid("a+b"), -1);
+}
+
+/* What mosquitto hangs up on: controls, broken UTF-8, surrogates, noncharacters. */
+TEST(text_a_broker_refuses_is_refused)
+{
+	static const char *const bad[] = {
+		"A\x01B", "A\x7f", "A\xc2\x85", "\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80",
+		"T\xef\xbf\xbe", "T\xef\xbf\xbf", "\xef\xb7\x90", "\xef\xb7\xaf", "\xf0\x9f\xbf\xbe",
+		"\xf4\x8f\xbf\xbf", "\xf4\x90\x80\x80",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (topic_text_ok(bad[i], strlen(bad[i])) || topic_name_valid(bad[i]) == 0 ||
+		    topic_filter_valid(bad[i]) == 0) {
+			printf("# accepted: case %zu\n", i);
+			CHECK(0);
+		}
+	}
+	CHECK(topic_text_ok("\xef\xb7\x8f\xef\xb7\xb0\xef\xbf\xbd", 9));	/* U+FDCF, U+FDF0, U+FFFD */
+	CHECK(topic_text_ok("\xf0\x9f\x98\x80", 4));				/* an emoji */
+	CHECK_INT(topic_filter_valid("$SYS/#"), 0);				/* subscribing is fine */
 }
 
 TEST(literal_filters_match_exactly)
@@ -207,8 +226,9 @@ int main(void)
 {
 	RUN(filter_valid_accepts_spec_examples);
 	RUN(filter_valid_refuses_misplaced_wildcards);
-	RUN(filter_and_name_length_limit_is_65535);
+	RUN(filter_and_name_length_limit_is_topic_len_max);
 	RUN(name_valid);
+	RUN(text_a_broker_refuses_is_refused);
 	RUN(literal_filters_match_exactly);
 	RUN(plus_matches_exactly_one_level);
 	RUN(hash_matches_rest_and_parent);
