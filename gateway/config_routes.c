@@ -206,11 +206,17 @@ static void cfg_route_not_own(struct cfg_ctx *c, const struct config *cfg, const
 		else if (*s->error_topic && topic_matches(r->from, s->error_topic))
 			own = s->error_topic;
 	}
-	/* uplink routes with a fixed topic (one with captures cannot be known here) */
+	/*
+	 * the device's own frames coming back to it: a loop with a device that
+	 * answers what it does not know (routes with a fixed topic; one with
+	 * captures cannot be known here). Another device's topics are fine:
+	 * that is how two devices talk through the broker.
+	 */
 	for (i = 0; !own && i < cfg->n_routes; i++) {
 		const struct cfg_route *u = &cfg->routes[i];
 
-		if (u->to_kind == ROUTE_MQTT && u->to_tpl.max_capture < 0 && topic_matches(r->from, u->to))
+		if (u->to_kind == ROUTE_MQTT && u->from_kind == r->to_kind && strcmp(u->from, r->to) == 0 &&
+		    u->to_tpl.max_capture < 0 && topic_matches(r->from, u->to))
 			own = u->to;
 	}
 	if (own)

@@ -44,9 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char cfg_text[] =
     "station = \"S013\";\n"
-    "mqtt = { uri = \"tcp://127.0.0.1:1883\"; };\n"
-    "serial = ( { name = \"MOT01\"; port = \"/dev/null\"; max_frame = 24; },\n"
-    "           { name = \"SENS\"; port = \"/dev/null\"; eol = \"END\"; max_frame = 40; } );\n"
+    /* status topics where the wide command filters below do not reach (--check refuses that) */
+    "mqtt = { uri = \"tcp://127.0.0.1:1883\"; status_topic = \"gw/S013/status\"; };\n"
+    "serial = ( { name = \"MOT01\"; port = \"/dev/null\"; max_frame = 24; status_topic = \"\"; },\n"
+    "           { name = \"SENS\"; port = \"/dev/zero\"; eol = \"END\"; max_frame = 40; status_topic = \"\"; } );\n"
     "gpio = ( { name = \"LIMZ\"; line = 17; },\n"
     "         { name = \"BRAKE\"; line = 27; direction = \"output\"; } );\n"
     "routes = (\n"
@@ -63,14 +64,14 @@ static const char cfg_text[] =
     "  { from = \"mqtt:${station}/+/raw\"; to = \"serial:MOT01\"; },\n"
     "  { from = \"mqtt:${station}/#\"; to = \"serial:SENS\"; },\n"
     "  { from = \"mqtt:+/bin\"; to = \"serial:MOT01\"; accept = \"^B\"; },\n"
-    "  { from = \"mqtt:#\"; to = \"serial:SENS\"; accept = \"^(.*)$\"; payload = \"E$1\"; },\n"
+    "  { from = \"mqtt:e/#\"; to = \"serial:SENS\"; accept = \"^(.*)$\"; payload = \"E$1\"; },\n"
     "  { from = \"mqtt:tpl/cmd\"; to = \"serial:MOT01\"; accept = \"^SET ([0-9]+)$\"; payload = \"S$1,$1,$1\"; },\n"
     "  { from = \"mqtt:tpl/cr\"; to = \"serial:MOT01\"; accept = \"^(.*)$\"; payload = \"$1\\r\"; },\n"
     "  { from = \"mqtt:tpl/gpio\"; to = \"gpio:BRAKE\"; accept = \"(.*)\"; payload = \"$1$1$1$1\"; } );\n";
 
 static const char *const known_topics[] = {
     "S013/MOT01/RECM", "S013/MOT01/BRAKE/set", "S013/MOT01/raw", "S013/x/raw", "S013", "a/bin",
-    "tpl/cmd",	       "tpl/cr",	       "tpl/gpio",	 "$SYS/bin", "other"};
+    "tpl/cmd",	       "tpl/cr",	       "tpl/gpio",	 "$SYS/bin", "other", "e", "e/x"};
 
 static struct config *cfg;
 

@@ -365,3 +365,20 @@ def test_error_command_filter_matching_the_gateways_own_topics():
     expect_config_error(mutate(base(), ROUTE1.strip(),
                                ROUTE1 + '\n  { from = "mqtt:${station}/#"; to = "serial:MOT01"; },  #<--'),
                         mentions="publishes itself")
+
+
+def test_error_device_fed_its_own_frames():
+    expect_config_error(mutate(base(), ROUTE1.strip(),
+                               ROUTE1 + '\n  { from = "mqtt:${station}/MOT01/SEND"; to = "serial:MOT01"; },  #<--'),
+                        mentions="MOT01/SEND")
+
+
+def test_one_device_may_listen_to_another():
+    # MOT01's frames to MOT02 through the broker: how two devices talk, not a loop
+    text = mutate(base(), "max_frame = 256;",
+                  '    max_frame = 256;\n  },\n  {\n    name = "MOT02";\n    port = "/dev/ttyMQTTGW-TEST-NOPE2";')
+    text = mutate(text, ROUTE1.strip(),
+                  ROUTE1 + '\n  { from = "mqtt:${station}/MOT01/SEND"; to = "serial:MOT02"; },')
+    write_config(text, "ok.cfg")
+    r = run_mqttgw(["--check", "-c", "ok.cfg"], timeout=10)
+    assert r.returncode == 0, r.stderr

@@ -323,7 +323,7 @@ TEST(other_valid_settings)
 {
 	struct config *cfg = load("station = \"S1\";\n"
 				  "log_level = \"debug\";\n"
-				  "mqtt = { uris = [ \"tcp://a:1883\", \"ssl://b:8883\", \"ws://c\" ];\n"
+				  "mqtt = { uris = [ \"mqtts://a:8883\", \"ssl://b:8883\", \"wss://c\" ];\n"
 				  "  qos = 2; keepalive = 0; clean_session = true;\n"
 				  "  tls = { ca_file = \"/etc/ca.pem\"; verify = false; }; };\n"
 				  "serial = ( { name = \"SENS-1_a\"; port = \"/dev/ttyS0\"; baud = 9600;\n"
@@ -338,9 +338,9 @@ TEST(other_valid_settings)
 	}
 	CHECK_STR(cfg->log_level, "debug");
 	CHECK_INT(cfg->mqtt.n_uris, 3);
-	CHECK_STR(cfg->mqtt.uris[0], "tcp://a:1883");
+	CHECK_STR(cfg->mqtt.uris[0], "mqtts://a:8883");
 	CHECK_STR(cfg->mqtt.uris[1], "ssl://b:8883");
-	CHECK_STR(cfg->mqtt.uris[2], "ws://c");
+	CHECK_STR(cfg->mqtt.uris[2], "wss://c");
 	CHECK_STR(cfg->mqtt.client_id, "mqttgw-S1");
 	CHECK_STR(cfg->mqtt.status_topic, "S1/gateway/status");
 	CHECK_INT(cfg->mqtt.qos, 2);
@@ -704,11 +704,11 @@ TEST(bad_templates_and_topics)
 	EXPECT_ERR(MQTT SERIAL "routes = (\n"
 			       "  { from = \"serial:MOT01\";\n"
 			       "    to = \"mqtt:S013/+/x\"; } );\n",
-		   5, "route to \"mqtt:S013/+/x\": not a valid topic to publish to (no + or #)");
+		   5, "route to \"mqtt:S013/+/x\": not a topic to publish to (no + or #, no leading $, valid UTF-8 without control characters, at most 1023 bytes)");
 	EXPECT_ERR(MQTT SERIAL "routes = (\n"
 			       "  { from = \"serial:MOT01\";\n"
 			       "    to = \"mqtt:S013/#\"; } );\n",
-		   5, "route to \"mqtt:S013/#\": not a valid topic to publish to (no + or #)");
+		   5, "route to \"mqtt:S013/#\": not a topic to publish to (no + or #, no leading $, valid UTF-8 without control characters, at most 1023 bytes)");
 	EXPECT_ERR(MQTT SERIAL "routes = (\n"
 			       "  { from = \"serial:MOT01\"; match = \"^(.)\";\n"
 			       "    to = \"mqtt:S013/+/$1\"; } );\n",

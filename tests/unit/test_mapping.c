@@ -20,9 +20,11 @@
 
 static const char cfg_text[] =
     "station = \"S013\";\n"
-    "mqtt = { uri = \"tcp://127.0.0.1:1883\"; qos = 1; };\n"
-    "serial = ( { name = \"MOT01\"; port = \"/dev/ttyUSB0\"; max_frame = 16; },\n"
-    "           { name = \"SENS\"; port = \"/dev/ttyUSB1\"; eol = \";\"; max_frame = 32; } );\n"
+    /* status topics outside S013/: route 8 (S013/#) must not take the gateway's own */
+    "mqtt = { uri = \"tcp://127.0.0.1:1883\"; qos = 1; status_topic = \"gw/S013/status\"; };\n"
+    "serial = ( { name = \"MOT01\"; port = \"/dev/ttyUSB0\"; max_frame = 16; status_topic = \"\"; },\n"
+    "           { name = \"SENS\"; port = \"/dev/ttyUSB1\"; eol = \";\"; max_frame = 32;\n"
+    "             status_topic = \"\"; } );\n"
     "gpio = ( { name = \"LIMZ\"; line = 17; },\n"
     "         { name = \"BRAKE\"; line = 27; direction = \"output\"; } );\n"
     "routes = (\n"
@@ -33,7 +35,7 @@ static const char cfg_text[] =
     /* 2 */ "  { from = \"serial:MOT01\"; match = \"^ERR(.*)$\"; to = \"mqtt:${station}/MOT01/ERR\";\n"
     "    payload = \"e=$1\"; },\n"
     /* 3 */ "  { from = \"serial:MOT01\"; to = \"mqtt:${station}/${name}/SEND\"; },\n"
-    /* 4 */ "  { from = \"serial:MOT01\"; match = \"^NEVER\"; to = \"mqtt:never\"; },\n"
+    /* 4 */ "  { from = \"serial:SENS\"; match = \"^NEVER\"; to = \"mqtt:never\"; },\n"
     /* 5 */ "  { from = \"gpio:LIMZ\"; to = \"mqtt:${station}/MOT01/LIMZ\"; retain = true; },\n"
     /* 6 */ "  { from = \"mqtt:${station}/MOT01/BRAKE/set\"; to = \"gpio:BRAKE\"; },\n"
     /* 7 */ "  { from = \"mqtt:${station}/+/raw\"; to = \"serial:MOT01\"; },\n"
@@ -124,7 +126,7 @@ TEST(catch_all_route_publishes_the_frame_as_is)
 	CHECK_INT(UP(ROUTE_SERIAL, MOT01, "POSQ+1", &o), 0);
 	CHECK_INT(o.route, 3);
 	CHECK_STR(pl(&o), "POSQ+1");
-	/* route 4 comes after the catch-all and is never reached */
+	/* route 4 matches "NEVER", but it is SENS's: MOT01's catch-all takes it */
 	CHECK_INT(UP(ROUTE_SERIAL, MOT01, "NEVER", &o), 0);
 	CHECK_INT(o.route, 3);
 	/* an empty frame still goes somewhere */
