@@ -149,11 +149,9 @@ uint64_t cmdq_deadline(const struct cmdq *q)
 void cmdq_clear(struct cmdq *q, void (*cb)(const char *data, size_t len, void *ctx), void *ctx)
 {
 	q->owed = 0;
-	if (!q->in_flight)
-		q->deadline = UINT64_MAX;
+	q->deadline = UINT64_MAX;
 	if (q->in_flight) {
 		q->in_flight = 0;
-		q->deadline = UINT64_MAX;
 		if (cb)
 			cb(q->flight, q->flight_len, ctx);
 	}

@@ -56,8 +56,8 @@ struct device_driver {
 	 * and arm their fail-safe grace timer on down. May be NULL.
 	 */
 	void (*link)(struct device *dev, int up, uint64_t now_ms);
-	/* Apply fail-safe output now (shutdown). May be NULL. */
-	void (*failsafe)(struct device *dev);
+	/* Apply fail-safe output now (shutdown, at now_ms). May be NULL. */
+	void (*failsafe)(struct device *dev, uint64_t now_ms);
 	/* Free driver state (after close). */
 	void (*destroy)(struct device *dev);
 };

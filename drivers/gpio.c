@@ -719,8 +719,9 @@ static void gpio_link(struct device *dev, int up, uint64_t now_ms)
 	gpio_emit(dev, v);
 }
 
-static void gpio_failsafe(struct device *dev)
+static void gpio_failsafe(struct device *dev, uint64_t now_ms)
 {
+	(void)now_ms;
 	const struct cfg_gpio *g = dev->cfg;
 	struct gpio_priv *p = dev->priv;
 

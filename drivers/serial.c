@@ -148,11 +148,12 @@ static struct serial_priv *serial_priv_get(struct device *dev)
  */
 static int serial_encode(struct device *dev, const char *data, size_t len, const char **out, size_t *outlen)
 {
+	const struct cfg_serial *c = serial_cfg(dev);
 	struct serial_priv *p = dev->priv;
 	enum codec_status why = CODEC_OK;
 
 	if (!p->codec_on) {
-		if (len > (size_t)serial_cfg(dev)->max_frame) {
+		if (len > (size_t)c->max_frame) {
 			dev->last_error = "too long";
 			return -1;
 		}
@@ -169,8 +170,7 @@ static int serial_encode(struct device *dev, const char *data, size_t len, const
 	 * of the eol would end the frame early at the device: one message, two
 	 * commands. Text payloads were checked for CR/LF/NUL by the mapping.
 	 */
-	if (serial_cfg(dev)->framing == FRAMING_EOL) {
-		const struct cfg_serial *c = serial_cfg(dev);
+	if (c->framing == FRAMING_EOL) {
 		size_t i;
 
 		for (i = 0; i < *outlen; i++)
@@ -663,24 +663,22 @@ static void serial_link(struct device *dev, int up, uint64_t now)
 }
 
 /*
- * Shutdown: the fail-safe frames go out now. The loop's time is from its
- * last turn, and the shutdown flush only waits for ports that want POLLOUT:
- * a software-RTS port holding its bytes for rs485_delay_before_ms would be
- * closed with them unwritten, so the hold (at most 1 s, config) is slept
- * here, once, at exit.
+ * Shutdown: the fail-safe frames go out now. The shutdown flush only waits
+ * for ports that want POLLOUT: a software-RTS port holding its bytes for
+ * rs485_delay_before_ms would be closed with them unwritten, so the hold
+ * (at most 1 s, config) is slept here, once, at exit.
  */
-static void serial_failsafe(struct device *dev)
+static void serial_failsafe(struct device *dev, uint64_t now)
 {
 	struct serial_priv *p = dev->priv;
 	struct timespec ts;
 
 	if (!p)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	p->now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-	serial_failsafe_now(dev, p->now, "shutdown");
-	if (p->port.fd >= 0 && p->rts_on && p->wq_len > p->wq_off && p->now < p->rts_hold_until) {
-		uint64_t ms = p->rts_hold_until - p->now;
+	p->now = now;
+	serial_failsafe_now(dev, now, "shutdown");
+	if (p->port.fd >= 0 && p->rts_on && p->wq_len > p->wq_off && now < p->rts_hold_until) {
+		uint64_t ms = p->rts_hold_until - now;
 
 		ts.tv_sec = (time_t)(ms / 1000);
 		ts.tv_nsec = (long)(ms % 1000) * 1000000L;

@@ -498,10 +498,10 @@ static void bridge_shutdown(struct bridge *b)
 
 	for (i = 0; i < b->cfg->n_serial; i++)
 		if (b->serial[i]->drv->failsafe)
-			b->serial[i]->drv->failsafe(b->serial[i]);
+			b->serial[i]->drv->failsafe(b->serial[i], start);
 	for (i = 0; i < b->cfg->n_gpio; i++)
 		if (b->gpio[i]->drv->failsafe)
-			b->gpio[i]->drv->failsafe(b->gpio[i]);
+			b->gpio[i]->drv->failsafe(b->gpio[i], start);
 	for (now = start; now - start < BRIDGE_SHUTDOWN_FLUSH_MS; now = bridge_now_ms()) {
 		n = bridge_build_pollfds(b);
 		if (n < 0)

@@ -377,16 +377,13 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 			return;
 		}
 		/* a setting of the other direction is a mistake (a brake left an input never fails safe) */
-		if (p->direction == CFG_GPIO_INPUT) {
-			static const char *const out_only[] = { "initial", "failsafe", "failsafe_grace_ms" };
+		{
+			static const char *const out_only[] = { "initial", "failsafe", "failsafe_grace_ms", NULL };
+			static const char *const in_only[] = { "edge", "debounce_ms", NULL };
+			int input = p->direction == CFG_GPIO_INPUT;
 
-			for (size_t k = 0; k < sizeof(out_only) / sizeof(out_only[0]) && !c->failed; k++)
-				cfg_only_with(c, g, out_only[k], "direction = \"output\"");
-		} else {
-			static const char *const in_only[] = { "edge", "debounce_ms" };
-
-			for (size_t k = 0; k < sizeof(in_only) / sizeof(in_only[0]) && !c->failed; k++)
-				cfg_only_with(c, g, in_only[k], "direction = \"input\" (the default)");
+			for (const char *const *k = input ? out_only : in_only; *k && !c->failed; k++)
+				cfg_only_with(c, g, *k, input ? "direction = \"output\"" : "direction = \"input\" (the default)");
 		}
 		for (int j = 0; j < i && !c->failed; j++) {
 			const struct cfg_gpio *o = &cfg->gpio[j];

@@ -132,16 +132,13 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		if (c->failed)
 			goto out;
 		cfg_template(c, ts, &r->to_tpl, to_rest, cfg->station, dev_name, ncaps, "to");
-		if (!c->failed && r->to_tpl.max_capture < 0 && topic_name_valid(r->to) < 0)
+		/* a fixed topic is checked whole; one with captures ($1 in it) for its text and length */
+		if (!c->failed && (r->to_tpl.max_capture < 0 ? topic_name_valid(r->to) < 0
+							     : !topic_text_ok(r->to, strlen(r->to)) ||
+								       strlen(r->to) > TOPIC_LEN_MAX))
 			cfg_fail(c, ts,
 				 "route to \"%.100s%s\": not a topic to publish to (no + or #, no leading $, valid "
 				 "UTF-8 without control characters, at most %d bytes)",
-				 raw.to, strlen(raw.to) > 100 ? "..." : "", TOPIC_LEN_MAX);
-		if (!c->failed && r->to_tpl.max_capture >= 0 &&
-		    (!topic_text_ok(r->to, strlen(r->to)) || strlen(r->to) > TOPIC_LEN_MAX))
-			cfg_fail(c, ts,
-				 "route to \"%.100s%s\": not a topic to publish to (valid UTF-8 without control "
-				 "characters, at most %d bytes)",
 				 raw.to, strlen(raw.to) > 100 ? "..." : "", TOPIC_LEN_MAX);
 		if (!c->failed && (strstr(r->to, "//") || r->to[0] == '/' || r->to[strlen(r->to) - 1] == '/'))
 			cfg_fail(c, ts, "route to \"%s\": empty topic level", raw.to);
