@@ -1226,13 +1226,20 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
 	return 1;
 }
 
+/*
+ * Every paho call gets response options, even when we want no callback:
+ * for an MQTT 5 client paho 1.3.12 reads the subscribe options (and the
+ * properties) from them, and with two or more filters dereferences a NULL
+ * one (issue 22: SIGSEGV on every connect).
+ */
 int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n)
 {
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	rc = MQTTAsync_subscribeMany(m->client, n, filters, (int *)(uintptr_t)qos, NULL);
+	rc = MQTTAsync_subscribeMany(m->client, n, filters, (int *)(uintptr_t)qos, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_ERR, "mqtt: subscribe failed: %s", MQTTAsync_strerror(rc));
 		return -1;
@@ -1242,11 +1249,12 @@ int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n)
 
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n)
 {
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	rc = MQTTAsync_unsubscribeMany(m->client, n, filters, NULL);
+	rc = MQTTAsync_unsubscribeMany(m->client, n, filters, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_ERR, "mqtt: unsubscribe failed: %s", MQTTAsync_strerror(rc));
 		return -1;
