@@ -63,7 +63,10 @@ BUILD = _build if os.path.isabs(_build) else os.path.join(ROOT, _build)
 MQTTGW = os.path.join(BUILD, "mqttgw")
 MOTORSIM = os.path.join(BUILD, "sim", "prog_motorsim")
 SPSHIM = os.path.join(BUILD, "sim", "lib_spshim.so")
-MOSQUITTO = "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "mosquitto"
+# MQTTGW_MOSQUITTO: another broker binary (e.g. mosquitto 2.0.21 from
+# bookworm-backports, unpacked beside the system's 2.0.11).
+MOSQUITTO = os.environ.get("MQTTGW_MOSQUITTO") or (
+    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "mosquitto")
 
 # MQTTGW_VALGRIND=1 runs every daemon under valgrind (memcheck, leaks);
 # any error or definite leak in its report fails the test (see Gateway).
