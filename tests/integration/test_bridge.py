@@ -562,6 +562,28 @@ def test_sighup_reload():
     sync_in(rig.pty, sub)
 
 
+def test_reload_drops_and_adds_command_topics():
+    """A reload that removes one command filter and adds another: the old
+    topic no longer reaches the port (unsubscribed), the new one does, and
+    the filter both configs share keeps working (on MQTT 5 its
+    subscription identifier stays, so copies in flight still route)."""
+    rig = Rig(raw_route=True).ready()
+    sync_out(rig.broker, rig.pty, "S013/MOT01/RAW")
+    cfg = dict(rig.cfg)
+    cfg["routes"] = motor_routes() + [{"from": "mqtt:${station}/MOT01/NEW/+", "to": "serial:MOT01"}]
+    mark = rig.gw.log_mark()
+    rig.gw.reload(cfg)
+    rig.gw.wait_for_log(r"subscribed to S013/MOT01/NEW/\+", since=mark)
+    sync_out(rig.broker, rig.pty, "S013/MOT01/NEW/a")
+    pub(rig.broker, "S013/MOT01/RAW", "GONE")       # no route, not subscribed any more
+    pub(rig.broker, "S013/MOT01/NEW/b", "NEWCMD")
+    pub(rig.broker, "S013/MOT01/RECM", "STOP")
+    assert rig.pty.read_line() == b"NEWCMD\r\n"
+    assert rig.pty.read_line() == b"STOP\r\n"
+    rig.pty.expect_nothing(0.5)
+    rig.gw.assert_running()
+
+
 def test_reload_keeps_unchanged_port_open_and_loses_no_frame():
     # Lines stream in from the device while the config is reloaded three
     # times with changed routes: the port stays open (no reopen in the log)
