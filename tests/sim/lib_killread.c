@@ -7,6 +7,10 @@
  * another instruction with them. Under load a real SIGKILL lands there
  * often: reading a full pty wakes its writer, and the reader is preempted
  * on the way out of read() with the bytes in hand.
+ *
+ * $MQTTGW_KILLREAD_DELAY_US instead only widens that window: each tty
+ * read() that returns data sleeps that long before returning, so a SIGKILL
+ * from the test itself lands there as it would on a loaded machine.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -20,6 +24,7 @@ ssize_t read(int fd, void *buf, size_t n)
 {
 	static killread_read_fn real;
 	const char *arm = getenv("MQTTGW_KILLREAD_ARM");
+	const char *delay = getenv("MQTTGW_KILLREAD_DELAY_US");
 	ssize_t r;
 
 	if (!real)
@@ -31,5 +36,7 @@ ssize_t read(int fd, void *buf, size_t n)
 	r = real(fd, buf, n);
 	if (r > 0 && arm && *arm && isatty(fd) && access(arm, F_OK) == 0)
 		raise(SIGKILL);
+	if (r > 0 && delay && *delay && isatty(fd))
+		usleep((useconds_t)strtoul(delay, NULL, 10));
 	return r;
 }
