@@ -436,18 +436,15 @@ static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_
 	cfg_apply(c, g, buffer_opts, bu, "buffer");
 }
 
-void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, regex_t *re, int *has,
-		      const char *what)
+void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, struct pattern *re, int *has,
+	       const char *what)
 {
 	char msg[200];
-	int rc;
 
 	if (!src)
 		return;
-	rc = regcomp(re, src, REG_EXTENDED);
-	if (rc != 0) {
-		regerror(rc, re, msg, sizeof(msg));
-		cfg_fail(c, s, "%s \"%s\" is not a valid POSIX extended regex: %s", what, src, msg);
+	if (pattern_compile(re, src, msg, sizeof(msg)) < 0) {
+		cfg_fail(c, s, "%s \"%s\" is not a valid regex: %s", what, src, msg);
 		return;
 	}
 	*has = 1;
@@ -574,7 +571,7 @@ void config_free(struct config *cfg)
 		free(cfg->serial[i].error_topic);
 		free(cfg->serial[i].reply_src);
 		if (cfg->serial[i].has_reply)
-			regfree(&cfg->serial[i].reply);
+			pattern_free(&cfg->serial[i].reply);
 		for (int k = 0; k < cfg->serial[i].n_on_disconnect; k++)
 			free(cfg->serial[i].on_disconnect[k]);
 		free(cfg->serial[i].on_disconnect);
@@ -594,9 +591,9 @@ void config_free(struct config *cfg)
 		free(r->match_src);
 		free(r->accept_src);
 		if (r->has_match)
-			regfree(&r->match);
+			pattern_free(&r->match);
 		if (r->has_accept)
-			regfree(&r->accept);
+			pattern_free(&r->accept);
 		template_free(&r->to_tpl);
 		template_free(&r->payload_tpl);
 	}

@@ -56,8 +56,8 @@ char *cfg_subst(struct cfg_ctx *c, const config_setting_t *s, const char *src, c
 		const char *name);
 /* The member's setting if it is there (for its line), else the group. */
 const config_setting_t *cfg_member_or(const config_setting_t *g, const char *name);
-/* Compile an ERE (src may be NULL: nothing to do). */
-void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, regex_t *re, int *has,
+/* Compile a regex (src may be NULL: nothing to do). */
+void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, struct pattern *re, int *has,
 	       const char *what);
 
 /* config_devices.c */

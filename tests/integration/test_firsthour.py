@@ -1,0 +1,66 @@
+"""
+test_firsthour.py - the mistakes a new user makes in the first hour
+(issue 21), each seen from outside with the real daemon, broker and ptys:
+the regex syntax people know from Python and JavaScript, availability that
+tells the truth on a clean stop, two gateways on one config, messages that
+say what to do, --check warnings.
+
+Each test failed on the code before issue 21 and asserts what the user
+sees: a byte on the port (or its absence, proven by ordering), a message
+on the broker, a line in the log, an exit code.
+"""
+
+import os
+import re
+
+from harness import (Broker, Gateway, Pty, Sub, gateway_config, pub, run_mqttgw, serial_dev,
+                     write_config)
+from test_bridge import sync_in, sync_out
+
+TIMEOUT = 60
+STATUS = "S013/gateway/status"
+
+
+# -- 1. regex syntax --------------------------------------------------------
+
+def test_perl_style_accept_takes_digits_and_refuses_a_letter():
+    """accept = "^DRVZ[+-]\\d{1,6}$": ERE read \\d as the letter d, refused
+    DRVZ+1000 and wrote DRVZ+d to the motor."""
+    b = Broker()
+    p = Pty()
+    cfg = gateway_config(b, serial=[serial_dev("MOT01", p.path)], routes=[
+        {"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01", "accept": r"^DRVZ[+-]\d{1,6}$"},
+        {"from": "mqtt:${station}/MOT01/RAW", "to": "serial:MOT01"},
+        {"from": "serial:MOT01", "match": r"^POS(?:ITION)?\s*(\w)=(-?\d+?)0*$",
+         "to": "mqtt:${station}/MOT01/POS/$1", "payload": "$2"},
+        {"from": "serial:MOT01", "match": "^(A|AB)", "to": "mqtt:${station}/MOT01/ALT", "payload": "$1"},
+        {"from": "serial:MOT01", "to": "mqtt:${station}/MOT01/SEND"}])
+    s = Sub(b, ["S013/#"])
+    gw = Gateway(cfg)
+    s.expect(STATUS, "online", timeout=10)
+    sync_out(b, p, topic="S013/MOT01/RAW")
+    pub(b, "S013/MOT01/RECM", "DRVZ+d")
+    pub(b, "S013/MOT01/RECM", "DRVZ+1000")
+    line = p.read_line()
+    assert line == b"DRVZ+1000\r\n", "first bytes on the port: %r (DRVZ+d must be refused)" % line
+    gw.wait_for_log(r"refused by accept")
+    # \s, \w, (?:...) and a lazy quantifier in a match
+    p.write(b"POSITION Z=12000\r\n")
+    s.expect("S013/MOT01/POS/Z", "12")
+    # leftmost-first alternation: PCRE2 takes "A" of "ABC" (POSIX took "AB")
+    p.write(b"ABC\r\n")
+    s.expect("S013/MOT01/ALT", "A")
+
+
+def test_invalid_pattern_names_file_line_message_and_offset():
+    b = Broker()
+    text = ('mqtt = { uri = "%s"; };\n'
+            'serial = ( { name = "MOT01"; port = "/dev/ttyNOPE"; } );\n'
+            'routes = (\n'
+            '  { from = "serial:MOT01"; to = "mqtt:x/y";\n'
+            '    match = "^POS(?<axis[XYZ])"; } );\n' % b.uri)
+    path = write_config(text, "bad.cfg")
+    r = run_mqttgw(["--check", "-c", path])
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert re.search(r"bad\.cfg:5: match \"\^POS\(\?<axis\[XYZ\]\)\" is not a valid regex: "
+                     r"[a-z].* at offset \d+", r.stderr), r.stderr
