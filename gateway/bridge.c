@@ -78,7 +78,15 @@ static void bridge_republish(const char *topic, const void *payload, size_t len,
 	mqtt_publish(b->mqtt, topic, payload, len, qos, 1);
 }
 
-/* Availability: "online"/"offline" retained on the device's status topic. */
+/*
+ * Availability: "online"/"offline" retained on the device's status topic.
+ * Published once per change: while the broker is away only the cache of
+ * retained values learns it, and the connect republishes that cache (the
+ * queue as well would say "online" twice at every start). A device status
+ * means something only while the gateway's own status is "online": the
+ * will covers the gateway, so after a crash a device may still read
+ * "online"; a clean stop says "offline" for each device first (bridge_shutdown).
+ */
 static void bridge_state(struct device *dev, int online, void *ctx)
 {
 	struct bridge *b = ctx;
@@ -90,8 +98,10 @@ static void bridge_state(struct device *dev, int online, void *ctx)
 
 		if (!*c->status_topic)
 			return;
-		mqtt_publish(b->mqtt, c->status_topic, word, strlen(word), 1, 1);
 		retained_set(b->retained, c->status_topic, word, strlen(word), 1);
+		/* stopping: bridge_shutdown says "offline" for every device, in order */
+		if (!b->stop && mqtt_is_connected(b->mqtt))
+			mqtt_publish(b->mqtt, c->status_topic, word, strlen(word), 1, 1);
 	}
 }
 
@@ -364,6 +374,7 @@ static void bridge_open_all(struct bridge *b, uint64_t now)
 
 /* ---- the loop ---- */
 
+
 static int bridge_signals(struct bridge *b, uint64_t now)
 {
 	struct signalfd_siginfo si;
@@ -536,6 +547,13 @@ static void bridge_shutdown(struct bridge *b)
 			mqtt_congested(b->mqtt, bridge_now_ms());	/* updates the queued count */
 		}
 		done = 0;
+		/* each device "offline" before the gateway's own: nothing reads "online" after a clean stop */
+		for (i = 0; i < b->cfg->n_serial; i++) {
+			const struct cfg_serial *c = b->serial[i]->cfg;
+
+			if (b->serial[i]->online && *c->status_topic)
+				mqtt_publish_now(b->mqtt, c->status_topic, "offline", 7, 1, 1);
+		}
 		/* once "offline" is acknowledged, everything paho was given before it is too (in order) */
 		if (mqtt_publish_sync(b->mqtt, b->cfg->mqtt.status_topic, "offline", 7, 1, 1, BRIDGE_DISCONNECT_MS) < 0)
 			log_msg(LOG_WARNING, "mqtt: \"offline\" not acknowledged in time");

@@ -12,9 +12,11 @@ on the broker, a line in the log, an exit code.
 
 import os
 import re
+import signal
+import time
 
-from harness import (Broker, Gateway, Pty, Sub, gateway_config, pub, run_mqttgw, serial_dev,
-                     write_config)
+from harness import (Broker, Gateway, Pty, Sub, gateway_config, pub, retained_now, run_mqttgw,
+                     serial_dev, write_config)
 from test_bridge import sync_in, sync_out
 
 TIMEOUT = 60
@@ -64,3 +66,48 @@ def test_invalid_pattern_names_file_line_message_and_offset():
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert re.search(r"bad\.cfg:5: match \"\^POS\(\?<axis\[XYZ\]\)\" is not a valid regex: "
                      r"[a-z].* at offset \d+", r.stderr), r.stderr
+
+
+# -- 2. availability that tells the truth ------------------------------------
+
+def _until(s, topic, payload, timeout=10.0):
+    """Read s until (topic, payload) arrives; the status messages seen up to
+    and including it, in order."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = s.next(max(0.0, deadline - time.monotonic()))
+        if m is None:
+            break
+        if m.topic.endswith("/status"):
+            seen.append((m.topic, m.payload))
+        if m.topic == topic and m.payload == payload:
+            return seen
+    raise AssertionError("no %r on %s within %.0fs; status messages: %r" % (payload, topic, timeout, seen))
+
+
+def test_device_online_once_and_offline_before_the_gateway_on_a_clean_stop():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        b = Broker()
+        p = Pty()
+        watch = Sub(b, ["S013/#"])  # sees everything, in order
+        sync = Sub(b, ["S013/#"])
+        cfg = gateway_config(b, serial=[serial_dev("MOT01", p.path)], routes=[
+            {"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"},
+            {"from": "serial:MOT01", "to": "mqtt:${station}/MOT01/SEND"}])
+        gw = Gateway(cfg)
+        sync.expect(STATUS, "online", timeout=10)
+        sync_out(b, p)
+        sync_in(p, sync)
+        # everything the start published comes before this frame
+        p.write(b"MARK\r\n")
+        start = _until(watch, "S013/MOT01/SEND", "MARK")
+        assert sorted(start) == [("S013/MOT01/status", "online"), (STATUS, "online")], \
+            "status messages at start (each state once): %r" % (start,)
+        gw.signal(sig)
+        assert gw.wait(10) == 0, gw.returncode
+        stop = _until(watch, STATUS, "offline")
+        assert stop == [("S013/MOT01/status", "offline"), (STATUS, "offline")], \
+            "status messages on %s (each device offline, then the gateway): %r" % (sig.name, stop)
+        assert retained_now(b, "S013/MOT01/status").payload == "offline"
+        assert "not acknowledged" not in gw.log_text(), gw.log_text()[-2000:]
