@@ -35,6 +35,11 @@
 #define BRIDGE_DISCONNECT_MS 1000
 /* At SIGTERM, the outbound queue gets this long to reach the broker. */
 #define BRIDGE_QUEUE_DRAIN_MS 2000
+/* Links lost this soon after connecting, this many times in a row: someone else has our client_id. */
+#define BRIDGE_QUICK_LOSS_MS 5000
+#define BRIDGE_QUICK_LOSSES 3
+/* MQTT 5 DISCONNECT reason code: another client connected with our client_id */
+#define BRIDGE_SESSION_TAKEN_OVER 0x8E
 
 uint64_t bridge_now_ms(void)
 {
@@ -239,6 +244,35 @@ static void bridge_ready(struct bridge *b, const char *what, const char *detail)
 	b->ready_sent = 1;
 }
 
+/*
+ * Two gateways on one config (or any two clients with one client_id)
+ * take the session from each other on every connect, and all either
+ * log says is "connection lost". MQTT 5 names it (reason code 0x8E);
+ * MQTT 3.1.1 only shows links that die right after connecting.
+ */
+static void bridge_lost_why(struct bridge *b, int reason, uint64_t now)
+{
+	const char *id = b->cfg->mqtt.client_id;
+
+	if (reason == BRIDGE_SESSION_TAKEN_OVER) {
+		log_msg(LOG_ERR,
+			"mqtt: session taken over: another client connected with our client_id \"%s\" "
+			"(a second mqttgw with this config?); each client needs its own mqtt.client_id", id);
+		return;
+	}
+	if (b->connected_at && now - b->connected_at < BRIDGE_QUICK_LOSS_MS)
+		b->quick_losses++;
+	else
+		b->quick_losses = 0;
+	b->connected_at = 0;
+	if (b->quick_losses == BRIDGE_QUICK_LOSSES)
+		log_msg(LOG_ERR,
+			"mqtt: the broker closed the connection right after connecting %d times in a row: another "
+			"client probably uses the same client_id \"%s\" (a second mqttgw with this config?); each "
+			"client needs its own mqtt.client_id",
+			BRIDGE_QUICK_LOSSES, id);
+}
+
 static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 {
 	struct mqtt_event *ev;
@@ -256,6 +290,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		switch (ev->type) {
 		case MQTT_EV_CONNECTED:
 			mqtt_connected_ok(b->mqtt, now, ev->rc);
+			b->connected_at = now;
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
 			/* ahead of any backlog the queue sends now: dashboards see "online" at once */
@@ -276,6 +311,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		case MQTT_EV_LOST:
 			mqtt_schedule_reconnect(b->mqtt, now);
 			log_msg(LOG_WARNING, "mqtt: connection lost: %s; reconnecting", ev->text ? ev->text : "?");
+			bridge_lost_why(b, ev->rc, now);
 			sdnotify_status("connection lost (%s), reconnecting", ev->text ? ev->text : "?");
 			bridge_link(b, 0, now);
 			break;

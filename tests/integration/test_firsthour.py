@@ -15,7 +15,7 @@ import re
 import signal
 import time
 
-from harness import (Broker, Gateway, Pty, Sub, gateway_config, pub, retained_now, run_mqttgw,
+from harness import (Broker, Gateway, PubackProxy, Pty, Sub, gateway_config, pub, retained_now, run_mqttgw,
                      serial_dev, write_config)
 from test_bridge import sync_in, sync_out
 
@@ -111,3 +111,46 @@ def test_device_online_once_and_offline_before_the_gateway_on_a_clean_stop():
             "status messages on %s (each device offline, then the gateway): %r" % (sig.name, stop)
         assert retained_now(b, "S013/MOT01/status").payload == "offline"
         assert "not acknowledged" not in gw.log_text(), gw.log_text()[-2000:]
+
+
+# -- 3. two gateways with one config ----------------------------------------
+
+def test_second_gateway_on_the_same_config_is_told_who_holds_the_port_and_the_client_id():
+    b = Broker()
+    p = Pty()
+    s = Sub(b, ["S013/#"])
+    cfg = gateway_config(b, serial=[serial_dev("MOT01", p.path, reopen_ms=200)], routes=[
+        {"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"},
+        {"from": "serial:MOT01", "to": "mqtt:${station}/MOT01/SEND"}],
+        mqtt={"reconnect_min_ms": 200, "reconnect_max_ms": 400})
+    first = Gateway(cfg)
+    s.expect(STATUS, "online", timeout=10)
+    sync_out(b, p)
+    second = Gateway(first.config_path)
+    second.wait_for_log(r"serial MOT01: %s: in use by another program \(pid %d, mqttgw; "
+                        r"a second mqttgw with this config\?\); retrying" % (re.escape(p.path), first.proc.pid))
+    # mosquitto closes the older connection of a client_id without a word (3.1.1, and 2.0.11 for 5 too)
+    pat = (r"mqtt: the broker closed the connection right after connecting 3 times in a row: "
+           r"another client probably uses the same client_id \"mqttgw-S013\"")
+    deadline = time.monotonic() + 20
+    while not any(re.search(pat, g.log_text()) for g in (first, second)):
+        assert time.monotonic() < deadline, "no client_id hint in either log:\n%s\n%s" % (
+            first.log_text()[-1500:], second.log_text()[-1500:])
+        time.sleep(0.1)
+    # the port stays the first one's; the second takes it once the first is gone
+    assert "MOT01: %s open at" % p.path not in second.log_text()
+    assert first.terminate() == 0
+    second.wait_for_log(r"serial MOT01: %s open at" % re.escape(p.path), timeout=10)
+    assert second.terminate() == 0
+
+
+def test_mqtt5_session_taken_over_names_the_client_id():
+    b = Broker()
+    px = PubackProxy(b)
+    cfg = gateway_config(px, mqtt={"protocol": 5})
+    gw = Gateway(cfg)
+    gw.wait_for_log(r"mqtt: connected to")
+    px.kick(0x8E)
+    gw.wait_for_log(r"mqtt: session taken over: another client connected with our client_id "
+                    r"\"mqttgw-S013\" \(a second mqttgw with this config\?\)")
+    gw.wait_for_log(r"mqtt: connected to", since=gw.log_text().index("session taken over"))
