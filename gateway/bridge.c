@@ -70,6 +70,9 @@ static void bridge_emit(struct device *dev, const char *frame, size_t len, void 
 			b->cfg->routes[out.route].line, mapping_verdict_str(out.verdict));
 		return;
 	}
+	log_msg(LOG_DEBUG, "%s -> %s %.*s (route %d, line %d)", dev->name, out.topic,
+		(int)(out.payload_len > 200 ? 200 : out.payload_len), out.payload, out.route + 1,
+		b->cfg->routes[out.route].line);
 	mqtt_publish(b->mqtt, out.topic, out.payload, out.payload_len, out.qos, out.retain);
 	/* gpio drivers re-emit their state on connect themselves */
 	if (out.retain && kind == ROUTE_SERIAL)
@@ -162,7 +165,8 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			continue;
 		}
 		b->stats.down_written++;
-		log_msg(LOG_DEBUG, "%s <- %.*s", dev->name, (int)out.payload_len, out.payload);
+		log_msg(LOG_DEBUG, "%s <- %.*s (from %s, route %d, line %d)", dev->name, (int)out.payload_len,
+			out.payload, ev->topic, out.route + 1, b->cfg->routes[out.route].line);
 	}
 	if (!routed)
 		b->stats.down_unrouted++;

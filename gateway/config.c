@@ -524,7 +524,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	config_init(&lc);
 	fp = fopen(file, "r");
 	if (!fp) {
-		snprintf(err, errlen, "%s:0: cannot open: %s", file, strerror(errno));
+		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
 		config_destroy(&lc);
 		return NULL;
 	}

@@ -8,6 +8,7 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 config error (or bad usage).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
 		{ "allow-root", no_argument, NULL, 'R' },   { NULL, 0, NULL, 0 },
 	};
 	const char *file = CONFIG_DEFAULT_FILE;
-	int check = 0, verbose = 0, allow_root = 0, c, rc;
+	int check = 0, verbose = 0, allow_root = 0, given = 0, c, rc;
 	char err[CONFIG_ERRLEN];
 	struct config *cfg;
 	struct bridge *b;
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c':
 			file = optarg;
+			given = 1;
 			break;
 		case 'C':
 			check = 1;
@@ -118,6 +120,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* the first run of a new user: say what to do, not only what failed */
+	if (!given && access(file, F_OK) < 0 && errno == ENOENT) {
+		fprintf(stderr,
+			"mqttgw: no config file: the default %s does not exist; pass -c FILE "
+			"(config/minimal.cfg in the source, /usr/share/doc/mqttgw/examples/ when installed, "
+			"are a start)\n",
+			file);
+		return 2;
+	}
 	cfg = config_load(file, err, sizeof(err));
 	if (!cfg) {
 		fprintf(stderr, "%s\n", err);

@@ -15,8 +15,9 @@ import re
 import signal
 import time
 
-from harness import (Broker, Gateway, PubackProxy, Pty, Sub, gateway_config, pub, retained_now, run_mqttgw,
-                     serial_dev, write_config)
+import harness
+from harness import (Broker, Gateway, PubackProxy, Pty, Sub, free_port, gateway_config, pub, retained_now,
+                     run_mqttgw, serial_dev, write_config)
 from test_bridge import sync_in, sync_out
 
 TIMEOUT = 60
@@ -154,3 +155,73 @@ def test_mqtt5_session_taken_over_names_the_client_id():
     gw.wait_for_log(r"mqtt: session taken over: another client connected with our client_id "
                     r"\"mqttgw-S013\" \(a second mqttgw with this config\?\)")
     gw.wait_for_log(r"mqtt: connected to", since=gw.log_text().index("session taken over"))
+
+
+# -- 4. messages that say what to do ------------------------------------------
+
+def test_permission_denied_names_the_configured_port_and_the_group():
+    import grp
+    from test_hostile import _unprivileged_ids
+    if os.geteuid() != 0:
+        return  # needs root to make a port the daemon may not open
+    dialout = grp.getgrnam("dialout").gr_gid
+    b = Broker()
+    p = Pty(link="ttyMOTPERM")
+    os.fchown(p.slave, 0, dialout)      # as udev makes a serial port: root:dialout 0660
+    os.fchmod(p.slave, 0o660)
+    os.chmod(harness.tmpdir(), 0o711)
+    uid, gid = _unprivileged_ids()
+    gw = Gateway(gateway_config(b, serial=[serial_dev("MOT01", p.path)], routes=[
+        {"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"}]), start=False, name="gw-perm")
+    os.chmod(gw.config_path, 0o644)
+    with open(gw.log, "ab") as logf:
+        gw.proc = harness.spawn(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
+                                 "--inh-caps=-all", "--no-new-privs", "--", harness.MQTTGW, "-f", "-v", "-c",
+                                 gw.config_path], stdout=logf, stderr=logf, cwd=harness.tmpdir())
+    gw.wait_for_log(r"serial MOT01: %s \(/dev/pts/\d+\): Permission denied: add the user mqttgw runs as to "
+                    r"the group \"dialout\" that owns it \(sudo usermod -aG dialout USER; log in again\)"
+                    % re.escape(p.path))
+
+
+def test_default_config_missing_says_to_pass_c():
+    if os.path.exists("/etc/mqttgw/mqttgw.cfg"):
+        return  # installed here: the default is there
+    r = run_mqttgw(["--check"])
+    assert r.returncode == 2, r
+    assert r.stderr == ("mqttgw: no config file: the default /etc/mqttgw/mqttgw.cfg does not exist; pass -c FILE "
+                        "(config/minimal.cfg in the source, /usr/share/doc/mqttgw/examples/ when installed, "
+                        "are a start)\n"), r.stderr
+    r = run_mqttgw(["--check", "-c", "nope.cfg"])
+    assert r.returncode == 2 and r.stderr == "nope.cfg: cannot open: No such file or directory\n", r.stderr
+
+
+def test_no_unacknowledged_warning_for_a_status_the_will_covers():
+    """Broker unreachable the whole time: a device's "online" used to wait
+    in the queue and be reported as a lost message at exit."""
+    p = Pty()
+    gw = Gateway(gateway_config("tcp://127.0.0.1:%d" % free_port(), serial=[serial_dev("MOT01", p.path)],
+                                routes=[{"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"}]))
+    gw.wait_for_log(r"serial MOT01: .* open at")
+    gw.wait_for_log(r"mqtt: cannot connect")
+    assert gw.terminate() == 0
+    assert "not acknowledged" not in gw.log_text(), gw.log_text()[-1500:]
+
+
+def test_verbose_logs_every_routed_frame_with_its_route():
+    b = Broker()
+    p = Pty()
+    s = Sub(b, ["S013/#"])
+    gw = Gateway(gateway_config(b, serial=[serial_dev("MOT01", p.path)], routes=[
+        {"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"},
+        {"from": "serial:MOT01", "match": "^POS([XYZ])([+-][0-9]+)$", "to": "mqtt:${station}/MOT01/POS/$1",
+         "payload": "$2"},
+        {"from": "serial:MOT01", "to": "mqtt:${station}/MOT01/SEND"}]))
+    s.expect(STATUS, "online", timeout=10)
+    sync_out(b, p)
+    lines = open(gw.config_path).read().split("\n")
+    line_of = [i + 1 for i, l in enumerate(lines) if "from = " in l]
+    p.write(b"POSZ+001000\r\nHELLO\r\n")
+    s.expect("S013/MOT01/SEND", "HELLO")
+    gw.wait_for_log(r"MOT01 -> S013/MOT01/POS/Z \+001000 \(route 2, line %d\)" % line_of[1])
+    gw.wait_for_log(r"MOT01 -> S013/MOT01/SEND HELLO \(route 3, line %d\)" % line_of[2])
+    gw.wait_for_log(r"MOT01 <- DRVX\+1 \(from S013/MOT01/RECM, route 1, line %d\)" % line_of[0])

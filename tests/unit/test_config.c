@@ -268,7 +268,7 @@ TEST(file_errors_carry_the_path)
 	CHECK_STR(err, want);
 	unlink(path);
 	CHECK(config_load(path, err, sizeof(err)) == NULL);
-	snprintf(want, sizeof(want), "%s:0: cannot open: No such file or directory", path);
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
 	CHECK_STR(err, want);
 }
 
