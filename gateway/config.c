@@ -180,7 +180,11 @@ void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct opt *o
 		char *b;
 
 		if (!o) {
-			cfg_fail(c, s, "unknown setting \"%s\"%s%s", name ? name : "?", *what ? " in " : " at the top level", what);
+			const char *near = name ? cfg_closest(opts, name) : NULL;
+
+			cfg_fail(c, s, "unknown setting \"%s\"%s%s%s%s%s", name ? name : "?",
+				 *what ? " in " : " at the top level", what, near ? " (did you mean " : "",
+				 near ? near : "", near ? "?)" : "");
 			return;
 		}
 		if (o->type == OPT_SPECIAL || !base)
@@ -498,15 +502,47 @@ static struct config *cfg_build(config_t *lc, struct cfg_ctx *c)
 	return cfg;
 }
 
-static struct config *cfg_finish(config_t *lc, int rc, const char *name, char *err, size_t errlen)
+/* The whole file, NUL-terminated (for syntax hints), or NULL. */
+static char *cfg_slurp(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 22) && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* text: the config's text when at hand (NULL: read name) */
+static struct config *cfg_finish(config_t *lc, int rc, const char *name, const char *text, char *err,
+				 size_t errlen)
 {
 	struct cfg_ctx c = {name, err, errlen, 0};
 	struct config *cfg;
 
 	if (rc != CONFIG_TRUE) {
-		const char *f = config_error_file(lc);
+		const char *f = config_error_file(lc), *what = config_error_text(lc);
+		int line = config_error_line(lc), hline = line;
+		char hint[200], *own = NULL;
 
-		snprintf(err, errlen, "%s:%d: %s", f ? f : name, config_error_line(lc), config_error_text(lc));
+		/* libconfig says only "syntax error": tell the likely cause when the text shows it */
+		if (what && strcmp(what, "syntax error") == 0 && (!f || strcmp(f, name) == 0) &&
+		    (text || (text = own = cfg_slurp(name)) != NULL) &&
+		    cfg_syntax_hint(text, line, &hline, hint, sizeof(hint)) == 0)
+			what = hint;
+		snprintf(err, errlen, "%s:%d: %s", f ? f : name, hline, what);
+		free(own);
 		config_destroy(lc);
 		return NULL;
 	}
@@ -531,7 +567,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	/* config_read_file would lose the name in includes; read via the path */
 	fclose(fp);
 	rc = config_read_file(&lc, file);
-	return cfg_finish(&lc, rc, file, err, errlen);
+	return cfg_finish(&lc, rc, file, NULL, err, errlen);
 }
 
 struct config *config_load_string(const char *text, const char *name, char *err, size_t errlen)
@@ -541,7 +577,7 @@ struct config *config_load_string(const char *text, const char *name, char *err,
 
 	config_init(&lc);
 	rc = config_read_string(&lc, text);
-	return cfg_finish(&lc, rc, name, err, errlen);
+	return cfg_finish(&lc, rc, name, text, err, errlen);
 }
 
 void config_free(struct config *cfg)

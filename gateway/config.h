@@ -171,6 +171,13 @@ void config_free(struct config *cfg);
 int config_find_serial(const struct config *cfg, const char *name);
 int config_find_gpio(const struct config *cfg, const char *name);
 
+/*
+ * Warnings about a valid config that probably does not do what its author
+ * meant (a device no route uses, a route that can never match): fn gets
+ * each as "FILE:LINE: warning: ...". Returns how many.
+ */
+int config_lint(const struct config *cfg, void (*fn)(const char *msg, void *ctx), void *ctx);
+
 /* Print a human summary (for --check) to stdout. */
 void config_print_summary(const struct config *cfg);
 

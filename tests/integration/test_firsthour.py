@@ -225,3 +225,64 @@ def test_verbose_logs_every_routed_frame_with_its_route():
     gw.wait_for_log(r"MOT01 -> S013/MOT01/POS/Z \+001000 \(route 2, line %d\)" % line_of[1])
     gw.wait_for_log(r"MOT01 -> S013/MOT01/SEND HELLO \(route 3, line %d\)" % line_of[2])
     gw.wait_for_log(r"MOT01 <- DRVX\+1 \(from S013/MOT01/RECM, route 1, line %d\)" % line_of[0])
+
+
+# -- 5. --check warnings ------------------------------------------------------
+
+LINT = r'''station = "S013";
+mqtt = { uri = "tcp://127.0.0.1:1883"; };
+serial = (
+  { name = "MOT01"; port = "/dev/ttyUSB0"; },
+  { name = "MOT02"; port = "/dev/ttyUSB1"; }
+);
+routes = (
+  { from = "mqtt:${station}/MOT01/RECM"; to = "serial:MOT01"; },
+  { from = "serial:MOT01"; match = "^POS(.*)$"; to = "mqtt:${station}/MOT01/POS"; payload = "$1"; },
+  { from = "serial:MOT01"; match = "^POS(.*)$"; to = "mqtt:${station}/MOT01/POS2"; },
+  { from = "serial:MOT01"; match = ".*"; to = "mqtt:${station}/MOT01/ANY"; },
+  { from = "serial:MOT01"; match = "^ERR"; to = "mqtt:${station}/MOT01/ERR"; }
+);
+'''
+
+
+def _line_of(text, needle):
+    return [i + 1 for i, l in enumerate(text.split("\n")) if needle in l][0]
+
+
+def test_check_warns_and_strict_refuses():
+    path = write_config(LINT, "lint.cfg")
+    r = run_mqttgw(["--check", "-c", path])
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    want = [
+        "%s:%d: warning: serial device MOT02 is used by no route (its frames go nowhere, nothing is written "
+        "to it): add a route from or to serial:MOT02, or remove it" % (path, _line_of(LINT, '"MOT02"')),
+        "%s:%d: warning: route from serial:MOT01 can never match: the route at line %d has the same match "
+        "\"^POS(.*)$\" and takes every such frame first" % (path, _line_of(LINT, "POS2"), _line_of(LINT, "POS\"")),
+        "%s:%d: warning: route from serial:MOT01 can never match: the route at line %d (match \".*\") takes "
+        "every frame first" % (path, _line_of(LINT, "ERR"), _line_of(LINT, "ANY")),
+    ]
+    assert r.stderr.splitlines() == want, r.stderr
+    assert r.stdout.startswith("%s: ok" % path), r.stdout
+    r = run_mqttgw(["--check", "--strict", "-c", path])
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.splitlines()[:3] == want and \
+        r.stderr.splitlines()[3] == "%s: 3 warnings, an error with --strict" % path, r.stderr
+
+
+def test_check_suggests_the_setting_and_the_syntax_fix():
+    text = LINT.replace('port = "/dev/ttyUSB1"; }', 'port = "/dev/ttyUSB1"; baudrate = 9600; }')
+    path = write_config(text, "typo.cfg")
+    r = run_mqttgw(["--check", "-c", path])
+    assert r.returncode == 2 and r.stderr == (
+        "%s:5: unknown setting \"baudrate\" in serial[1] (did you mean baud?)\n" % path), r.stderr
+    text = LINT.replace('port = "/dev/ttyUSB0"; },', 'port = "/dev/ttyUSB0"; }')
+    path = write_config(text, "comma.cfg")
+    r = run_mqttgw(["--check", "-c", path])
+    assert r.returncode == 2 and r.stderr == (
+        "%s:4: syntax error: missing comma between list items (add \",\" at the end of this line, "
+        "before line 5)\n" % path), r.stderr
+    text = LINT.replace('port = "/dev/ttyUSB0"; },', 'port = "/dev/ttyUSB0; },')
+    path = write_config(text, "quote.cfg")
+    r = run_mqttgw(["--check", "-c", path])
+    assert r.returncode == 2 and r.stderr == (
+        "%s:4: syntax error: unclosed string (the \" opened on this line has no closing \")\n" % path), r.stderr

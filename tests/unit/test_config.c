@@ -373,7 +373,14 @@ TEST(syntax_errors)
 		   "  uri = \"tcp://x\";\n",
 		   3, "syntax error");
 	EXPECT_ERR(MQTT MQTT, 2, "duplicate setting name");
-	EXPECT_ERR(MQTT "station = \"unterminated;\n", 3, "syntax error");
+	/* the likely cause, where it can be told: the line to fix */
+	EXPECT_ERR(MQTT "station = \"unterminated;\n", 2,
+		   "syntax error: unclosed string (the \" opened on this line has no closing \")");
+	EXPECT_ERR(MQTT "serial = ( { name = \"A\"; port = \"/dev/ttyUSB0\"; }\n"
+			"  { name = \"B\"; port = \"/dev/ttyUSB1\"; } );\n",
+		   2, "syntax error: missing comma between list items (add \",\" at the end of this line, before line 3)");
+	EXPECT_ERR(MQTT "serial = ( { name = \"A\"; port = \"/dev/ttyUSB0\"; } { name = \"B\"; } );\n", 2,
+		   "syntax error: missing comma between list items (\"},\" before \"{\")");
 }
 
 TEST(unknown_settings_at_every_level)
@@ -383,13 +390,21 @@ TEST(unknown_settings_at_every_level)
 		   "  uri = \"tcp://x\";\n"
 		   "  keep_alive = 60;\n"
 		   "};\n",
-		   3, "unknown setting \"keep_alive\" in mqtt");
+		   3, "unknown setting \"keep_alive\" in mqtt (did you mean keepalive?)");
 	EXPECT_ERR("mqtt = {\n"
 		   "  uri = \"tcp://x\";\n"
 		   "  tls = { ca_file = \"a\";\n"
 		   "    cafile = \"b\"; };\n"
 		   "};\n",
-		   4, "unknown setting \"cafile\" in mqtt.tls");
+		   4, "unknown setting \"cafile\" in mqtt.tls (did you mean ca_file?)");
+	EXPECT_ERR(MQTT "serial = ( { name = \"MOT01\";\n"
+			"  port = \"/dev/ttyUSB0\";\n"
+			"  baudrate = 9600; } );\n",
+		   4, "unknown setting \"baudrate\" in serial[0] (did you mean baud?)");
+	EXPECT_ERR(MQTT "serial = ( { name = \"MOT01\";\n"
+			"  port = \"/dev/ttyUSB0\";\n"
+			"  buad = 9600; } );\n",
+		   4, "unknown setting \"buad\" in serial[0] (did you mean baud?)");
 	EXPECT_ERR(MQTT "serial = ( { name = \"MOT01\";\n"
 			"  port = \"/dev/ttyUSB0\";\n"
 			"  speed = 9600; } );\n",
