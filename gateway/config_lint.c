@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
 #include "config_int.h"
 
 /* ---- did you mean ---- */
@@ -251,6 +252,46 @@ static void cfg_lint_shadowed(struct cfg_warner *w, const struct config *cfg)
 	}
 }
 
+/*
+ * An accept that lets control bytes or non-ASCII through to a text device
+ * (without accept only printable ASCII is taken; with one, whatever it
+ * matches). Probed with the pattern's own literal start ("^E(.*)$": "E")
+ * followed by such a byte: a match proves it, so this never warns wrongly,
+ * only sometimes not at all.
+ */
+static void cfg_lint_accept_bytes(struct cfg_warner *w, const struct config *cfg)
+{
+	static const char *const bad[] = { "\x1b", "\x01", "\x7f", "\xc3\xa9" };
+	static const char *const shown[] = { "\\x1b (ESC)", "\\x01", "\\x7f (DEL)", "\\xc3\\xa9 (UTF-8)" };
+	char probe[80];
+	size_t i, n;
+	int r;
+
+	for (r = 0; r < cfg->n_routes; r++) {
+		const struct cfg_route *rt = &cfg->routes[r];
+		const char *s;
+
+		if (!rt->has_accept || rt->to_kind != ROUTE_SERIAL ||
+		    cfg->serial[rt->to_dev].encoding != CODEC_ENCODING_TEXT)
+			continue;
+		s = rt->accept_src + (rt->accept_src[0] == '^');
+		for (n = 0; n < 40 && (isalnum((unsigned char)s[n]) || s[n] == ' ' || s[n] == '_'); n++)
+			probe[n] = s[n];
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(probe + n, sizeof(probe) - n, "%s", bad[i]);
+			if (pattern_match(&rt->accept, probe, strlen(probe), NULL, 0) ||
+			    pattern_match(&rt->accept, bad[i], strlen(bad[i]), NULL, 0)) {
+				cfg_warn(w, rt->line,
+					 "accept \"%s\" lets bytes outside printable ASCII through to serial:%s, a text "
+					 "device (it takes %s): match printable characters only, e.g. [ -~] or \\w, "
+					 "not . or [^...]",
+					 rt->accept_src, rt->to, shown[i]);
+				break;
+			}
+		}
+	}
+}
+
 int config_lint(const struct config *cfg, void (*fn)(const char *msg, void *ctx), void *ctx)
 {
 	struct cfg_warner w = { cfg, fn, ctx, 0 };
@@ -268,5 +309,6 @@ int config_lint(const struct config *cfg, void (*fn)(const char *msg, void *ctx)
 				 "gpio line %s is used by no route: add a route from or to gpio:%s, or remove it",
 				 cfg->gpio[i].name, cfg->gpio[i].name);
 	cfg_lint_shadowed(&w, cfg);
+	cfg_lint_accept_bytes(&w, cfg);
 	return w.n;
 }

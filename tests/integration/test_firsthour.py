@@ -289,3 +289,17 @@ def test_check_suggests_the_setting_and_the_syntax_fix():
     r = run_mqttgw(["--check", "-c", path], env=env)
     assert r.returncode == 2 and r.stderr == (
         "%s:4: syntax error: unclosed string (the \" opened on this line has no closing \")\n" % path), r.stderr
+
+
+def test_check_warns_when_accept_lets_control_bytes_through_to_a_text_device():
+    text = LINT.replace('{ from = "mqtt:${station}/MOT01/RECM"; to = "serial:MOT01"; },',
+                        '{ from = "mqtt:${station}/MOT01/RECM"; to = "serial:MOT01"; accept = "^E(.*)$"; },\n'
+                        '  { from = "mqtt:${station}/MOT01/SET"; to = "serial:MOT01"; accept = "^SET \\\\d+$"; },')
+    path = write_config(text, "bytes.cfg")
+    r = run_mqttgw(["--check", "-c", path])
+    assert r.returncode == 0, r.stderr
+    want = ("%s:%d: warning: accept \"^E(.*)$\" lets bytes outside printable ASCII through to serial:MOT01, a "
+            "text device (it takes \\x1b (ESC)): match printable characters only, e.g. [ -~] or \\w, not . or "
+            "[^...]" % (path, _line_of(text, "^E(.*)$")))
+    hits = [l for l in r.stderr.splitlines() if ": warning: accept " in l]
+    assert hits == [want], r.stderr
