@@ -481,9 +481,7 @@ static void serial_frame(const char *frame, size_t len, void *ctx)
 	dev->stats.frames_in++;
 	dev->emit(dev, frame, len, dev->ctx);
 	if (c->has_reply && cmdq_waiting(&p->q)) {
-		regmatch_t m[1] = { { 0, (regoff_t)len } };
-
-		if (regexec(&c->reply, frame, 1, m, REG_STARTEND) == 0) {
+		if (pattern_match(&c->reply, frame, len, NULL, 0)) {
 			/* an answer owed to a fail-safe frame completes no command: no reply event */
 			if (cmdq_reply(&p->q) && dev->event)
 				dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
