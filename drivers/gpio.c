@@ -336,12 +336,52 @@ static int gpio_lookup(const struct cfg_gpio *g, struct gpio_be_chip **chipp, un
 	return 0;
 }
 
+/* Is version "A.B[.C...]" older than major.minor? An unparsable one is not. */
+static int gpio_version_below(const char *version, long major, long minor)
+{
+	char *end;
+	long a, b = 0;
+
+	errno = 0;
+	a = strtol(version, &end, 10);
+	if (errno || end == version)
+		return 0;
+	if (*end == '.') {
+		const char *p = end + 1;
+
+		b = strtol(p, &end, 10);
+		if (errno || end == p)
+			b = 0;
+	}
+	return a < major || (a == major && b < minor);
+}
+
+/*
+ * Settings the running libgpiod cannot honour: refused at start (with the
+ * line of the config), never found out when the line is requested. The
+ * kernel's refusals come later, at request time, and are retried.
+ */
+static int gpio_check_settings(const struct cfg_gpio *g, char *err, size_t errlen)
+{
+	static const char *const bias_names[] = { "as-is", "disable", "pull-up", "pull-down" };
+	const char *running = gpio_be_running_version();
+
+	/* bias flags came with libgpiod 1.5 (and the kernel's 5.5 ABI) */
+	if (g->bias != CFG_BIAS_AS_IS && (unsigned int)g->bias <= CFG_BIAS_PULL_DOWN && running &&
+	    gpio_version_below(running, 1, 5)) {
+		snprintf(err, errlen, "gpio %s: bias = \"%s\" needs libgpiod 1.5 or later; this is libgpiod %s",
+			 g->name, bias_names[g->bias], running);
+		return -1;
+	}
+	return 0;
+}
+
 int gpio_probe(const struct cfg_gpio *g, char *err, size_t errlen)
 {
 	struct gpio_be_chip *chip;
 	unsigned int offset;
 
-	if (gpio_lookup(g, &chip, &offset, err, errlen) < 0)
+	if (gpio_check_settings(g, err, errlen) < 0 || gpio_lookup(g, &chip, &offset, err, errlen) < 0)
 		return -1;
 	gpio_be_chip_close(chip);
 	return 0;

@@ -64,6 +64,13 @@ static int sim_trace_fd = -1;	/* MQTTGW_GPIOSIM_TRACE: what happened, for after 
 
 /* ---- the simulated kernel (all under sim_lock) ---- */
 
+const char *sim_version(const char *dflt)
+{
+	const char *v = getenv("MQTTGW_GPIOSIM_VERSION");
+
+	return v && *v ? v : dflt;
+}
+
 uint64_t sim_now_ns(void)
 {
 	struct timespec ts;

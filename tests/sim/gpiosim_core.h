@@ -86,6 +86,8 @@ int sim_claim(struct sim_line *l, const struct sim_req *r, int *evt_fd);
 void sim_unclaim(struct sim_line *l);
 /* Who holds l (the consumer), "" if free; is it held at all. */
 void sim_holder(struct sim_line *l, char *buf, size_t len, int *used);
+/* The library version to report: MQTTGW_GPIOSIM_VERSION, else dflt. */
+const char *sim_version(const char *dflt);
 /* Monotonic time in ns. */
 uint64_t sim_now_ns(void);
 

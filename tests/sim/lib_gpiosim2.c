@@ -77,7 +77,7 @@ struct gpiod_edge_event_buffer {
 
 const char *gpiod_api_version(void)
 {
-	return "2-gpiosim";
+	return sim_version("2.1.3-gpiosim");
 }
 
 /* ---- chips ---- */
