@@ -12,7 +12,8 @@
 #
 # GPIO: the libgpiod backend is chosen from pkg-config's libgpiod version
 # (drivers/gpio_gpiod1.c for 1.x, gpio_gpiod2.c for 2.x), and so is the
-# matching GPIO stand-in for the tests. GPIOD_PREFIX=DIR builds against a
+# matching GPIO stand-in for the tests. PKG_CONFIG (default pkg-config) may
+# name another one for a cross build. GPIOD_PREFIX=DIR builds against a
 # libgpiod unpacked under DIR instead of the system's (DIR/usr/include,
 # DIR/usr/lib/<triplet>, found with rpath at run time): check.sh's gpiod2
 # phase builds build-gpiod2/ so against bookworm-backports' 2.x.
@@ -31,29 +32,28 @@ endif
 
 # ---- libgpiod: which one, and which backend ----
 GPIOD_PREFIX ?=
+PKG_CONFIG   ?= pkg-config
 ifneq ($(GPIOD_PREFIX),)
 GPIOD_PC     := $(firstword $(wildcard $(abspath $(GPIOD_PREFIX))/usr/lib/*/pkgconfig/libgpiod.pc $(abspath $(GPIOD_PREFIX))/usr/lib/pkgconfig/libgpiod.pc))
 ifeq ($(GPIOD_PC),)
 $(error GPIOD_PREFIX=$(GPIOD_PREFIX) holds no usr/lib/*/pkgconfig/libgpiod.pc)
 endif
 GPIOD_LIBDIR := $(patsubst %/pkgconfig/libgpiod.pc,%,$(GPIOD_PC))
-GPIOD_VERSION := $(shell PKG_CONFIG_PATH=$(dir $(GPIOD_PC)) pkg-config --modversion libgpiod)
+GPIOD_VERSION := $(shell PKG_CONFIG_PATH=$(dir $(GPIOD_PC)) $(PKG_CONFIG) --modversion libgpiod)
 GPIOD_CFLAGS := -I$(abspath $(GPIOD_PREFIX))/usr/include
 GPIOD_LIBS   := -L$(GPIOD_LIBDIR) -Wl,-rpath,$(GPIOD_LIBDIR) -lgpiod
 else
-GPIOD_VERSION := $(shell pkg-config --modversion libgpiod 2>/dev/null)
-GPIOD_CFLAGS := $(shell pkg-config --cflags libgpiod 2>/dev/null)
+GPIOD_VERSION := $(shell $(PKG_CONFIG) --modversion libgpiod 2>/dev/null)
+GPIOD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libgpiod 2>/dev/null)
 GPIOD_LIBS   := -lgpiod
 endif
+ifeq ($(GPIOD_VERSION),)
+GPIOD_VERSION := unknown
+endif
 GPIOD_MAJOR  := $(firstword $(subst ., ,$(GPIOD_VERSION)))
-ifeq ($(GPIOD_MAJOR),)
-GPIOD_MAJOR  := 1
-endif
-ifeq ($(GPIOD_MAJOR),0)
-GPIOD_MAJOR  := 1
-endif
-# 1 -> gpio_gpiod1.c, anything later -> gpio_gpiod2.c (2.x kept its API in 2.1 and 2.2)
-GPIOD_API    := $(if $(filter 1,$(GPIOD_MAJOR)),1,2)
+# 2 and later -> gpio_gpiod2.c (the 2.0 API holds through 2.2); else
+# (1.x, or no pkg-config file: the old default) gpio_gpiod1.c
+GPIOD_API    := $(if $(filter 2 3 4 5 6 7 8 9,$(GPIOD_MAJOR)),2,1)
 
 WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wformat=2
 CFLAGS   ?= -O2 -g

@@ -1,9 +1,10 @@
 /*
- * test_gpio.c - unit tests for the pure half of drivers/gpio.c: output
- * payload parsing (including the pulse syntax) and the debounce state
- * machine, driven with made-up levels and times, no chip needed. The driver
- * against a (simulated) chip is tested end to end with tests/sim's
- * lib_gpiosim.so.
+ * test_gpio.c - unit tests for the pure half of the GPIO driver
+ * (drivers/gpio_pure.c): output payload parsing (including the pulse
+ * syntax) and the debounce state machine, driven with made-up levels and
+ * times, no chip needed. make check runs them in the libgpiod 1.6 and 2.x
+ * builds alike. The driver against a (simulated) chip is tested end to end
+ * with tests/sim's lib_gpiosim.so.
  */
 #include <stdint.h>
 #include <string.h>
