@@ -90,10 +90,15 @@ if ! (cd "$tmp" && apt-get download -qq libgpiod-dev/bookworm-backports libgpiod
 	$SUDO apt-get update -qq
 	(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root libgpiod-dev/bookworm-backports libgpiod3/bookworm-backports)
 fi
-rm -rf "$GPIOD2_PREFIX"
-mkdir -p "$GPIOD2_PREFIX"
+# unpack beside it, then swap: a build linked against it (rpath) never sees it half there
+new=$GPIOD2_PREFIX.new
+rm -rf "$new" "$GPIOD2_PREFIX.old"
+mkdir -p "$new"
 for deb in "$tmp"/*.deb; do
-	dpkg-deb -x "$deb" "$GPIOD2_PREFIX"
+	dpkg-deb -x "$deb" "$new"
 done
+[ ! -e "$GPIOD2_PREFIX" ] || mv "$GPIOD2_PREFIX" "$GPIOD2_PREFIX.old"
+mv "$new" "$GPIOD2_PREFIX"
+rm -rf "$GPIOD2_PREFIX.old"
 for f in "$GPIOD2_PREFIX"/usr/lib/*/pkgconfig/libgpiod.pc; do pc=$f; done
 echo "install-deps: libgpiod $(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --modversion libgpiod) in $GPIOD2_PREFIX"
