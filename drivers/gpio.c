@@ -405,6 +405,8 @@ static int gpio_open(struct device *dev, uint64_t now_ms)
 		log_msg(LOG_INFO, "gpio %s: %s (%s): input, edge %s, bias %s%s, debounce %d ms: %d", dev->name,
 			p->where, p->label, gpio_edge_names[g->edge], gpio_bias_names[g->bias],
 			g->active_low ? ", active-low" : "", g->debounce_ms, p->db.stable);
+	if (p->kernel_debounce)
+		log_msg(LOG_DEBUG, "gpio %s: the kernel debounces %s", dev->name, p->where);
 	device_set_online(dev, 1);
 	gpio_emit(dev, g->direction == CFG_GPIO_OUTPUT ? p->value : p->db.stable);
 	return 0;
