@@ -75,9 +75,10 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # Simulators and test shims (tests/sim). Programs and LD_PRELOAD libraries.
 SIM_PROGS := $(patsubst tests/sim/%.c,$(B)/sim/%,$(wildcard tests/sim/prog_*.c))
 # lib_gpiosim.so is the stand-in for the libgpiod this build uses:
-# lib_gpiosim.c (1.x API) or lib_gpiosim2.c (2.x), each with gpiosim_core.c.
+# lib_gpiosim.c (1.x API) or lib_gpiosim2.c (2.x), each over the shared
+# simulated kernel (gpiosim_core.c) and control socket (gpiosim_ctl.c).
 SIM_LIBS  := $(patsubst tests/sim/%.c,$(B)/sim/%.so,$(filter-out tests/sim/lib_gpiosim2.c,$(wildcard tests/sim/lib_*.c)))
-GPIOSIM_SRC := tests/sim/$(if $(filter 1,$(GPIOD_API)),lib_gpiosim.c,lib_gpiosim2.c) tests/sim/gpiosim_core.c
+GPIOSIM_SRC := tests/sim/$(if $(filter 1,$(GPIOD_API)),lib_gpiosim.c,lib_gpiosim2.c) tests/sim/gpiosim_core.c tests/sim/gpiosim_ctl.c
 
 .PHONY: all deps check unit integration demo bench fuzz clean install uninstall tests
 
