@@ -198,26 +198,6 @@ static int gpio_lookup(const struct cfg_gpio *g, struct gpio_be_chip **chipp, un
 	return 0;
 }
 
-/* Is version "A.B[.C...]" older than major.minor? An unparsable one is not. */
-static int gpio_version_below(const char *version, long major, long minor)
-{
-	char *end;
-	long a, b = 0;
-
-	errno = 0;
-	a = strtol(version, &end, 10);
-	if (errno || end == version)
-		return 0;
-	if (*end == '.') {
-		const char *p = end + 1;
-
-		b = strtol(p, &end, 10);
-		if (errno || end == p)
-			b = 0;
-	}
-	return a < major || (a == major && b < minor);
-}
-
 /*
  * Settings the running libgpiod cannot honour: refused at start (with the
  * line of the config), never found out when the line is requested. The

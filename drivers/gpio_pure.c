@@ -1,6 +1,6 @@
 /*
  * gpio_pure.c - the pure half of the GPIO driver (gpio.c): output payload
- * parsing and the debounce state machine. No I/O and no libgpiod, so the
+ * parsing, the debounce state machine and library version comparison. No I/O and no libgpiod, so the
  * unit tests (tests/unit/test_gpio.c) drive them with made-up payloads,
  * levels and times, and both libgpiod backends share them as they are.
  */
@@ -149,3 +149,23 @@ uint64_t gpio_debounce_deadline(const struct gpio_debounce *d)
 	return d->pending ? d->since + d->debounce_ms : UINT64_MAX;
 }
 
+int gpio_version_below(const char *version, long major, long minor)
+{
+	char *end;
+	long a, b = 0;
+
+	if (!version || !isdigit((unsigned char)version[0]))
+		return 0;
+	errno = 0;
+	a = strtol(version, &end, 10);
+	if (errno || end == version)
+		return 0;
+	if (*end == '.') {
+		const char *p = end + 1;
+
+		b = strtol(p, &end, 10);
+		if (errno || end == p)
+			b = 0;
+	}
+	return a < major || (a == major && b < minor);
+}
