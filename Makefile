@@ -9,6 +9,7 @@
 #   make bench        the benchmark harness (BENCHMARKS.md)
 #   make fuzz         libFuzzer targets for the pure parsers (clang)
 #   make install      PREFIX=/usr/local DESTDIR=...
+#   make web          the dashboard (web/) bundled into build/web (npm ci from the lockfile)
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -42,7 +43,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 SIM_PROGS := $(patsubst tests/sim/%.c,$(B)/sim/%,$(wildcard tests/sim/prog_*.c))
 SIM_LIBS  := $(patsubst tests/sim/%.c,$(B)/sim/%.so,$(wildcard tests/sim/lib_*.c))
 
-.PHONY: all deps check unit integration demo bench fuzz clean install uninstall tests
+.PHONY: all deps check unit integration demo bench fuzz clean install uninstall tests web
 
 all: $(B)/mqttgw
 
@@ -76,6 +77,15 @@ tests: $(B)/mqttgw $(UNIT_BIN) $(SIM_PROGS) $(SIM_LIBS)
 deps:
 	@scripts/install-deps.sh
 
+# The dashboard: static files into build/web (never committed). npm ci
+# installs exactly what web/package-lock.json pins; esbuild bundles mqtt.js
+# and uPlot into one script, so the page fetches nothing else at run time.
+web: web/node_modules/.package-lock.json
+	@cd web && WEB_OUT=$(CURDIR)/build/web node build.mjs
+
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
 # All phases (plain, mqtt5, san, valgrind, fuzz: see scripts/check.sh); SAN=1: the
 # sanitizer phase alone. CHECK_PHASES="plain" for a quick round.
 check: deps
@@ -88,7 +98,7 @@ endif
 unit: tests
 	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/run.py --unit
 
-integration: tests
+integration: tests web
 	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/run.py --integration
 
 demo: deps
