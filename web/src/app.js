@@ -588,6 +588,7 @@ function renderStation(st, now) {
 		if (key === dv.dev.status_topic) {
 			dv.avail.textContent = val.payload;
 			dv.avail.className = "pill avail " + availClass(val.payload);
+			dv.card.classList.toggle("offline", val.payload === "offline");
 			continue;
 		}
 		let row = v.values.get(key);
