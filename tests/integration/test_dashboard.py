@@ -191,7 +191,7 @@ class Rig:
     """Broker, motor simulator, the daemon (with the GPIO stand-in) and a
     subscriber as admin. ready(): the gateway is online."""
 
-    def __init__(self):
+    def __init__(self, protocol=None, reply=None):
         from test_gpio import Ctl
         why = missing()
         assert not why, "cannot run the dashboard tests: " + "; ".join(why)
@@ -205,8 +205,8 @@ class Rig:
         self.sub = Sub(self.broker, ["S013/#"])
         self.cfg = gateway_config(
             self.broker,
-            serial=[{"name": "MOT01", "port": self.sim.path, "baud": 115200, "reopen_ms": 200,
-                     "error_topic": "${station}/${name}/error"}],
+            serial=[dict({"name": "MOT01", "port": self.sim.path, "baud": 115200, "reopen_ms": 200,
+                          "error_topic": "${station}/${name}/error"}, **({"reply": reply} if reply else {}))],
             gpio=[{"name": "LIMZ", "chip": "gpiochip0", "line": 17, "direction": "input",
                    "bias": "pull-up", "active_low": True},
                   {"name": "BRAKE", "chip": "gpiochip0", "line": 27, "direction": "output"}],
@@ -218,7 +218,8 @@ class Rig:
                     {"from": "gpio:BRAKE", "to": "mqtt:${station}/MOT01/BRAKE", "retain": True},
                     {"from": "mqtt:${station}/MOT01/BRAKE/set", "to": "gpio:BRAKE"}],
             mqtt={"username": "S013", "password_file": pwfile, "stats_topic": "${station}/gateway/stats",
-                  "stats_interval": 1, "reconnect_min_ms": 100, "reconnect_max_ms": 500})
+                  "stats_interval": 1, "reconnect_min_ms": 100, "reconnect_max_ms": 500,
+                  **({"protocol": protocol} if protocol else {})})
         self.gw = Gateway(self.cfg, env=gpio_env(tmppath("gpio.sock"), tmppath("gpio.trace")))
         self.ctl = Ctl(tmppath("gpio.sock"), self.gw)
         self.sub.expect("S013/gateway/status", "online", timeout=15)
@@ -282,7 +283,9 @@ def test_info_document_describes_the_station_and_hides_secrets():
 
 
 def test_operator_drives_the_station_from_the_page():
-    rig = Rig()
+    # MQTT 5 and a reply pattern: the page asks with a response topic and
+    # shows the device's reply to each of its commands
+    rig = Rig(protocol=5, reply="^(POS[XYZ][+-][0-9]+|OK .*|ERR .*)$")
     br = Browser()
     login(br, rig, "operator")
     br.wait('article[data-device="LIMZ"]')
@@ -291,7 +294,7 @@ def test_operator_drives_the_station_from_the_page():
     # a command from the command box reaches the motor, the position comes back
     send_cmd(br, "DRVZ+1000")
     br.wait('article[data-device="MOT01"] .value[data-topic="S013/MOT01/POS/Z"] .payload', "+001000")
-    br.wait(CMD + " .history li", "POS/Z +001000")
+    br.wait(CMD + " .history li", "reply POSZ+001000")
     wait_until(lambda: "DRVZ+1000" in rig.sim_rx(), 5, what="the simulator to receive DRVZ+1000")
     send_cmd(br, "DRVZ-250")
     br.wait('.value[data-topic="S013/MOT01/POS/Z"] .payload', "+000750")

@@ -51,6 +51,8 @@ const state = {
 	navDirty: true,
 	connText: "disconnected",
 	connClass: "off",
+	clientId: null,
+	corrSeq: 0,
 };
 
 function newStation(name) {
@@ -68,6 +70,7 @@ function newStation(name) {
 		viewDirty: true,
 		valuesDirty: new Set(),
 		pending: [],		/* commands waiting for what comes back */
+		replyTopic: null,	/* MQTT 5 response topic of this page, under the station */
 	};
 }
 
@@ -171,6 +174,7 @@ function topicsOf(st) {
 		if (d.error_topic) out.push(d.error_topic);
 	}
 	for (const r of info.routes || []) if (r.direction === "up") out.push(topicFilter(r.topic));
+	if (st.replyTopic) out.push(st.replyTopic);
 	return out;
 }
 
@@ -183,6 +187,11 @@ function onInfo(st, text) {
 		return;
 	}
 	st.info = info;
+	/* request/response: a gateway on MQTT 5 sends a device's reply to the
+	 * command's response topic, with its correlation data; under the
+	 * station, where the gateway's login may publish */
+	st.replyTopic = info.protocol === 5 && (info.devices || []).some((d) => d.reply) && state.clientId
+		? st.name + "/dashboard/" + state.clientId + "/reply" : null;
 	for (const r of info.routes || []) {
 		if (r.direction === "up") r._filter = topicFilter(r.topic);
 		if (r.direction === "command") r._accept = toRegExp(r.accept);
@@ -225,6 +234,17 @@ function onMessage(topic, payload, packet) {
 		}
 		const info = st.info;
 		if (!info) continue;
+		if (topic === st.replyTopic) {
+			const cd = packet.properties && packet.properties.correlationData;
+			const id = cd ? new TextDecoder().decode(cd) : "";
+			const p = st.pending.find((e) => e.corr === id);
+			if (p) {
+				p.reply = "reply " + text;
+				st.valuesDirty.add("#cmd" + p.route);
+				schedule();
+			}
+			return;
+		}
 		if (topic === info.stats_topic) {
 			try {
 				st.stats = JSON.parse(text);
@@ -263,7 +283,7 @@ function onMessage(topic, payload, packet) {
 		/* what came back for a command just sent to this device */
 		if (!packet.retain && topic !== (d && d.status_topic)) {
 			for (const p of st.pending) {
-				if (p.device === dev && now - p.t <= REPLY_WINDOW_MS && !p.reply) {
+				if (p.device === dev && now - p.t <= REPLY_WINDOW_MS && !p.reply && !p.corr) {
 					p.reply = topic + " " + text;
 					p.replyErr = d && topic === d.error_topic;
 					st.valuesDirty.add("#cmd" + p.route);
@@ -292,6 +312,7 @@ function connect(url, username, password) {
 		connectTimeout: 10000,
 		clientId: "mqttgw-dash-" + Math.random().toString(16).slice(2, 10),
 	};
+	state.clientId = opts.clientId;
 	if (username) opts.username = username;
 	if (password) opts.password = password;
 	setConn("connecting", "wait");
@@ -374,7 +395,13 @@ function send(st, route, payload, topicOverride) {
 	}
 	st.pending.unshift(entry);
 	if (st.pending.length > 50) st.pending.length = 50;
-	state.client.publish(topic, payload, { qos: 1 }, (err, packet) => {
+	const opts = { qos: 1 };
+	const dev = (st.info.devices || []).find((d) => d.name === route.device);
+	if (st.replyTopic && dev && dev.reply) {
+		entry.corr = String(++state.corrSeq);
+		opts.properties = { responseTopic: st.replyTopic, correlationData: entry.corr };
+	}
+	state.client.publish(topic, payload, opts, (err, packet) => {
 		const rc = err && err.code !== undefined ? err.code : packet && packet.reasonCode;
 		if (err || (rc && rc >= 0x80)) {
 			entry.status = "refused by the broker: " + (rc ? reasonText(rc) : err.message);
