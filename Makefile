@@ -9,6 +9,7 @@
 #   make bench        the benchmark harness (BENCHMARKS.md)
 #   make fuzz         libFuzzer targets for the pure parsers (clang)
 #   make install      PREFIX=/usr/local DESTDIR=...
+#   make web          the dashboard (web/) bundled into build/web (npm ci from the lockfile)
 #
 # GPIO: the libgpiod backend is chosen from pkg-config's libgpiod version
 # (drivers/gpio_gpiod1.c for 1.x, gpio_gpiod2.c for 2.x), and so is the
@@ -59,7 +60,7 @@ WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wsha
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" -Igateway -Idrivers
 ALLFLAGS  = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(CPPFLAGS)
-LIBS     := -lpaho-mqtt3as -lserialport -lconfig $(GPIOD_LIBS) -lpcre2-8 -lpthread
+LIBS     := -lpaho-mqtt3as -lserialport -lconfig $(GPIOD_LIBS) -lpcre2-8 -lcjson -lpthread
 LDFLAGS  += $(SANFLAGS)
 
 # Everything but main.c goes into a static archive that the unit tests and
@@ -80,7 +81,7 @@ SIM_PROGS := $(patsubst tests/sim/%.c,$(B)/sim/%,$(wildcard tests/sim/prog_*.c))
 SIM_LIBS  := $(patsubst tests/sim/%.c,$(B)/sim/%.so,$(filter-out tests/sim/lib_gpiosim2.c,$(wildcard tests/sim/lib_*.c)))
 GPIOSIM_SRC := tests/sim/$(if $(filter 1,$(GPIOD_API)),lib_gpiosim.c,lib_gpiosim2.c) tests/sim/gpiosim_core.c tests/sim/gpiosim_ctl.c
 
-.PHONY: all deps check unit integration demo bench fuzz clean install uninstall tests
+.PHONY: all deps check unit integration demo bench fuzz clean install uninstall tests web
 
 all: $(B)/mqttgw
 
@@ -132,6 +133,15 @@ tests: $(B)/mqttgw $(UNIT_BIN) $(SIM_PROGS) $(SIM_LIBS)
 deps:
 	@scripts/install-deps.sh
 
+# The dashboard: static files into build/web (never committed). npm ci
+# installs exactly what web/package-lock.json pins; esbuild bundles mqtt.js
+# and uPlot into one script, so the page fetches nothing else at run time.
+web: web/node_modules/.package-lock.json
+	@cd web && WEB_OUT=$(CURDIR)/build/web node build.mjs
+
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
 # All phases (plain, mqtt5, gpiod2, san, valgrind, fuzz: see scripts/check.sh); SAN=1: the
 # sanitizer phase alone. CHECK_PHASES="plain" for a quick round.
 check: deps
@@ -144,7 +154,7 @@ endif
 unit: tests
 	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/run.py --unit
 
-integration: tests
+integration: tests web
 	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/run.py --integration
 
 demo: deps

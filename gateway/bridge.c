@@ -25,6 +25,7 @@
 #include "bridge.h"
 #include "bridge_int.h"
 #include "device.h"
+#include "info.h"
 #include "log.h"
 #include "mapping.h"
 #include "mqtt.h"
@@ -85,6 +86,19 @@ static void bridge_republish(const char *topic, const void *payload, size_t len,
 	struct bridge *b = ctx;
 
 	mqtt_publish(b->mqtt, topic, payload, len, qos, 1);
+}
+
+/* The self-description (info.c), retained: on connect and after a reload. */
+static void bridge_info(struct bridge *b)
+{
+	char topic[BRIDGE_TOPIC_MAX];
+	char *doc = info_build(b->cfg);
+
+	if (doc && info_topic(b->cfg, topic, sizeof(topic)) == 0)
+		mqtt_publish(b->mqtt, topic, doc, strlen(doc), 1, 1);
+	else
+		log_msg(LOG_WARNING, "info: document not built (out of memory or topic too long)");
+	free(doc);
 }
 
 /*
@@ -273,6 +287,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			mqtt_send_queued(b->mqtt);
 			bridge_subscribe_all(b);
 			retained_each(b->retained, bridge_republish, b);
+			bridge_info(b);
 			bridge_link(b, 1, now);
 			break;
 		case MQTT_EV_CONNECT_FAILED:
@@ -399,6 +414,8 @@ static int bridge_signals(struct bridge *b, uint64_t now)
 		case SIGHUP:
 			sdnotify_reloading();
 			bridge_reload(b, now);
+			if (mqtt_is_connected(b->mqtt))
+				bridge_info(b);
 			sdnotify_ready();
 			break;
 		case SIGUSR1:

@@ -13,6 +13,7 @@
 #include <libconfig.h>
 
 #include "config_int.h"
+#include "info.h"
 #include "topic.h"
 
 /* clang-format off */
@@ -189,10 +190,13 @@ static void cfg_route_not_own(struct cfg_ctx *c, const struct config *cfg, const
 			      const config_setting_t *where)
 {
 	const char *own = NULL;
+	char info[1100];
 	int i;
 
 	if (topic_matches(r->from, cfg->mqtt.status_topic))
 		own = cfg->mqtt.status_topic;
+	else if (info_topic(cfg, info, sizeof(info)) == 0 && topic_matches(r->from, info))
+		own = info;
 	else if (*cfg->mqtt.stats_topic && topic_matches(r->from, cfg->mqtt.stats_topic))
 		own = cfg->mqtt.stats_topic;
 	for (i = 0; !own && i < cfg->n_serial; i++) {

@@ -28,6 +28,12 @@ UDEVDIR ?= $(if $(filter /usr /usr/local,$(PREFIX)),$(PREFIX)/lib/udev/rules.d,/
 
 INSTALL ?= install
 RPI     := raspbian
+# The dashboard, built by `make web` (needs node and npm); installed when
+# it is there, skipped with a note when not, so `make install` works
+# without node. WEBSRC: where the built page is (a package build may
+# bring a copy made beforehand); WWWDIR: where mosquitto's http_dir points.
+WEBSRC  ?= build/web
+WWWDIR  ?= $(PREFIX)/share/mqttgw/www
 
 .PHONY: install uninstall deb check-cross clean-raspbian
 
@@ -42,6 +48,11 @@ install: $(B)/mqttgw
 	mv -f $(DESTDIR)$(UNITDIR)/mqttgw.service.tmp $(DESTDIR)$(UNITDIR)/mqttgw.service
 	$(INSTALL) -m 0644 $(RPI)/99-mqttgw.rules $(DESTDIR)$(UDEVDIR)/99-mqttgw.rules
 	$(INSTALL) -m 0644 config/*.cfg $(RPI)/mosquitto-local.conf $(DESTDIR)$(DOCDIR)/examples/
+	$(INSTALL) -m 0644 $(RPI)/mosquitto-websockets.conf $(DESTDIR)$(DOCDIR)/examples/
+	@if [ -f $(WEBSRC)/index.html ]; then \
+		echo "$(INSTALL) -m 0644 $(WEBSRC)/* $(DESTDIR)$(WWWDIR)/"; \
+		$(INSTALL) -d $(DESTDIR)$(WWWDIR) && $(INSTALL) -m 0644 $(WEBSRC)/* $(DESTDIR)$(WWWDIR)/; \
+	else echo "install: no dashboard in $(WEBSRC) (make web builds it): $(WWWDIR) not installed"; fi
 	@# the config: never overwrite one that is there (an admin's edits)
 	@if [ -e $(DESTDIR)$(CFGDIR)/mqttgw.cfg ]; then \
 		echo "install: keeping $(DESTDIR)$(CFGDIR)/mqttgw.cfg (the new reference is $(DOCDIR)/examples/mqttgw.cfg)"; \
@@ -74,7 +85,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mqttgw $(DESTDIR)$(MANDIR)/man8/mqttgw.8 \
 		$(DESTDIR)$(MANDIR)/man5/mqttgw.cfg.5 $(DESTDIR)$(UNITDIR)/mqttgw.service \
 		$(DESTDIR)$(UDEVDIR)/99-mqttgw.rules
-	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(DOCDIR) $(DESTDIR)$(WWWDIR)
 	@# the config goes only if it is still the one we installed
 	@if [ -e $(DESTDIR)$(CFGDIR)/mqttgw.cfg ]; then \
 		if cmp -s config/mqttgw.cfg $(DESTDIR)$(CFGDIR)/mqttgw.cfg; then \

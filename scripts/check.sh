@@ -1,7 +1,8 @@
 #!/bin/bash
 # check.sh - everything `make check` runs, in phases, and one total at the end.
 #
-#   plain     unit + integration tests against the normal build (build/)
+#   plain     unit + integration tests against the normal build (build/),
+#             the dashboard's browser tests (test_dashboard) among them
 #   mqtt5     the end-to-end suites (bridge, reliability, serial world, first hour,
 #             hostile input, GPIO) again with every gateway on MQTT 5
 #             (MQTTGW_PROTOCOL=5: configs that name no protocol get 5)
@@ -64,6 +65,11 @@ count() {
 
 LOGDIR=$(mktemp -d /tmp/mqttgw-check.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
+
+# The dashboard page (build/web) for test_dashboard: npm ci from the lockfile, esbuild.
+case " $PHASES " in *" plain "* | *" san "*)
+	make --no-print-directory -s web || { echo "check: make web failed"; exit 1; } ;;
+esac
 
 for phase in $PHASES; do
 	echo "== phase $phase"

@@ -20,11 +20,17 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPIOD2_PREFIX=$ROOT/build-gpiod2/prefix
 
-BUILD="gcc make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev libpcre2-dev"
+BUILD="gcc make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev libpcre2-dev libcjson-dev"
 TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-14-dev valgrind openssl util-linux passwd"
 
+# The dashboard (make web, its browser tests): node and npm build it from
+# web/package-lock.json, Debian's chromium runs it headless. nodejs builds
+# that bring their own npm (nodesource) conflict with Debian's npm package.
+WEB="nodejs chromium"
+command -v npm >/dev/null 2>&1 || WEB="$WEB npm"
+
 pkgs=$BUILD
-[ "${1:-}" = "--build" ] || pkgs="$pkgs $TEST"
+[ "${1:-}" = "--build" ] || pkgs="$pkgs $TEST $WEB"
 
 missing=""
 for p in $pkgs; do

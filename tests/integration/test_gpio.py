@@ -755,7 +755,7 @@ def test_gpio_routes_with_station_and_name_templates():
     topics = {m.topic for m in every.seen + rig.sub.seen if not m.topic.startswith("hx-")}
     assert not [t for t in topics if "$" in t or "{" in t], "unexpanded templates: %r" % topics
     assert topics <= {"S077/LIMZ/state", "S077/BRAKE/state", "S077/BRAKE/set",
-                      "S077/gateway/status"}, topics
+                      "S077/gateway/status", "S077/gateway/info"}, topics
 
 
 # --------------------------------------------------------------------------

@@ -461,7 +461,7 @@ def test_captured_text_cannot_escape_route_prefix():
     sub.expect_next("S013/MOT01/SEND", "PLAIN 3")
     while sub.next(0.3) is not None:    # bounded settle: anything late shows up here
         pass
-    allowed = {STATUS, "S013/MOT01/status", "S013/MOT01/SEND", "S013/MOT01/POS/Z",
+    allowed = {STATUS, "S013/gateway/info", "S013/MOT01/status", "S013/MOT01/SEND", "S013/MOT01/POS/Z",
                "S013/MOT01/temp/value"}
     for m in sub.seen:
         assert m.topic in allowed, "the gateway published on %r (payload %r)" % (m.topic, m.raw)

@@ -1295,10 +1295,11 @@ def test_mqtt5_broker_disconnect_is_a_lost_link():
     # kick, a session takeover, a shutdown). paho 1.3.12 does not report
     # that as a lost connection: the gateway must, or it thinks itself
     # connected for ever, queues everything and never reconnects.
-    broker = Broker(extra_conf="max_packet_size 1000")
+    # (3000: above the gateway's info document, ~1.3 KB here, which goes out on every connect)
+    broker = Broker(extra_conf="max_packet_size 3000")
     pty = Pty()
     sub = Sub(broker, ["S013/MOT01/SEND"])
-    cfg = gateway_config(broker, serial=[serial_dev("MOT01", pty.path, max_frame=4000)],
+    cfg = gateway_config(broker, serial=[serial_dev("MOT01", pty.path, max_frame=6000)],
                          routes=routes(),
                          mqtt={"protocol": 5, "keepalive": 5, "clean_session": False,
                                "reconnect_min_ms": 100, "reconnect_max_ms": 1000})
@@ -1307,7 +1308,7 @@ def test_mqtt5_broker_disconnect_is_a_lost_link():
     pty.write(b"OWN 0\r\n")
     sub.expect("S013/MOT01/SEND", "OWN 0", timeout=10)
     t0 = time.monotonic()
-    pty.write(b"BIG " + b"x" * 2000 + b"\r\n")      # over the broker's max_packet_size
+    pty.write(b"BIG " + b"x" * 5000 + b"\r\n")      # over the broker's max_packet_size
     gw.wait_for_log(r"mqtt: connection lost: broker disconnected us: .*\(reason code 149\); "
                     r"reconnecting", timeout=10)
     pty.write(b"OWN 1\r\n")

@@ -19,6 +19,7 @@ Commands are published one at a time, as a person types them: the next goes
 out once mosquitto_sub has printed what the README shows for the previous.
 """
 
+import json
 import os
 import re
 import signal
@@ -86,9 +87,16 @@ class _Proc:
         harness.kill_group(self.proc)
 
 
-def sub_lines(name):
+INFO = "S013/gateway/info "
+
+
+def sub_lines(name, info=False):
+    """mosquitto_sub's lines; without the gateway's self-description (one
+    long retained JSON line the README mentions but does not print) unless
+    info is true."""
     with open(tmppath(name), "rb") as f:
-        return f.read().decode("utf-8", "replace").splitlines()
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    return lines if info else [l for l in lines if not l.startswith(INFO)]
 
 
 def test_readme_walkthrough_as_written():
@@ -156,6 +164,10 @@ def test_readme_walkthrough_as_written():
     wait_until(lambda: len(sub_lines("sub.log")) >= len(expected), 10, what="the offline lines")
     # the daemon has exited, its messages all acknowledged: nothing more can come
     got = sub_lines("sub.log")
+    # the README says the info document is there too, retained, once
+    infos = [l for l in sub_lines("sub.log", info=True) if l.startswith(INFO)]
+    assert len(infos) == 1 and json.loads(infos[0][len(INFO):])["station"] == "S013", infos
+    assert "`S013/gateway/info`" in open(os.path.join(ROOT, "README.md")).read()
     # the two retained lines come in the broker's order; the rest in publishing order
     assert sorted(got[:2]) == sorted(expected[:2]) and got[2:] == expected[2:], \
         "mosquitto_sub printed:\n%s\nREADME says:\n%s" % ("\n".join(got), "\n".join(expected))
