@@ -9,6 +9,13 @@
 #   make bench        the benchmark harness (BENCHMARKS.md)
 #   make fuzz         libFuzzer targets for the pure parsers (clang)
 #   make install      PREFIX=/usr/local DESTDIR=...
+#
+# GPIO: the libgpiod backend is chosen from pkg-config's libgpiod version
+# (drivers/gpio_gpiod1.c for 1.x, gpio_gpiod2.c for 2.x), and so is the
+# matching GPIO stand-in for the tests. GPIOD_PREFIX=DIR builds against a
+# libgpiod unpacked under DIR instead of the system's (DIR/usr/include,
+# DIR/usr/lib/<triplet>, found with rpath at run time): check.sh's gpiod2
+# phase builds build-gpiod2/ so against bookworm-backports' 2.x.
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -22,16 +29,43 @@ B        ?= build
 SANFLAGS :=
 endif
 
+# ---- libgpiod: which one, and which backend ----
+GPIOD_PREFIX ?=
+ifneq ($(GPIOD_PREFIX),)
+GPIOD_PC     := $(firstword $(wildcard $(abspath $(GPIOD_PREFIX))/usr/lib/*/pkgconfig/libgpiod.pc $(abspath $(GPIOD_PREFIX))/usr/lib/pkgconfig/libgpiod.pc))
+ifeq ($(GPIOD_PC),)
+$(error GPIOD_PREFIX=$(GPIOD_PREFIX) holds no usr/lib/*/pkgconfig/libgpiod.pc)
+endif
+GPIOD_LIBDIR := $(patsubst %/pkgconfig/libgpiod.pc,%,$(GPIOD_PC))
+GPIOD_VERSION := $(shell PKG_CONFIG_PATH=$(dir $(GPIOD_PC)) pkg-config --modversion libgpiod)
+GPIOD_CFLAGS := -I$(abspath $(GPIOD_PREFIX))/usr/include
+GPIOD_LIBS   := -L$(GPIOD_LIBDIR) -Wl,-rpath,$(GPIOD_LIBDIR) -lgpiod
+else
+GPIOD_VERSION := $(shell pkg-config --modversion libgpiod 2>/dev/null)
+GPIOD_CFLAGS := $(shell pkg-config --cflags libgpiod 2>/dev/null)
+GPIOD_LIBS   := -lgpiod
+endif
+GPIOD_MAJOR  := $(firstword $(subst ., ,$(GPIOD_VERSION)))
+ifeq ($(GPIOD_MAJOR),)
+GPIOD_MAJOR  := 1
+endif
+ifeq ($(GPIOD_MAJOR),0)
+GPIOD_MAJOR  := 1
+endif
+# 1 -> gpio_gpiod1.c, anything later -> gpio_gpiod2.c (2.x kept its API in 2.1 and 2.2)
+GPIOD_API    := $(if $(filter 1,$(GPIOD_MAJOR)),1,2)
+
 WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wformat=2
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" -Igateway -Idrivers
 ALLFLAGS  = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(CPPFLAGS)
-LIBS     := -lpaho-mqtt3as -lserialport -lconfig -lgpiod -lpthread
+LIBS     := -lpaho-mqtt3as -lserialport -lconfig $(GPIOD_LIBS) -lpthread
 LDFLAGS  += $(SANFLAGS)
 
 # Everything but main.c goes into a static archive that the unit tests and
 # fuzz targets link against.
-CORE_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard drivers/*.c)
+CORE_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) \
+	    $(filter-out drivers/gpio_gpiod%.c,$(wildcard drivers/*.c)) drivers/gpio_gpiod$(GPIOD_API).c
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
 HDRS     := $(wildcard gateway/*.h drivers/*.h)
 
@@ -40,7 +74,10 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 # Simulators and test shims (tests/sim). Programs and LD_PRELOAD libraries.
 SIM_PROGS := $(patsubst tests/sim/%.c,$(B)/sim/%,$(wildcard tests/sim/prog_*.c))
-SIM_LIBS  := $(patsubst tests/sim/%.c,$(B)/sim/%.so,$(wildcard tests/sim/lib_*.c))
+# lib_gpiosim.so is the stand-in for the libgpiod this build uses:
+# lib_gpiosim.c (1.x API) or lib_gpiosim2.c (2.x), each with gpiosim_core.c.
+SIM_LIBS  := $(patsubst tests/sim/%.c,$(B)/sim/%.so,$(filter-out tests/sim/lib_gpiosim2.c,$(wildcard tests/sim/lib_*.c)))
+GPIOSIM_SRC := tests/sim/$(if $(filter 1,$(GPIOD_API)),lib_gpiosim.c,lib_gpiosim2.c) tests/sim/gpiosim_core.c
 
 .PHONY: all deps check unit integration demo bench fuzz clean install uninstall tests
 
@@ -49,6 +86,16 @@ all: $(B)/mqttgw
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c -o $@ $<
+
+# the backend names the libgpiod it was built against (mqttgw --version)
+$(B)/drivers/gpio_gpiod$(GPIOD_API).o: CPPFLAGS += $(GPIOD_CFLAGS) -DMQTTGW_GPIOD_VERSION=\"$(GPIOD_VERSION)\"
+$(B)/drivers/gpio_gpiod$(GPIOD_API).o: $(B)/.gpiod-$(GPIOD_VERSION)
+
+# a stamp per libgpiod version: switching GPIOD_PREFIX in one build dir rebuilds
+$(B)/.gpiod-$(GPIOD_VERSION):
+	@mkdir -p $(dir $@)
+	@rm -f $(B)/.gpiod-*
+	@touch $@
 
 $(B)/libmqttgw.a: $(CORE_OBJ)
 	@rm -f $@
@@ -70,6 +117,14 @@ $(B)/sim/prog_%: tests/sim/prog_%.c $(wildcard tests/sim/*.h)
 $(B)/sim/lib_%.so: tests/sim/lib_%.c $(wildcard tests/sim/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
+
+# The GPIO stand-in is compiled against the real header of this build's
+# libgpiod; the 2.x flavour also calls the real library for the settings
+# objects it reads (the daemon loads that library anyway).
+$(B)/sim/lib_gpiosim.so: $(GPIOSIM_SRC) $(wildcard tests/sim/*.h) $(B)/.gpiod-$(GPIOD_VERSION)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(GPIOD_CFLAGS) -Itests/sim -fPIC -shared -o $@ $(GPIOSIM_SRC) \
+		$(if $(filter 2,$(GPIOD_API)),$(GPIOD_LIBS)) -ldl -lpthread
 
 tests: $(B)/mqttgw $(UNIT_BIN) $(SIM_PROGS) $(SIM_LIBS)
 
@@ -96,7 +151,7 @@ demo: deps
 	@MQTTGW_BUILD=$(B) scripts/demo.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-gpiod2
 
 -include raspbian/install.mk
 -include tests/bench/bench.mk

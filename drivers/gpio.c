@@ -1,6 +1,11 @@
 /*
  * gpio.c - GPIO lines (Raspberry Pi header pins, any Linux gpiochip) as
- * devices, on libgpiod 1.6.
+ * devices, on libgpiod 1.6 or 2.x.
+ *
+ * All the logic and every message is here; the libgpiod calls are behind
+ * gpio_backend.h (gpio_gpiod1.c or gpio_gpiod2.c, one compiled in, chosen by
+ * the Makefile from pkg-config's libgpiod version), so a config behaves and
+ * fails with the same words on both.
  *
  * One device is one line. Why it is shaped so:
  *  - Inputs are requested for edge events and the event fd goes into the
@@ -9,7 +14,12 @@
  *    reads the current value, so a dropped event (the kernel keeps 16) can
  *    never leave a wrong state behind.
  *  - Debounce is a pure state machine (gpio_debounce_*) fed with levels and
- *    times; the driver only turns its deadline into tick(). The same goes for
+ *    times; the driver only turns its deadline into tick(). With libgpiod 2
+ *    and edge "both" the kernel debounces instead where it can (same rule:
+ *    a level counts once it has held debounce_ms; the state machine then
+ *    runs with 0 ms); where the kernel refuses, and on libgpiod 1.6, the
+ *    state machine does it. Users see the same messages either way.
+ *    The same goes for
  *    output payloads (gpio_parse_payload). Both are unit-tested without a
  *    chip.
  *  - Outputs: every time the driver drives the line (a command, the end of a
@@ -17,7 +27,8 @@
  *    gpio:NAME publishes it retained. Pulses and the failsafe grace period
  *    are deadlines, never sleeps.
  *  - The chip is found by name (gpiochip0), /dev path, number or label
- *    (pinctrl-bcm2835, pinctrl-rp1), the line by offset or by name
+ *    (pinctrl-bcm2835, pinctrl-rp1; a walk over the chips in /dev, as
+ *    libgpiod 2 has no open-by-label), the line by offset or by name
  *    ("GPIO17"); chip "*" searches every chip for the line name, so one config
  *    fits a Pi 3/4 (gpiochip0) and a Pi 5 (pinctrl-rp1, gpiochip4 or 0).
  *  - A chip or line that cannot be had is an error logged once per distinct
@@ -32,11 +43,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include <gpiod.h>
-
 #include "config.h"
 #include "device.h"
 #include "gpio.h"
+#include "gpio_backend.h"
 #include "log.h"
 
 #define GPIO_CONSUMER "mqttgw"
@@ -45,10 +55,12 @@
 #define GPIO_ERRLEN 256
 
 struct gpio_priv {
-	struct gpiod_chip *chip;
-	struct gpiod_line *line;	/* NULL while closed */
+	struct gpio_be_chip *chip;
+	struct gpio_be_req *req;	/* NULL while closed */
 	int fd;				/* event fd of an input with edges, else -1 */
+	int kernel_debounce;		/* the kernel debounces: db runs with 0 ms */
 	char where[96];			/* "line 17 on gpiochip0", for messages */
+	char label[64];			/* the chip's label, for messages */
 	struct gpio_debounce db;	/* inputs */
 	int value;			/* outputs: logical value driven now */
 	int pulse_on;
@@ -199,52 +211,87 @@ uint64_t gpio_debounce_deadline(const struct gpio_debounce *d)
 	return d->pending ? d->since + d->debounce_ms : UINT64_MAX;
 }
 
-/* ---- finding chips and lines ---- */
+/* ---- finding chips and lines (through the backend's primitives) ---- */
 
 static int gpio_chip_any(const struct cfg_gpio *g)
 {
 	return g->chip && strcmp(g->chip, "*") == 0;
 }
 
-/* By /dev path, number, name, then label; NULL with errno (ENOENT: none). */
-static struct gpiod_chip *gpio_chip_open(const char *spec)
+/* What a walk over the chips looks for: a label, or a line name; and what it kept. */
+struct gpio_search {
+	const char *label;
+	const char *line_name;
+	int offset;
+	struct gpio_be_chip *chip;
+};
+
+static int gpio_search_one(struct gpio_be_chip *chip, void *arg)
 {
-	struct gpiod_chip *chip;
+	struct gpio_search *s = arg;
+
+	if (s->label) {
+		if (strcmp(gpio_be_chip_label(chip), s->label) != 0)
+			return 0;
+	} else {
+		s->offset = gpio_be_line_find(chip, s->line_name);
+		if (s->offset < 0)
+			return 0;
+	}
+	s->chip = chip;
+	return 1;
+}
+
+/* By /dev path, number, name, then label; NULL with errno (ENOENT: none). */
+static struct gpio_be_chip *gpio_chip_open(const char *spec)
+{
+	struct gpio_search s = { NULL, NULL, -1, NULL };
+	struct gpio_be_chip *chip;
+	char path[128];
 	char *end;
 	long n;
+	int r;
 
 	if (strncmp(spec, "/dev/", 5) == 0)
-		return gpiod_chip_open(spec);
+		return gpio_be_chip_open(spec);
 	if (isdigit((unsigned char)spec[0])) {
 		errno = 0;
 		n = strtol(spec, &end, 10);
-		if (!errno && !*end && n >= 0 && n <= 4096)
-			return gpiod_chip_open_by_number((unsigned int)n);
+		if (!errno && !*end && n >= 0 && n <= 4096) {
+			snprintf(path, sizeof(path), "/dev/gpiochip%ld", n);
+			return gpio_be_chip_open(path);
+		}
 	}
-	chip = gpiod_chip_open_by_name(spec);
-	if (chip || errno != ENOENT)
-		return chip;
-	return gpiod_chip_open_by_label(spec);
+	if (!strchr(spec, '/') && (size_t)snprintf(path, sizeof(path), "/dev/%s", spec) < sizeof(path)) {
+		chip = gpio_be_chip_open(path);
+		if (chip || errno != ENOENT)
+			return chip;
+	}
+	s.label = spec;
+	r = gpio_be_chip_each(gpio_search_one, &s);
+	if (r == 0)
+		errno = ENOENT;
+	return r > 0 ? s.chip : NULL;
 }
 
-/* Chip and line of g, not requested. 0, or -1 with the message in err. */
-static int gpio_lookup(const struct cfg_gpio *g, struct gpiod_chip **chipp, struct gpiod_line **linep, char *err,
+/* Chip and line offset of g, not requested. 0, or -1 with the message in err. */
+static int gpio_lookup(const struct cfg_gpio *g, struct gpio_be_chip **chipp, unsigned int *offsetp, char *err,
 		       size_t errlen)
 {
-	struct gpiod_chip *chip;
-	struct gpiod_line *line;
-	int e;
+	struct gpio_search s = { NULL, NULL, -1, NULL };
+	struct gpio_be_chip *chip;
+	int e, off;
 
 	*chipp = NULL;
-	*linep = NULL;
 	if (gpio_chip_any(g)) {
 		if (!g->line_name) {
 			snprintf(err, errlen, "gpio %s: chip \"*\" needs a line name (line = \"GPIO17\")", g->name);
 			return -1;
 		}
-		line = gpiod_line_find(g->line_name);
-		if (!line) {
-			e = errno;
+		s.line_name = g->line_name;
+		e = gpio_be_chip_each(gpio_search_one, &s);
+		if (e <= 0) {
+			e = e < 0 ? errno : ENOENT;
 			if (e == ENOENT)
 				snprintf(err, errlen, "gpio %s: no line named \"%s\" on any chip", g->name, g->line_name);
 			else
@@ -252,8 +299,8 @@ static int gpio_lookup(const struct cfg_gpio *g, struct gpiod_chip **chipp, stru
 					 g->line_name, strerror(e));
 			return -1;
 		}
-		*chipp = gpiod_line_get_chip(line);
-		*linep = line;
+		*chipp = s.chip;
+		*offsetp = (unsigned int)s.offset;
 		return 0;
 	}
 	if (!g->chip || !*g->chip) {
@@ -270,34 +317,39 @@ static int gpio_lookup(const struct cfg_gpio *g, struct gpiod_chip **chipp, stru
 		return -1;
 	}
 	if (g->line_name) {
-		line = gpiod_chip_find_line(chip, g->line_name);
-		if (!line)
+		off = gpio_be_line_find(chip, g->line_name);
+		if (off < 0)
 			snprintf(err, errlen, "gpio %s: no line named \"%s\" on %s (%s)", g->name, g->line_name,
-				 gpiod_chip_name(chip), gpiod_chip_label(chip));
+				 gpio_be_chip_name(chip), gpio_be_chip_label(chip));
 	} else {
-		line = g->line >= 0 ? gpiod_chip_get_line(chip, (unsigned int)g->line) : NULL;
-		if (!line)
+		off = g->line >= 0 && (unsigned int)g->line < gpio_be_chip_lines(chip) ? g->line : -1;
+		if (off < 0)
 			snprintf(err, errlen, "gpio %s: no line %d on %s (%s has %u lines)", g->name, g->line,
-				 gpiod_chip_name(chip), gpiod_chip_label(chip), gpiod_chip_num_lines(chip));
+				 gpio_be_chip_name(chip), gpio_be_chip_label(chip), gpio_be_chip_lines(chip));
 	}
-	if (!line) {
-		gpiod_chip_close(chip);
+	if (off < 0) {
+		gpio_be_chip_close(chip);
 		return -1;
 	}
 	*chipp = chip;
-	*linep = line;
+	*offsetp = (unsigned int)off;
 	return 0;
 }
 
 int gpio_probe(const struct cfg_gpio *g, char *err, size_t errlen)
 {
-	struct gpiod_chip *chip;
-	struct gpiod_line *line;
+	struct gpio_be_chip *chip;
+	unsigned int offset;
 
-	if (gpio_lookup(g, &chip, &line, err, errlen) < 0)
+	if (gpio_lookup(g, &chip, &offset, err, errlen) < 0)
 		return -1;
-	gpiod_chip_close(chip);
+	gpio_be_chip_close(chip);
 	return 0;
+}
+
+const char *gpio_library(void)
+{
+	return gpio_be_version();
 }
 
 /* ---- the driver ---- */
@@ -331,62 +383,68 @@ static void gpio_emit(struct device *dev, int v)
 
 static void gpio_release(struct gpio_priv *p)
 {
-	if (p->line)
-		gpiod_line_release(p->line);
+	if (p->req)
+		gpio_be_release(p->req);
 	if (p->chip)
-		gpiod_chip_close(p->chip);
-	p->line = NULL;
+		gpio_be_chip_close(p->chip);
+	p->req = NULL;
 	p->chip = NULL;
 	p->fd = -1;
 	p->pulse_on = 0;
 	p->db.pending = 0;
 }
 
-static void gpio_where(const struct cfg_gpio *g, struct gpio_priv *p)
+static void gpio_where(const struct cfg_gpio *g, struct gpio_priv *p, unsigned int offset)
 {
 	if (g->line_name)
-		snprintf(p->where, sizeof(p->where), "line \"%s\" (%u) on %s", g->line_name,
-			 gpiod_line_offset(p->line), gpiod_chip_name(p->chip));
+		snprintf(p->where, sizeof(p->where), "line \"%s\" (%u) on %s", g->line_name, offset,
+			 gpio_be_chip_name(p->chip));
 	else
-		snprintf(p->where, sizeof(p->where), "line %u on %s", gpiod_line_offset(p->line),
-			 gpiod_chip_name(p->chip));
+		snprintf(p->where, sizeof(p->where), "line %u on %s", offset, gpio_be_chip_name(p->chip));
+	snprintf(p->label, sizeof(p->label), "%s", gpio_be_chip_label(p->chip));
 }
 
 /* Find and request the line. 0, or -1 with the message in err. */
 static int gpio_acquire(const struct cfg_gpio *g, struct gpio_priv *p, char *err, size_t errlen)
 {
-	struct gpiod_line_request_config rc = { GPIO_CONSUMER, GPIOD_LINE_REQUEST_DIRECTION_OUTPUT, 0 };
-	static const int edge_types[] = { GPIOD_LINE_REQUEST_EVENT_BOTH_EDGES, GPIOD_LINE_REQUEST_EVENT_RISING_EDGE,
-					  GPIOD_LINE_REQUEST_EVENT_FALLING_EDGE, GPIOD_LINE_REQUEST_DIRECTION_INPUT };
-	static const int bias_flags[] = { 0, GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE,
-					  GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP, GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN };
-	int v;
+	struct gpio_be_settings s;
+	unsigned int offset;
+	int v, kernel_db = 0;
 
 	if ((unsigned int)g->edge > CFG_EDGE_NONE || (unsigned int)g->bias > CFG_BIAS_PULL_DOWN) {
 		snprintf(err, errlen, "gpio %s: bad edge or bias setting", g->name);
 		return -1;
 	}
-	if (gpio_lookup(g, &p->chip, &p->line, err, errlen) < 0)
+	if (gpio_lookup(g, &p->chip, &offset, err, errlen) < 0)
 		return -1;
-	gpio_where(g, p);
-	if (g->direction == CFG_GPIO_INPUT)
-		rc.request_type = edge_types[g->edge];
-	rc.flags = bias_flags[g->bias] | (g->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0);
-	if (gpiod_line_request(p->line, &rc, g->initial ? 1 : 0) < 0) {
+	gpio_where(g, p, offset);
+	memset(&s, 0, sizeof(s));
+	s.output = g->direction == CFG_GPIO_OUTPUT;
+	s.initial = g->initial ? 1 : 0;
+	s.edge = s.output ? CFG_EDGE_NONE : g->edge;
+	s.bias = g->bias;
+	s.active_low = g->active_low;
+	/*
+	 * The kernel's debounce (libgpiod 2) gives what the driver's level mode
+	 * gives: a level is reported once it has held debounce_ms. Edge mode
+	 * (rising/falling: one message per press) stays the driver's own.
+	 */
+	if (!s.output && g->edge == CFG_EDGE_BOTH && g->debounce_ms > 0)
+		s.debounce_ms = (unsigned int)g->debounce_ms;
+	p->req = gpio_be_request(p->chip, offset, GPIO_CONSUMER, &s, &kernel_db);
+	if (!p->req) {
 		int e = errno;
 
 		if (e == EBUSY) {
-			const char *who;
+			char who[64];
 
-			gpiod_line_update(p->line);
-			who = gpiod_line_consumer(p->line);
-			snprintf(err, errlen, "gpio %s: %s is busy: used by \"%s\"", g->name, p->where, who ? who : "?");
+			gpio_be_line_consumer(p->chip, offset, who, sizeof(who));
+			snprintf(err, errlen, "gpio %s: %s is busy: used by \"%s\"", g->name, p->where, who);
 		} else {
 			snprintf(err, errlen, "gpio %s: cannot request %s: %s", g->name, p->where, strerror(e));
 		}
-		gpiod_chip_close(p->chip);
+		gpio_be_chip_close(p->chip);
 		p->chip = NULL;
-		p->line = NULL;
 		return -1;
 	}
 	if (g->direction == CFG_GPIO_OUTPUT) {
@@ -394,20 +452,21 @@ static int gpio_acquire(const struct cfg_gpio *g, struct gpio_priv *p, char *err
 		return 0;
 	}
 	if (g->edge != CFG_EDGE_NONE) {
-		p->fd = gpiod_line_event_get_fd(p->line);
+		p->fd = gpio_be_fd(p->req);
 		if (p->fd < 0) {
 			snprintf(err, errlen, "gpio %s: no event fd for %s: %s", g->name, p->where, strerror(errno));
 			gpio_release(p);
 			return -1;
 		}
 	}
-	v = gpiod_line_get_value(p->line);
+	v = gpio_be_get(p->req);
 	if (v < 0) {
 		snprintf(err, errlen, "gpio %s: cannot read %s: %s", g->name, p->where, strerror(errno));
 		gpio_release(p);
 		return -1;
 	}
-	gpio_debounce_init(&p->db, (unsigned int)(g->debounce_ms > 0 ? g->debounce_ms : 0),
+	p->kernel_debounce = kernel_db;
+	gpio_debounce_init(&p->db, kernel_db ? 0 : (unsigned int)(g->debounce_ms > 0 ? g->debounce_ms : 0),
 			   g->edge == CFG_EDGE_RISING ? 1 : g->edge == CFG_EDGE_FALLING ? 0 : -1);
 	gpio_debounce_reset(&p->db, v);
 	return 0;
@@ -424,7 +483,7 @@ static int gpio_open(struct device *dev, uint64_t now_ms)
 		log_msg(LOG_ERR, "gpio %s: out of memory", dev->name);
 		return -1;
 	}
-	if (p->line)
+	if (p->req)
 		return 0;
 	if (gpio_acquire(g, p, err, sizeof(err)) < 0) {
 		dev->stats.open_failures++;
@@ -439,10 +498,10 @@ static int gpio_open(struct device *dev, uint64_t now_ms)
 	p->last_err[0] = '\0';
 	if (g->direction == CFG_GPIO_OUTPUT)
 		log_msg(LOG_INFO, "gpio %s: %s (%s): output%s, initial %d", dev->name, p->where,
-			gpiod_chip_label(p->chip), g->active_low ? " active-low" : "", p->value);
+			p->label, g->active_low ? " active-low" : "", p->value);
 	else
 		log_msg(LOG_INFO, "gpio %s: %s (%s): input, edge %s, bias %s%s, debounce %d ms: %d", dev->name,
-			p->where, gpiod_chip_label(p->chip), gpio_edge_names[g->edge], gpio_bias_names[g->bias],
+			p->where, p->label, gpio_edge_names[g->edge], gpio_bias_names[g->bias],
 			g->active_low ? ", active-low" : "", g->debounce_ms, p->db.stable);
 	device_set_online(dev, 1);
 	gpio_emit(dev, g->direction == CFG_GPIO_OUTPUT ? p->value : p->db.stable);
@@ -466,7 +525,7 @@ static void gpio_close(struct device *dev)
 	if (!p)
 		return;
 	/* a pulse never outlives the daemon: put the line back first */
-	if (p->line && p->pulse_on && gpiod_line_set_value(p->line, p->pulse_restore) == 0)
+	if (p->req && p->pulse_on && gpio_be_set(p->req, p->pulse_restore) == 0)
 		p->value = p->pulse_restore;
 	gpio_release(p);
 	p->retry_at = DEVICE_NO_DEADLINE;
@@ -478,7 +537,7 @@ static int gpio_fd(const struct device *dev)
 {
 	const struct gpio_priv *p = dev->priv;
 
-	return p && p->line ? p->fd : -1;
+	return p && p->req ? p->fd : -1;
 }
 
 static short gpio_events(const struct device *dev)
@@ -489,31 +548,30 @@ static short gpio_events(const struct device *dev)
 static void gpio_on_readable(struct device *dev, uint64_t now_ms)
 {
 	struct gpio_priv *p = dev->priv;
-	const struct timespec zero = { 0, 0 };
-	struct gpiod_line_event ev;
-	int i, r, v;
+	int rising[16];
+	int i, n, total, r, v;
 
-	if (!p || !p->line || p->fd < 0)
+	if (!p || !p->req || p->fd < 0)
 		return;
-	for (i = 0; i < GPIO_EVENTS_MAX; i++) {
-		r = gpiod_line_event_wait(p->line, &zero);
-		if (r == 0 || (r < 0 && errno == EINTR))
+	for (total = 0; total < GPIO_EVENTS_MAX; total += n) {
+		n = gpio_be_read_edges(p->req, rising, (int)(sizeof(rising) / sizeof(rising[0])));
+		if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
 			break;
-		if (r < 0 || gpiod_line_event_read(p->line, &ev) < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
+		if (n < 0) {
 			gpio_fail(dev, p, now_ms, "cannot read events from");
 			return;
 		}
-		v = ev.event_type == GPIOD_LINE_EVENT_RISING_EDGE;
-		if (p->db.target < 0)
-			r = gpio_debounce_level(&p->db, v, now_ms);
-		else
-			r = v == p->db.target ? gpio_debounce_edge(&p->db, now_ms) : -1;
-		if (r >= 0)
-			gpio_emit(dev, r);
+		for (i = 0; i < n; i++) {
+			v = rising[i];
+			if (p->db.target < 0)
+				r = gpio_debounce_level(&p->db, v, now_ms);
+			else
+				r = v == p->db.target ? gpio_debounce_edge(&p->db, now_ms) : -1;
+			if (r >= 0)
+				gpio_emit(dev, r);
+		}
 	}
-	v = gpiod_line_get_value(p->line);
+	v = gpio_be_get(p->req);
 	if (v < 0) {
 		gpio_fail(dev, p, now_ms, "cannot read");
 		return;
@@ -533,7 +591,7 @@ static void gpio_on_writable(struct device *dev, uint64_t now_ms)
 static int gpio_drive(struct device *dev, struct gpio_priv *p, int v)
 {
 	v = v ? 1 : 0;
-	if (gpiod_line_set_value(p->line, v) < 0) {
+	if (gpio_be_set(p->req, v) < 0) {
 		log_msg(LOG_ERR, "gpio %s: cannot set %s to %d: %s", dev->name, p->where, v, strerror(errno));
 		return -1;
 	}
@@ -588,7 +646,7 @@ static int gpio_write(struct device *dev, const char *data, size_t len, uint64_t
 		log_msg(LOG_DEBUG, "gpio %s: refused \"%s\": %s", dev->name, shown, dev->last_error);
 		return -1;
 	}
-	if (!p || !p->line) {
+	if (!p || !p->req) {
 		dev->stats.refused++;
 		dev->last_error = "the line is not open";
 		log_msg(LOG_DEBUG, "gpio %s: refused \"%s\": the line is not open", dev->name, shown);
@@ -626,7 +684,7 @@ static uint64_t gpio_deadline(const struct device *dev, const struct gpio_priv *
 	const struct cfg_gpio *g = dev->cfg;
 	uint64_t d = DEVICE_NO_DEADLINE;
 
-	if (!p->line)
+	if (!p->req)
 		d = p->retry_at;
 	else if (g->direction == CFG_GPIO_INPUT)
 		d = gpio_debounce_deadline(&p->db);
@@ -645,23 +703,23 @@ static uint64_t gpio_tick(struct device *dev, uint64_t now_ms)
 
 	if (!p)
 		return DEVICE_NO_DEADLINE;
-	if (!p->line && p->retry_at != DEVICE_NO_DEADLINE && now_ms >= p->retry_at)
+	if (!p->req && p->retry_at != DEVICE_NO_DEADLINE && now_ms >= p->retry_at)
 		gpio_open(dev, now_ms);
 	if (p->fs_armed && now_ms >= p->fs_at) {
 		char why[64];
 
 		p->fs_armed = 0;
 		snprintf(why, sizeof(why), "broker down for %d ms", g->failsafe_grace_ms);
-		if (p->line)
+		if (p->req)
 			gpio_apply_failsafe(dev, p, LOG_WARNING, why);
 		else
 			log_msg(LOG_WARNING, "gpio %s: %s, but the line is not open: no failsafe", dev->name, why);
 	}
-	if (!p->line)
+	if (!p->req)
 		return gpio_deadline(dev, p);
 	if (g->direction == CFG_GPIO_INPUT) {
 		if (p->db.pending && now_ms >= gpio_debounce_deadline(&p->db)) {
-			v = gpiod_line_get_value(p->line);
+			v = gpio_be_get(p->req);
 			if (v < 0) {
 				gpio_fail(dev, p, now_ms, "cannot read");
 				return gpio_deadline(dev, p);
@@ -689,7 +747,7 @@ static void gpio_link(struct device *dev, int up, uint64_t now_ms)
 		if (g->direction != CFG_GPIO_OUTPUT || g->failsafe < 0 || p->fs_armed)
 			return;
 		if (g->failsafe_grace_ms <= 0) {
-			if (p->line)
+			if (p->req)
 				gpio_apply_failsafe(dev, p, LOG_WARNING, "broker down");
 			return;
 		}
@@ -698,7 +756,7 @@ static void gpio_link(struct device *dev, int up, uint64_t now_ms)
 		return;
 	}
 	p->fs_armed = 0;
-	if (!p->line)
+	if (!p->req)
 		return;
 	if (g->direction == CFG_GPIO_OUTPUT) {
 		gpio_emit(dev, p->value);
@@ -709,7 +767,7 @@ static void gpio_link(struct device *dev, int up, uint64_t now_ms)
 		gpio_emit(dev, p->db.stable);
 		return;
 	}
-	v = gpiod_line_get_value(p->line);
+	v = gpio_be_get(p->req);
 	if (v < 0) {
 		gpio_fail(dev, p, now_ms, "cannot read");
 		return;
@@ -725,7 +783,7 @@ static void gpio_failsafe(struct device *dev, uint64_t now_ms)
 	const struct cfg_gpio *g = dev->cfg;
 	struct gpio_priv *p = dev->priv;
 
-	if (g->direction != CFG_GPIO_OUTPUT || g->failsafe < 0 || !p || !p->line)
+	if (g->direction != CFG_GPIO_OUTPUT || g->failsafe < 0 || !p || !p->req)
 		return;
 	p->fs_armed = 0;
 	gpio_apply_failsafe(dev, p, LOG_INFO, "shutdown");

@@ -25,6 +25,9 @@ struct cfg_gpio;
  */
 int gpio_probe(const struct cfg_gpio *g, char *err, size_t errlen);
 
+/* The GPIO library this build uses, for --version: "libgpiod 2.1.3". */
+const char *gpio_library(void);
+
 /* ---- output payloads ---- */
 
 enum gpio_cmd_kind { GPIO_CMD_SET, GPIO_CMD_TOGGLE, GPIO_CMD_PULSE };

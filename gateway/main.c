@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 			allow_root = 1;
 			break;
 		case 'V':
-			printf("mqttgw %s\n", MQTTGW_VERSION);
+			printf("mqttgw %s (%s)\n", MQTTGW_VERSION, gpio_library());
 			return 0;
 		case 'h':
 			main_usage(stdout);

@@ -2,6 +2,11 @@
 # check.sh - everything `make check` runs, in phases, and one total at the end.
 #
 #   plain     unit + integration tests against the normal build (build/)
+#   gpiod2    the GPIO tests (unit and integration, and the demo) again
+#             against libgpiod 2: build-gpiod2/ is built with the 2.x backend
+#             and the 2.x GPIO stand-in, from bookworm-backports' libgpiod
+#             unpacked into build-gpiod2/prefix by install-deps.sh (or the
+#             system's libgpiod when that is 2.x already)
 #   san       the same suite built and run with ASan + UBSan (build-san/)
 #   valgrind  the integration tests of the bridge, the config and serial
 #             ports with every daemon under valgrind: zero errors, zero
@@ -16,12 +21,15 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-PHASES=${CHECK_PHASES:-plain san valgrind fuzz}
+PHASES=${CHECK_PHASES:-plain gpiod2 san valgrind fuzz}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
 # tests would take most of the time budget, and test_gpio's 5 s pin waits
 # fail now and then; they run under ASan instead.
 VALGRIND_TESTS=${VALGRIND_TESTS:-test_bridge. test_config. test_serial_world.}
+# Every test that drives GPIO: the unit tests of the driver's pure half,
+# the end-to-end GPIO suite and the demo (a GPIO edge and a pulse).
+GPIOD2_TESTS=${GPIOD2_TESTS:-test_gpio. test_demo.}
 TOTAL_PASS=0
 TOTAL_FAIL=0
 TOTAL_SKIP=0
@@ -63,6 +71,20 @@ for phase in $PHASES; do
 	san)
 		make --no-print-directory -s SAN=1 tests >/dev/null || { echo "check: SAN build failed"; exit 1; }
 		MQTTGW_BUILD=build-san SAN=1 $PY tests/run.py 2>&1 | tee "$LOGDIR/$phase"
+		;;
+	gpiod2)
+		gpiod2_make="B=build-gpiod2"
+		if [ "$(pkg-config --modversion libgpiod 2>/dev/null | cut -d. -f1)" != 2 ]; then
+			[ -f build-gpiod2/prefix/usr/include/gpiod.h ] ||
+				{ echo "check: no libgpiod 2 in build-gpiod2/prefix (scripts/install-deps.sh gets it)"; exit 1; }
+			gpiod2_make="$gpiod2_make GPIOD_PREFIX=build-gpiod2/prefix"
+		fi
+		# shellcheck disable=SC2086
+		make --no-print-directory -s $gpiod2_make tests >/dev/null || { echo "check: gpiod2 build failed"; exit 1; }
+		build-gpiod2/mqttgw --version | grep -q "(libgpiod 2\." ||
+			{ echo "check: build-gpiod2/mqttgw is not on libgpiod 2: $(build-gpiod2/mqttgw --version)"; exit 1; }
+		# shellcheck disable=SC2086
+		MQTTGW_BUILD=build-gpiod2 $PY tests/run.py $GPIOD2_TESTS 2>&1 | tee "$LOGDIR/$phase"
 		;;
 	valgrind)
 		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
