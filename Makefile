@@ -30,6 +30,9 @@ SANFLAGS :=
 endif
 
 # ---- libgpiod: which one, and which backend ----
+# PKG_CONFIG: dh passes aarch64-linux-gnu-pkg-config and the like on cross
+# builds, so the backend follows the target's libgpiod, not the build machine's
+PKG_CONFIG   ?= pkg-config
 GPIOD_PREFIX ?=
 ifneq ($(GPIOD_PREFIX),)
 GPIOD_PC     := $(firstword $(wildcard $(abspath $(GPIOD_PREFIX))/usr/lib/*/pkgconfig/libgpiod.pc $(abspath $(GPIOD_PREFIX))/usr/lib/pkgconfig/libgpiod.pc))
@@ -37,12 +40,12 @@ ifeq ($(GPIOD_PC),)
 $(error GPIOD_PREFIX=$(GPIOD_PREFIX) holds no usr/lib/*/pkgconfig/libgpiod.pc)
 endif
 GPIOD_LIBDIR := $(patsubst %/pkgconfig/libgpiod.pc,%,$(GPIOD_PC))
-GPIOD_VERSION := $(shell PKG_CONFIG_PATH=$(dir $(GPIOD_PC)) pkg-config --modversion libgpiod)
+GPIOD_VERSION := $(shell PKG_CONFIG_PATH=$(dir $(GPIOD_PC)) $(PKG_CONFIG) --modversion libgpiod)
 GPIOD_CFLAGS := -I$(abspath $(GPIOD_PREFIX))/usr/include
 GPIOD_LIBS   := -L$(GPIOD_LIBDIR) -Wl,-rpath,$(GPIOD_LIBDIR) -lgpiod
 else
-GPIOD_VERSION := $(shell pkg-config --modversion libgpiod 2>/dev/null)
-GPIOD_CFLAGS := $(shell pkg-config --cflags libgpiod 2>/dev/null)
+GPIOD_VERSION := $(shell $(PKG_CONFIG) --modversion libgpiod 2>/dev/null)
+GPIOD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libgpiod 2>/dev/null)
 GPIOD_LIBS   := -lgpiod
 endif
 GPIOD_MAJOR  := $(firstword $(subst ., ,$(GPIOD_VERSION)))
