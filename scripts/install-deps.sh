@@ -22,7 +22,8 @@ GPIOD2_PREFIX=$ROOT/build-gpiod2/prefix
 
 # libc6-dev: gcc only recommends it (the headers), and recommends are not installed
 BUILD="gcc libc6-dev make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev"
-TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-14-dev valgrind openssl util-linux passwd"
+# libclang-rt-dev: the fuzzers' runtime for the release's default clang (14 on bookworm, 19 on trixie)
+TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-dev valgrind openssl util-linux passwd"
 
 pkgs=$BUILD
 [ "${1:-}" = "--build" ] || pkgs="$pkgs $TEST"
