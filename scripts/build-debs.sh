@@ -58,9 +58,9 @@ for rel in $RELEASES; do
 		fi
 		rm -rf "$src/debian"
 		cp -r raspbian/debian "$src/debian"
-		# the release's entry on top, dated as the newest upstream entry
-		# (dpkg takes SOURCE_DATE_EPOCH from it: reproducible)
-		date=$(sed -n 's/^ -- .*>  //p' raspbian/debian/changelog | head -1)
+		# the release's entry on top, dated as the last commit (dpkg takes
+		# SOURCE_DATE_EPOCH from it: the same tree builds the same package)
+		date=$(git log -1 --format=%cD 2>/dev/null || date -R)
 		maint=$(sed -n 's/^ -- \(.*>\)  .*/\1/p' raspbian/debian/changelog | head -1)
 		{
 			printf 'mqttgw (%s) %s; urgency=medium\n\n' "$v" "$rel"
