@@ -72,10 +72,12 @@ for rel in $RELEASES; do
 	if ! $DEBROOT run --bind .:/src "$rel" amd64 sh -ec "
 		cd /src
 		make -s B=$B CC=aarch64-linux-gnu-gcc PKG_CONFIG=aarch64-linux-gnu-pkg-config \
-			$B/sim/prog_motorsim $B/sim/prog_gpioctl $B/sim/lib_gpiosim.so" >>"$LOG" 2>&1; then
+			$B/sim/prog_motorsim $B/sim/prog_gpioctl $B/sim/lib_gpiosim.so
+		aarch64-linux-gnu-pkg-config --modversion libgpiod > $B/sim/gpiod-version" >>"$LOG" 2>&1; then
 		step_fail "$rel: cross-building the simulators for arm64" "$LOG"
 		continue
 	fi
+	echo "check-rootfs: $rel: motor simulator and GPIO stand-in cross-built for arm64 against $rel's libgpiod $(cat "$B/sim/gpiod-version") headers"
 
 	# 3. the root
 	if ! $DEBROOT ensure "$rel" arm64 systemd mosquitto mosquitto-clients >>"$LOG" 2>&1; then
