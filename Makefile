@@ -12,7 +12,8 @@
 #
 # GPIO: the libgpiod backend is chosen from pkg-config's libgpiod version
 # (drivers/gpio_gpiod1.c for 1.x, gpio_gpiod2.c for 2.x), and so is the
-# matching GPIO stand-in for the tests. GPIOD_PREFIX=DIR builds against a
+# matching GPIO stand-in for the tests. PKG_CONFIG (default pkg-config) may
+# name another one for a cross build. GPIOD_PREFIX=DIR builds against a
 # libgpiod unpacked under DIR instead of the system's (DIR/usr/include,
 # DIR/usr/lib/<triplet>, found with rpath at run time): check.sh's gpiod2
 # phase builds build-gpiod2/ so against bookworm-backports' 2.x.
@@ -34,6 +35,7 @@ endif
 # builds, so the backend follows the target's libgpiod, not the build machine's
 PKG_CONFIG   ?= pkg-config
 GPIOD_PREFIX ?=
+PKG_CONFIG   ?= pkg-config
 ifneq ($(GPIOD_PREFIX),)
 GPIOD_PC     := $(firstword $(wildcard $(abspath $(GPIOD_PREFIX))/usr/lib/*/pkgconfig/libgpiod.pc $(abspath $(GPIOD_PREFIX))/usr/lib/pkgconfig/libgpiod.pc))
 ifeq ($(GPIOD_PC),)
@@ -48,15 +50,13 @@ GPIOD_VERSION := $(shell $(PKG_CONFIG) --modversion libgpiod 2>/dev/null)
 GPIOD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libgpiod 2>/dev/null)
 GPIOD_LIBS   := -lgpiod
 endif
+ifeq ($(GPIOD_VERSION),)
+GPIOD_VERSION := unknown
+endif
 GPIOD_MAJOR  := $(firstword $(subst ., ,$(GPIOD_VERSION)))
-ifeq ($(GPIOD_MAJOR),)
-GPIOD_MAJOR  := 1
-endif
-ifeq ($(GPIOD_MAJOR),0)
-GPIOD_MAJOR  := 1
-endif
-# 1 -> gpio_gpiod1.c, anything later -> gpio_gpiod2.c (2.x kept its API in 2.1 and 2.2)
-GPIOD_API    := $(if $(filter 1,$(GPIOD_MAJOR)),1,2)
+# 2 and later -> gpio_gpiod2.c (the 2.0 API holds through 2.2); else
+# (1.x, or no pkg-config file: the old default) gpio_gpiod1.c
+GPIOD_API    := $(if $(filter 2 3 4 5 6 7 8 9,$(GPIOD_MAJOR)),2,1)
 
 WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wformat=2
 CFLAGS   ?= -O2 -g
@@ -78,9 +78,10 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # Simulators and test shims (tests/sim). Programs and LD_PRELOAD libraries.
 SIM_PROGS := $(patsubst tests/sim/%.c,$(B)/sim/%,$(wildcard tests/sim/prog_*.c))
 # lib_gpiosim.so is the stand-in for the libgpiod this build uses:
-# lib_gpiosim.c (1.x API) or lib_gpiosim2.c (2.x), each with gpiosim_core.c.
+# lib_gpiosim.c (1.x API) or lib_gpiosim2.c (2.x), each over the shared
+# simulated kernel (gpiosim_core.c) and control socket (gpiosim_ctl.c).
 SIM_LIBS  := $(patsubst tests/sim/%.c,$(B)/sim/%.so,$(filter-out tests/sim/lib_gpiosim2.c,$(wildcard tests/sim/lib_*.c)))
-GPIOSIM_SRC := tests/sim/$(if $(filter 1,$(GPIOD_API)),lib_gpiosim.c,lib_gpiosim2.c) tests/sim/gpiosim_core.c
+GPIOSIM_SRC := tests/sim/$(if $(filter 1,$(GPIOD_API)),lib_gpiosim.c,lib_gpiosim2.c) tests/sim/gpiosim_core.c tests/sim/gpiosim_ctl.c
 
 .PHONY: all deps check unit integration demo bench fuzz clean install uninstall tests
 

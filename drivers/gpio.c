@@ -13,15 +13,16 @@
  *    deadline, no polling. on_readable drains the pending events and then
  *    reads the current value, so a dropped event (the kernel keeps 16) can
  *    never leave a wrong state behind.
- *  - Debounce is a pure state machine (gpio_debounce_*) fed with levels and
- *    times; the driver only turns its deadline into tick(). With libgpiod 2
- *    and edge "both" the kernel debounces instead where it can (same rule:
- *    a level counts once it has held debounce_ms; the state machine then
- *    runs with 0 ms); where the kernel refuses, and on libgpiod 1.6, the
- *    state machine does it. Users see the same messages either way.
- *    The same goes for
- *    output payloads (gpio_parse_payload). Both are unit-tested without a
- *    chip.
+ *  - Debounce is a pure state machine (gpio_debounce_*, in gpio_pure.c)
+ *    fed with levels and times; the driver only turns its deadline into
+ *    tick(). With libgpiod 2 and edge "both" the kernel debounces instead
+ *    where it can (the same rule: a level counts once it has held
+ *    debounce_ms; the state machine then runs with 0 ms, and a debounced
+ *    line reads its debounced level); where the kernel refuses, for
+ *    rising/falling (one message per press, the driver's rule) and on
+ *    libgpiod 1.6, the state machine does it. Users see the same messages
+ *    either way. Output payloads (gpio_parse_payload) are pure too; both
+ *    are unit-tested without a chip.
  *  - Outputs: every time the driver drives the line (a command, the end of a
  *    pulse, a failsafe) it emits the new logical state, so a route from
  *    gpio:NAME publishes it retained. Pulses and the failsafe grace period
@@ -71,145 +72,6 @@ struct gpio_priv {
 	uint64_t retry_at;		/* reopen after a failure, or DEVICE_NO_DEADLINE */
 	char last_err[GPIO_ERRLEN];	/* the failure logged last, to log each once */
 };
-
-/* ---- pure parts ---- */
-
-static int gpio_parse_pulse(const char *s, struct gpio_cmd *cmd)
-{
-	const char *p = s;
-	char *end;
-	long v;
-
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p == ':' || *p == '=') {
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-	}
-	if (p == s || !isdigit((unsigned char)*p))
-		return -1;
-	errno = 0;
-	v = strtol(p, &end, 10);
-	if (errno || end == p)
-		return -1;
-	while (*end == ' ' || *end == '\t')
-		end++;
-	if (*end && strcasecmp(end, "ms") != 0)
-		return -1;
-	if (v < 1 || v > GPIO_PULSE_MAX_MS)
-		return -1;
-	cmd->kind = GPIO_CMD_PULSE;
-	cmd->value = 1;
-	cmd->pulse_ms = (unsigned int)v;
-	return 0;
-}
-
-int gpio_parse_payload(const char *data, size_t len, struct gpio_cmd *cmd)
-{
-	static const struct {
-		const char *word;
-		enum gpio_cmd_kind kind;
-		int value;
-	} words[] = {
-		{ "1", GPIO_CMD_SET, 1 },     { "0", GPIO_CMD_SET, 0 },	     { "on", GPIO_CMD_SET, 1 },
-		{ "off", GPIO_CMD_SET, 0 },   { "true", GPIO_CMD_SET, 1 },   { "false", GPIO_CMD_SET, 0 },
-		{ "toggle", GPIO_CMD_TOGGLE, -1 },
-	};
-	char buf[48];
-	size_t i;
-
-	if (!data || !cmd)
-		return -1;
-	while (len && isspace((unsigned char)*data)) {
-		data++;
-		len--;
-	}
-	while (len && isspace((unsigned char)data[len - 1]))
-		len--;
-	if (len == 0 || len >= sizeof(buf) || memchr(data, '\0', len))
-		return -1;
-	memcpy(buf, data, len);
-	buf[len] = '\0';
-	memset(cmd, 0, sizeof(*cmd));
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasecmp(buf, words[i].word) == 0) {
-			cmd->kind = words[i].kind;
-			cmd->value = words[i].value;
-			return 0;
-		}
-	if (strncasecmp(buf, "pulse", 5) == 0)
-		return gpio_parse_pulse(buf + 5, cmd);
-	return -1;
-}
-
-void gpio_debounce_init(struct gpio_debounce *d, unsigned int debounce_ms, int target)
-{
-	memset(d, 0, sizeof(*d));
-	d->debounce_ms = debounce_ms;
-	d->target = target;
-	d->stable = -1;
-	d->raw = -1;
-}
-
-void gpio_debounce_reset(struct gpio_debounce *d, int level)
-{
-	d->stable = d->raw = level ? 1 : 0;
-	d->pending = 0;
-}
-
-static int gpio_debounce_held(const struct gpio_debounce *d, uint64_t now)
-{
-	return now >= d->since && now - d->since >= d->debounce_ms;
-}
-
-int gpio_debounce_level(struct gpio_debounce *d, int level, uint64_t now)
-{
-	level = level ? 1 : 0;
-	if (d->target >= 0) {
-		/* edge mode: a pending edge is confirmed if the line is still there */
-		if (!d->pending)
-			return -1;
-		if (level != d->target) {
-			d->pending = 0;
-			return -1;
-		}
-	} else {
-		if (level != d->raw) {
-			d->raw = level;
-			d->since = now;
-		}
-		if (d->raw == d->stable) {
-			d->pending = 0;
-			return -1;
-		}
-		d->pending = 1;
-	}
-	if (!gpio_debounce_held(d, now))
-		return -1;
-	d->pending = 0;
-	d->stable = d->raw;
-	return d->stable;
-}
-
-int gpio_debounce_edge(struct gpio_debounce *d, uint64_t now)
-{
-	if (d->target < 0)
-		return -1;
-	d->raw = d->target;
-	d->since = now;
-	d->pending = 1;
-	if (d->debounce_ms > 0)
-		return -1;
-	d->pending = 0;
-	d->stable = d->target;
-	return d->stable;
-}
-
-uint64_t gpio_debounce_deadline(const struct gpio_debounce *d)
-{
-	return d->pending ? d->since + d->debounce_ms : UINT64_MAX;
-}
 
 /* ---- finding chips and lines (through the backend's primitives) ---- */
 
@@ -336,12 +198,32 @@ static int gpio_lookup(const struct cfg_gpio *g, struct gpio_be_chip **chipp, un
 	return 0;
 }
 
+/*
+ * Settings the running libgpiod cannot honour: refused at start (with the
+ * line of the config), never found out when the line is requested. The
+ * kernel's refusals come later, at request time, and are retried.
+ */
+static int gpio_check_settings(const struct cfg_gpio *g, char *err, size_t errlen)
+{
+	static const char *const bias_names[] = { "as-is", "disable", "pull-up", "pull-down" };
+	const char *running = gpio_be_running_version();
+
+	/* bias flags came with libgpiod 1.5 (and the kernel's 5.5 ABI) */
+	if (g->bias != CFG_BIAS_AS_IS && (unsigned int)g->bias <= CFG_BIAS_PULL_DOWN && running &&
+	    gpio_version_below(running, 1, 5)) {
+		snprintf(err, errlen, "gpio %s: bias = \"%s\" needs libgpiod 1.5 or later; this is libgpiod %s",
+			 g->name, bias_names[g->bias], running);
+		return -1;
+	}
+	return 0;
+}
+
 int gpio_probe(const struct cfg_gpio *g, char *err, size_t errlen)
 {
 	struct gpio_be_chip *chip;
 	unsigned int offset;
 
-	if (gpio_lookup(g, &chip, &offset, err, errlen) < 0)
+	if (gpio_check_settings(g, err, errlen) < 0 || gpio_lookup(g, &chip, &offset, err, errlen) < 0)
 		return -1;
 	gpio_be_chip_close(chip);
 	return 0;
@@ -503,6 +385,8 @@ static int gpio_open(struct device *dev, uint64_t now_ms)
 		log_msg(LOG_INFO, "gpio %s: %s (%s): input, edge %s, bias %s%s, debounce %d ms: %d", dev->name,
 			p->where, p->label, gpio_edge_names[g->edge], gpio_bias_names[g->bias],
 			g->active_low ? ", active-low" : "", g->debounce_ms, p->db.stable);
+	if (p->kernel_debounce)
+		log_msg(LOG_DEBUG, "gpio %s: the kernel debounces %s", dev->name, p->where);
 	device_set_online(dev, 1);
 	gpio_emit(dev, g->direction == CFG_GPIO_OUTPUT ? p->value : p->db.stable);
 	return 0;

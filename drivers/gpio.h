@@ -28,6 +28,12 @@ int gpio_probe(const struct cfg_gpio *g, char *err, size_t errlen);
 /* The GPIO library this build uses, for --version: "libgpiod 2.1.3". */
 const char *gpio_library(void);
 
+/*
+ * Is a library version "A.B[.C][-suffix]" older than major.minor? 1 yes,
+ * 0 no; a version that does not start with a number is never older.
+ */
+int gpio_version_below(const char *version, long major, long minor);
+
 /* ---- output payloads ---- */
 
 enum gpio_cmd_kind { GPIO_CMD_SET, GPIO_CMD_TOGGLE, GPIO_CMD_PULSE };

@@ -38,6 +38,9 @@ struct gpio_be_settings {
 /* "libgpiod 2.1.3": the version built against (pkg-config's, at build time). */
 const char *gpio_be_version(void);
 
+/* The version of the libgpiod running now ("1.6.3", "2.1.3"): it may differ from the build's. */
+const char *gpio_be_running_version(void);
+
 /* Open the chip at a /dev path. ENOENT: nothing there; ENOTTY/ENODEV: not a chip. */
 struct gpio_be_chip *gpio_be_chip_open(const char *path);
 void gpio_be_chip_close(struct gpio_be_chip *chip);

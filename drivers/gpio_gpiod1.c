@@ -28,6 +28,11 @@ const char *gpio_be_version(void)
 	return "libgpiod " MQTTGW_GPIOD_VERSION;
 }
 
+const char *gpio_be_running_version(void)
+{
+	return gpiod_version_string();
+}
+
 struct gpio_be_chip *gpio_be_chip_open(const char *path)
 {
 	return (struct gpio_be_chip *)gpiod_chip_open(path);

@@ -43,6 +43,11 @@ const char *gpio_be_version(void)
 	return "libgpiod " MQTTGW_GPIOD_VERSION;
 }
 
+const char *gpio_be_running_version(void)
+{
+	return gpiod_api_version();
+}
+
 struct gpio_be_chip *gpio_be_chip_open(const char *path)
 {
 	struct gpio_be_chip *c;

@@ -74,7 +74,8 @@ for phase in $PHASES; do
 		;;
 	gpiod2)
 		gpiod2_make="B=build-gpiod2"
-		if [ "$(pkg-config --modversion libgpiod 2>/dev/null | cut -d. -f1)" != 2 ]; then
+		sysmajor=$(pkg-config --modversion libgpiod 2>/dev/null | cut -d. -f1)
+		if [ "${sysmajor:-0}" -lt 2 ] 2>/dev/null; then
 			[ -f build-gpiod2/prefix/usr/include/gpiod.h ] ||
 				{ echo "check: no libgpiod 2 in build-gpiod2/prefix (scripts/install-deps.sh gets it)"; exit 1; }
 			gpiod2_make="$gpiod2_make GPIOD_PREFIX=build-gpiod2/prefix"

@@ -60,11 +60,13 @@ fi
 major() { echo "${1%%.*}"; }
 sysver=$(pkg-config --modversion libgpiod 2>/dev/null || echo 0)
 [ "$(major "$sysver")" -ge 2 ] && exit 0
-pc=$(ls "$GPIOD2_PREFIX"/usr/lib/*/pkgconfig/libgpiod.pc 2>/dev/null | head -1 || true)
+pc=""
+for f in "$GPIOD2_PREFIX"/usr/lib/*/pkgconfig/libgpiod.pc; do [ -f "$f" ] && pc=$f; done
 if [ -n "$pc" ] && [ "$(major "$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --modversion libgpiod)")" -ge 2 ] &&
 	[ -f "$GPIOD2_PREFIX/usr/include/gpiod.h" ]; then
 	exit 0
 fi
+# shellcheck disable=SC1091
 . /etc/os-release
 if [ "${VERSION_CODENAME:-}" != bookworm ]; then
 	echo "install-deps: libgpiod $sysver on ${VERSION_CODENAME:-this system}: no libgpiod 2 for the gpiod2 round" \
@@ -88,11 +90,17 @@ chmod 755 "$tmp"
 if ! (cd "$tmp" && apt-get download -qq libgpiod-dev/bookworm-backports libgpiod3/bookworm-backports 2>/dev/null); then
 	need_root "refresh the package lists"
 	$SUDO apt-get update -qq
-	(cd "$tmp" && apt-get download -qq libgpiod-dev/bookworm-backports libgpiod3/bookworm-backports 2>/dev/null)
+	(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root libgpiod-dev/bookworm-backports libgpiod3/bookworm-backports)
 fi
-rm -rf "$GPIOD2_PREFIX"
-mkdir -p "$GPIOD2_PREFIX"
+# unpack beside it, then swap: a build linked against it (rpath) never sees it half there
+new=$GPIOD2_PREFIX.new
+rm -rf "$new" "$GPIOD2_PREFIX.old"
+mkdir -p "$new"
 for deb in "$tmp"/*.deb; do
-	dpkg-deb -x "$deb" "$GPIOD2_PREFIX"
+	dpkg-deb -x "$deb" "$new"
 done
-echo "install-deps: libgpiod $(PKG_CONFIG_PATH=$(dirname "$(ls "$GPIOD2_PREFIX"/usr/lib/*/pkgconfig/libgpiod.pc)") pkg-config --modversion libgpiod) in $GPIOD2_PREFIX"
+[ ! -e "$GPIOD2_PREFIX" ] || mv "$GPIOD2_PREFIX" "$GPIOD2_PREFIX.old"
+mv "$new" "$GPIOD2_PREFIX"
+rm -rf "$GPIOD2_PREFIX.old"
+for f in "$GPIOD2_PREFIX"/usr/lib/*/pkgconfig/libgpiod.pc; do pc=$f; done
+echo "install-deps: libgpiod $(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --modversion libgpiod) in $GPIOD2_PREFIX"

@@ -1,5 +1,6 @@
 /*
- * gpiosim_core.h - the simulated GPIO "kernel" both GPIO stand-ins share:
+ * gpiosim_core.h - the simulated GPIO "kernel" (gpiosim_core.c) and its
+ * control socket (gpiosim_ctl.c) that both GPIO stand-ins share:
  * lib_gpiosim.c (the libgpiod 1.6 API) and lib_gpiosim2.c (the 2.x API)
  * are thin flavours over it, so one control socket protocol, one trace
  * format and one set of line semantics serve both, and one test suite
@@ -86,7 +87,18 @@ int sim_claim(struct sim_line *l, const struct sim_req *r, int *evt_fd);
 void sim_unclaim(struct sim_line *l);
 /* Who holds l (the consumer), "" if free; is it held at all. */
 void sim_holder(struct sim_line *l, char *buf, size_t len, int *used);
+/* The library version to report: MQTTGW_GPIOSIM_VERSION, else dflt. */
+const char *sim_version(const char *dflt);
 /* Monotonic time in ns. */
 uint64_t sim_now_ns(void);
+
+/* ---- between the core and the control socket (gpiosim_ctl.c) ---- */
+extern pthread_cond_t sim_cond;		/* broadcast on every change, with sim_lock */
+/* Under sim_lock: confirm debounced levels due by now; the next due (ns) or 0. */
+uint64_t sim_debounce_run(uint64_t now);
+int sim_parse_long(const char *s, long min, long max, long *out);
+struct sim_line *sim_line_find(struct sim_chip *c, const char *s);	/* offset or name */
+void sim_ctl_init(void);	/* at load: fork handlers */
+void sim_ctl_fini(void);	/* at unload: stop the thread */
 
 #endif

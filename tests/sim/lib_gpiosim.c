@@ -776,7 +776,7 @@ int gpiod_line_event_read(struct gpiod_line *line, struct gpiod_line_event *even
 
 const char *gpiod_version_string(void)
 {
-	return "1.6.3-gpiosim";
+	return sim_version("1.6.3-gpiosim");
 }
 
 /*

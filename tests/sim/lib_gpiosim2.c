@@ -55,8 +55,7 @@ struct gpiod_line_info {
 };
 
 struct gpiod_line_request {
-	struct gpiod_chip *chip;	/* the chip's name only: a request outlives its chip */
-	char chip_name[SIM_NAMELEN];
+	char chip_name[SIM_NAMELEN];	/* a copy: a request may outlive its chip */
 	struct sim_line *line;
 	int output;
 	int fd;				/* edge events (the pair's read end) or -1 */
@@ -77,7 +76,7 @@ struct gpiod_edge_event_buffer {
 
 const char *gpiod_api_version(void)
 {
-	return "2-gpiosim";
+	return sim_version("2.1.3-gpiosim");
 }
 
 /* ---- chips ---- */

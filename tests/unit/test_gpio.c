@@ -1,9 +1,10 @@
 /*
- * test_gpio.c - unit tests for the pure half of drivers/gpio.c: output
- * payload parsing (including the pulse syntax) and the debounce state
- * machine, driven with made-up levels and times, no chip needed. The driver
- * against a (simulated) chip is tested end to end with tests/sim's
- * lib_gpiosim.so.
+ * test_gpio.c - unit tests for the pure half of the GPIO driver
+ * (drivers/gpio_pure.c): output payload parsing (including the pulse
+ * syntax), the debounce state machine, driven with made-up levels and
+ * times, and the library version comparison; no chip needed. make check runs them in the libgpiod 1.6 and 2.x
+ * builds alike. The driver against a (simulated) chip is tested end to end
+ * with tests/sim's lib_gpiosim.so.
  */
 #include <stdint.h>
 #include <string.h>
@@ -188,6 +189,29 @@ TEST(test_probe_missing_chip)
 	CHECK_STR(err, "gpio LIMZ: no line named \"MQTTGW_TEST_NO_SUCH_LINE\" on any chip");
 }
 
+TEST(test_version_below)
+{
+	/* the running library's version string, as both libgpiod majors and the stand-ins say it */
+	CHECK_INT(gpio_version_below("1.4.2", 1, 5), 1);
+	CHECK_INT(gpio_version_below("1.4", 1, 5), 1);
+	CHECK_INT(gpio_version_below("0.3", 1, 5), 1);
+	CHECK_INT(gpio_version_below("1.5", 1, 5), 0);
+	CHECK_INT(gpio_version_below("1.6.3", 1, 5), 0);
+	CHECK_INT(gpio_version_below("1.6.3-gpiosim", 1, 5), 0);
+	CHECK_INT(gpio_version_below("1.10.0", 1, 5), 0);
+	CHECK_INT(gpio_version_below("2", 1, 5), 0);
+	CHECK_INT(gpio_version_below("2.1.3", 1, 5), 0);
+	CHECK_INT(gpio_version_below("1", 1, 5), 1);
+	CHECK_INT(gpio_version_below("1.x", 1, 5), 1);
+	/* not a version: never "too old" */
+	CHECK_INT(gpio_version_below("", 1, 5), 0);
+	CHECK_INT(gpio_version_below("v1.4", 1, 5), 0);
+	CHECK_INT(gpio_version_below("-1.4", 1, 5), 0);
+	CHECK_INT(gpio_version_below(" 1.4", 1, 5), 0);
+	CHECK_INT(gpio_version_below(NULL, 1, 5), 0);
+	CHECK_INT(gpio_version_below("99999999999999999999.1", 1, 5), 0);
+}
+
 int main(void)
 {
 	RUN(test_payload_words);
@@ -197,5 +221,6 @@ int main(void)
 	RUN(test_debounce_zero);
 	RUN(test_debounce_edge);
 	RUN(test_probe_missing_chip);
+	RUN(test_version_below);
 	return UNIT_DONE();
 }
