@@ -31,9 +31,6 @@ SANFLAGS :=
 endif
 
 # ---- libgpiod: which one, and which backend ----
-# PKG_CONFIG: dh passes aarch64-linux-gnu-pkg-config and the like on cross
-# builds, so the backend follows the target's libgpiod, not the build machine's
-PKG_CONFIG   ?= pkg-config
 GPIOD_PREFIX ?=
 PKG_CONFIG   ?= pkg-config
 ifneq ($(GPIOD_PREFIX),)
