@@ -48,7 +48,7 @@ for rel in $RELEASES; do
 	mkdir -p "$OUT/$rel"
 	for a in $ARCHS; do
 		src=$OUT/$rel/$a/mqttgw-$VERSION
-		rm -rf "$OUT/$rel/$a"
+		rm -rf "${OUT:?}/$rel/$a"
 		mkdir -p "$src"
 		if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 			git ls-files -z -co --exclude-standard |

@@ -22,7 +22,7 @@
 # Output: the PASS/FAIL lines of every check, then "N passed, N failed".
 set -u
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 RELEASES=${ROOTFS_RELEASES:-bookworm trixie}
 VERSION=${VERSION:?VERSION not set}
 SOURCE=${ROOTFS_SOURCE:-1}
