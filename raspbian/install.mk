@@ -6,7 +6,11 @@
 #                                                 systemd unit, udev rules, user
 #   make uninstall                                the same files (not the
 #                                                 config if changed, not the user)
-#   make deb [DEB_ARCHS="amd64 arm64 armhf"]      Debian packages in build-deb/
+#   make deb [DEB_RELEASES="bookworm trixie"] [DEB_ARCHS="amd64 arm64 armhf"]
+#                                                 Debian packages in build-deb/
+#   make check-rootfs [ROOTFS_RELEASES="bookworm trixie"] [ROOTFS_SOURCE=0]
+#                                                 the arm64 packages installed and
+#                                                 run in debootstrapped arm64 roots
 #   make check-cross [CROSS_ARCHS="arm64 armhf"]  unit tests cross-built, run
 #                                                 under qemu-user (TAP)
 #
@@ -35,7 +39,7 @@ RPI     := raspbian
 WEBSRC  ?= build/web
 WWWDIR  ?= $(PREFIX)/share/mqttgw/www
 
-.PHONY: install uninstall deb check-cross clean-raspbian
+.PHONY: install uninstall deb check-rootfs check-cross clean-raspbian
 
 install: $(B)/mqttgw
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
@@ -98,43 +102,31 @@ uninstall:
 	fi
 
 # ---- Debian packages ------------------------------------------------------
-# Each architecture is built by dpkg-buildpackage (debhelper, cross for
-# arm64/armhf) in a fresh copy of the tree: build-deb/ARCH/mqttgw-VERSION/,
-# with raspbian/debian/ as its debian/. The copy is every tracked and
-# untracked-but-not-ignored file, i.e. what `make` builds, never build/.
-# Results: build-deb/mqttgw_VERSION_ARCH.deb (debug symbols, logs and
-# .changes stay in build-deb/ARCH/). The native build runs the unit tests
-# (skip them with DEB_BUILD_OPTIONS=nocheck).
+# One package per release and architecture, each built in a debootstrapped
+# amd64 root of its own release (cached in build/debroot/) with that
+# release's compilers and multiarch libraries, so dpkg-shlibdeps computes
+# Depends from the libraries of the release it is for: see
+# scripts/build-debs.sh. Results: build-deb/mqttgw_VERSION~debNN_ARCH.deb
+# (12 = bookworm, 13 = trixie). The first run debootstraps (minutes).
 
-DEB_ARCHS ?= amd64 arm64 armhf
-DEB_DIR   := build-deb
+DEB_RELEASES ?= bookworm trixie
+DEB_ARCHS    ?= amd64 arm64 armhf
+DEB_DIR      := build-deb
 
 deb:
-	@scripts/install-cross-deps.sh --deb
-	@set -e; for a in $(DEB_ARCHS); do \
-		src=$(DEB_DIR)/$$a/mqttgw-$(VERSION); \
-		rm -rf $(DEB_DIR)/$$a; mkdir -p $$src; \
-		if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-			git ls-files -z -co --exclude-standard | \
-				tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $$src; \
-		else \
-			tar --exclude='./build*' --exclude=./.git -cf - . | tar -xf - -C $$src; \
-		fi; \
-		rm -rf $$src/debian; cp -r $(RPI)/debian $$src/debian; \
-		echo "deb: $$a: dpkg-buildpackage -a$$a -b -us -uc (log: $(DEB_DIR)/$$a/build.log)"; \
-		if ! (cd $$src && dpkg-buildpackage -a$$a -b -us -uc -j2) > $(DEB_DIR)/$$a/build.log 2>&1; then \
-			tail -40 $(DEB_DIR)/$$a/build.log; echo "deb: $$a FAILED"; exit 1; \
-		fi; \
-		mv -f $(DEB_DIR)/$$a/mqttgw_$(VERSION)_$$a.deb $(DEB_DIR)/; \
-	done
-	@cd $(DEB_DIR) && for d in *.deb; do \
-		printf '%s  %s bytes\n' "$$d" "$$(stat -c %s "$$d")"; done
-	@if command -v lintian >/dev/null 2>&1; then \
-		for a in $(DEB_ARCHS); do \
-			echo "lintian $(DEB_DIR)/mqttgw_$(VERSION)_$$a.deb:"; \
-			lintian --info --display-info --pedantic $(DEB_DIR)/mqttgw_$(VERSION)_$$a.deb 2>&1 | \
-				grep -v 'running with root privileges' || true; \
-		done; fi
+	@DEB_RELEASES="$(DEB_RELEASES)" DEB_ARCHS="$(DEB_ARCHS)" VERSION=$(VERSION) DEB_DIR=$(DEB_DIR) \
+		scripts/build-debs.sh
+
+# ---- the packages in real Debian arm64 userlands ----------------------------
+# Not part of `make check` (minutes: debootstrap once, then everything arm64
+# under qemu-user). See scripts/check-rootfs.sh and tests/rootfs/inroot.sh.
+
+ROOTFS_RELEASES ?= bookworm trixie
+ROOTFS_SOURCE   ?= 1
+
+check-rootfs:
+	@ROOTFS_RELEASES="$(ROOTFS_RELEASES)" ROOTFS_SOURCE=$(ROOTFS_SOURCE) VERSION=$(VERSION) \
+		scripts/check-rootfs.sh
 
 # ---- cross-built unit tests under qemu-user --------------------------------
 # Not part of `make check` (it builds everything twice more). Objects go to

@@ -1,6 +1,7 @@
 #!/bin/sh
-# install-cross-deps.sh - install what `make deb` and `make check-cross`
-# need on a Debian bookworm amd64 box: Debian's cross toolchains for arm64
+# install-cross-deps.sh - install what `make check-cross` needs (and what
+# building the packages on the host by hand needs; `make deb` itself builds
+# in debootstrapped roots, scripts/build-debs.sh) on a Debian bookworm amd64 box: Debian's cross toolchains for arm64
 # (Pi 3/4/5 with a 64-bit OS) and armhf (32-bit Raspberry Pi OS), the four
 # libraries as foreign-architecture -dev packages (multiarch: they land in
 # /usr/lib/aarch64-linux-gnu and /usr/lib/arm-linux-gnueabihf, where the

@@ -20,8 +20,10 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GPIOD2_PREFIX=$ROOT/build-gpiod2/prefix
 
-BUILD="gcc make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev libpcre2-dev libcjson-dev"
-TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-14-dev valgrind openssl util-linux passwd"
+# libc6-dev: gcc only recommends it (the headers), and recommends are not installed
+BUILD="gcc libc6-dev make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev libpcre2-dev libcjson-dev"
+# libclang-rt-dev: the fuzzers' runtime for the release's default clang (14 on bookworm, 19 on trixie)
+TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-dev valgrind openssl util-linux passwd"
 
 # The dashboard (make web, its browser tests): node and npm build it from
 # web/package-lock.json, Debian's chromium runs it headless. nodejs builds
