@@ -113,7 +113,7 @@ DEB_RELEASES ?= bookworm trixie
 DEB_ARCHS    ?= amd64 arm64 armhf
 DEB_DIR      := build-deb
 
-deb:
+deb: web
 	@DEB_RELEASES="$(DEB_RELEASES)" DEB_ARCHS="$(DEB_ARCHS)" VERSION=$(VERSION) DEB_DIR=$(DEB_DIR) \
 		scripts/build-debs.sh
 

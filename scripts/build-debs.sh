@@ -58,6 +58,15 @@ for rel in $RELEASES; do
 		fi
 		rm -rf "$src/debian"
 		cp -r raspbian/debian "$src/debian"
+		# the dashboard, built on this host by `make web` (npm needs the
+		# network, a package build has none): debian/rules installs it from
+		# web/dist (dh_auto_clean's `make clean` would remove build/web)
+		if [ -f build/web/index.html ]; then
+			mkdir -p "$src/web/dist"
+			cp build/web/* "$src/web/dist/"
+		else
+			echo "build-debs: build/web missing (make web): packages without the dashboard" >&2
+		fi
 		# the release's entry on top, dated as the last commit (dpkg takes
 		# SOURCE_DATE_EPOCH from it: the same tree builds the same package)
 		date=$(git log -1 --format=%cD 2>/dev/null || date -R)

@@ -97,6 +97,15 @@ check_package() {
 		fail "systemd-analyze verify --man=no $unit (and $pages of 2 man pages)" "$T/verify.log"
 	fi
 
+	# the dashboard and the mosquitto snippet that serves it
+	if [ -s /usr/share/mqttgw/www/index.html ] && [ -s /usr/share/mqttgw/www/app.js ] &&
+		grep -q 'http_dir /usr/share/mqttgw/www' /usr/share/doc/mqttgw/examples/mosquitto-websockets.conf 2>/dev/null; then
+		pass "dashboard: /usr/share/mqttgw/www ($(ls /usr/share/mqttgw/www | tr '\n' ' ')), examples/mosquitto-websockets.conf"
+	else
+		dpkg -L mqttgw >"$T/files.log" 2>&1
+		fail "dashboard: /usr/share/mqttgw/www/index.html, app.js or examples/mosquitto-websockets.conf missing" "$T/files.log"
+	fi
+
 	run_daemon "$SIM" "$PORT"
 
 	# -- purge ----------------------------------------------------------------
