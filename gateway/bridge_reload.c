@@ -69,7 +69,8 @@ static int bridge_mqtt_same(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
 	       a->clean_session == b->clean_session && bridge_str_eq(a->username, b->username) &&
 	       bridge_str_eq(a->password_file, b->password_file) && bridge_str_eq(a->status_topic, b->status_topic) &&
 	       a->reconnect_min_ms == b->reconnect_min_ms && a->reconnect_max_ms == b->reconnect_max_ms &&
-	       a->ack_timeout_ms == b->ack_timeout_ms &&
+	       a->ack_timeout_ms == b->ack_timeout_ms && a->link_timeout_ms == b->link_timeout_ms &&
+	       a->link_check_ms == b->link_check_ms && bridge_str_eq(a->link_check_topic, b->link_check_topic) &&
 	       a->has_tls == b->has_tls && bridge_str_eq(a->tls.ca_file, b->tls.ca_file) &&
 	       bridge_str_eq(a->tls.cert_file, b->tls.cert_file) && bridge_str_eq(a->tls.key_file, b->tls.key_file) &&
 	       a->tls.verify == b->tls.verify;

@@ -128,6 +128,9 @@ struct cfg_mqtt {
 	int reconnect_min_ms;
 	int reconnect_max_ms;
 	int ack_timeout_ms;		/* oldest publish unacknowledged this long while connected: the link is replaced */
+	int link_timeout_ms;		/* no round trip to the broker this long: the link is lost (0: off) */
+	int link_check_ms;		/* a round-trip probe this often (default link_timeout_ms / 3) */
+	char *link_check_topic;		/* the filter the probe unsubscribes (nobody subscribes it) */
 	int has_tls;
 	struct cfg_tls tls;
 	int protocol;			/* 4 = MQTT 3.1.1, 5 = MQTT 5 */

@@ -216,6 +216,12 @@ static void cfg_route_not_own(struct cfg_ctx *c, const struct config *cfg, const
 		    u->to_tpl.max_capture < 0 && topic_matches(r->from, u->to))
 			own = u->to;
 	}
+	/* the link check unsubscribes that exact filter every link_check_ms */
+	if (!own && strcmp(r->from, cfg->mqtt.link_check_topic) == 0) {
+		cfg_fail(c, where, "route from \"%s\" is mqtt.link_check_topic, which the gateway unsubscribes to "
+			 "test the link: choose another topic for one or the other", r->from);
+		return;
+	}
 	if (own)
 		cfg_fail(c, where,
 			 "route from \"%s\" also matches \"%s\", a topic the gateway publishes itself: "

@@ -49,10 +49,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <MQTTAsync.h>
 
+#include "linkcheck.h"
 #include "log.h"
 #include "mqtt.h"
 #include "outq.h"
@@ -122,6 +124,9 @@ struct mqtt {
 	uint64_t connected_at;
 	uint64_t seen_progress;		/* loop thread: progress as last seen, and when it last moved */
 	uint64_t seen_at;
+	struct linkcheck lc;		/* loop thread: mqtt.link_timeout_ms */
+	int probe_token;		/* the unanswered link probe's (lc.outstanding) */
+	uint32_t lc_lost_gen;		/* the link the link check has already declared lost */
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
 };
@@ -498,9 +503,48 @@ static void mqtt_cb_publish_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 	mqtt_completed(ctx, resp ? resp->token : 0, code);
 }
 
+/*
+ * The link probe (an UNSUBSCRIBE, see linkcheck.h) came back. Its answer
+ * travels like a publish completion: MQTT_PROBE_ANSWERED when the broker
+ * answered (an UNSUBACK, whatever its reason codes), else paho's code.
+ */
+#define MQTT_PROBE_ANSWERED (-1000)
+
+static void mqtt_cb_probe_ok(void *ctx, MQTTAsync_successData *resp)
+{
+	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED);
+}
+
+static void mqtt_cb_probe_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+	mqtt_completed(ctx, resp ? resp->token : 0, resp && resp->code ? resp->code : MQTTASYNC_FAILURE);
+}
+
+static void mqtt_cb_probe_ok5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED);
+}
+
+static void mqtt_cb_probe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	/* an UNSUBACK with a refusal is an answer all the same */
+	int answered = resp && (resp->reasonCode >= 0x80 || resp->packet_type == 11);
+
+	mqtt_completed(ctx, resp ? resp->token : 0,
+		       answered ? MQTT_PROBE_ANSWERED : resp && resp->code ? resp->code : MQTTASYNC_FAILURE);
+}
+
 /* ---- loop thread ---- */
 
 static void mqtt_pump(struct mqtt *m);
+
+static uint64_t mqtt_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 const char *mqtt_connack_str(int code)
 {
@@ -666,6 +710,7 @@ struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, 
 	m->efd = -1;
 	m->next_attempt = UINT64_MAX;
 	m->backoff_ms = cfg->reconnect_min_ms;
+	linkcheck_init(&m->lc, cfg->link_timeout_ms, cfg->link_check_ms);
 	pthread_mutex_init(&m->lock, NULL);
 	if (cfg->password_file && *cfg->password_file &&
 	    mqtt_read_password(cfg->password_file, m->password, sizeof(m->password), err, errlen) < 0)
@@ -868,6 +913,7 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 	m->now = now;
 	if (m->connected)
 		mqtt_link_lost(m);
+	linkcheck_down(&m->lc);
 
 	m->connected = 0;
 	m->connecting = 0;
@@ -896,6 +942,7 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now, int receive_max)
 	}
 	m->connected = 1;
 	m->connecting = 0;
+	linkcheck_up(&m->lc, now);
 	m->backoff_ms = m->cfg->reconnect_min_ms;
 	m->stats.connects++;
 	/* no pump here: the caller's birth "online" goes first, then mqtt_send_queued() */
@@ -904,6 +951,44 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now, int receive_max)
 void mqtt_send_queued(struct mqtt *m)
 {
 	mqtt_pump(m);
+}
+
+/* mqtt.link_timeout_ms: declare a silent link lost, or send the next probe. */
+static void mqtt_link_check(struct mqtt *m, uint64_t now)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	if (linkcheck_expired(&m->lc, now)) {
+		if (m->lc_lost_gen != m->link->gen) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "no round trip to the broker for %d ms (link_timeout_ms): a silent loss",
+				 m->cfg->link_timeout_ms);
+			m->lc_lost_gen = m->link->gen;
+			mqtt_lost(m->link, why);
+		}
+		return;
+	}
+	if (!linkcheck_due(&m->lc, now))
+		return;
+	if (m->cfg->protocol == 5) {
+		ro.onSuccess5 = mqtt_cb_probe_ok5;
+		ro.onFailure5 = mqtt_cb_probe_failed5;
+	} else {
+		ro.onSuccess = mqtt_cb_probe_ok;
+		ro.onFailure = mqtt_cb_probe_failed;
+	}
+	ro.context = m->link;
+	rc = MQTTAsync_unsubscribe(m->client, m->cfg->link_check_topic, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		/* paho's command list full, or the link going: no proof either way, try again later */
+		log_msg(LOG_DEBUG, "mqtt: link probe not sent: %s", MQTTAsync_strerror(rc));
+		linkcheck_not_sent(&m->lc, now);
+		return;
+	}
+	m->probe_token = ro.token;
+	linkcheck_sent(&m->lc, now);
 }
 
 uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
@@ -935,6 +1020,11 @@ uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
 			next = due;
 		}
 	}
+	if (m->connected)
+		mqtt_link_check(m, now);
+	due = linkcheck_deadline(&m->lc);
+	if (due < next)
+		next = due;
 	/* a send paho refused a moment ago (the link going down) */
 	mqtt_pump(m);
 	/* serial reading held: look again when the stall check is due */
@@ -956,8 +1046,17 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d)
 {
 	struct outq_msg *msg;
 
-	if (d->gen != m->link->gen || !(msg = outq_find_sent(m->q, d->gen, d->token)))
-		return;	/* an old client's, or not ours (the shutdown "offline") */
+	if (d->gen != m->link->gen)
+		return;	/* an old client's */
+	if (m->lc.outstanding && d->token == m->probe_token) {
+		linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, mqtt_clock_ms());
+		return;
+	}
+	/* any answer of the broker's proves the link (a PUBACK, a refusal) */
+	if (d->code == 0 || d->code >= 0x80)
+		linkcheck_proof(&m->lc, mqtt_clock_ms());
+	if (!(msg = outq_find_sent(m->q, d->gen, d->token)))
+		return;	/* not ours (the shutdown "offline", the birth) */
 	if (d->code == 0) {
 		m->progress++;
 		outq_remove(m->q, msg);
