@@ -76,7 +76,7 @@ tests: $(B)/mqttgw $(UNIT_BIN) $(SIM_PROGS) $(SIM_LIBS)
 deps:
 	@scripts/install-deps.sh
 
-# All phases (plain, san, valgrind, fuzz: see scripts/check.sh); SAN=1: the
+# All phases (plain, mqtt5, san, valgrind, fuzz: see scripts/check.sh); SAN=1: the
 # sanitizer phase alone. CHECK_PHASES="plain" for a quick round.
 check: deps
 ifeq ($(SAN),1)

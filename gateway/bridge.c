@@ -30,6 +30,7 @@
 #include "mqtt.h"
 #include "retained.h"
 #include "sdnotify.h"
+#include "subs.h"
 
 #define BRIDGE_SHUTDOWN_FLUSH_MS 500
 #define BRIDGE_DISCONNECT_MS 1000
@@ -105,7 +106,8 @@ static struct device *bridge_target(struct bridge *b, const struct mapping_out *
 static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64_t now)
 {
 	struct mapping_out out;
-	int next = 0, routed = 0, pushed;
+	const char *via[MQTT_SUB_IDS_MAX];
+	int next = 0, routed = 0, pushed, n_via = -1, i;
 
 	b->stats.down_messages++;
 	if (ev->retained) {
@@ -115,8 +117,18 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			ev->topic);
 		return;
 	}
-	while (mapping_downlink(b->cfg, ev->topic, ev->payload, ev->len, &next, b->payload, sizeof(b->payload),
-				&out) == 0) {
+	/* MQTT 5: only the routes of the subscriptions this copy was sent for (subs.h) */
+	if (ev->n_sub_ids > 0) {
+		n_via = 0;
+		for (i = 0; i < ev->n_sub_ids; i++) {
+			const char *f = subs_filter_of(b->subs, ev->sub_ids[i]);
+
+			if (f)
+				via[n_via++] = f;
+		}
+	}
+	while (mapping_downlink(b->cfg, ev->topic, via, n_via, ev->payload, ev->len, &next, b->payload,
+				sizeof(b->payload), &out) == 0) {
 		struct device *dev = bridge_target(b, &out);
 
 		routed = 1;
@@ -155,55 +167,13 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 
 /* ---- subscriptions ---- */
 
-void bridge_free_subs(char **subs, int *qos, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		free(subs[i]);
-	free(subs);
-	free(qos);
-}
-
-/* The distinct mqtt filters of cfg's routes, each at its highest qos. */
-int bridge_collect_subs(const struct config *cfg, char ***subs_out, int **qos_out)
-{
-	char **subs = calloc((size_t)cfg->n_routes + 1, sizeof(char *));
-	int *qos = calloc((size_t)cfg->n_routes + 1, sizeof(int));
-	int i, j, n = 0;
-
-	if (!subs || !qos) {
-		free(subs);
-		free(qos);
-		return -1;
-	}
-	for (i = 0; i < cfg->n_routes; i++) {
-		const struct cfg_route *r = &cfg->routes[i];
-
-		if (r->from_kind != ROUTE_MQTT)
-			continue;
-		for (j = 0; j < n; j++)
-			if (strcmp(subs[j], r->from) == 0)
-				break;
-		if (j == n) {
-			subs[n] = strdup(r->from);
-			qos[n++] = r->qos;
-		} else if (r->qos > qos[j]) {
-			qos[j] = r->qos;
-		}
-	}
-	*subs_out = subs;
-	*qos_out = qos;
-	return n;
-}
-
 void bridge_subscribe_all(struct bridge *b)
 {
 	int i;
 
-	mqtt_subscribe(b->mqtt, b->subs, b->sub_qos, b->n_subs);
-	for (i = 0; i < b->n_subs; i++)
-		log_msg(LOG_DEBUG, "mqtt: subscribed to %s (qos %d)", b->subs[i], b->sub_qos[i]);
+	mqtt_subscribe(b->mqtt, b->subs->filter, b->subs->qos, b->subs->id, b->subs->n);
+	for (i = 0; i < b->subs->n; i++)
+		log_msg(LOG_DEBUG, "mqtt: subscribed to %s (qos %d)", b->subs->filter[i], b->subs->qos[i]);
 }
 
 /* ---- broker events ---- */
@@ -631,8 +601,9 @@ struct bridge *bridge_new(struct config *cfg, const char *cfg_path, char *err, s
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
 		goto fail;
 	}
-	b->n_subs = bridge_collect_subs(cfg, &b->subs, &b->sub_qos);
-	if (!b->cfg_path || (*cfg->buffer.dir && !b->spool_dir) || b->n_subs < 0 || bridge_devices_new(b, cfg, &b->serial, &b->gpio) < 0) {
+	b->next_sub_id = 1;
+	b->subs = subs_new(cfg, NULL, &b->next_sub_id);
+	if (!b->cfg_path || (*cfg->buffer.dir && !b->spool_dir) || !b->subs || bridge_devices_new(b, cfg, &b->serial, &b->gpio) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -668,8 +639,7 @@ void bridge_free(struct bridge *b)
 		bridge_devices_free(b->serial, b->cfg->n_serial);
 		bridge_devices_free(b->gpio, b->cfg->n_gpio);
 	}
-	if (b->n_subs > 0 || b->subs)
-		bridge_free_subs(b->subs, b->sub_qos, b->n_subs > 0 ? b->n_subs : 0);
+	subs_free(b->subs);
 	if (b->sfd >= 0)
 		close(b->sfd);
 	retained_free(b->retained);

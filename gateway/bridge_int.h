@@ -35,9 +35,8 @@ struct bridge {
 	uint64_t dropped_in_seen;	/* inbound drops already logged */
 	uint64_t drop_log_at;
 	uint64_t wd_next;
-	char **subs;			/* current subscriptions */
-	int *sub_qos;
-	int n_subs;
+	struct subs *subs;		/* current subscriptions */
+	uint32_t next_sub_id;		/* the next MQTT 5 subscription identifier to hand out */
 	struct pollfd *pfds;
 	struct device **pdev;
 	int pcap;
@@ -51,9 +50,6 @@ struct bridge {
 struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
 				 const void *cfg, int index);
 void bridge_device_free(struct device *dev);
-/* The distinct mqtt filters of cfg's routes, each at its highest qos; count or -1. */
-int bridge_collect_subs(const struct config *cfg, char ***subs_out, int **qos_out);
-void bridge_free_subs(char **subs, int *qos, int n);
 void bridge_subscribe_all(struct bridge *b);
 
 /* bridge_replies.c: per serial device, where each command's reply goes */

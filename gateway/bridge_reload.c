@@ -12,6 +12,7 @@
 
 #include "bridge_int.h"
 #include "log.h"
+#include "subs.h"
 
 static int bridge_str_eq(const char *a, const char *b)
 {
@@ -189,8 +190,8 @@ void bridge_reload(struct bridge *b, uint64_t now)
 {
 	char err[CONFIG_ERRLEN];
 	struct config *nc = config_load(b->cfg_path, err, sizeof(err));
-	char **subs;
-	int *qos, n, i, j;
+	struct subs *subs;
+	int i;
 
 	b->reloads++;
 
@@ -209,26 +210,19 @@ void bridge_reload(struct bridge *b, uint64_t now)
 		config_free(nc);
 		return;
 	}
-	n = bridge_collect_subs(nc, &subs, &qos);
-	if (n < 0 || bridge_swap_devices(b, nc, now) < 0) {
+	subs = subs_new(nc, b->subs, &b->next_sub_id);
+	if (!subs || bridge_swap_devices(b, nc, now) < 0) {
 		log_msg(LOG_ERR, "reload failed: out of memory");
-		if (n >= 0)
-			bridge_free_subs(subs, qos, n);
+		subs_free(subs);
 		config_free(nc);
 		return;
 	}
 	/* subscriptions: drop the ones gone, add the new ones */
-	for (i = 0; i < b->n_subs; i++) {
-		for (j = 0; j < n; j++)
-			if (strcmp(b->subs[i], subs[j]) == 0)
-				break;
-		if (j == n && mqtt_is_connected(b->mqtt))
-			mqtt_unsubscribe(b->mqtt, &b->subs[i], 1);
-	}
-	bridge_free_subs(b->subs, b->sub_qos, b->n_subs);
+	for (i = 0; i < b->subs->n; i++)
+		if (!subs_has(subs, b->subs->filter[i]) && mqtt_is_connected(b->mqtt))
+			mqtt_unsubscribe(b->mqtt, &b->subs->filter[i], 1);
+	subs_free(b->subs);
 	b->subs = subs;
-	b->sub_qos = qos;
-	b->n_subs = n;
 	if (mqtt_is_connected(b->mqtt))
 		bridge_subscribe_all(b);
 	/* everything that points into the old config moves first */

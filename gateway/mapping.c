@@ -142,8 +142,21 @@ static enum mapping_verdict mapping_check_bytes(const struct config *cfg, const 
 	return len > max ? MAPPING_TOO_LONG : MAPPING_OK;
 }
 
-int mapping_downlink(const struct config *cfg, const char *topic, const char *payload, size_t len, int *next,
-		     char *buf, size_t buf_size, struct mapping_out *out)
+/* 1 if filter is one of via's n (n < 0: no restriction), else 0. */
+static int mapping_via(const char *filter, const char *const *via, int n)
+{
+	int i;
+
+	if (n < 0)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (strcmp(via[i], filter) == 0)
+			return 1;
+	return 0;
+}
+
+int mapping_downlink(const struct config *cfg, const char *topic, const char *const *via, int n_via,
+		     const char *payload, size_t len, int *next, char *buf, size_t buf_size, struct mapping_out *out)
 {
 	struct template_cap caps[TEMPLATE_MAX_CAPS];
 	int i, ncaps, n;
@@ -151,7 +164,7 @@ int mapping_downlink(const struct config *cfg, const char *topic, const char *pa
 	for (i = *next; i < cfg->n_routes; i++) {
 		const struct cfg_route *r = &cfg->routes[i];
 
-		if (r->from_kind != ROUTE_MQTT || !topic_matches(r->from, topic))
+		if (r->from_kind != ROUTE_MQTT || !topic_matches(r->from, topic) || !mapping_via(r->from, via, n_via))
 			continue;
 		*next = i + 1;
 		memset(out, 0, sizeof(*out));

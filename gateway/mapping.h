@@ -50,9 +50,12 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
  * Find the next route, from index *next on, whose filter matches topic, and
  * judge the payload for it. Returns 0 with out filled (check out->verdict)
  * and *next advanced past it, or -1 when there are no more routes.
+ * via/n_via: only routes whose `from` filter is one of these (the MQTT 5
+ * subscriptions this copy of the message was sent for, see subs.h);
+ * n_via < 0: every matching route.
  */
-int mapping_downlink(const struct config *cfg, const char *topic, const char *payload, size_t len, int *next,
-		     char *buf, size_t buf_size, struct mapping_out *out);
+int mapping_downlink(const struct config *cfg, const char *topic, const char *const *via, int n_via,
+		     const char *payload, size_t len, int *next, char *buf, size_t buf_size, struct mapping_out *out);
 
 /* A word for a verdict, for logs. */
 const char *mapping_verdict_str(enum mapping_verdict v);

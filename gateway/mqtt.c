@@ -192,13 +192,23 @@ void mqtt_event_free(struct mqtt_event *ev)
 
 static void mqtt_add_tls_reason(struct mqtt *m, char *why, size_t size);
 
-/* MQTT 5 request/response: keep the response topic and correlation data. */
+/*
+ * MQTT 5: keep the response topic and correlation data (request/response)
+ * and the subscription identifiers the copy was sent for (subs.h).
+ */
 static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
 {
 	MQTTProperty *p;
+	int i, n;
 
 	if (!props || props->count == 0)
 		return;
+	n = MQTTProperties_propertyCount(props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER);
+	for (i = 0; i < n && ev->n_sub_ids < MQTT_SUB_IDS_MAX; i++) {
+		p = MQTTProperties_getPropertyAt(props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER, i);
+		if (p && p->value.integer4 > 0)
+			ev->sub_ids[ev->n_sub_ids++] = (uint32_t)p->value.integer4;
+	}
 	p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
 	if (p && p->value.data.len > 0)
 		ev->response_topic = strndup(p->value.data.data, (size_t)p->value.data.len);
@@ -1331,13 +1341,40 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
  * properties) from them, and with two or more filters dereferences a NULL
  * one (issue 22: SIGSEGV on every connect).
  */
-int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n)
+/*
+ * MQTT 5: one SUBSCRIBE per filter, since a subscription identifier is a
+ * property of the packet, not of a filter in it.
+ */
+static int mqtt_subscribe_v5(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
+{
+	int i, rc, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER };
+
+		p.value.integer4 = (int)ids[i];
+		rc = MQTTProperties_add(&ro.properties, &p);
+		if (rc == 0)
+			rc = MQTTAsync_subscribe(m->client, filters[i], qos[i], &ro);
+		MQTTProperties_free(&ro.properties);
+		if (rc != MQTTASYNC_SUCCESS) {
+			log_msg(LOG_ERR, "mqtt: subscribe to %s failed: %s", filters[i], MQTTAsync_strerror(rc));
+			failed = 1;
+		}
+	}
+	return failed ? -1 : 0;
+}
+
+int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	int rc;
 
 	if (n == 0)
 		return 0;
+	if (m->cfg->protocol == 5)
+		return mqtt_subscribe_v5(m, filters, qos, ids, n);
 	rc = MQTTAsync_subscribeMany(m->client, n, filters, (int *)(uintptr_t)qos, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_msg(LOG_ERR, "mqtt: subscribe failed: %s", MQTTAsync_strerror(rc));

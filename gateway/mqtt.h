@@ -31,6 +31,8 @@ enum mqtt_event_type {
 	MQTT_EV_DISCONNECTED	/* our own disconnect finished */
 };
 
+#define MQTT_SUB_IDS_MAX 16	/* identifiers kept per message; more are ignored */
+
 struct mqtt_event {
 	enum mqtt_event_type type;
 	char *topic;		/* MESSAGE */
@@ -44,6 +46,8 @@ struct mqtt_event {
 	char *correlation;	/* MESSAGE, MQTT 5: correlation data for the reply */
 	size_t correlation_len;
 	uint32_t gen;		/* LOST: the paho client it came from (a replaced one's is ignored) */
+	uint32_t sub_ids[MQTT_SUB_IDS_MAX];	/* MESSAGE, MQTT 5: the subscriptions it was sent for */
+	int n_sub_ids;		/* 0: none given (MQTT 3.1.1): every matching route takes it */
 	struct mqtt_event *next;
 };
 
@@ -117,7 +121,8 @@ void mqtt_send_queued(struct mqtt *m);
 /* Publish a reply: with MQTT 5, carrying the request's correlation data. */
 int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
 		       const void *corr, size_t corr_len);
-int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, int n);
+/* Subscribe; with MQTT 5 each filter carries its subscription identifier ids[i]. */
+int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n);
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n);
 /*
  * Write what was queued since the last call to buffer.dir (before the loop

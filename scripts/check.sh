@@ -2,6 +2,9 @@
 # check.sh - everything `make check` runs, in phases, and one total at the end.
 #
 #   plain     unit + integration tests against the normal build (build/)
+#   mqtt5     the end-to-end suites (bridge, reliability, serial world,
+#             hostile input, GPIO) again with every gateway on MQTT 5
+#             (MQTTGW_PROTOCOL=5: configs that name no protocol get 5)
 #   san       the same suite built and run with ASan + UBSan (build-san/)
 #   valgrind  the integration tests of the bridge, the config and serial
 #             ports with every daemon under valgrind: zero errors, zero
@@ -9,14 +12,15 @@
 #   fuzz      every libFuzzer target for FUZZ_SECONDS (default 30) from its
 #             corpus, regression inputs included
 #
-# CHECK_PHASES picks phases ("plain san valgrind fuzz" by default; `make
+# CHECK_PHASES picks phases ("plain mqtt5 san valgrind fuzz" by default; `make
 # check SAN=1` runs "san"). Each test case counts once per phase it runs in,
 # each fuzz target as one case; the last line is the total:
 # "N passed, N failed". Exit status 1 if anything failed.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-PHASES=${CHECK_PHASES:-plain san valgrind fuzz}
+PHASES=${CHECK_PHASES:-plain mqtt5 san valgrind fuzz}
+MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio.}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
 # tests would take most of the time budget, and test_gpio's 5 s pin waits
@@ -59,6 +63,12 @@ for phase in $PHASES; do
 	plain)
 		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
 		MQTTGW_BUILD=build $PY tests/run.py 2>&1 | tee "$LOGDIR/$phase"
+		;;
+	mqtt5)
+		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
+		# shellcheck disable=SC2086
+		MQTTGW_BUILD=build MQTTGW_PROTOCOL=5 $PY tests/run.py --integration $MQTT5_TESTS 2>&1 |
+			tee "$LOGDIR/$phase"
 		;;
 	san)
 		make --no-print-directory -s SAN=1 tests >/dev/null || { echo "check: SAN build failed"; exit 1; }

@@ -199,7 +199,7 @@ static void downlink(const char *topic, const char *payload, size_t len)
 
 	if (topic_name_valid(topic) != 0)
 		return;
-	while (mapping_downlink(cfg, topic, payload, len, &next, buf, sizeof(buf), &o) == 0) {
+	while (mapping_downlink(cfg, topic, NULL, -1, payload, len, &next, buf, sizeof(buf), &o) == 0) {
 		const struct cfg_route *r;
 
 		/* the routes skipped must not have matched */

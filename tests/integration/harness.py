@@ -72,6 +72,12 @@ VALGRIND = os.environ.get("MQTTGW_VALGRIND", "") not in ("", "0")
 # Default wait for an event that should happen promptly (a message, a line);
 # valgrind makes the daemon some 20 times slower.
 EVENT_TIMEOUT = 20.0 if VALGRIND else 5.0
+
+# MQTTGW_PROTOCOL=5 runs every daemon config that does not name its MQTT
+# protocol with `mqtt.protocol = 5` (make check runs the end-to-end suites
+# on both protocols, so a difference between the two cannot hide). A test
+# that names a protocol keeps it.
+PROTOCOL = int(os.environ.get("MQTTGW_PROTOCOL", "4") or "4")
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                       "runtime error:", "ERROR: ThreadSanitizer",
                       "WARNING: ThreadSanitizer")
@@ -1321,10 +1327,29 @@ def _lc_inline(d):
     return "{ %s }" % " ".join("%s = %s;" % (k, _lc_value(x, 0)) for k, x in d.items())
 
 
+def with_protocol(cfg):
+    """cfg (a settings dict or verbatim libconfig text) with the mqtt group's
+    protocol set to PROTOCOL where the config names none. Text keeps its line
+    numbers (the setting goes on the line of `mqtt = {`)."""
+    if PROTOCOL == 4:
+        return cfg
+    if isinstance(cfg, dict):
+        m = cfg.get("mqtt")
+        if isinstance(m, dict) and "protocol" not in m:
+            cfg = dict(cfg)
+            cfg["mqtt"] = dict(m, protocol=PROTOCOL)
+        return cfg
+    if re.search(r"\bprotocol\s*[=:]", cfg):
+        return cfg
+    return re.sub(r"(\bmqtt\s*[=:]\s*\{)", r"\1 protocol = %d;" % PROTOCOL, cfg, count=1)
+
+
 def render_config(settings):
     """Render {name: value} as a libconfig file: dict -> group, list of dicts
     -> list of groups (one per line), list -> array, tuple -> list,
-    str/int/bool/float -> scalars, Raw -> verbatim."""
+    str/int/bool/float -> scalars, Raw -> verbatim. The mqtt group gets
+    protocol = MQTTGW_PROTOCOL where it names none (with_protocol)."""
+    settings = with_protocol(settings)
     return "".join("%s = %s;\n" % (k, _lc_value(v, 0)) for k, v in settings.items())
 
 
@@ -1364,7 +1389,7 @@ def gateway_config(broker, serial=(), routes=(), station="S013", gpio=None, mqtt
 def write_config(cfg, name=None):
     """Write a config (dict, rendered; or str, verbatim) into the test dir."""
     path = tmppath(name or "mqttgw-%d.cfg" % next(_seq))
-    text = cfg if isinstance(cfg, str) else render_config(cfg)
+    text = with_protocol(cfg) if isinstance(cfg, str) else render_config(cfg)
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -1485,7 +1510,7 @@ class Gateway:
         return self
 
     def rewrite_config(self, config):
-        text = config if isinstance(config, str) else render_config(config)
+        text = with_protocol(config) if isinstance(config, str) else render_config(config)
         tmp = self.config_path + ".new"
         with open(tmp, "w") as f:
             f.write(text)

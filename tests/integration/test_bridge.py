@@ -444,6 +444,36 @@ def test_two_devices_work_independently():
     sub.expect("S013/MOT01/SEND", "L" * 40)
 
 
+def test_mqtt5_two_command_topics():
+    """Issue 22: protocol 5 with two command filters crashed on every
+    connect (paho read subscribe options from NULL). Both topics carry
+    commands, and a command matched by two of the gateway's filters (the
+    broker sends one copy per subscription) is written once per route."""
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    routes = [{"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"},
+              {"from": "mqtt:${station}/MOT01/RECM/req/+", "to": "serial:MOT01"},
+              {"from": "mqtt:${station}/MOT01/RECM/#", "to": "serial:MOT01", "accept": "^ALL"},
+              {"from": "serial:MOT01", "to": "mqtt:${station}/MOT01/SEND"}]
+    gw = Gateway(gateway_config(broker, serial=[serial_dev("MOT01", pty.path)], routes=routes,
+                                mqtt={"protocol": 5}))
+    sub.expect(STATUS, "online", timeout=10)
+    sync_out(broker, pty)
+    pub(broker, "S013/MOT01/RECM/req/a", "DRVZ+2")
+    assert pty.read_line() == b"DRVZ+2\r\n"
+    # matched by RECM/req/+ and RECM/#: each route once, nothing doubled
+    pub(broker, "S013/MOT01/RECM/req/b", "ALL1")
+    pub(broker, "S013/MOT01/RECM", "STOP")
+    got = [pty.read_line() for _ in range(3)]
+    assert got == [b"ALL1\r\n", b"ALL1\r\n", b"STOP\r\n"], got
+    pub(broker, "S013/MOT01/RECM", "LAST")
+    assert pty.read_line() == b"LAST\r\n"
+    pty.expect_nothing(0.5)
+    gw.assert_running()
+    assert len(re.findall(r"mqtt: connected to", gw.log_text())) == 1, gw.log_tail()
+
+
 def test_route_qos_levels():
     broker = Broker()
     pty = Pty()

@@ -233,14 +233,14 @@ struct hit {
 
 static struct hit hits[16];
 
-/* Walk every route for one message, like the bridge does. */
-static int down(const char *t, const char *p, size_t len)
+/* Walk every route for one message (a copy sent for the via filters), like the bridge does. */
+static int down_via(const char *t, const char *const *via, int n_via, const char *p, size_t len)
 {
 	struct mapping_out o;
 	int next = 0, n = 0, guard = 0;
 
 	memset(hits, 0, sizeof(hits));
-	while (mapping_downlink(cfg, t, p, len, &next, buf, sizeof(buf), &o) == 0 && guard++ < 100) {
+	while (mapping_downlink(cfg, t, via, n_via, p, len, &next, buf, sizeof(buf), &o) == 0 && guard++ < 100) {
 		if (n < 16) {
 			hits[n].route = o.route;
 			hits[n].verdict = o.verdict;
@@ -255,6 +255,11 @@ static int down(const char *t, const char *p, size_t len)
 	}
 	CHECK_INT(next, cfg->n_routes);
 	return n;
+}
+
+static int down(const char *t, const char *p, size_t len)
+{
+	return down_via(t, NULL, -1, p, len);
 }
 
 #define DOWN(t, p) down(t, p, strlen(p))
@@ -274,6 +279,28 @@ TEST(downlink_command_reaches_its_device)
 	CHECK_INT(DOWN("S013/MOT01/RECM", "STOP"), 2);
 	CHECK_INT(hits[0].verdict, MAPPING_OK);
 	CHECK_STR(hits[0].bytes, "STOP");
+}
+
+/*
+ * MQTT 5: a broker sends one copy per matching subscription, each naming
+ * its subscription; a copy goes only through the routes of those filters,
+ * so each route writes the command once.
+ */
+TEST(downlink_copy_goes_only_through_its_subscriptions)
+{
+	static const char *const plus[] = { "S013/+/raw" };
+	static const char *const hash[] = { "S013/#" };
+	static const char *const both[] = { "S013/#", "S013/+/raw" };
+
+	CHECK_INT(down_via("S013/MOT01/raw", plus, 1, "HOME", 4), 1);
+	CHECK_INT(hits[0].route, 7);
+	CHECK_INT(down_via("S013/MOT01/raw", hash, 1, "HOME", 4), 1);
+	CHECK_INT(hits[0].route, 8);
+	CHECK_INT(down_via("S013/MOT01/raw", both, 2, "HOME", 4), 2);
+	CHECK_INT(hits[0].route, 7);
+	CHECK_INT(hits[1].route, 8);
+	/* a copy for a subscription no longer known (gone in a reload): no route */
+	CHECK_INT(down_via("S013/MOT01/raw", NULL, 0, "HOME", 4), 0);
 }
 
 TEST(downlink_fans_out_over_plus_and_hash)
@@ -447,11 +474,11 @@ TEST(downlink_scratch_buffer_too_small)
 	char small[4];
 	int next = 0;
 
-	CHECK_INT(mapping_downlink(cfg, "tpl/cmd", "SET 42", 6, &next, small, sizeof(small), &o), 0);
+	CHECK_INT(mapping_downlink(cfg, "tpl/cmd", NULL, -1, "SET 42", 6, &next, small, sizeof(small), &o), 0);
 	CHECK_INT(o.route, 10);
 	CHECK_INT(o.verdict, MAPPING_TOO_LONG);
 	CHECK_INT(next, 11);
-	CHECK_INT(mapping_downlink(cfg, "tpl/cmd", "SET 42", 6, &next, small, sizeof(small), &o), -1);
+	CHECK_INT(mapping_downlink(cfg, "tpl/cmd", NULL, -1, "SET 42", 6, &next, small, sizeof(small), &o), -1);
 }
 
 TEST(verdict_words_for_the_log)
@@ -484,6 +511,7 @@ int main(void)
 	RUN(uplink_payload_buffer_too_small);
 	RUN(downlink_command_reaches_its_device);
 	RUN(downlink_fans_out_over_plus_and_hash);
+	RUN(downlink_copy_goes_only_through_its_subscriptions);
 	RUN(downlink_no_route);
 	RUN(downlink_gpio_route);
 	RUN(accept_refuses_what_it_does_not_match);

@@ -1,0 +1,124 @@
+/*
+ * subs.c - the set of MQTT subscriptions a config needs, with identifiers
+ * that are stable across reloads (see subs.h for why they exist).
+ *
+ * Sets are small (one entry per distinct command filter), so lookups are
+ * linear scans; nothing here runs per frame except subs_filter_of, once
+ * per identifier of an MQTT 5 message.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "subs.h"
+
+void subs_free(struct subs *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->n; i++)
+		free(s->filter[i]);
+	free(s->filter);
+	free(s->qos);
+	free(s->id);
+	free(s);
+}
+
+static int subs_index(const struct subs *s, const char *filter)
+{
+	int i;
+
+	for (i = 0; s && i < s->n; i++)
+		if (strcmp(s->filter[i], filter) == 0)
+			return i;
+	return -1;
+}
+
+int subs_has(const struct subs *s, const char *filter)
+{
+	return subs_index(s, filter) >= 0;
+}
+
+const char *subs_filter_of(const struct subs *s, uint32_t id)
+{
+	int i;
+
+	for (i = 0; s && i < s->n; i++)
+		if (s->id[i] == id)
+			return s->filter[i];
+	return NULL;
+}
+
+static int subs_id_used(const struct subs *s, int upto, uint32_t id)
+{
+	int i;
+
+	for (i = 0; i < upto; i++)
+		if (s->id[i] == id)
+			return 1;
+	return 0;
+}
+
+/*
+ * The next identifier used neither in s nor in old: a filter just removed
+ * keeps its identifier out of use, so a copy still in flight for it is
+ * never routed through a new filter.
+ */
+static uint32_t subs_fresh_id(const struct subs *s, const struct subs *old, uint32_t *next_id)
+{
+	for (;;) {
+		uint32_t id = *next_id;
+
+		*next_id = id >= SUBS_ID_MAX ? 1 : id + 1;
+		if (id == 0 || id > SUBS_ID_MAX)
+			continue;
+		if (!subs_id_used(s, s->n, id) && !subs_filter_of(old, id))
+			return id;
+	}
+}
+
+struct subs *subs_new(const struct config *cfg, const struct subs *old, uint32_t *next_id)
+{
+	struct subs *s = calloc(1, sizeof(*s));
+	size_t cap = (size_t)cfg->n_routes + 1;
+	int i, j, k;
+
+	if (!s)
+		return NULL;
+	s->filter = calloc(cap, sizeof(*s->filter));
+	s->qos = calloc(cap, sizeof(*s->qos));
+	s->id = calloc(cap, sizeof(*s->id));
+	if (!s->filter || !s->qos || !s->id) {
+		subs_free(s);
+		return NULL;
+	}
+	for (i = 0; i < cfg->n_routes; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+
+		if (r->from_kind != ROUTE_MQTT)
+			continue;
+		j = subs_index(s, r->from);
+		if (j >= 0) {
+			if (r->qos > s->qos[j])
+				s->qos[j] = r->qos;
+			continue;
+		}
+		s->filter[s->n] = strdup(r->from);
+		if (!s->filter[s->n]) {
+			subs_free(s);
+			return NULL;
+		}
+		s->qos[s->n++] = r->qos;
+	}
+	/* kept filters keep their identifiers first, then the new ones get fresh ones */
+	for (i = 0; i < s->n; i++) {
+		k = subs_index(old, s->filter[i]);
+		s->id[i] = k >= 0 ? old->id[k] : 0;
+	}
+	for (i = 0; i < s->n; i++)
+		if (s->id[i] == 0)
+			s->id[i] = subs_fresh_id(s, old, next_id);
+	return s;
+}
