@@ -203,6 +203,14 @@ static void serial_dropped(const char *data, size_t len, void *ctx)
 		dev->event(dev, DEVICE_EV_DROPPED, data, len, dev->ctx);
 }
 
+static void serial_expired(const char *data, size_t len, void *ctx)
+{
+	struct device *dev = ctx;
+
+	if (dev->event)
+		dev->event(dev, DEVICE_EV_EXPIRED, data, len, dev->ctx);
+}
+
 /* ---- writing ---- */
 
 static void serial_lost(struct device *dev, uint64_t now, const char *why);
@@ -315,6 +323,9 @@ static void serial_pump(struct device *dev, uint64_t now)
 	size_t len;
 
 	serial_flush(dev, now);
+	/* MQTT 5 message expiry: a command that waited past it is never written */
+	if (p->wq_off >= p->wq_len)
+		cmdq_drop_expired(&p->q, now, serial_expired, dev);
 	while (p->port.fd >= 0 && p->wq_off >= p->wq_len && serial_kernel_room(dev, p, now) &&
 	       (cmd = cmdq_take(&p->q, &len, now)) != NULL) {
 		p->wq_failsafe = 0;
@@ -632,7 +643,7 @@ static int serial_write(struct device *dev, const char *data, size_t len, uint64
 		dev->stats.refused++;
 		return -1;
 	}
-	rc = cmdq_submit(&p->q, data, len, now);
+	rc = cmdq_submit_until(&p->q, data, len, now, dev->write_expires_at);
 	if (rc != CMDQ_OK) {
 		dev->stats.refused++;
 		dev->last_error = rc == CMDQ_RATE ? "rate limit" : rc == CMDQ_FULL ? "queue full" : "too long";

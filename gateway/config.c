@@ -737,6 +737,8 @@ void config_print_summary(const struct config *cfg)
 			printf(" match %s", r->match_src);
 		if (r->accept_src)
 			printf(" accept %s", r->accept_src);
+		if (r->require_expiry)
+			printf(" require_expiry");
 		if (r->to_kind == ROUTE_MQTT)
 			printf(" qos %d%s", r->qos, r->retain ? " retained" : "");
 		printf("\n");

@@ -103,6 +103,7 @@ struct cfg_route {
 	int has_accept;
 	int qos;
 	int retain;
+	int require_expiry;		/* mqtt sources, MQTT 5: refuse commands without a message expiry */
 	int from_dev;			/* index into serial[] or gpio[] (device sources) */
 	int to_dev;			/* index into serial[] or gpio[] (device targets) */
 	int line;

@@ -192,9 +192,20 @@ void mqtt_event_free(struct mqtt_event *ev)
 
 static void mqtt_add_tls_reason(struct mqtt *m, char *why, size_t size);
 
+static uint64_t mqtt_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /*
  * MQTT 5: keep the response topic and correlation data (request/response)
- * and the subscription identifiers the copy was sent for (subs.h).
+ * and the subscription identifiers the copy was sent for (subs.h). And the
+ * message expiry: the broker hands over what is left of it (it counts down
+ * while the message waits in a session queue), in seconds; the deadline
+ * starts now, when the message reached us.
  */
 static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
 {
@@ -203,6 +214,11 @@ static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
 
 	if (!props || props->count == 0)
 		return;
+	p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL);
+	if (p) {
+		ev->has_expiry = 1;
+		ev->expires_at = mqtt_clock_ms() + (uint64_t)p->value.integer4 * 1000u;
+	}
 	n = MQTTProperties_propertyCount(props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER);
 	for (i = 0; i < n && ev->n_sub_ids < MQTT_SUB_IDS_MAX; i++) {
 		p = MQTTProperties_getPropertyAt(props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER, i);
@@ -548,13 +564,6 @@ static void mqtt_cb_probe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 
 static void mqtt_pump(struct mqtt *m);
 
-static uint64_t mqtt_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *mqtt_connack_str(int code)
 {

@@ -17,6 +17,7 @@ make check.
 """
 
 import os
+import subprocess
 import signal
 import time
 
@@ -162,3 +163,68 @@ def test_link_timeout_mistakes_refused_with_line():
     expect_config_error(mutate(cfg, ROUTE1,
                                '  { from = "mqtt:S013/gateway/link-check"; to = "serial:MOT01"; },  #<--\n'
                                + ROUTE1), mentions="link_check_topic")
+    # MQTT 3.1.1 carries no expiry: every command would be refused
+    cfg4 = mutate(cfg, "keepalive = 60;", "  keepalive = 60; protocol = 4;")
+    expect_config_error(mutate(cfg4, ROUTE1, ROUTE1.replace("accept", "require_expiry = true;  #<--\n accept")),
+                        mentions="require_expiry")
+
+
+# --------------------------------------------------------------------------
+# Stale commands: MQTT 5 message expiry, require_expiry
+
+def pub5(broker, topic, payload, expiry=None):
+    """mosquitto_pub over MQTT 5, with a Message Expiry Interval (s) if given."""
+    argv = ["mosquitto_pub", "-V", "mqttv5", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+            "-t", topic, "-m", payload]
+    if expiry is not None:
+        argv += ["-D", "publish", "message-expiry-interval", str(expiry)]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+    assert r.returncode == 0, r.stdout
+
+
+def test_expired_command_never_reaches_the_port():
+    # The command waits in the gateway (the port held by XOFF) past its
+    # expiry: it is dropped, reported, and never written.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    Gateway(gateway_config(broker, mqtt={"protocol": 5}, serial=[
+        serial_dev("EX", pty.path, flow="xonxoff", error_topic="${station}/${name}/error")], routes=routes("EX")))
+    ready(broker, sub, "EX")
+    pub5(broker, "S013/EX/RECM", "FIRST", expiry=60)
+    assert pty.read_line() == b"FIRST\r\n"
+    pty.write(b"\x13")  # XOFF
+    pub5(broker, "S013/EX/RECM", "HELD", expiry=60)   # holds the port (in the write buffer)
+    pub5(broker, "S013/EX/RECM", "SHORT", expiry=1)   # waits in the queue behind it
+    pub5(broker, "S013/EX/RECM", "LONG", expiry=60)
+    time.sleep(1.5)  # stimulus: SHORT's expiry passes while it waits
+    pty.write(b"\x11")  # XON
+    assert pty.read_line() == b"HELD\r\n"
+    assert pty.read_line() == b"LONG\r\n"
+    pty.expect_nothing(0.3)
+    sub.expect("S013/EX/error", "expired: SHORT", timeout=5)
+
+
+def test_expired_in_the_session_queue_and_require_expiry():
+    # While the gateway is away the broker counts expiry down: what expired
+    # there never arrives, what did not arrives with what is left of it. A
+    # route with require_expiry refuses a command that carries none.
+    broker = Broker()
+    pty = Pty(link="ttyRQ")
+    sub = Sub(broker, ["S013/#"])
+    cfg = gateway_config(broker, mqtt={"protocol": 5, "clean_session": False}, serial=[
+        serial_dev("RQ", pty.path, error_topic="${station}/${name}/error")],
+        routes=[{"from": "mqtt:${station}/RQ/RECM", "to": "serial:RQ", "require_expiry": True}])
+    gw = Gateway(cfg)
+    ready(broker, sub, "RQ")
+    pub5(broker, "S013/RQ/RECM", "NOEXPIRY")
+    sub.expect("S013/RQ/error", "no expiry: NOEXPIRY", timeout=5)
+    pub5(broker, "S013/RQ/RECM", "WITH", expiry=30)
+    assert pty.read_line() == b"WITH\r\n"
+    assert gw.terminate() == 0
+    pub5(broker, "S013/RQ/RECM", "STALE", expiry=1)
+    pub5(broker, "S013/RQ/RECM", "FRESH", expiry=60)
+    time.sleep(2.2)  # stimulus: STALE expires in the broker's session queue
+    Gateway(cfg)
+    assert pty.read_line(timeout=10) == b"FRESH\r\n"
+    pty.expect_nothing(0.5)
