@@ -58,3 +58,12 @@ bench: bench-deps
 bench-profile: bench-deps
 	@$(MAKE) --no-print-directory $(B)/mqttgw $(BENCH_PROGS) $(BENCH_GPIOSIM)
 	@MQTTGW_BUILD=$(B) MQTTGW_BENCH=$(MQTTGW_BENCH) /usr/bin/python3 tests/bench/run.py --profile
+
+# `make safety`: the fail-safe latency distribution (SAFETY.md): every
+# trigger 20 times (SAFETY_ARGS="--trials 5" for a shorter run), about
+# 7 minutes; network namespaces for the link cut (root). Not part of make
+# check (tests/integration/test_safety.py is the quick version there).
+.PHONY: safety
+safety: deps
+	@$(MAKE) --no-print-directory tests
+	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/bench/safety.py $(SAFETY_ARGS)

@@ -68,7 +68,7 @@ def test_broker_frozen_stops_motor_within_link_timeout():
         os.kill(broker.proc.pid, signal.SIGCONT)
     assert got == b"STOP\r\n", got
     bound = link_ms + grace_ms
-    print("broker frozen -> STOP on the port: %.0f ms (link_timeout_ms %d + failsafe_grace_ms %d = %d)"
+    print("# broker frozen -> STOP on the port: %.0f ms (link_timeout_ms %d + failsafe_grace_ms %d = %d)"
           % (dt, link_ms, grace_ms, bound))
     assert dt <= bound + SLACK_MS, "STOP %.0f ms after the freeze; the bound is %d ms" % (dt, bound)
     # not before the link could have been proven dead: a third of the timeout (one probe period) early at most
@@ -146,7 +146,7 @@ def test_port_back_after_unplug_gets_failsafe_first():
     t0 = time.monotonic()
     assert pty.read_line() == b"STOP\r\n"
     dt = (time.monotonic() - t0) * 1000
-    print("replug -> STOP: %.0f ms (reopen_ms 100, backoff up to 500)" % dt)
+    print("# replug -> STOP: %.0f ms (reopen_ms 100, backoff up to 500)" % dt)
     assert dt <= 500 + SLACK_MS
     sub.expect("S013/UP/status", "online")
     pub(broker, "S013/UP/RECM", "AGAIN")
@@ -228,3 +228,37 @@ def test_expired_in_the_session_queue_and_require_expiry():
     Gateway(cfg)
     assert pty.read_line(timeout=10) == b"FRESH\r\n"
     pty.expect_nothing(0.5)
+
+
+def test_gpio_and_serial_failsafe_in_the_same_turn():
+    # One grace for the motor's port and the brake's pin: the STOP and the
+    # brake come from the same loop turn (the trace and the pty read use
+    # the same monotonic clock).
+    from test_gpio import PI4, Ctl, gpio_env, gpio_out, trace_of
+    from harness import tmppath
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    sock, trace = tmppath("gw.sock"), tmppath("gw.trace")
+    cfg = gateway_config(broker, mqtt={"link_timeout_ms": 600, "reconnect_min_ms": 100},
+                         serial=[serial_dev("GS", pty.path, on_disconnect="STOP", failsafe_grace_ms=300)],
+                         gpio=[gpio_out("BRAKE", 27, initial=0, failsafe=1, failsafe_grace_ms=300)],
+                         routes=routes("GS"))
+    gw = Gateway(cfg, env=gpio_env(PI4, sock, trace))
+    ctl = Ctl(sock, gw)
+    ready(broker, sub, "GS")
+    ctl.wait("gpiochip0", 27, "used", 5000)
+    sub.stop()
+    os.kill(broker.proc.pid, signal.SIGSTOP)
+    try:
+        assert pty.read_line(timeout=10) == b"STOP\r\n"
+        t_stop = time.monotonic() * 1000
+        ctl.wait("gpiochip0", 27, 1, 5000)
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
+    vals = [t for t in trace_of(trace, "gpiochip0", 27) if t[3] == "value"]
+    assert [t[4] for t in vals] == ["1"], vals
+    gap = t_stop - vals[0][0]
+    print("# brake pin set %.0f ms before STOP was read from the port" % gap)
+    assert -5 <= gap <= 50, "brake and STOP %.0f ms apart" % gap
+    gw.wait_for_log(r"gpio BRAKE: .*failsafe")
