@@ -21,6 +21,8 @@ void linkcheck_up(struct linkcheck *lc, uint64_t now)
 	lc->outstanding = 0;
 	lc->proof_at = now;
 	lc->next_probe = now + (uint64_t)lc->period_ms;
+	lc->seen_at = now;
+	lc->forgiven = 0;
 }
 
 void linkcheck_down(struct linkcheck *lc)
@@ -31,6 +33,25 @@ void linkcheck_down(struct linkcheck *lc)
 	lc->next_probe = LINKCHECK_NEVER;
 }
 
+void linkcheck_tick(struct linkcheck *lc, uint64_t now)
+{
+	uint64_t period = (uint64_t)lc->period_ms, floor;
+
+	if (lc->timeout_ms <= 0 || !lc->up)
+		return;
+	if (now > lc->seen_at + 2 * period && !lc->forgiven) {
+		/* the loop itself was away: one more period before a verdict */
+		floor = now + period - (uint64_t)lc->timeout_ms;
+		if (now + period > (uint64_t)lc->timeout_ms && floor > lc->proof_at)
+			lc->proof_at = floor;
+		lc->forgiven = 1;
+	}
+	lc->seen_at = now;
+	/* a probe still unanswered: wake again a period on all the same (stalls are seen so) */
+	if (lc->outstanding && now >= lc->next_probe)
+		lc->next_probe = now + period;
+}
+
 int linkcheck_due(const struct linkcheck *lc, uint64_t now)
 {
 	return lc->timeout_ms > 0 && lc->up && !lc->outstanding && now >= lc->next_probe;
@@ -39,6 +60,7 @@ int linkcheck_due(const struct linkcheck *lc, uint64_t now)
 void linkcheck_sent(struct linkcheck *lc, uint64_t now)
 {
 	lc->outstanding = 1;
+	lc->sent_at = now;
 	lc->next_probe = now + (uint64_t)lc->period_ms;
 }
 
@@ -49,8 +71,10 @@ void linkcheck_not_sent(struct linkcheck *lc, uint64_t now)
 
 void linkcheck_proof(struct linkcheck *lc, uint64_t now)
 {
-	if (lc->up && now > lc->proof_at)
+	if (lc->up && now > lc->proof_at) {
 		lc->proof_at = now;
+		lc->forgiven = 0;
+	}
 }
 
 void linkcheck_answer(struct linkcheck *lc, int answered, uint64_t now)
@@ -72,7 +96,5 @@ uint64_t linkcheck_deadline(const struct linkcheck *lc)
 	if (lc->timeout_ms <= 0 || !lc->up)
 		return LINKCHECK_NEVER;
 	d = lc->proof_at + (uint64_t)lc->timeout_ms;
-	if (!lc->outstanding && lc->next_probe < d)
-		d = lc->next_probe;
-	return d;
+	return lc->next_probe < d ? lc->next_probe : d;
 }

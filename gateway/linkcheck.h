@@ -15,6 +15,13 @@
  * Pure: no I/O, no clock; mqtt.c drives it with the loop's time. Worst case
  * from a silent loss to "lost": link_timeout_ms (the last proof came at or
  * before the loss).
+ *
+ * The loop's own stall is not the link's: while connected the loop looks
+ * at least every period; when it comes back after more than two (the
+ * gateway was suspended, SIGSTOPped, starved), answers that came meanwhile
+ * may still be on their way through paho, so the link gets one more period
+ * before it is judged (once per silence: a loop that is always late still
+ * gets a verdict, one period later than the bound).
  */
 #ifndef MQTTGW_LINKCHECK_H
 #define MQTTGW_LINKCHECK_H
@@ -30,12 +37,17 @@ struct linkcheck {
 	int outstanding;	/* a probe awaits its answer */
 	uint64_t proof_at;	/* the last proof (or the connect) */
 	uint64_t next_probe;
+	uint64_t sent_at;	/* the unanswered probe's */
+	uint64_t seen_at;	/* the loop's last look (linkcheck_tick) */
+	int forgiven;		/* a stall was forgiven since the last proof */
 };
 
 void linkcheck_init(struct linkcheck *lc, int timeout_ms, int period_ms);
 /* Connected (now) / the link is gone. */
 void linkcheck_up(struct linkcheck *lc, uint64_t now_ms);
 void linkcheck_down(struct linkcheck *lc);
+/* The loop looks (every turn, before linkcheck_expired / linkcheck_due). */
+void linkcheck_tick(struct linkcheck *lc, uint64_t now_ms);
 /* 1: send a probe now (then linkcheck_sent, or linkcheck_not_sent if it could not go). */
 int linkcheck_due(const struct linkcheck *lc, uint64_t now_ms);
 void linkcheck_sent(struct linkcheck *lc, uint64_t now_ms);

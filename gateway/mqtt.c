@@ -87,6 +87,7 @@ struct mqtt_done {
 	uint32_t gen;
 	int token;
 	int code;
+	int probe;	/* the link probe's (tokens of a probe and a publish may meet in one batch) */
 };
 
 struct mqtt {
@@ -476,7 +477,7 @@ static void mqtt_cb_failed0_5(void *ctx, MQTTAsync_failureData5 *resp)
 }
 
 /* A QoS 1/2 publish is finished (paho thread): to the loop, which owns the queue. */
-static void mqtt_completed(struct mqtt_link *l, int token, int code)
+static void mqtt_completed_as(struct mqtt_link *l, int token, int code, int probe)
 {
 	struct mqtt *m = l->m;
 	uint64_t one = 1;
@@ -495,11 +496,16 @@ static void mqtt_completed(struct mqtt_link *l, int token, int code)
 	/* without memory the message stays in flight and is sent again after the next loss */
 	if (m->done_n < m->done_cap) {
 		wake = !m->head && m->done_n == 0;
-		m->done_v[m->done_n++] = (struct mqtt_done){ l->gen, token, code };
+		m->done_v[m->done_n++] = (struct mqtt_done){ l->gen, token, code, probe };
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (wake && write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		abort();
+}
+
+static void mqtt_completed(struct mqtt_link *l, int token, int code)
+{
+	mqtt_completed_as(l, token, code, 0);
 }
 
 static void mqtt_cb_published(void *ctx, MQTTAsync_successData *resp)
@@ -538,17 +544,17 @@ static void mqtt_cb_publish_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 
 static void mqtt_cb_probe_ok(void *ctx, MQTTAsync_successData *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED);
+	mqtt_completed_as(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1);
 }
 
 static void mqtt_cb_probe_failed(void *ctx, MQTTAsync_failureData *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, resp && resp->code ? resp->code : MQTTASYNC_FAILURE);
+	mqtt_completed_as(ctx, resp ? resp->token : 0, resp && resp->code ? resp->code : MQTTASYNC_FAILURE, 1);
 }
 
 static void mqtt_cb_probe_ok5(void *ctx, MQTTAsync_successData5 *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED);
+	mqtt_completed_as(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1);
 }
 
 static void mqtt_cb_probe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
@@ -556,8 +562,8 @@ static void mqtt_cb_probe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 	/* an UNSUBACK with a refusal is an answer all the same */
 	int answered = resp && (resp->reasonCode >= 0x80 || resp->packet_type == 11);
 
-	mqtt_completed(ctx, resp ? resp->token : 0,
-		       answered ? MQTT_PROBE_ANSWERED : resp && resp->code ? resp->code : MQTTASYNC_FAILURE);
+	mqtt_completed_as(ctx, resp ? resp->token : 0,
+			  answered ? MQTT_PROBE_ANSWERED : resp && resp->code ? resp->code : MQTTASYNC_FAILURE, 1);
 }
 
 /* ---- loop thread ---- */
@@ -978,12 +984,16 @@ static void mqtt_link_check(struct mqtt *m, uint64_t now)
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	int rc;
 
+	linkcheck_tick(&m->lc, now);
 	if (linkcheck_expired(&m->lc, now)) {
 		if (m->lc_lost_gen != m->link->gen) {
-			char why[160];
+			char why[200];
 
-			snprintf(why, sizeof(why), "no round trip to the broker for %d ms (link_timeout_ms): a silent loss",
-				 m->cfg->link_timeout_ms);
+			snprintf(why, sizeof(why),
+				 "no round trip to the broker for %d ms (link_timeout_ms): a silent loss "
+				 "(last answer %llu ms ago, %s)",
+				 m->cfg->link_timeout_ms, (unsigned long long)(now - m->lc.proof_at),
+				 m->lc.outstanding ? "a probe unanswered" : "no probe out");
 			m->lc_lost_gen = m->link->gen;
 			mqtt_lost(m->link, why);
 		}
@@ -1067,8 +1077,9 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d)
 
 	if (d->gen != m->link->gen)
 		return;	/* an old client's */
-	if (m->lc.outstanding && d->token == m->probe_token) {
-		linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, mqtt_clock_ms());
+	if (d->probe) {
+		if (m->lc.outstanding && d->token == m->probe_token)
+			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, mqtt_clock_ms());
 		return;
 	}
 	/* any answer of the broker's proves the link (a PUBACK, a refusal) */

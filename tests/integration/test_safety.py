@@ -84,12 +84,12 @@ def test_broker_frozen_stops_motor_within_link_timeout():
 
 
 def test_link_check_keeps_a_live_link_and_costs_no_messages():
-    # A live link is never declared lost, however long: 5 s at a 300 ms
-    # timeout is 50 round trips. And subscribers to '#' see nothing of it.
+    # A live link is never declared lost, however long: 5 s at a 600 ms
+    # timeout is 25 round trips. And subscribers to '#' see nothing of it.
     broker = Broker()
     pty = Pty()
     sub = Sub(broker, ["#"])
-    gw = Gateway(gateway_config(broker, mqtt={"link_timeout_ms": 300},
+    gw = Gateway(gateway_config(broker, mqtt={"link_timeout_ms": 600},
                                 serial=[serial_dev("LK", pty.path, on_disconnect="STOP", failsafe_grace_ms=100)],
                                 routes=routes("LK")))
     ready(broker, sub, "LK")
@@ -100,7 +100,7 @@ def test_link_check_keeps_a_live_link_and_costs_no_messages():
     seen = [m for m in sub.drain() if "status" not in m.topic]
     assert not seen, "subscribers saw %r" % seen
     probes = broker.log_text().count("Received UNSUBSCRIBE from %s" % CLIENT_ID)
-    assert 40 <= probes <= 60, "%d probes in 5 s at link_check_ms 100" % probes
+    assert 20 <= probes <= 30, "%d probes in 5 s at link_check_ms 200" % probes
 
 
 def test_failsafe_jumps_commands_held_by_a_busy_port():

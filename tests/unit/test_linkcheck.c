@@ -46,12 +46,18 @@ TEST(silent_loss_declared_at_timeout_after_last_proof)
 
 	linkcheck_init(&lc, 3000, 1000);
 	linkcheck_up(&lc, 0);
+	linkcheck_tick(&lc, 1000);
 	linkcheck_sent(&lc, 1000);
 	linkcheck_answer(&lc, 1, 1010);
+	linkcheck_tick(&lc, 2000);
 	linkcheck_sent(&lc, 2000);	/* never answered: the link died at 1500 */
+	CHECK_INT(linkcheck_deadline(&lc), 3000);	/* the loop still looks every period */
+	linkcheck_tick(&lc, 3000);
 	CHECK(!linkcheck_due(&lc, 3000));
+	linkcheck_tick(&lc, 4000);
 	CHECK_INT(linkcheck_deadline(&lc), 4010);
 	CHECK(!linkcheck_expired(&lc, 4009));
+	linkcheck_tick(&lc, 4010);
 	CHECK(linkcheck_expired(&lc, 4010));
 }
 
@@ -89,8 +95,40 @@ TEST(down_stops_everything_and_up_restarts_the_clock)
 	CHECK(linkcheck_due(&lc, 5600));
 }
 
+TEST(the_loops_own_stall_gets_one_more_period)
+{
+	struct linkcheck lc;
+	uint64_t t;
+
+	linkcheck_init(&lc, 3000, 1000);
+	linkcheck_up(&lc, 0);
+	linkcheck_tick(&lc, 1000);
+	linkcheck_sent(&lc, 1000);
+	/* an unanswered probe still wakes the loop every period */
+	linkcheck_tick(&lc, 2000);
+	CHECK_INT(linkcheck_deadline(&lc), 3000);
+	/* the gateway was stopped from 2000 to 9000: not a verdict on the link yet */
+	linkcheck_tick(&lc, 9000);
+	CHECK(!linkcheck_expired(&lc, 9000));
+	CHECK(!linkcheck_expired(&lc, 9999));
+	CHECK(linkcheck_expired(&lc, 10000));
+	/* the answer was on its way */
+	linkcheck_answer(&lc, 1, 9005);
+	CHECK(!linkcheck_expired(&lc, 10000));
+	/* but only once per silence: a loop that is always late still gets a verdict */
+	linkcheck_init(&lc, 3000, 1000);
+	linkcheck_up(&lc, 0);
+	for (t = 2500; t < 20000; t += 2500) {
+		linkcheck_tick(&lc, t);
+		if (linkcheck_expired(&lc, t))
+			break;
+	}
+	CHECK_INT(t, 5000);
+}
+
 int main(void)
 {
+	RUN(the_loops_own_stall_gets_one_more_period);
 	RUN(off_never_probes_or_expires);
 	RUN(probes_every_period_while_answered);
 	RUN(silent_loss_declared_at_timeout_after_last_proof);
