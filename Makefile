@@ -27,7 +27,7 @@ WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wsha
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" -Igateway -Idrivers
 ALLFLAGS  = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(CPPFLAGS)
-LIBS     := -lpaho-mqtt3as -lserialport -lconfig -lgpiod -lpthread
+LIBS     := -lpaho-mqtt3as -lserialport -lconfig -lgpiod -lpcre2-8 -lpthread
 LDFLAGS  += $(SANFLAGS)
 
 # Everything but main.c goes into a static archive that the unit tests and

@@ -566,9 +566,7 @@ static void serial_frame(const char *frame, size_t len, void *ctx)
 	dev->stats.frames_in++;
 	dev->emit(dev, frame, len, dev->ctx);
 	if (c->has_reply && cmdq_waiting(&p->q)) {
-		regmatch_t m[1] = { { 0, (regoff_t)len } };
-
-		if (regexec(&c->reply, frame, 1, m, REG_STARTEND) == 0) {
+		if (pattern_match(&c->reply, frame, len, NULL, 0)) {
 			/* an answer owed to a fail-safe frame completes no command: no reply event */
 			if (cmdq_reply(&p->q) && dev->event)
 				dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
@@ -585,17 +583,21 @@ static void serial_read_port(struct device *dev, struct serial_priv *p, uint64_t
 	p->now = now;
 	/* bounded, so one chatty port cannot starve the others */
 	for (rounds = 0; rounds < 16 && p->port.fd >= 0; rounds++) {
-		ssize_t n = read(p->port.fd, buf, sizeof(buf));
+		const char *data = buf;
+		ssize_t n;
 
+		/* buffer.dir: journaled from the instant read() takes the bytes (serial_journal.h) */
+		if (p->rxj_state == 1)
+			n = serial_journal_read(&p->rxj, dev->name, p->port.fd, buf, sizeof(buf), &data);
+		else
+			n = read(p->port.fd, buf, sizeof(buf));
 		if (n > 0) {
 			uint64_t before = p->fr.dropped;
 
 			dev->stats.bytes_in += (uint64_t)n;
-			if (p->rxj_state == 1) {
-				serial_journal_append(&p->rxj, dev->name, buf, (size_t)n);
+			if (p->rxj_state == 1)
 				p->rxj_dirty = 1;
-			}
-			framing_feed_at(&p->fr, buf, (size_t)n, now, serial_frame, dev);
+			framing_feed_at(&p->fr, data, (size_t)n, now, serial_frame, dev);
 			if (p->fr.dropped != before) {
 				dev->stats.dropped_overlong += p->fr.dropped - before;
 				log_msg(LOG_WARNING, "serial %s: frame longer than max_frame (%d) dropped", dev->name,

@@ -6,13 +6,23 @@
  * renamed over it. No
  * fsync: the point is surviving a kill or crash of the daemon; the kernel
  * keeps the page cache (a power cut is another matter, see mqttgw.cfg(5)).
+ *
+ * Beside it, rx-NAME.read: the landing place of each read, mapped shared
+ * so that the bytes are in a file the instant read() copies them (see the
+ * header). Its blocks are allocated at open (posix_fallocate), so a store
+ * into the mapping cannot meet a full disk (SIGBUS); without it (no space,
+ * no mmap) the port still journals, with the old window between read() and
+ * the append.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdio.h"
@@ -24,6 +34,86 @@ static void serial_journal_fail(struct serial_journal *j, const char *name, cons
 	if (!j->failed)
 		log_msg(LOG_ERR, "serial %s: buffer.dir journal: %s: %s", name, what, strerror(errno));
 	j->failed = 1;
+}
+
+static const char serial_journal_magic[8] = "mqgwrd1";
+
+/* The pattern a slot is filled with before a read: xorshift64* from the nonce. */
+static void serial_journal_fill(unsigned char *p, size_t n, uint64_t nonce)
+{
+	uint64_t x = nonce | 1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (i % 8 == 0) {
+			x ^= x >> 12;
+			x ^= x << 25;
+			x ^= x >> 27;
+		}
+		p[i] = (unsigned char)((x * 0x2545F4914F6CDD1DULL) >> (8 * (i % 8)));
+	}
+}
+
+/* Did the read of a slot left set happen? Only if it changed the pattern. */
+static int serial_journal_landed(const struct serial_journal_slot *s)
+{
+	unsigned char fill[SERIAL_JOURNAL_SLOT];
+
+	serial_journal_fill(fill, s->len, s->nonce);
+	return memcmp(fill, s->data, s->len) != 0;
+}
+
+/* rx-NAME.read: mapped, and a read a kill interrupted put into rx-NAME (open already). */
+static void serial_journal_slot_open(struct serial_journal *j, const char *name)
+{
+	char path[sizeof(j->path) + 8];
+	struct serial_journal_slot *s;
+	struct stat st;
+	int fd, e;
+
+	snprintf(path, sizeof(path), "%s.read", j->path);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_msg(LOG_WARNING, "serial %s: cannot open %s: %s; a kill just after a read can lose it", name,
+			path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	/* not ours (or torn at creation): start afresh */
+	if (st.st_size != (off_t)sizeof(*s) && ftruncate(fd, 0) < 0)
+		e = errno;
+	else
+		e = posix_fallocate(fd, 0, (off_t)sizeof(*s));
+	s = e ? MAP_FAILED : mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (s == MAP_FAILED && !e)
+		e = errno;
+	close(fd);
+	if (s == MAP_FAILED) {
+		log_msg(LOG_WARNING, "serial %s: cannot set up %s: %s; a kill just after a read can lose it",
+			name, path, strerror(e));
+		return;
+	}
+	if (memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) != 0) {
+		memset(s, 0, offsetof(struct serial_journal_slot, data));
+		memcpy(s->magic, serial_journal_magic, sizeof(s->magic));
+	} else if (s->state == 1 && s->len > 0 && s->len <= SERIAL_JOURNAL_SLOT && serial_journal_landed(s)) {
+		/* killed between read() and the end of the append: the append again, whole */
+		size_t n = s->got != SERIAL_JOURNAL_GOT_UNKNOWN && s->got < s->len ? s->got : s->len;
+
+		if (s->base < (uint64_t)j->size && ftruncate(j->fd, (off_t)s->base) == 0)
+			j->size = (size_t)s->base;
+		if (fdio_write_all(j->fd, s->data, n) == 0) {
+			j->size += n;
+			log_msg(LOG_INFO, "serial %s: %zu bytes read just before the stop recovered from %s", name, n,
+				path);
+		} else {
+			log_msg(LOG_ERR, "serial %s: cannot recover %zu bytes from %s into %s: %s", name, n, path,
+				j->path, strerror(errno));
+		}
+	}
+	__atomic_store_n(&s->state, 0, __ATOMIC_SEQ_CST);
+	j->slot = s;
+	j->nonce = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 }
 
 int serial_journal_open(struct serial_journal *j, const char *dir, const char *name, char **data, size_t *len)
@@ -38,6 +128,7 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 	j->failed = 0;
 	j->stopped = 0;
 	j->size = 0;
+	j->slot = NULL;
 	snprintf(j->path, sizeof(j->path), "%s/rx-%s", dir, name);
 	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (j->fd < 0 || fstat(j->fd, &st) < 0) {
@@ -47,6 +138,9 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 		return -1;
 	}
 	j->size = (size_t)st.st_size;
+	serial_journal_slot_open(j, name);
+	/* the recovery of a read may have changed its length */
+	st.st_size = (off_t)j->size;
 	if (st.st_size > 0) {
 		size_t want = (size_t)st.st_size < SERIAL_JOURNAL_MAX ? (size_t)st.st_size : SERIAL_JOURNAL_MAX;
 
@@ -91,6 +185,43 @@ void serial_journal_append(struct serial_journal *j, const char *name, const voi
 	j->stopped = 1;
 }
 
+ssize_t serial_journal_read(struct serial_journal *j, const char *name, int fd, char *buf, size_t cap,
+			    const char **data)
+{
+	struct serial_journal_slot *s = j->slot;
+	int avail = 0;
+	size_t k;
+	ssize_t n;
+
+	*data = buf;
+	if (j->fd < 0 || j->stopped || !s || ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0) {
+		/* end of file, an error, or no slot: nothing or the old window */
+		n = read(fd, buf, cap);
+		if (n > 0)
+			serial_journal_append(j, name, buf, (size_t)n);
+		return n;
+	}
+	k = (size_t)avail < cap ? (size_t)avail : cap;
+	if (k > SERIAL_JOURNAL_SLOT)
+		k = SERIAL_JOURNAL_SLOT;
+	j->nonce = j->nonce * 6364136223846793005ULL + 1442695040888963407ULL;
+	serial_journal_fill(s->data, k, j->nonce);
+	s->nonce = j->nonce;
+	s->len = (uint32_t)k;
+	s->got = SERIAL_JOURNAL_GOT_UNKNOWN;
+	s->base = j->size;
+	/* from here until the store of 0 below, a kill leaves the read to the next open */
+	__atomic_store_n(&s->state, 1, __ATOMIC_SEQ_CST);
+	n = read(fd, s->data, k);
+	if (n > 0) {
+		__atomic_store_n(&s->got, (uint32_t)n, __ATOMIC_SEQ_CST);
+		serial_journal_append(j, name, s->data, (size_t)n);
+	}
+	__atomic_store_n(&s->state, 0, __ATOMIC_SEQ_CST);
+	*data = (const char *)s->data;
+	return n;
+}
+
 void serial_journal_reset(struct serial_journal *j, const char *name, const void *left, size_t n)
 {
 	char tmp[sizeof(j->path) + 8];
@@ -130,4 +261,7 @@ void serial_journal_close(struct serial_journal *j)
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
+	if (j->slot)
+		munmap(j->slot, sizeof(*j->slot));
+	j->slot = NULL;
 }

@@ -10,17 +10,55 @@
  * the driver replays the file through the framer. A kill in between
  * replays a read whose frames were already queued: a duplicate, never a
  * loss (at least once, like QoS 1).
+ *
+ * read() takes the bytes out of the kernel's tty buffer; a SIGKILL after it
+ * returns and before the append lost them (one whole read, 4 KiB: the kill
+ * lands there often under load, since reading a full port wakes its writer
+ * and the reader is preempted on its way out of read()). So
+ * serial_journal_read() reads into rx-NAME.read, a small file mapped
+ * shared: the kernel copies the bytes straight into that file's page cache,
+ * which outlives the process. A header in the same mapping says "a read of
+ * LEN bytes may have landed here, rx-NAME was BASE bytes long" before the
+ * read, and is cleared once the bytes are appended to rx-NAME. The data
+ * area is filled with a pattern first (which also faults its pages in, so
+ * the copy cannot fail half-way): at the next open, a header still set
+ * whose data differs from the pattern is a read that happened, and rx-NAME
+ * is cut back to BASE and the bytes appended; data equal to the pattern is
+ * a read that never happened (its bytes are still in the port). LEN is what
+ * the port had waiting (FIONREAD), which read() then returns in full.
  */
 #ifndef MQTTGW_SERIAL_JOURNAL_H
 #define MQTTGW_SERIAL_JOURNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 /* Longest replay read back at start; a file can only be longer if it is not ours. */
 #define SERIAL_JOURNAL_MAX (32u * 1024 * 1024)
 
+/* Largest read that serial_journal_read() protects; larger reads are cut to it. */
+#define SERIAL_JOURNAL_SLOT 4096
+
+#define SERIAL_JOURNAL_GOT_UNKNOWN 0xffffffffu
+
+/* rx-NAME.read, mapped (native byte order: the file never leaves the machine). */
+struct serial_journal_slot {
+	char magic[8];
+	uint32_t state;		/* 1: a read may have landed in data[] and not be in rx-NAME yet */
+	uint32_t len;		/* bytes asked for */
+	uint32_t got;		/* what read() returned, or SERIAL_JOURNAL_GOT_UNKNOWN */
+	uint32_t pad0;
+	uint64_t base;		/* rx-NAME's length before this read */
+	uint64_t nonce;		/* seeds the fill pattern */
+	unsigned char pad[24];
+	unsigned char data[SERIAL_JOURNAL_SLOT];
+};
+
 struct serial_journal {
 	int fd;			/* -1: no journal */
+	struct serial_journal_slot *slot;	/* NULL: reads land in the caller's buffer (unprotected) */
+	uint64_t nonce;
 	int failed;		/* a write failed (logged once) */
 	int stopped;		/* an append failed: none until the next reset rewrites the file whole */
 	size_t size;		/* the file's length: whole reads only */
@@ -41,6 +79,16 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
  * the device never sent.
  */
 void serial_journal_append(struct serial_journal *j, const char *name, const void *p, size_t n);
+/*
+ * read(2) from the port fd, journaled: up to cap bytes (at most
+ * SERIAL_JOURNAL_SLOT), which are in rx-NAME (or recoverable from
+ * rx-NAME.read) from the instant read() takes them. Returns read()'s
+ * result (errno kept); the bytes are at *data, valid until the next call.
+ * buf (cap bytes) is used when the journal has no slot or the port cannot
+ * say how much it holds; those reads are appended as before.
+ */
+ssize_t serial_journal_read(struct serial_journal *j, const char *name, int fd, char *buf, size_t cap,
+			    const char **data);
 /*
  * The frames are durable: the file becomes the framer's partial frame (a
  * truncate, or with a partial frame a new file renamed over the old one, so

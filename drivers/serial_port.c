@@ -9,15 +9,27 @@
  * way the result is one non-blocking fd in true raw mode: no echo, no CR/LF
  * translation, no XON/XOFF unless flow = "xonxoff", or random binary input
  * would swallow bytes.
+ *
+ * A port is ours alone, as serial tools make it: flock(LOCK_EX) on a
+ * descriptor held for as long as the port is open (taken before the port is
+ * configured, so a second gateway never touches a port in use) and TIOCEXCL
+ * on the port itself (later open()s fail with EBUSY, root excepted). A port
+ * in use is retried like a missing one, and the message names who holds it
+ * (the pid from /proc/locks). Errors name the configured path, and say
+ * what to do about a permission problem.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/serial.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -149,32 +161,143 @@ static void serial_port_rs485(struct serial_port *p, const struct cfg_serial *c)
 	}
 }
 
+/*
+ * Who holds a lock on the file at path: "pid 1234, mqttgw" from /proc/locks
+ * (flock and POSIX locks list the inode as MAJ:MIN:INODE of the file's
+ * filesystem). 0, or -1 when nobody is listed.
+ */
+static int serial_port_holder(const char *path, char *out, size_t outlen)
+{
+	char line[256], comm[64] = "", fn[64];
+	unsigned maj, min;
+	unsigned long ino;
+	struct stat st;
+	FILE *f;
+	int pid, found = 0;
+
+	if (stat(path, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+		return -1;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* "1: FLOCK  ADVISORY  WRITE 1234 00:05:123 0 EOF"; waiters have "->" after the number */
+		if (strstr(line, "->"))
+			continue;
+		if (sscanf(line, "%*d: %*s %*s %*s %d %x:%x:%lu", &pid, &maj, &min, &ino) == 4 &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev) && ino == (unsigned long)st.st_ino &&
+		    pid != getpid())
+			found = 1;
+	}
+	fclose(f);
+	if (!found)
+		return -1;
+	snprintf(fn, sizeof(fn), "/proc/%d/comm", pid);
+	if ((f = fopen(fn, "re")) != NULL) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	snprintf(out, outlen, "pid %d%s%s", pid, *comm ? ", " : "", comm);
+	return 0;
+}
+
+/* The configured path, and where its symlink leads when that differs: "/dev/ttyMOT (/dev/pts/3)". */
+static void serial_port_name(const struct cfg_serial *c, const char *path, char *out, size_t outlen)
+{
+	if (strcmp(c->port, path) == 0)
+		snprintf(out, outlen, "%s", c->port);
+	else
+		snprintf(out, outlen, "%s (%s)", c->port, path);
+}
+
+/* Why path cannot be opened, in words that say what to do. */
+static void serial_port_open_error(const struct cfg_serial *c, const char *path, int e, char *err, size_t errlen)
+{
+	char name[2 * PATH_MAX + 4], who[128];
+	struct stat st;
+	struct group *g;
+
+	serial_port_name(c, path, name, sizeof(name));
+	if (e == EACCES || e == EPERM) {
+		g = stat(path, &st) == 0 ? getgrgid(st.st_gid) : NULL;
+		if (g && st.st_gid != 0)
+			snprintf(err, errlen,
+				 "%s: Permission denied: add the user mqttgw runs as to the group \"%s\" that owns "
+				 "it (sudo usermod -aG %s USER; log in again) or fix the port's permissions",
+				 name, g->gr_name, g->gr_name);
+		else
+			snprintf(err, errlen,
+				 "%s: Permission denied: serial ports belong to the group \"dialout\" (sudo usermod "
+				 "-aG dialout USER; log in again) or fix the port's permissions",
+				 name);
+	} else if (e == EBUSY || e == EWOULDBLOCK) {
+		if (serial_port_holder(path, who, sizeof(who)) == 0)
+			snprintf(err, errlen, "%s: in use by another program (%s; a second mqttgw with this config?)",
+				 name, who);
+		else
+			snprintf(err, errlen, "%s: in use by another program (it opened the port exclusively)", name);
+	} else {
+		snprintf(err, errlen, "%s: %s", name, strerror(e));
+	}
+}
+
+/* Lock path for us alone (the lock fd lives as long as the port is open). 0 / -1 with err. */
+static int serial_port_lock(struct serial_port *p, const struct cfg_serial *c, const char *path, char *err,
+			    size_t errlen)
+{
+	int e;
+
+	p->lock_fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (p->lock_fd < 0 || flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno;
+		if (p->lock_fd >= 0)
+			close(p->lock_fd);
+		p->lock_fd = -1;
+		serial_port_open_error(c, path, e, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static void serial_port_unlock(struct serial_port *p)
+{
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
+	p->lock_fd = -1;
+}
+
 int serial_port_open(struct serial_port *p, const struct cfg_serial *c, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
-	int rc, flags;
+	int rc, flags, e;
 
 	p->sp = NULL;
 	p->fd = -1;
+	p->lock_fd = -1;
 	p->rts_broken = 0;
 	if (!realpath(c->port, path)) {
 		snprintf(err, errlen, "%s: %s", c->port, strerror(errno));
 		return -1;
 	}
-	rc = serial_port_open_sp(p, c, path, err, errlen);
-	if (rc == -2)
+	if (serial_port_lock(p, c, path, err, errlen) < 0)
 		return -1;
+	rc = serial_port_open_sp(p, c, path, err, errlen);
+	if (rc == -2) {
+		serial_port_unlock(p);
+		return -1;
+	}
 	if (rc == -1) {
 		/* ptys and anything else libserialport will not take */
 		p->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 		if (p->fd < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			serial_port_open_error(c, path, errno, err, errlen);
+			serial_port_unlock(p);
 			return -1;
 		}
 		if (!isatty(p->fd) || serial_port_termios(p->fd, c, 0) < 0) {
-			snprintf(err, errlen, "%s: %s", path, !isatty(p->fd) ? "not a tty" : strerror(errno));
+			e = errno;
+			snprintf(err, errlen, "%s: %s", c->port, !isatty(p->fd) ? "not a tty" : strerror(e));
 			close(p->fd);
 			p->fd = -1;
+			serial_port_unlock(p);
 			return -1;
 		}
 		log_msg(LOG_DEBUG, "serial %s: %s opened with termios", c->name, path);
@@ -187,6 +310,9 @@ int serial_port_open(struct serial_port *p, const struct cfg_serial *c, char *er
 	if (flags < 0 || fcntl(p->fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		log_msg(LOG_WARNING, "serial %s: cannot make the port non-blocking: %s", c->name, strerror(errno));
 	(void)fcntl(p->fd, F_SETFD, FD_CLOEXEC);
+	/* later opens fail with EBUSY (root excepted: the flock covers another mqttgw) */
+	if (ioctl(p->fd, TIOCEXCL) < 0)
+		log_msg(LOG_DEBUG, "serial %s: TIOCEXCL: %s", c->name, strerror(errno));
 	serial_port_rs485(p, c);
 	return 0;
 }
@@ -203,6 +329,7 @@ void serial_port_close(struct serial_port *p)
 		close(p->fd);
 	}
 	p->fd = -1;
+	serial_port_unlock(p);
 }
 
 int serial_port_set_rts(struct serial_port *p, int on)

@@ -17,6 +17,7 @@ struct sp_port;
 struct serial_port {
 	struct sp_port *sp;	/* NULL when opened with termios */
 	int fd;			/* -1 when closed */
+	int lock_fd;		/* holds the flock while the port is open, or -1 */
 	int rs485_kernel;	/* the kernel drives RTS (TIOCSRS485 took) */
 	int rts_broken;		/* RTS cannot be driven: logged once */
 };

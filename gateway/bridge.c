@@ -36,6 +36,11 @@
 #define BRIDGE_DISCONNECT_MS 1000
 /* At SIGTERM, the outbound queue gets this long to reach the broker. */
 #define BRIDGE_QUEUE_DRAIN_MS 2000
+/* Links lost this soon after connecting, this many times in a row: someone else has our client_id. */
+#define BRIDGE_QUICK_LOSS_MS 5000
+#define BRIDGE_QUICK_LOSSES 3
+/* MQTT 5 DISCONNECT reason code: another client connected with our client_id */
+#define BRIDGE_SESSION_TAKEN_OVER 0x8E
 
 uint64_t bridge_now_ms(void)
 {
@@ -66,6 +71,9 @@ static void bridge_emit(struct device *dev, const char *frame, size_t len, void 
 			b->cfg->routes[out.route].line, mapping_verdict_str(out.verdict));
 		return;
 	}
+	log_msg(LOG_DEBUG, "%s -> %s %.*s (route %d, line %d)", dev->name, out.topic,
+		(int)(out.payload_len > 200 ? 200 : out.payload_len), out.payload, out.route + 1,
+		b->cfg->routes[out.route].line);
 	mqtt_publish(b->mqtt, out.topic, out.payload, out.payload_len, out.qos, out.retain);
 	/* gpio drivers re-emit their state on connect themselves */
 	if (out.retain && kind == ROUTE_SERIAL)
@@ -79,7 +87,15 @@ static void bridge_republish(const char *topic, const void *payload, size_t len,
 	mqtt_publish(b->mqtt, topic, payload, len, qos, 1);
 }
 
-/* Availability: "online"/"offline" retained on the device's status topic. */
+/*
+ * Availability: "online"/"offline" retained on the device's status topic.
+ * Published once per change: while the broker is away only the cache of
+ * retained values learns it, and the connect republishes that cache (the
+ * queue as well would say "online" twice at every start). A device status
+ * means something only while the gateway's own status is "online": the
+ * will covers the gateway, so after a crash a device may still read
+ * "online"; a clean stop says "offline" for each device first (bridge_shutdown).
+ */
 static void bridge_state(struct device *dev, int online, void *ctx)
 {
 	struct bridge *b = ctx;
@@ -91,8 +107,10 @@ static void bridge_state(struct device *dev, int online, void *ctx)
 
 		if (!*c->status_topic)
 			return;
-		mqtt_publish(b->mqtt, c->status_topic, word, strlen(word), 1, 1);
 		retained_set(b->retained, c->status_topic, word, strlen(word), 1);
+		/* stopping: bridge_shutdown says "offline" for every device, in order */
+		if (!b->stop && mqtt_is_connected(b->mqtt))
+			mqtt_publish(b->mqtt, c->status_topic, word, strlen(word), 1, 1);
 	}
 }
 
@@ -174,7 +192,8 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			continue;
 		}
 		b->stats.down_written++;
-		log_msg(LOG_DEBUG, "%s <- %.*s", dev->name, (int)out.payload_len, out.payload);
+		log_msg(LOG_DEBUG, "%s <- %.*s (from %s, route %d, line %d)", dev->name, (int)out.payload_len,
+			out.payload, ev->topic, out.route + 1, b->cfg->routes[out.route].line);
 	}
 	if (!routed)
 		b->stats.down_unrouted++;
@@ -214,6 +233,35 @@ static void bridge_ready(struct bridge *b, const char *what, const char *detail)
 	b->ready_sent = 1;
 }
 
+/*
+ * Two gateways on one config (or any two clients with one client_id)
+ * take the session from each other on every connect, and all either
+ * log says is "connection lost". MQTT 5 names it (reason code 0x8E);
+ * MQTT 3.1.1 only shows links that die right after connecting.
+ */
+static void bridge_lost_why(struct bridge *b, int reason, uint64_t now)
+{
+	const char *id = b->cfg->mqtt.client_id;
+
+	if (reason == BRIDGE_SESSION_TAKEN_OVER) {
+		log_msg(LOG_ERR,
+			"mqtt: session taken over: another client connected with our client_id \"%s\" "
+			"(a second mqttgw with this config?); each client needs its own mqtt.client_id", id);
+		return;
+	}
+	if (b->connected_at && now - b->connected_at < BRIDGE_QUICK_LOSS_MS)
+		b->quick_losses++;
+	else
+		b->quick_losses = 0;
+	b->connected_at = 0;
+	if (b->quick_losses == BRIDGE_QUICK_LOSSES)
+		log_msg(LOG_ERR,
+			"mqtt: the broker closed the connection right after connecting %d times in a row: another "
+			"client probably uses the same client_id \"%s\" (a second mqttgw with this config?); each "
+			"client needs its own mqtt.client_id",
+			BRIDGE_QUICK_LOSSES, id);
+}
+
 static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 {
 	struct mqtt_event *ev;
@@ -231,6 +279,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		switch (ev->type) {
 		case MQTT_EV_CONNECTED:
 			mqtt_connected_ok(b->mqtt, now, ev->rc);
+			b->connected_at = now;
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
 			/* ahead of any backlog the queue sends now: dashboards see "online" at once */
@@ -251,6 +300,7 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		case MQTT_EV_LOST:
 			mqtt_schedule_reconnect(b->mqtt, now);
 			log_msg(LOG_WARNING, "mqtt: connection lost: %s; reconnecting", ev->text ? ev->text : "?");
+			bridge_lost_why(b, ev->rc, now);
 			sdnotify_status("connection lost (%s), reconnecting", ev->text ? ev->text : "?");
 			bridge_link(b, 0, now);
 			break;
@@ -348,6 +398,7 @@ static void bridge_open_all(struct bridge *b, uint64_t now)
 }
 
 /* ---- the loop ---- */
+
 
 static int bridge_signals(struct bridge *b, uint64_t now)
 {
@@ -521,6 +572,13 @@ static void bridge_shutdown(struct bridge *b)
 			mqtt_congested(b->mqtt, bridge_now_ms());	/* updates the queued count */
 		}
 		done = 0;
+		/* each device "offline" before the gateway's own: nothing reads "online" after a clean stop */
+		for (i = 0; i < b->cfg->n_serial; i++) {
+			const struct cfg_serial *c = b->serial[i]->cfg;
+
+			if (b->serial[i]->online && *c->status_topic)
+				mqtt_publish_now(b->mqtt, c->status_topic, "offline", 7, 1, 1);
+		}
 		/* once "offline" is acknowledged, everything paho was given before it is too (in order) */
 		if (mqtt_publish_sync(b->mqtt, b->cfg->mqtt.status_topic, "offline", 7, 1, 1, BRIDGE_DISCONNECT_MS) < 0)
 			log_msg(LOG_WARNING, "mqtt: \"offline\" not acknowledged in time");

@@ -28,6 +28,8 @@ struct bridge {
 	struct device **gpio;		/* cfg->n_gpio */
 	int sfd;
 	int stop;
+	uint64_t connected_at;		/* when the link came up, 0 while down */
+	int quick_losses;		/* links in a row lost soon after connecting */
 	unsigned reloads;		/* bumped by every reload: devices may have been freed */
 	int ready_sent;			/* systemd READY=1 */
 	uint64_t wd_interval;		/* systemd watchdog period, 0: none */

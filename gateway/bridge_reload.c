@@ -57,24 +57,43 @@ static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
 	       a->initial == b->initial;
 }
 
-static int bridge_mqtt_same(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
+/*
+ * The first mqtt setting that differs between a and b (a reload cannot
+ * apply it to a running client), or NULL when none does.
+ */
+static const char *bridge_mqtt_changed(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
 {
 	int i;
 
 	if (a->n_uris != b->n_uris)
-		return 0;
+		return "uri";
 	for (i = 0; i < a->n_uris; i++)
 		if (strcmp(a->uris[i], b->uris[i]) != 0)
-			return 0;
-	return bridge_str_eq(a->client_id, b->client_id) && a->keepalive == b->keepalive &&
-	       a->clean_session == b->clean_session && bridge_str_eq(a->username, b->username) &&
-	       bridge_str_eq(a->password_file, b->password_file) && bridge_str_eq(a->status_topic, b->status_topic) &&
-	       a->reconnect_min_ms == b->reconnect_min_ms && a->reconnect_max_ms == b->reconnect_max_ms &&
-	       a->ack_timeout_ms == b->ack_timeout_ms && a->link_timeout_ms == b->link_timeout_ms &&
-	       a->link_check_ms == b->link_check_ms && bridge_str_eq(a->link_check_topic, b->link_check_topic) &&
-	       a->has_tls == b->has_tls && bridge_str_eq(a->tls.ca_file, b->tls.ca_file) &&
-	       bridge_str_eq(a->tls.cert_file, b->tls.cert_file) && bridge_str_eq(a->tls.key_file, b->tls.key_file) &&
-	       a->tls.verify == b->tls.verify;
+			return "uri";
+#define BRIDGE_DIFF(cond, name) \
+	if (!(cond))            \
+		return name
+	BRIDGE_DIFF(bridge_str_eq(a->client_id, b->client_id), "client_id");
+	BRIDGE_DIFF(a->keepalive == b->keepalive, "keepalive");
+	BRIDGE_DIFF(a->clean_session == b->clean_session, "clean_session");
+	BRIDGE_DIFF(bridge_str_eq(a->username, b->username), "username");
+	BRIDGE_DIFF(bridge_str_eq(a->password_file, b->password_file), "password_file");
+	BRIDGE_DIFF(bridge_str_eq(a->status_topic, b->status_topic), "status_topic");
+	BRIDGE_DIFF(a->reconnect_min_ms == b->reconnect_min_ms, "reconnect_min_ms");
+	BRIDGE_DIFF(a->reconnect_max_ms == b->reconnect_max_ms, "reconnect_max_ms");
+	BRIDGE_DIFF(a->ack_timeout_ms == b->ack_timeout_ms, "ack_timeout_ms");
+	BRIDGE_DIFF(a->link_timeout_ms == b->link_timeout_ms, "link_timeout_ms");
+	BRIDGE_DIFF(a->link_check_ms == b->link_check_ms, "link_check_ms");
+	BRIDGE_DIFF(bridge_str_eq(a->link_check_topic, b->link_check_topic), "link_check_topic");
+	BRIDGE_DIFF(a->protocol == b->protocol, "protocol");
+	BRIDGE_DIFF(a->session_expiry == b->session_expiry, "session_expiry");
+	BRIDGE_DIFF(a->has_tls == b->has_tls, "tls");
+	BRIDGE_DIFF(bridge_str_eq(a->tls.ca_file, b->tls.ca_file), "tls.ca_file");
+	BRIDGE_DIFF(bridge_str_eq(a->tls.cert_file, b->tls.cert_file), "tls.cert_file");
+	BRIDGE_DIFF(bridge_str_eq(a->tls.key_file, b->tls.key_file), "tls.key_file");
+	BRIDGE_DIFF(a->tls.verify == b->tls.verify, "tls.verify");
+#undef BRIDGE_DIFF
+	return NULL;
 }
 
 /* Is new device i one carried over (keep[old] == i + 1)? */
@@ -191,6 +210,7 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	char err[CONFIG_ERRLEN];
 	struct config *nc = config_load(b->cfg_path, err, sizeof(err));
 	struct subs *subs;
+	const char *changed;
 	int i;
 
 	b->reloads++;
@@ -199,8 +219,9 @@ void bridge_reload(struct bridge *b, uint64_t now)
 		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);
 		return;
 	}
-	if (!bridge_mqtt_same(&nc->mqtt, &b->cfg->mqtt)) {
-		log_msg(LOG_ERR, "reload refused: mqtt settings changed; restart the service to apply them");
+	if ((changed = bridge_mqtt_changed(&nc->mqtt, &b->cfg->mqtt)) != NULL) {
+		log_msg(LOG_ERR, "reload refused: mqtt settings changed (mqtt.%s); restart the service to apply them",
+			changed);
 		config_free(nc);
 		return;
 	}
@@ -225,6 +246,10 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	b->subs = subs;
 	if (mqtt_is_connected(b->mqtt))
 		bridge_subscribe_all(b);
+	/* the stats topic and interval apply at once: started, stopped or rescheduled */
+	if (strcmp(nc->mqtt.stats_topic, b->cfg->mqtt.stats_topic) != 0 ||
+	    nc->mqtt.stats_interval != b->cfg->mqtt.stats_interval)
+		b->stats_next = *nc->mqtt.stats_topic ? now + (uint64_t)nc->mqtt.stats_interval * 1000u : UINT64_MAX;
 	/* everything that points into the old config moves first */
 	mqtt_set_config(b->mqtt, &nc->mqtt, &nc->buffer);
 	config_free(b->cfg);

@@ -183,7 +183,11 @@ void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct opt *o
 		char *b;
 
 		if (!o) {
-			cfg_fail(c, s, "unknown setting \"%s\"%s%s", name ? name : "?", *what ? " in " : " at the top level", what);
+			const char *near = name ? cfg_closest(opts, name) : NULL;
+
+			cfg_fail(c, s, "unknown setting \"%s\"%s%s%s%s%s", name ? name : "?",
+				 *what ? " in " : " at the top level", what, near ? " (did you mean " : "",
+				 near ? near : "", near ? "?)" : "");
 			return;
 		}
 		if (o->type == OPT_SPECIAL || !base)
@@ -472,18 +476,15 @@ static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_
 	cfg_apply(c, g, buffer_opts, bu, "buffer");
 }
 
-void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, regex_t *re, int *has,
-		      const char *what)
+void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, struct pattern *re, int *has,
+	       const char *what)
 {
 	char msg[200];
-	int rc;
 
 	if (!src)
 		return;
-	rc = regcomp(re, src, REG_EXTENDED);
-	if (rc != 0) {
-		regerror(rc, re, msg, sizeof(msg));
-		cfg_fail(c, s, "%s \"%s\" is not a valid POSIX extended regex: %s", what, src, msg);
+	if (pattern_compile(re, src, msg, sizeof(msg)) < 0) {
+		cfg_fail(c, s, "%s \"%s\" is not a valid regex: %s", what, src, msg);
 		return;
 	}
 	*has = 1;
@@ -537,15 +538,47 @@ static struct config *cfg_build(config_t *lc, struct cfg_ctx *c)
 	return cfg;
 }
 
-static struct config *cfg_finish(config_t *lc, int rc, const char *name, char *err, size_t errlen)
+/* The whole file, NUL-terminated (for syntax hints), or NULL. */
+static char *cfg_slurp(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 22) && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* text: the config's text when at hand (NULL: read name) */
+static struct config *cfg_finish(config_t *lc, int rc, const char *name, const char *text, char *err,
+				 size_t errlen)
 {
 	struct cfg_ctx c = {name, err, errlen, 0};
 	struct config *cfg;
 
 	if (rc != CONFIG_TRUE) {
-		const char *f = config_error_file(lc);
+		const char *f = config_error_file(lc), *what = config_error_text(lc);
+		int line = config_error_line(lc), hline = line;
+		char hint[200], *own = NULL;
 
-		snprintf(err, errlen, "%s:%d: %s", f ? f : name, config_error_line(lc), config_error_text(lc));
+		/* libconfig says only "syntax error": tell the likely cause when the text shows it */
+		if (what && strcmp(what, "syntax error") == 0 && (!f || strcmp(f, name) == 0) &&
+		    (text || (text = own = cfg_slurp(name)) != NULL) &&
+		    cfg_syntax_hint(text, line, &hline, hint, sizeof(hint)) == 0)
+			what = hint;
+		snprintf(err, errlen, "%s:%d: %s", f ? f : name, hline, what);
+		free(own);
 		config_destroy(lc);
 		return NULL;
 	}
@@ -563,14 +596,14 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	config_init(&lc);
 	fp = fopen(file, "r");
 	if (!fp) {
-		snprintf(err, errlen, "%s:0: cannot open: %s", file, strerror(errno));
+		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
 		config_destroy(&lc);
 		return NULL;
 	}
 	/* config_read_file would lose the name in includes; read via the path */
 	fclose(fp);
 	rc = config_read_file(&lc, file);
-	return cfg_finish(&lc, rc, file, err, errlen);
+	return cfg_finish(&lc, rc, file, NULL, err, errlen);
 }
 
 struct config *config_load_string(const char *text, const char *name, char *err, size_t errlen)
@@ -580,7 +613,7 @@ struct config *config_load_string(const char *text, const char *name, char *err,
 
 	config_init(&lc);
 	rc = config_read_string(&lc, text);
-	return cfg_finish(&lc, rc, name, err, errlen);
+	return cfg_finish(&lc, rc, name, text, err, errlen);
 }
 
 void config_free(struct config *cfg)
@@ -611,7 +644,7 @@ void config_free(struct config *cfg)
 		free(cfg->serial[i].error_topic);
 		free(cfg->serial[i].reply_src);
 		if (cfg->serial[i].has_reply)
-			regfree(&cfg->serial[i].reply);
+			pattern_free(&cfg->serial[i].reply);
 		for (int k = 0; k < cfg->serial[i].n_on_disconnect; k++)
 			free(cfg->serial[i].on_disconnect[k]);
 		free(cfg->serial[i].on_disconnect);
@@ -631,9 +664,9 @@ void config_free(struct config *cfg)
 		free(r->match_src);
 		free(r->accept_src);
 		if (r->has_match)
-			regfree(&r->match);
+			pattern_free(&r->match);
 		if (r->has_accept)
-			regfree(&r->accept);
+			pattern_free(&r->accept);
 		template_free(&r->to_tpl);
 		template_free(&r->payload_tpl);
 	}

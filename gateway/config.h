@@ -15,8 +15,7 @@
 #define MQTTGW_CONFIG_H
 
 #include <stddef.h>
-#include <regex.h>
-
+#include "pattern.h"
 #include "template.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/mqttgw/mqttgw.cfg"
@@ -39,8 +38,8 @@ struct cfg_serial {
 	int reopen_ms;			/* retry interval while the port is missing */
 	char *status_topic;		/* availability, retained online/offline */
 	char *error_topic;		/* refusals and timeouts; "" = none */
-	char *reply_src;		/* ERE a reply frame matches, or NULL */
-	regex_t reply;
+	char *reply_src;		/* regex a reply frame matches, or NULL */
+	struct pattern reply;
 	int has_reply;
 	int reply_timeout_ms;
 	int queue_max;			/* commands waiting for the port */
@@ -95,11 +94,11 @@ struct cfg_route {
 	char *to;			/* topic template source (mqtt) or device name */
 	struct template to_tpl;		/* compiled topic template (to mqtt) */
 	struct template payload_tpl;	/* compiled payload template ($0 default) */
-	char *match_src;		/* ERE for frames from a device, or NULL */
-	regex_t match;
+	char *match_src;		/* regex (PCRE2) for frames from a device, or NULL */
+	struct pattern match;
 	int has_match;
-	char *accept_src;		/* ERE a command payload must match, or NULL */
-	regex_t accept;
+	char *accept_src;		/* regex (PCRE2) a command payload must match, or NULL */
+	struct pattern accept;
 	int has_accept;
 	int qos;
 	int retain;
@@ -175,6 +174,13 @@ void config_free(struct config *cfg);
 /* A device name -> index lookups (-1 when absent). */
 int config_find_serial(const struct config *cfg, const char *name);
 int config_find_gpio(const struct config *cfg, const char *name);
+
+/*
+ * Warnings about a valid config that probably does not do what its author
+ * meant (a device no route uses, a route that can never match): fn gets
+ * each as "FILE:LINE: warning: ...". Returns how many.
+ */
+int config_lint(const struct config *cfg, void (*fn)(const char *msg, void *ctx), void *ctx);
 
 /* Print a human summary (for --check) to stdout. */
 void config_print_summary(const struct config *cfg);

@@ -56,9 +56,19 @@ char *cfg_subst(struct cfg_ctx *c, const config_setting_t *s, const char *src, c
 		const char *name);
 /* The member's setting if it is there (for its line), else the group. */
 const config_setting_t *cfg_member_or(const config_setting_t *g, const char *name);
-/* Compile an ERE (src may be NULL: nothing to do). */
-void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, regex_t *re, int *has,
+/* Compile a regex (src may be NULL: nothing to do). */
+void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, struct pattern *re, int *has,
 	       const char *what);
+
+/* config_lint.c */
+/* The option name closest to name (a typo, "baudrate"), or NULL. */
+const char *cfg_closest(const struct opt *opts, const char *name);
+/*
+ * libconfig said "syntax error" at line: the likely cause in hint and the
+ * line to fix in *hint_line (an unclosed string, a missing comma between
+ * list items). 0, or -1 when it cannot be told.
+ */
+int cfg_syntax_hint(const char *text, int line, int *hint_line, char *hint, size_t hintlen);
 
 /* config_devices.c */
 void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list);

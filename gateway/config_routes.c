@@ -132,7 +132,7 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		}
 		r->match_src = raw.match ? strdup(raw.match) : NULL;
 		cfg_regex(c, config_setting_get_member(g, "match"), raw.match, &r->match, &r->has_match, "match");
-		ncaps = r->has_match ? (int)r->match.re_nsub : 0;
+		ncaps = r->has_match ? r->match.ngroups : 0;
 		r->from = strdup(dev_name);
 		r->to = cfg_subst(c, ts, to_rest, cfg->station, dev_name);
 		if (c->failed)
@@ -186,7 +186,7 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		}
 		r->accept_src = raw.accept ? strdup(raw.accept) : NULL;
 		cfg_regex(c, config_setting_get_member(g, "accept"), raw.accept, &r->accept, &r->has_accept, "accept");
-		ncaps = r->has_accept ? (int)r->accept.re_nsub : 0;
+		ncaps = r->has_accept ? r->accept.ngroups : 0;
 		cfg_template(c, ps ? ps : g, &r->payload_tpl, raw.payload, cfg->station, dev_name, ncaps, "payload");
 	}
 out:

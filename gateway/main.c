@@ -8,6 +8,7 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 config error (or bad usage).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,17 +24,27 @@
 
 static void main_usage(FILE *out)
 {
-	fprintf(out, "usage: mqttgw [-c FILE] [-f] [-v] [--check] [--allow-root]\n"
+	fprintf(out, "usage: mqttgw [-c FILE] [-f] [-v] [--check [--strict]] [--allow-root]\n"
 		     "Bridge serial devices and GPIO lines to an MQTT broker.\n\n"
 		     "  -c, --config FILE  config file (default " CONFIG_DEFAULT_FILE ")\n"
-		     "      --check        validate the config, print a summary and exit\n"
-		     "  -f, --foreground   stay in the foreground (the default; for systemd and tests)\n"
-		     "  -v, --verbose      log debug messages\n"
+		     "      --check        validate the config, print warnings and a summary and exit\n"
+		     "      --strict       warnings are errors (exit 2)\n"
+		     "  -f, --foreground   stay in the foreground (the default and only mode; accepted for scripts)\n"
+		     "  -v, --verbose      log debug messages: every frame and command with its route\n"
 		     "      --allow-root   run as root (normally refused: use the dialout and gpio groups)\n"
 		     "      --version      print the version and exit\n"
 		     "  -h, --help         this text\n\n"
 		     "Exit status: 0 ok, 1 runtime failure, 2 config error.\n"
 		     "Signals: TERM/INT stop (fail-safe, \"offline\"), HUP reload the config, USR1 log counters.\n");
+}
+
+/* config_lint's warnings: on stderr for --check, in the log at start. */
+static void main_warning(const char *msg, void *ctx)
+{
+	if (*(const int *)ctx)
+		fprintf(stderr, "%s\n", msg);
+	else
+		log_msg(LOG_WARNING, "%s", msg);
 }
 
 /* Checks that need the outside world but touch no device: secrets, gpio chips. */
@@ -76,10 +87,11 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'C' },
 		{ "foreground", no_argument, NULL, 'f' },   { "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },	    { "help", no_argument, NULL, 'h' },
-		{ "allow-root", no_argument, NULL, 'R' },   { NULL, 0, NULL, 0 },
+		{ "allow-root", no_argument, NULL, 'R' },   { "strict", no_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = CONFIG_DEFAULT_FILE;
-	int check = 0, verbose = 0, allow_root = 0, c, rc;
+	int check = 0, strict = 0, verbose = 0, allow_root = 0, given = 0, c, rc, warnings;
 	char err[CONFIG_ERRLEN];
 	struct config *cfg;
 	struct bridge *b;
@@ -89,6 +101,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c':
 			file = optarg;
+			given = 1;
 			break;
 		case 'C':
 			check = 1;
@@ -100,6 +113,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			allow_root = 1;
+			break;
+		case 'S':
+			strict = 1;
 			break;
 		case 'V':
 			printf("mqttgw %s\n", MQTTGW_VERSION);
@@ -118,6 +134,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* the first run of a new user: say what to do, not only what failed */
+	if (!given && access(file, F_OK) < 0 && errno == ENOENT) {
+		fprintf(stderr,
+			"mqttgw: no config file: the default %s does not exist; pass -c FILE "
+			"(config/minimal.cfg in the source, /usr/share/doc/mqttgw/examples/ when installed, "
+			"are a start)\n",
+			file);
+		return 2;
+	}
 	cfg = config_load(file, err, sizeof(err));
 	if (!cfg) {
 		fprintf(stderr, "%s\n", err);
@@ -125,6 +150,13 @@ int main(int argc, char **argv)
 	}
 	/* --check validates the file alone, so a Pi's config can be checked anywhere */
 	if (check) {
+		warnings = config_lint(cfg, main_warning, &check);
+		if (strict && warnings) {
+			fprintf(stderr, "%s: %d warning%s, an error with --strict\n", file, warnings,
+				warnings == 1 ? "" : "s");
+			config_free(cfg);
+			return 2;
+		}
 		config_print_summary(cfg);
 		config_free(cfg);
 		return 0;
@@ -142,6 +174,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(verbose ? LOG_DEBUG : main_log_level(cfg->log_level));
+	if (config_lint(cfg, main_warning, &check) && strict) {
+		log_msg(LOG_ERR, "warnings are errors with --strict");
+		log_flush();
+		config_free(cfg);
+		return 2;
+	}
 
 	/* before any thread exists: signals only through the signalfd */
 	sigemptyset(&mask);

@@ -1,8 +1,8 @@
 /*
  * mapping.c - route selection, checks and template expansion.
  *
- * Regexes run with REG_STARTEND so a frame is matched on its real length
- * (binary bytes included) and nothing needs copying first. See mapping.h.
+ * Regexes (pattern.h, PCRE2) match a frame on its real length (binary
+ * bytes included), so nothing needs copying first. See mapping.h.
  */
 #include <string.h>
 
@@ -33,43 +33,27 @@ const char *mapping_verdict_str(enum mapping_verdict v)
 }
 
 /*
- * Run re over s[0..len) and fill caps ($0 always, $1..$want when the
- * templates use them). Returns 1 on match. Only the captures a route's
- * templates use are asked of regexec(): glibc finds submatches with a
- * second, backward pass over the input (sift_states_backward) that costs
- * about 7 times the match itself (callgrind: 16,200 against 2,200
- * instructions for "^POS([XYZ])([+-][0-9]+)$" on a 14-byte frame), so a
- * route that only selects, or only uses $0, does not pay for it.
+ * Run re over s[0..len) and fill caps: $0 is the whole frame or payload
+ * (not only the part the pattern matched), $1..$9 the groups. Returns 1 on
+ * a match. ERE needed a second, backward pass over the input to find
+ * submatches (7 times the match), so routes asked only for the captures
+ * their templates used; PCRE2 records them during the match, so all are
+ * taken (BENCHMARKS.md has the figures).
  */
-static int mapping_match(const regex_t *re, int has_re, const char *s, size_t len, int want,
+static int mapping_match(const struct pattern *re, int has_re, const char *s, size_t len,
 			 struct template_cap *caps, int *ncaps)
 {
-	regmatch_t pm[TEMPLATE_MAX_CAPS];
-	size_t nmatch = want >= 1 ? (size_t)want + 1 : 1;
-	int i;
+	int n;
 
+	*ncaps = 1;
+	if (has_re) {
+		n = re->ngroups + 1 < TEMPLATE_MAX_CAPS ? re->ngroups + 1 : TEMPLATE_MAX_CAPS;
+		if (!pattern_match(re, s, len, caps, n))
+			return 0;
+		*ncaps = n;
+	}
 	caps[0].ptr = s;
 	caps[0].len = len;
-	*ncaps = 1;
-	if (!has_re)
-		return 1;
-	if (nmatch > TEMPLATE_MAX_CAPS)
-		nmatch = TEMPLATE_MAX_CAPS;
-	pm[0].rm_so = 0;
-	pm[0].rm_eo = (regoff_t)len;
-	if (regexec(re, s, nmatch, pm, REG_STARTEND) != 0)
-		return 0;
-	for (i = 1; i < TEMPLATE_MAX_CAPS && (size_t)i <= re->re_nsub; i++) {
-		if ((size_t)i >= nmatch || pm[i].rm_so < 0) {
-			/* not asked for (no template uses it), or did not take part */
-			caps[i].ptr = NULL;
-			caps[i].len = 0;
-		} else {
-			caps[i].ptr = s + pm[i].rm_so;
-			caps[i].len = (size_t)(pm[i].rm_eo - pm[i].rm_so);
-		}
-	}
-	*ncaps = i;
 	return 1;
 }
 
@@ -84,10 +68,7 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 
 		if (r->from_kind != kind || r->from_dev != dev)
 			continue;
-		if (!mapping_match(&r->match, r->has_match, frame, len,
-				   r->to_tpl.max_capture > r->payload_tpl.max_capture ? r->to_tpl.max_capture
-										       : r->payload_tpl.max_capture,
-				   caps, &ncaps))
+		if (!mapping_match(&r->match, r->has_match, frame, len, caps, &ncaps))
 			continue;
 		memset(out, 0, sizeof(*out));
 		out->route = i;
@@ -174,7 +155,7 @@ int mapping_downlink(const struct config *cfg, const char *topic, const char *co
 		out->verdict = mapping_check_bytes(cfg, r, payload, len);
 		if (out->verdict != MAPPING_OK)
 			return 0;
-		if (!mapping_match(&r->accept, r->has_accept, payload, len, r->payload_tpl.max_capture, caps, &ncaps)) {
+		if (!mapping_match(&r->accept, r->has_accept, payload, len, caps, &ncaps)) {
 			out->verdict = MAPPING_NOT_ACCEPTED;
 			return 0;
 		}

@@ -373,12 +373,20 @@ static void mqtt_cb_connect_fail5(void *ctx, MQTTAsync_failureData5 *resp)
  */
 static void mqtt_cb_server_disconnect(void *ctx, MQTTProperties *props, enum MQTTReasonCodes rc)
 {
+	struct mqtt_link *l = ctx;
+	struct mqtt_event *ev;
 	char why[200];
 
 	(void)props;
 	snprintf(why, sizeof(why), "broker disconnected us: %s (reason code %d)", MQTTReasonCode_toString(rc),
 		 (int)rc);
-	mqtt_lost(ctx, why);
+	/* as mqtt_lost(), with the reason code: the bridge names a session taken over */
+	ev = mqtt_event_new(MQTT_EV_LOST, why);
+	if (ev) {
+		ev->gen = l->gen;
+		ev->rc = (int)rc;
+		mqtt_push(l->m, ev);
+	}
 }
 
 /* OpenSSL's words for a failed handshake ("certificate verify failed"), kept for the failure. */

@@ -40,7 +40,8 @@ struct mqtt_event {
 	size_t len;
 	int qos;
 	int retained;
-	int rc;			/* CONNECT_FAILED: paho code; CONNECTED: Receive Maximum (MQTT 5, 0: none) */
+	int rc;			/* CONNECT_FAILED: paho code; CONNECTED: Receive Maximum (MQTT 5, 0: none);
+				   LOST: the broker's DISCONNECT reason code (MQTT 5, 0: none) */
 	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST: reason */
 	char *response_topic;	/* MESSAGE, MQTT 5: where a reply should go */
 	char *correlation;	/* MESSAGE, MQTT 5: correlation data for the reply */

@@ -2,7 +2,7 @@
 # check.sh - everything `make check` runs, in phases, and one total at the end.
 #
 #   plain     unit + integration tests against the normal build (build/)
-#   mqtt5     the end-to-end suites (bridge, reliability, serial world,
+#   mqtt5     the end-to-end suites (bridge, reliability, serial world, first hour,
 #             hostile input, GPIO, safety) again with every gateway on MQTT 5
 #             (MQTTGW_PROTOCOL=5: configs that name no protocol get 5)
 #   san       the same suite built and run with ASan + UBSan (build-san/)
@@ -20,7 +20,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 PHASES=${CHECK_PHASES:-plain mqtt5 san valgrind fuzz}
-MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_safety.}
+MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_firsthour. test_safety.}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
 # tests would take most of the time budget, and test_gpio's 5 s pin waits

@@ -20,7 +20,7 @@
 set -eu
 
 ARCHS="arm64 armhf"
-LIBS="libpaho-mqtt-dev libserialport-dev libconfig-dev libgpiod-dev"
+LIBS="libpaho-mqtt-dev libserialport-dev libconfig-dev libgpiod-dev libpcre2-dev"
 
 # the native side: build deps of the daemon itself, and the packaging tools
 NATIVE="gcc make pkg-config $LIBS"

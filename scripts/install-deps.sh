@@ -8,7 +8,7 @@
 #   scripts/install-deps.sh --build  only what building the daemon needs
 set -eu
 
-BUILD="gcc make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev"
+BUILD="gcc make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev libpcre2-dev"
 TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-14-dev valgrind openssl util-linux passwd"
 
 pkgs=$BUILD

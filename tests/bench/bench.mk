@@ -14,6 +14,7 @@
 #   make bench BENCH_ARGS=--publish   also copy the plot to BENCHMARKS-latency.png
 #   make bench MQTTGW_BENCH=PATH      measure that mqttgw binary (a patched build, say)
 #   make bench-profile                callgrind profile of mqttgw ($(B)/bench/profile.md)
+#   make bench-map                    callgrind: instructions per frame/command of the mapping engine alone
 #   make bench-progs                  only build the programs
 
 BENCH_SRC    := $(wildcard tests/bench/prog_*.c)
@@ -25,7 +26,12 @@ BENCH_GPIOSIM := $(if $(wildcard tests/sim/lib_gpiosim.c),$(B)/sim/lib_gpiosim.s
 # what the harness needs beyond the build dependencies (Debian packages)
 BENCH_DEBS   := mosquitto mosquitto-clients python3-paho-mqtt python3-serial gnuplot-nox
 
-.PHONY: bench-progs bench-deps bench-profile
+.PHONY: bench-progs bench-deps bench-profile bench-map
+
+# the mapping engine alone links the daemon's core, not a broker client
+$(B)/bench/prog_benchmap: tests/bench/prog_benchmap.c $(B)/libmqttgw.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Igateway -Idrivers -o $@ $< $(B)/libmqttgw.a $(LIBS)
 
 $(B)/bench/prog_%: tests/bench/prog_%.c tests/bench/bench.h tests/bench/rawmqtt.h
 	@mkdir -p $(dir $@)
@@ -58,6 +64,18 @@ bench: bench-deps
 bench-profile: bench-deps
 	@$(MAKE) --no-print-directory $(B)/mqttgw $(BENCH_PROGS) $(BENCH_GPIOSIM)
 	@MQTTGW_BUILD=$(B) MQTTGW_BENCH=$(MQTTGW_BENCH) /usr/bin/python3 tests/bench/run.py --profile
+
+# Instructions per frame (uplink) and per command (downlink) of mapping.c
+# and its regexes: two callgrind runs each, 1,000 and 11,000 iterations,
+# so the start-up (config load, JIT) cancels out.
+bench-map: $(B)/bench/prog_benchmap
+	@for m in up down; do \
+		a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null $(B)/bench/prog_benchmap $$m 1000 2>&1 | \
+			sed -n 's/.*refs: *//p' | tr -d ,); \
+		b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null $(B)/bench/prog_benchmap $$m 11000 2>&1 | \
+			sed -n 's/.*refs: *//p' | tr -d ,); \
+		echo "bench-map: $$m: $$(( (b - a) / 10000 )) instructions per $$( [ $$m = up ] && echo frame || echo command)"; \
+	done
 
 # `make safety`: the fail-safe latency distribution (SAFETY.md): every
 # trigger 20 times (SAFETY_ARGS="--trials 5" for a shorter run), about

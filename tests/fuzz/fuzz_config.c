@@ -24,6 +24,14 @@
 
 #include "config.h"
 
+/* Every warning is "fuzz.cfg:LINE: warning: ..." with a line number. */
+static void fuzz_warning(const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (strncmp(msg, "fuzz.cfg:", 9) != 0 || msg[9] < '0' || msg[9] > '9' || !strstr(msg, ": warning: "))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fail(const char *what, const char *err)
@@ -101,9 +109,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	memset(err, 'X', sizeof(err));
 	cfg = config_load_string(text, "fuzz.cfg", err, sizeof(err));
-	if (cfg)
+	if (cfg) {
 		check_config(cfg);
-	else
+		config_lint(cfg, fuzz_warning, NULL);	/* the --check warnings run on whatever loads */
+	} else
 		check_error(err, sizeof(err), text);
 	config_free(cfg);
 	free(text);

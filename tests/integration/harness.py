@@ -63,7 +63,10 @@ BUILD = _build if os.path.isabs(_build) else os.path.join(ROOT, _build)
 MQTTGW = os.path.join(BUILD, "mqttgw")
 MOTORSIM = os.path.join(BUILD, "sim", "prog_motorsim")
 SPSHIM = os.path.join(BUILD, "sim", "lib_spshim.so")
-MOSQUITTO = "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "mosquitto"
+# MQTTGW_MOSQUITTO: another broker binary (e.g. mosquitto 2.0.21 from
+# bookworm-backports, unpacked beside the system's 2.0.11).
+MOSQUITTO = os.environ.get("MQTTGW_MOSQUITTO") or (
+    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else "mosquitto")
 
 # MQTTGW_VALGRIND=1 runs every daemon under valgrind (memcheck, leaks);
 # any error or definite leak in its report fails the test (see Gateway).
@@ -548,6 +551,7 @@ class _ProxyConn:
         self.pending = {}       # packet id -> payload of QoS 1 PUBLISHes not yet acked
         self.level = 4          # protocol level from CONNECT (5: properties)
         self.closed_by = None
+        self.kick = None        # kick(): an MQTT 5 DISCONNECT reason code to send the client
         self.thread = threading.Thread(target=self._run, name="proxy-conn-%d" % n,
                                        daemon=True)
 
@@ -611,6 +615,9 @@ class _ProxyConn:
                 r, _, _ = select.select([self.client, self.broker, self.wake_r], [], [])
                 if self.wake_r in r:
                     self.wake_r.recv(64)
+                    if self.kick is not None:     # as a broker does: DISCONNECT, reason, no properties
+                        self.client.sendall(bytes([0xE0, 2, self.kick, 0]))
+                        self.kick = None
                     continue
                 for src in (self.client, self.broker):
                     if src not in r:
@@ -679,6 +686,9 @@ class PubackProxy:
         refused      client connections closed at once
         closes       per closed connection, who closed it ("client",
                      "broker", "cut", or an error)
+
+    kick(reason) sends the clients an MQTT 5 DISCONNECT with that reason
+    code, as a broker does (0x8E: another client took the session).
 
     cut(refuse_for) drops the current connections with an RST (SO_LINGER 0)
     on both sides, as a network cut would, and refuses new ones for
@@ -783,6 +793,15 @@ class PubackProxy:
         for c in conns:
             c.thread.join(timeout)
         return len(conns)
+
+    def kick(self, reason):
+        """Send each live client an MQTT 5 DISCONNECT with reason (0x8E:
+        session taken over) and keep forwarding: the client closes."""
+        with self.lock:
+            conns = list(self._conns)
+        for c in conns:
+            c.kick = reason
+            c.wake()
 
     def cut(self, refuse_for=0.0):
         """Drop every open connection with an RST on both sides (a network

@@ -562,6 +562,56 @@ def test_sighup_reload():
     sync_in(rig.pty, sub)
 
 
+def test_reload_drops_and_adds_command_topics():
+    """A reload that removes one command filter and adds another: the old
+    topic no longer reaches the port (unsubscribed), the new one does, and
+    the filter both configs share keeps working (on MQTT 5 its
+    subscription identifier stays, so copies in flight still route)."""
+    rig = Rig(raw_route=True).ready()
+    sync_out(rig.broker, rig.pty, "S013/MOT01/RAW")
+    cfg = dict(rig.cfg)
+    cfg["routes"] = motor_routes() + [{"from": "mqtt:${station}/MOT01/NEW/+", "to": "serial:MOT01"}]
+    mark = rig.gw.log_mark()
+    rig.gw.reload(cfg)
+    rig.gw.wait_for_log(r"subscribed to S013/MOT01/NEW/\+", since=mark)
+    sync_out(rig.broker, rig.pty, "S013/MOT01/NEW/a")
+    pub(rig.broker, "S013/MOT01/RAW", "GONE")       # no route, not subscribed any more
+    pub(rig.broker, "S013/MOT01/NEW/b", "NEWCMD")
+    pub(rig.broker, "S013/MOT01/RECM", "STOP")
+    assert rig.pty.read_line() == b"NEWCMD\r\n"
+    assert rig.pty.read_line() == b"STOP\r\n"
+    rig.pty.expect_nothing(0.5)
+    rig.gw.assert_running()
+
+
+def test_reload_of_protocol_is_refused_and_stats_topic_applies():
+    """A reload that changes mqtt.protocol (or session_expiry) needs a new
+    client: refused, and the running link keeps publishing (it used to be
+    accepted, and every publish after it failed with "Options for wrong
+    MQTT version"). A new stats_topic applies at once."""
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    cfg = gateway_config(broker, serial=[serial_dev("MOT01", pty.path)], routes=motor_routes(),
+                         mqtt={"protocol": 4})
+    gw = Gateway(cfg)
+    sub.expect(STATUS, "online", timeout=10)
+    sync_in(pty, sub)
+    for change in ({"protocol": 5}, {"protocol": 4, "session_expiry": 60}):
+        new = dict(cfg, mqtt=dict(cfg["mqtt"], **change))
+        mark = gw.log_mark()
+        gw.rewrite_config(new)
+        gw.signal(signal.SIGHUP)
+        gw.wait_for_log(r"reload refused: mqtt settings changed \(mqtt\.%s\)" % list(change)[-1], since=mark)
+        pty.write(b"AFTER %s\r\n" % list(change)[-1].encode())
+        sub.expect("S013/MOT01/SEND", "AFTER %s" % list(change)[-1])
+    new = dict(cfg, mqtt=dict(cfg["mqtt"], stats_topic="${station}/gateway/stats", stats_interval=1))
+    gw.reload(new)
+    m = sub.expect("S013/gateway/stats", timeout=5)
+    assert m.payload.startswith("{"), m
+    gw.assert_running()
+
+
 def test_reload_keeps_unchanged_port_open_and_loses_no_frame():
     # Lines stream in from the device while the config is reloaded three
     # times with changed routes: the port stays open (no reopen in the log)

@@ -686,6 +686,51 @@ def test_gateway_sigkill_with_buffer_dir_loses_nothing():
     assert_complete_in_order(st, n, "gateway SIGKILL mid-stream")
 
 
+def test_gateway_killed_as_read_returns_loses_nothing():
+    # The window of the test above, made certain: SIGKILL lands just as
+    # read() hands the daemon bytes from the port (lib_killread), before
+    # the daemon could write them anywhere. Under load that is where a kill
+    # often lands (the read wakes the pty's writer, and the reader is
+    # preempted on its way out with the bytes in hand): 342 frames, one full
+    # read, were lost there once. The restarted daemon must publish them.
+    topic = "S013/MOT01/SEND"
+    broker = Broker(extra_conf="max_inflight_messages 0\nmax_queued_messages 0")
+    sub = SessionSub(broker.port, [topic], "rel-count-kr")
+    pty = Pty()
+    bufdir = tmppath("buffer")
+    os.mkdir(bufdir, 0o700)
+    arm = tmppath("killread.arm")
+    env = harness.preload_env(os.path.join(harness.BUILD, "sim", "lib_killread.so"))
+    env["MQTTGW_KILLREAD_ARM"] = arm
+    gw = Gateway(rel_config(broker, pty.path, buffer={"dir": bufdir}), env=env)
+    gw.wait_for_log(r"mqtt: connected to", timeout=10)
+    session_sync_in(pty, sub, topic)
+    t0 = time.monotonic()
+    write_seq(pty, 1, 100)
+    wait_until(lambda: "SEQ %06d" % 100 in sub.payloads(topic, since=t0), 10,
+               what="frames 1-100 before the kill")
+    open(arm, "w").close()
+    pty.write(frames(101, 200))                    # the read that takes these is the last
+    wait_until(lambda: not gw.running(), 10, what="the gateway to be killed in read()")
+    assert gw.returncode == -signal.SIGKILL, gw.returncode
+    pending = pty.pending_input()
+    os.unlink(arm)
+    gw.env = None
+    gw.start()
+    write_seq(pty, 201, 300)
+    try:
+        wait_until(lambda: "SEQ %06d" % 300 in sub.payloads(topic), 15, what="SEQ 000300")
+    except AssertionError as e:
+        figure("killed as read() returns: %s", e)
+    st = seq_stats(sub.payloads(topic, since=t0), 300)
+    figure("killed as read() returns (buffer.dir): %d of 1200 bytes of 101-200 were still in the "
+           "port; sent 300, received %d (%d distinct), lost %d, duplicated %d", pending,
+           st["received"], st["distinct"], len(st["lost"]), st["dups"])
+    if st["lost"]:
+        figure("killed as read() returns: lost %s", ranges(st["lost"]))
+    assert_complete_in_order(st, 300, "killed as read() returns")
+
+
 def test_buffer_dir_survives_sigkill_while_broker_down():
     # The store itself, without the read window of the test above: frames
     # buffered while the broker is down and fully handled by the daemon

@@ -16,7 +16,6 @@
  * that job instead.
  */
 #include <malloc.h>
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -175,8 +174,8 @@ static void check_design_example(const struct config *cfg)
 	CHECK_INT(r->to_dev, 0);
 	CHECK_INT(r->has_accept, 1);
 	CHECK_STR(r->accept_src, "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME)$");
-	CHECK_INT(r->has_accept ? regexec(&r->accept, "DRVZ+1000", 0, NULL, 0) : -1, 0);
-	CHECK(r->has_accept && regexec(&r->accept, "DRVZ+1000000", 0, NULL, 0) != 0);
+	CHECK_INT(r->has_accept ? pattern_match(&r->accept, "DRVZ+1000", 9, NULL, 0) : -1, 1);
+	CHECK(r->has_accept && !pattern_match(&r->accept, "DRVZ+1000000", 12, NULL, 0));
 	CHECK_INT(r->has_match, 0);
 	CHECK_INT(template_is_whole(&r->payload_tpl), 1);
 	CHECK_INT(r->line, 16);
@@ -269,7 +268,7 @@ TEST(file_errors_carry_the_path)
 	CHECK_STR(err, want);
 	unlink(path);
 	CHECK(config_load(path, err, sizeof(err)) == NULL);
-	snprintf(want, sizeof(want), "%s:0: cannot open: No such file or directory", path);
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
 	CHECK_STR(err, want);
 }
 
@@ -374,7 +373,14 @@ TEST(syntax_errors)
 		   "  uri = \"tcp://x\";\n",
 		   3, "syntax error");
 	EXPECT_ERR(MQTT MQTT, 2, "duplicate setting name");
-	EXPECT_ERR(MQTT "station = \"unterminated;\n", 3, "syntax error");
+	/* the likely cause, where it can be told: the line to fix */
+	EXPECT_ERR(MQTT "station = \"unterminated;\n", 2,
+		   "syntax error: unclosed string (the \" opened on this line has no closing \")");
+	EXPECT_ERR(MQTT "serial = ( { name = \"A\"; port = \"/dev/ttyUSB0\"; }\n"
+			"  { name = \"B\"; port = \"/dev/ttyUSB1\"; } );\n",
+		   2, "syntax error: missing comma between list items (add \",\" at the end of this line, before line 3)");
+	EXPECT_ERR(MQTT "serial = ( { name = \"A\"; port = \"/dev/ttyUSB0\"; } { name = \"B\"; } );\n", 2,
+		   "syntax error: missing comma between list items (\"},\" before \"{\")");
 }
 
 TEST(unknown_settings_at_every_level)
@@ -384,13 +390,21 @@ TEST(unknown_settings_at_every_level)
 		   "  uri = \"tcp://x\";\n"
 		   "  keep_alive = 60;\n"
 		   "};\n",
-		   3, "unknown setting \"keep_alive\" in mqtt");
+		   3, "unknown setting \"keep_alive\" in mqtt (did you mean keepalive?)");
 	EXPECT_ERR("mqtt = {\n"
 		   "  uri = \"tcp://x\";\n"
 		   "  tls = { ca_file = \"a\";\n"
 		   "    cafile = \"b\"; };\n"
 		   "};\n",
-		   4, "unknown setting \"cafile\" in mqtt.tls");
+		   4, "unknown setting \"cafile\" in mqtt.tls (did you mean ca_file?)");
+	EXPECT_ERR(MQTT "serial = ( { name = \"MOT01\";\n"
+			"  port = \"/dev/ttyUSB0\";\n"
+			"  baudrate = 9600; } );\n",
+		   4, "unknown setting \"baudrate\" in serial[0] (did you mean baud?)");
+	EXPECT_ERR(MQTT "serial = ( { name = \"MOT01\";\n"
+			"  port = \"/dev/ttyUSB0\";\n"
+			"  buad = 9600; } );\n",
+		   4, "unknown setting \"buad\" in serial[0] (did you mean baud?)");
 	EXPECT_ERR(MQTT "serial = ( { name = \"MOT01\";\n"
 			"  port = \"/dev/ttyUSB0\";\n"
 			"  speed = 9600; } );\n",
@@ -668,15 +682,15 @@ TEST(bad_regexes)
 	EXPECT_ERR_SUB(MQTT SERIAL "routes = (\n"
 				   "  { from = \"serial:MOT01\"; to = \"mqtt:a/b\";\n"
 				   "    match = \"^POS([XYZ]\"; } );\n",
-		       5, "match \"^POS([XYZ]\" is not a valid POSIX extended regex: ");
+		       5, "match \"^POS([XYZ]\" is not a valid regex: missing closing parenthesis at offset 10");
 	EXPECT_ERR_SUB(MQTT SERIAL "routes = (\n"
 				   "  { from = \"mqtt:a/b\"; to = \"serial:MOT01\";\n"
 				   "    accept = \"[a-\"; } );\n",
-		       5, "accept \"[a-\" is not a valid POSIX extended regex: ");
+		       5, "accept \"[a-\" is not a valid regex: missing terminating ] for character class at offset 3");
 	EXPECT_ERR_SUB(MQTT SERIAL "routes = (\n"
 				   "  { from = \"mqtt:a/b\"; to = \"serial:MOT01\";\n"
 				   "    accept = \"x{2,1}\"; } );\n",
-		       5, "is not a valid POSIX extended regex");
+		       5, "is not a valid regex: numbers out of order in {} quantifier at offset 5");
 }
 
 TEST(captures_beyond_the_pattern)

@@ -7,19 +7,53 @@
  * then opens it again as a restarted daemon does and compares the bytes it
  * hands back with what the framer must see. A full disk is RLIMIT_FSIZE
  * (with SIGXFSZ ignored), in a private mkdtemp directory removed at the end.
+ *
+ * A SIGKILL is a forked child killing itself where the daemon can meet
+ * one: this file defines read() and write(), which the journal's calls
+ * reach (the executable's definitions come first), and kills the child just
+ * before a read, as it returns with the bytes, or half-way through the
+ * append. The port is a pipe (FIONREAD works on it as on a tty).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "serial_journal.h"
 #include "unit.h"
 
 static char tmpdir[64];
+
+enum { KILL_NONE, KILL_BEFORE_READ, KILL_AFTER_READ, KILL_IN_APPEND };
+static int kill_at;
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (kill_at == KILL_BEFORE_READ)
+		raise(SIGKILL);
+	r = syscall(SYS_read, fd, buf, n);
+	if (kill_at == KILL_AFTER_READ && r > 0)
+		raise(SIGKILL);
+	return r;
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (kill_at == KILL_IN_APPEND && n > 1) {
+		if (syscall(SYS_write, fd, buf, n / 2) < 0)
+			_exit(3);
+		raise(SIGKILL);
+	}
+	return syscall(SYS_write, fd, buf, n);
+}
 
 /* What a restart replays, as a NUL-terminated string (the tests write text). */
 static void replayed(const char *name, char *out, size_t outlen)
@@ -134,6 +168,101 @@ TEST(appends_resume_after_the_next_reset)
 	CHECK_STR(got, "A3\nA4\n");
 }
 
+/*
+ * A daemon whose journal for NAME holds `before` reads `port` from a pipe
+ * and is killed at `where`. Returns the bytes left in the pipe (the port),
+ * or -1 if the child was not killed.
+ */
+static int killed_reading(const char *name, const char *before, const char *port, int where)
+{
+	int pfd[2], status, left = -1;
+	pid_t pid;
+
+	if (pipe(pfd) < 0)
+		return -1;
+	if (write(pfd[1], port, strlen(port)) != (ssize_t)strlen(port))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct serial_journal j;
+		char buf[4096];
+		const char *data;
+
+		if (open_fresh(&j, name) < 0)
+			_exit(2);
+		serial_journal_append(&j, name, before, strlen(before));
+		kill_at = where;
+		serial_journal_read(&j, name, pfd[0], buf, sizeof(buf), &data);
+		_exit(0);
+	}
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+	    ioctl(pfd[0], FIONREAD, &left) < 0)
+		left = -1;
+	close(pfd[0]);
+	close(pfd[1]);
+	return left;
+}
+
+/* The flake: killed as read() returns, the bytes are out of the port and in no file but the slot. */
+TEST(a_kill_as_read_returns_loses_nothing)
+{
+	char got[256];
+
+	CHECK_INT(killed_reading("d", "A1\nA", "2\nA3\n", KILL_AFTER_READ), 0);
+	replayed("d", got, sizeof(got));
+	CHECK_STR(got, "A1\nA2\nA3\n");
+	/* and the next open does not recover it a second time */
+	replayed("d", got, sizeof(got));
+	CHECK_STR(got, "A1\nA2\nA3\n");
+}
+
+/* Killed with the slot armed but before read(): the bytes are still in the port, none are invented. */
+TEST(a_kill_before_the_read_replays_nothing_new)
+{
+	char got[256];
+
+	CHECK_INT(killed_reading("e", "A1\nA", "2\nA3\n", KILL_BEFORE_READ), 5);
+	replayed("e", got, sizeof(got));
+	CHECK_STR(got, "A1\nA");
+}
+
+/* Killed with half the read appended: the recovery puts it in once, whole. */
+TEST(a_kill_in_the_append_leaves_the_read_once)
+{
+	char got[256];
+
+	CHECK_INT(killed_reading("f", "A1\nA", "2\nA3\nA4\n", KILL_IN_APPEND), 0);
+	replayed("f", got, sizeof(got));
+	CHECK_STR(got, "A1\nA2\nA3\nA4\n");
+}
+
+/* No kill: the bytes are handed back, journaled once, and a reset forgets them. */
+TEST(a_read_is_handed_back_and_journaled_once)
+{
+	struct serial_journal j;
+	char buf[4096], got[256];
+	const char *data = NULL;
+	int pfd[2];
+
+	if (open_fresh(&j, "g") < 0 || pipe(pfd) < 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_INT(write(pfd[1], "L1\nL", 4), 4);
+	CHECK_INT(serial_journal_read(&j, "g", pfd[0], buf, sizeof(buf), &data), 4);
+	CHECK(data && memcmp(data, "L1\nL", 4) == 0);
+	CHECK(j.slot != NULL);
+	replayed("g", got, sizeof(got));
+	CHECK_STR(got, "L1\nL");
+	serial_journal_reset(&j, "g", "L", 1);
+	serial_journal_close(&j);
+	replayed("g", got, sizeof(got));
+	CHECK_STR(got, "L");
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mqttgw-unit-rxj.XXXXXX");
@@ -144,8 +273,12 @@ int main(void)
 	RUN(reads_since_the_last_reset_are_replayed);
 	RUN(a_short_append_leaves_no_hole_for_the_replay);
 	RUN(appends_resume_after_the_next_reset);
+	RUN(a_kill_as_read_returns_loses_nothing);
+	RUN(a_kill_before_the_read_replays_nothing_new);
+	RUN(a_kill_in_the_append_leaves_the_read_once);
+	RUN(a_read_is_handed_back_and_journaled_once);
 	{
-		const char *names[] = { "a", "b", "c" };
+		const char *names[] = { "a", "b", "c", "d", "e", "f", "g" };
 		char path[128];
 		size_t i;
 
@@ -153,6 +286,8 @@ int main(void)
 			snprintf(path, sizeof(path), "%s/rx-%s", tmpdir, names[i]);
 			unlink(path);
 			snprintf(path, sizeof(path), "%s/rx-%s.new", tmpdir, names[i]);
+			unlink(path);
+			snprintf(path, sizeof(path), "%s/rx-%s.read", tmpdir, names[i]);
 			unlink(path);
 		}
 		rmdir(tmpdir);
