@@ -79,7 +79,7 @@ bench-map: $(B)/bench/prog_benchmap
 
 # `make safety`: the fail-safe latency distribution (SAFETY.md): every
 # trigger 20 times (SAFETY_ARGS="--trials 5" for a shorter run), about
-# 7 minutes; network namespaces for the link cut (root). Not part of make
+# 6 minutes; network namespaces for the link cut (root). Not part of make
 # check (tests/integration/test_safety.py is the quick version there).
 .PHONY: safety
 safety: deps

@@ -34,7 +34,7 @@ link check costs on the wire (bytes/s on the veth, idle).
 
 Results: a table on stdout and $MQTTGW_BUILD/bench/safety.{json,md}.
 Needs root for the namespaces (netcut is skipped without them).
-Takes about 7 minutes with 20 trials.
+Takes about 6 minutes with 20 trials.
 """
 
 import argparse
