@@ -262,3 +262,28 @@ def test_gpio_and_serial_failsafe_in_the_same_turn():
     print("# brake pin set %.0f ms before STOP was read from the port" % gap)
     assert -5 <= gap <= 50, "brake and STOP %.0f ms apart" % gap
     gw.wait_for_log(r"gpio BRAKE: .*failsafe")
+
+
+def test_failsafe_jumps_an_rs485_turn_around():
+    # Software RS485 with a slow driver turn-around (rs485_delay_before_ms)
+    # and one command in flight at a time: A waits out the turn-around in
+    # the write buffer, B and C wait for A's answer. The deadman fires
+    # meanwhile: A (not begun on the wire), B and C are dropped, and STOP
+    # is the first thing on the bus.
+    from harness import SPSHIM, preload_env, tmppath
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    env = preload_env(SPSHIM)
+    env["MQTTGW_SPSHIM_TRACE"] = tmppath("rts.trace")
+    gw = Gateway(gateway_config(broker, serial=[
+        serial_dev("RT", pty.path, rs485=True, rs485_delay_before_ms=400, reply="^OK", reply_timeout_ms=10000,
+                   on_disconnect="STOP", command_timeout_ms=150, error_topic="${station}/${name}/error")],
+        routes=routes("RT")), env=env)
+    ready(broker, sub, "RT")
+    pub_lines(broker, "S013/RT/RECM", ["A", "B", "C"])
+    gw.wait_for_log(r"serial RT: fail-safe \(no command within command_timeout_ms\)")
+    assert pty.read_line(timeout=5) == b"STOP\r\n"
+    pty.expect_nothing(0.5)
+    for c in ("A", "B", "C"):
+        sub.expect("S013/RT/error", "dropped: %s" % c, timeout=5)
