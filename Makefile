@@ -7,6 +7,7 @@
 #   make unit / make integration   one quick round against build/
 #   make demo         a private broker, the motor simulator and mqttgw, end to end
 #   make bench        the benchmark harness (BENCHMARKS.md)
+#   make safety       fail-safe latency, 20 trials per trigger (SAFETY.md; ~6 min, root)
 #   make fuzz         libFuzzer targets for the pure parsers (clang)
 #   make install      PREFIX=/usr/local DESTDIR=...
 #   make web          the dashboard (web/) bundled into build/web (npm ci from the lockfile)

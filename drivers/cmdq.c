@@ -17,8 +17,9 @@ int cmdq_init(struct cmdq *q, int cap, size_t max_len, int need_reply, int timeo
 		return -1;
 	q->slots = malloc((size_t)cap * max_len);
 	q->lens = calloc((size_t)cap, sizeof(*q->lens));
+	q->expires = calloc((size_t)cap, sizeof(*q->expires));
 	q->flight = malloc(max_len);
-	if (!q->slots || !q->lens || !q->flight) {
+	if (!q->slots || !q->lens || !q->expires || !q->flight) {
 		cmdq_free(q);
 		return -1;
 	}
@@ -39,9 +40,11 @@ void cmdq_free(struct cmdq *q)
 		return;
 	free(q->slots);
 	free(q->lens);
+	free(q->expires);
 	free(q->flight);
 	q->slots = q->flight = NULL;
 	q->lens = NULL;
+	q->expires = NULL;
 }
 
 static int cmdq_rate_ok(struct cmdq *q, uint64_t now)
@@ -62,6 +65,11 @@ static int cmdq_rate_ok(struct cmdq *q, uint64_t now)
 
 enum cmdq_result cmdq_submit(struct cmdq *q, const char *data, size_t len, uint64_t now)
 {
+	return cmdq_submit_until(q, data, len, now, UINT64_MAX);
+}
+
+enum cmdq_result cmdq_submit_until(struct cmdq *q, const char *data, size_t len, uint64_t now, uint64_t expires)
+{
 	int tail;
 
 	if (len > q->max_len)
@@ -73,8 +81,34 @@ enum cmdq_result cmdq_submit(struct cmdq *q, const char *data, size_t len, uint6
 	tail = (q->head + q->count) % q->cap;
 	memcpy(q->slots + (size_t)tail * q->max_len, data, len);
 	q->lens[tail] = len;
+	q->expires[tail] = expires;
 	q->count++;
 	return CMDQ_OK;
+}
+
+int cmdq_drop_expired(struct cmdq *q, uint64_t now, void (*cb)(const char *data, size_t len, void *ctx), void *ctx)
+{
+	int i, kept = 0, dropped = 0;
+
+	/* walk the ring once, moving the live commands down over the expired ones */
+	for (i = 0; i < q->count; i++) {
+		int from = (q->head + i) % q->cap, to = (q->head + kept) % q->cap;
+
+		if (now >= q->expires[from]) {
+			if (cb)
+				cb(q->slots + (size_t)from * q->max_len, q->lens[from], ctx);
+			dropped++;
+			continue;
+		}
+		if (to != from) {
+			memcpy(q->slots + (size_t)to * q->max_len, q->slots + (size_t)from * q->max_len, q->lens[from]);
+			q->lens[to] = q->lens[from];
+			q->expires[to] = q->expires[from];
+		}
+		kept++;
+	}
+	q->count = kept;
+	return dropped;
 }
 
 const char *cmdq_take(struct cmdq *q, size_t *len, uint64_t now)

@@ -25,6 +25,7 @@ enum cmdq_result { CMDQ_OK = 0, CMDQ_FULL = -1, CMDQ_RATE = -2, CMDQ_TOO_LONG = 
 struct cmdq {
 	char *slots;		/* cap * max_len bytes */
 	size_t *lens;
+	uint64_t *expires;	/* per slot: not to be written from then on (UINT64_MAX: never) */
 	size_t max_len;
 	int cap, head, count;
 	int need_reply;
@@ -44,6 +45,15 @@ void cmdq_free(struct cmdq *q);
 
 /* Queue a command. CMDQ_OK or why it was refused. */
 enum cmdq_result cmdq_submit(struct cmdq *q, const char *data, size_t len, uint64_t now_ms);
+/* The same, for a command that must not be written at or after expires_ms (MQTT 5 message expiry). */
+enum cmdq_result cmdq_submit_until(struct cmdq *q, const char *data, size_t len, uint64_t now_ms,
+				   uint64_t expires_ms);
+/*
+ * Take every queued command whose expiry has come out of the queue (order
+ * of the rest kept), calling cb for each. Returns how many.
+ */
+int cmdq_drop_expired(struct cmdq *q, uint64_t now_ms, void (*cb)(const char *data, size_t len, void *ctx),
+		      void *ctx);
 
 /*
  * The next command to write now, or NULL (nothing queued, or one in

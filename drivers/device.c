@@ -37,6 +37,7 @@ struct device *device_new(const struct device_driver *drv, const char *name, con
 	dev->emit = emit;
 	dev->state = state;
 	dev->ctx = ctx;
+	dev->write_expires_at = UINT64_MAX;
 	return dev;
 }
 

@@ -77,7 +77,8 @@ struct device_stats {
 enum device_event {
 	DEVICE_EV_REPLY,	/* data = the reply frame to the oldest command in flight */
 	DEVICE_EV_TIMEOUT,	/* data = the command that got no reply in time */
-	DEVICE_EV_DROPPED	/* data = a queued command dropped (port lost, fail-safe) */
+	DEVICE_EV_DROPPED,	/* data = a queued command dropped (port lost, fail-safe) */
+	DEVICE_EV_EXPIRED	/* data = a queued command whose MQTT 5 message expiry came first */
 };
 
 typedef void (*device_emit_fn)(struct device *dev, const char *frame, size_t len, void *ctx);
@@ -104,6 +105,12 @@ struct device {
 	void *ctx;			/* passed to emit, state and event */
 	const char *last_error;		/* why the last write() was refused */
 	void *owner;			/* the bridge's per-device state */
+	/*
+	 * Set by the bridge around write(): the command must not reach the
+	 * device at or after this time (MQTT 5 message expiry; UINT64_MAX:
+	 * none). A driver that queues commands honours it while they wait.
+	 */
+	uint64_t write_expires_at;
 	struct device_stats stats;
 };
 

@@ -7,18 +7,23 @@
  *
  * Writing: every command goes through the command queue, which keeps order,
  * applies the rate limit and, with a reply pattern, keeps one command in
- * flight. What the queue releases is appended to a bounded byte buffer and
- * written at once (a command reaches the wire in the same loop turn);
- * whatever the port does not take waits for POLLOUT, so a slow port never
- * blocks the loop.
+ * flight. The queue releases one command at a time into a byte buffer,
+ * which is written at once (a command reaches the wire in the same loop
+ * turn); whatever the port does not take waits for POLLOUT, so a slow port
+ * never blocks the loop. The next command leaves the queue only when the
+ * buffer is empty and the kernel's own output queue (TIOCOUTQ, a UART's
+ * 4 KiB ring: seconds at 9600 baud) holds less than SERIAL_KERNEL_MS of
+ * wire time: commands wait where a fail-safe can still take them back.
  *
  * Fail-safe: the on_disconnect frames are written when the broker has been
  * unreachable for failsafe_grace_ms (link down), when no command came for
- * command_timeout_ms (deadman), and at shutdown. They bypass the queue,
- * which is emptied first: a STOP must not wait behind the commands it is
- * meant to cancel. With a reply pattern their answers are owed
- * (cmdq_owe): the next command waits for them, so STOP's answer is never
- * taken for the answer to the command after it.
+ * command_timeout_ms (deadman), when a lost port comes back, and at
+ * shutdown. They jump the queue: queued commands are dropped (and
+ * reported), so is a command in the buffer not begun on the wire; one
+ * half-written is finished first (cut short, its tail would run into STOP
+ * and make a different command). With a reply pattern their answers are
+ * owed (cmdq_owe): the next command waits for them, so STOP's answer is
+ * never taken for the answer to the command after it.
  *
  * RS485: the kernel's RS485 mode when the UART driver has it; otherwise RTS
  * is raised before a write, and dropped once the output queue has drained
@@ -43,6 +48,8 @@
 /* Bytes a port may have waiting to be written before commands are refused. */
 #define SERIAL_OUT_MAX (64 * 1024)
 #define SERIAL_READ_CHUNK 4096
+/* At most this much wire time waits in the kernel's output queue (a fail-safe cannot take it back). */
+#define SERIAL_KERNEL_MS 20
 
 struct serial_priv {
 	struct serial_port port;
@@ -56,6 +63,10 @@ struct serial_priv {
 	size_t enc_size;
 	char *wq;			/* bytes on their way to the port */
 	size_t wq_off, wq_len, wq_cap;
+	int wq_failsafe;		/* the buffer holds fail-safe frames, not a command */
+	int wq_begun;			/* some of the buffer is on the wire already */
+	uint64_t kernel_wait_until;	/* the kernel's output queue was full: look again then */
+	int failsafe_on_reopen;		/* the port was lost: the fail-safe first when it is back */
 	uint64_t next_open;
 	int open_failures_in_row;	/* backoff */
 	int missing_logged;
@@ -108,6 +119,7 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	p->port.fd = -1;
 	p->rxj.fd = -1;
 	p->failsafe_at = UINT64_MAX;
+	p->kernel_wait_until = UINT64_MAX;
 	memset(&fp, 0, sizeof(fp));
 	fp.mode = (enum framing_mode)c->framing;
 	fp.eol = c->eol;
@@ -191,6 +203,14 @@ static void serial_dropped(const char *data, size_t len, void *ctx)
 		dev->event(dev, DEVICE_EV_DROPPED, data, len, dev->ctx);
 }
 
+static void serial_expired(const char *data, size_t len, void *ctx)
+{
+	struct device *dev = ctx;
+
+	if (dev->event)
+		dev->event(dev, DEVICE_EV_EXPIRED, data, len, dev->ctx);
+}
+
 /* ---- writing ---- */
 
 static void serial_lost(struct device *dev, uint64_t now, const char *why);
@@ -222,9 +242,11 @@ static int serial_flush(struct device *dev, uint64_t now)
 			return -1;
 		}
 		p->wq_off += (size_t)n;
+		p->wq_begun = 1;
 		dev->stats.bytes_out += (uint64_t)n;
 	}
 	p->wq_off = p->wq_len = 0;
+	p->wq_begun = 0;
 	if (p->rts_on) {
 		/* time for the UART to shift out what the kernel still holds */
 		const struct cfg_serial *c = serial_cfg(dev);
@@ -269,22 +291,71 @@ static int serial_put(struct device *dev, const char *data, size_t len)
 	return 0;
 }
 
-/* Move what the command queue releases onto the wire. */
+/*
+ * Room in the kernel's output queue for the next command: less than
+ * SERIAL_KERNEL_MS of wire time waiting there (ptys report 0). Else 0, and
+ * kernel_wait_until says when to look again.
+ */
+static int serial_kernel_room(struct device *dev, struct serial_priv *p, uint64_t now)
+{
+	const struct cfg_serial *c = serial_cfg(dev);
+	uint64_t bytes_per_s = (uint64_t)c->baud / 10 + 1, limit = bytes_per_s * SERIAL_KERNEL_MS / 1000;
+	int outq = serial_port_outq(&p->port);
+
+	if (limit < 32)
+		limit = 32;
+	if (outq <= 0 || (uint64_t)outq < limit) {
+		p->kernel_wait_until = UINT64_MAX;
+		return 1;
+	}
+	p->kernel_wait_until = now + 1 + ((uint64_t)outq - limit / 2) * 1000 / bytes_per_s;
+	return 0;
+}
+
+/*
+ * Move what the command queue releases onto the wire, one command at a
+ * time: the next leaves the queue only once the one before is written.
+ */
 static void serial_pump(struct device *dev, uint64_t now)
 {
 	struct serial_priv *p = dev->priv;
 	const char *cmd;
 	size_t len;
 
-	while (p->port.fd >= 0 && (cmd = cmdq_take(&p->q, &len, now)) != NULL) {
+	serial_flush(dev, now);
+	/* MQTT 5 message expiry: a command that waited past it is never written */
+	if (p->wq_off >= p->wq_len)
+		cmdq_drop_expired(&p->q, now, serial_expired, dev);
+	while (p->port.fd >= 0 && p->wq_off >= p->wq_len && serial_kernel_room(dev, p, now) &&
+	       (cmd = cmdq_take(&p->q, &len, now)) != NULL) {
+		p->wq_failsafe = 0;
 		if (serial_put(dev, cmd, len) < 0) {
-			/* the port has not taken 64 KiB: it is stuck, not slow */
+			/* out of memory */
 			dev->stats.refused++;
 			serial_dropped(cmd, len, dev);
 			cmdq_reply(&p->q);
+			continue;
 		}
+		serial_flush(dev, now);
 	}
-	serial_flush(dev, now);
+}
+
+/*
+ * A fail-safe is about to be written: a command in the buffer not begun on
+ * the wire is dropped; one begun is finished (its tail stays).
+ */
+static void serial_drop_unwritten(struct device *dev, struct serial_priv *p)
+{
+	size_t eol = serial_cfg(dev)->eol_len;
+
+	if (p->wq_begun || p->wq_len <= p->wq_off)
+		return;
+	if (!p->wq_failsafe && !serial_cfg(dev)->has_reply) {
+		/* with a reply pattern cmdq_clear reports it, as the command in flight */
+		dev->stats.frames_out--;
+		serial_dropped(p->wq, p->wq_len >= eol ? p->wq_len - eol : p->wq_len, dev);
+	}
+	p->wq_off = p->wq_len = 0;
 }
 
 static void serial_failsafe_now(struct device *dev, uint64_t now, const char *why)
@@ -295,7 +366,12 @@ static void serial_failsafe_now(struct device *dev, uint64_t now, const char *wh
 
 	if (!p || !c->n_on_disconnect)
 		return;
+	if (p->port.fd >= 0)
+		serial_drop_unwritten(dev, p);
 	cmdq_clear(&p->q, serial_dropped, dev);
+	/* a command half on the wire is finished before the STOP: its answer is owed too */
+	if (c->has_reply && p->wq_begun && !p->wq_failsafe)
+		cmdq_owe(&p->q, 1, now);
 	if (p->port.fd < 0) {
 		log_msg(LOG_WARNING, "serial %s: fail-safe (%s) not written: port is not open", dev->name, why);
 		return;
@@ -311,6 +387,7 @@ static void serial_failsafe_now(struct device *dev, uint64_t now, const char *wh
 		else
 			cmdq_owe(&p->q, 1, now);	/* one command on the bus at a time, fail-safe too */
 	}
+	p->wq_failsafe = 1;
 	log_msg(LOG_WARNING, "serial %s: fail-safe (%s): wrote %s%s", dev->name, why, c->on_disconnect[0],
 		c->n_on_disconnect > 1 ? " ..." : "");
 	serial_flush(dev, now);
@@ -409,6 +486,11 @@ static int serial_open(struct device *dev, uint64_t now)
 	p->rts_on = 0;
 	log_msg(LOG_INFO, "serial %s: %s open at %d baud", c->name, c->port, c->baud);
 	device_set_online(dev, 1);
+	if (p->failsafe_on_reopen) {
+		/* the device was out of reach: it may still run the last command it got */
+		p->failsafe_on_reopen = 0;
+		serial_failsafe_now(dev, now, "port back after it was lost");
+	}
 	return 0;
 }
 
@@ -420,6 +502,8 @@ static void serial_close_fd(struct device *dev)
 		return;
 	serial_port_close(&p->port);
 	p->wq_off = p->wq_len = 0;
+	p->wq_begun = 0;
+	p->kernel_wait_until = UINT64_MAX;
 	cmdq_clear(&p->q, serial_dropped, dev);
 	device_set_online(dev, 0);
 }
@@ -438,6 +522,7 @@ static void serial_lost(struct device *dev, uint64_t now, const char *why)
 	serial_close_fd(dev);
 	serial_schedule(dev, p, now);
 	p->missing_logged = 1;
+	p->failsafe_on_reopen = serial_cfg(dev)->n_on_disconnect > 0;
 }
 
 /* ---- poll ---- */
@@ -541,7 +626,8 @@ static void serial_on_readable(struct device *dev, uint64_t now)
 static void serial_on_writable(struct device *dev, uint64_t now)
 {
 	((struct serial_priv *)dev->priv)->now = now;
-	serial_flush(dev, now);
+	/* the buffer written, the next command may go */
+	serial_pump(dev, now);
 }
 
 static int serial_write(struct device *dev, const char *data, size_t len, uint64_t now)
@@ -559,7 +645,7 @@ static int serial_write(struct device *dev, const char *data, size_t len, uint64
 		dev->stats.refused++;
 		return -1;
 	}
-	rc = cmdq_submit(&p->q, data, len, now);
+	rc = cmdq_submit_until(&p->q, data, len, now, dev->write_expires_at);
 	if (rc != CMDQ_OK) {
 		dev->stats.refused++;
 		dev->last_error = rc == CMDQ_RATE ? "rate limit" : rc == CMDQ_FULL ? "queue full" : "too long";
@@ -608,10 +694,12 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 			dev->event(dev, DEVICE_EV_TIMEOUT, cmd, len, dev->ctx);
 		serial_pump(dev, now);
 	}
-	/* owed fail-safe answers that never came: the queue moves on */
-	if (!cmdq_waiting(&p->q) && p->q.count > 0)
+	/* owed fail-safe answers that never came, or the kernel's queue has room again: the queue moves on */
+	if (!cmdq_waiting(&p->q) && p->q.count > 0 && p->wq_off >= p->wq_len)
 		serial_pump(dev, now);
 	next = serial_min(cmdq_deadline(&p->q), framing_deadline(&p->fr));
+	if (p->q.count > 0 && p->kernel_wait_until != UINT64_MAX)
+		next = serial_min(next, p->kernel_wait_until);
 	if (!p->link_up && p->failsafe_at != UINT64_MAX) {
 		if (now >= p->failsafe_at) {
 			p->failsafe_at = UINT64_MAX;

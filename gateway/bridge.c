@@ -139,7 +139,8 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 {
 	struct mapping_out out;
 	const char *via[MQTT_SUB_IDS_MAX];
-	int next = 0, routed = 0, pushed, n_via = -1, i;
+	int next = 0, routed = 0, pushed, n_via = -1, i, rc;
+	const char *why;
 
 	b->stats.down_messages++;
 	if (ev->retained) {
@@ -172,6 +173,17 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 			bridge_replies_error(b, dev, mapping_verdict_str(out.verdict), ev->payload, ev->len);
 			continue;
 		}
+		/* stale commands (issue 20): an expired one never reaches a device */
+		why = ev->has_expiry && now >= ev->expires_at ? "expired (MQTT 5 message expiry)"
+		      : !ev->has_expiry && b->cfg->routes[out.route].require_expiry ? "no message expiry (require_expiry)"
+											  : NULL;
+		if (why) {
+			b->stats.down_refused++;
+			log_msg(LOG_WARNING, "command on %s for %s refused (route %d, line %d): %s", ev->topic,
+				dev->name, out.route + 1, b->cfg->routes[out.route].line, why);
+			bridge_replies_error(b, dev, ev->has_expiry ? "expired" : "no expiry", ev->payload, ev->len);
+			continue;
+		}
 		dev->last_error = NULL;
 		/*
 		 * The reply target goes in line first: the write may already
@@ -180,7 +192,10 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 		 */
 		pushed = dev->drv == &serial_driver && ((const struct cfg_serial *)dev->cfg)->has_reply &&
 			 bridge_replies_push(dev, ev) == 0;
-		if (dev->drv->write(dev, out.payload, out.payload_len, now) < 0) {
+		dev->write_expires_at = ev->has_expiry ? ev->expires_at : UINT64_MAX;
+		rc = dev->drv->write(dev, out.payload, out.payload_len, now);
+		dev->write_expires_at = UINT64_MAX;
+		if (rc < 0) {
 			if (pushed)
 				bridge_replies_unpush(dev);
 			b->stats.down_refused++;

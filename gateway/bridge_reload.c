@@ -82,6 +82,9 @@ static const char *bridge_mqtt_changed(const struct cfg_mqtt *a, const struct cf
 	BRIDGE_DIFF(a->reconnect_min_ms == b->reconnect_min_ms, "reconnect_min_ms");
 	BRIDGE_DIFF(a->reconnect_max_ms == b->reconnect_max_ms, "reconnect_max_ms");
 	BRIDGE_DIFF(a->ack_timeout_ms == b->ack_timeout_ms, "ack_timeout_ms");
+	BRIDGE_DIFF(a->link_timeout_ms == b->link_timeout_ms, "link_timeout_ms");
+	BRIDGE_DIFF(a->link_check_ms == b->link_check_ms, "link_check_ms");
+	BRIDGE_DIFF(bridge_str_eq(a->link_check_topic, b->link_check_topic), "link_check_topic");
 	BRIDGE_DIFF(a->protocol == b->protocol, "protocol");
 	BRIDGE_DIFF(a->session_expiry == b->session_expiry, "session_expiry");
 	BRIDGE_DIFF(a->has_tls == b->has_tls, "tls");

@@ -107,6 +107,12 @@ void bridge_replies_event(struct device *dev, enum device_event what, const char
 		b->stats.down_dropped++;
 		bridge_replies_error(b, dev, "dropped", data, len);
 		break;
+	case DEVICE_EV_EXPIRED:
+		b->stats.down_dropped++;
+		log_msg(LOG_WARNING, "%s: \"%.*s\" expired while it waited for the port (MQTT 5 message expiry): "
+			"not written", dev->name, (int)(len > 80 ? 80 : len), data);
+		bridge_replies_error(b, dev, "expired", data, len);
+		break;
 	}
 	bridge_target_free(&t);
 }

@@ -61,6 +61,9 @@ static const struct opt mqtt_opts[] = {
 	{ "reconnect_min_ms", OPT_INT, 100, 3600000, 1000, NULL, S_(cfg_mqtt, reconnect_min_ms), NULL },
 	{ "reconnect_max_ms", OPT_INT, 100, 3600000, 30000, NULL, S_(cfg_mqtt, reconnect_max_ms), NULL },
 	{ "ack_timeout_ms", OPT_INT, 1000, 3600000, 30000, NULL, S_(cfg_mqtt, ack_timeout_ms), NULL },
+	{ "link_timeout_ms", OPT_INT, 0, 3600000, 3000, NULL, S_(cfg_mqtt, link_timeout_ms), NULL },
+	{ "link_check_ms", OPT_INT, 0, 1200000, 0, NULL, S_(cfg_mqtt, link_check_ms), NULL },
+	{ "link_check_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, link_check_topic), NULL },
 	{ "tls", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
 	{ "protocol", OPT_INT, 4, 5, 4, NULL, S_(cfg_mqtt, protocol), NULL },
 	{ "session_expiry", OPT_INT, 0, 2147483647, 86400, NULL, S_(cfg_mqtt, session_expiry), NULL },
@@ -283,6 +286,29 @@ const config_setting_t *cfg_member_or(const config_setting_t *g, const char *nam
 	return m ? m : g;
 }
 
+/*
+ * link_timeout_ms: 0 (off) or at least 200 ms (below that a busy loop or
+ * broker would flap the link); the probe period must fit three times in it,
+ * so that one late answer is not a loss. Default period: a third of it.
+ */
+static void cfg_link_timeout(struct cfg_ctx *c, struct cfg_mqtt *m, const config_setting_t *g)
+{
+	if (c->failed || m->link_timeout_ms == 0)
+		return;
+	if (m->link_timeout_ms < 200) {
+		cfg_fail(c, cfg_member_or(g, "link_timeout_ms"),
+			 "mqtt.link_timeout_ms = %d is under 200 ms: too short to tell a lost link from a busy one "
+			 "(0 turns the check off)", m->link_timeout_ms);
+		return;
+	}
+	if (m->link_check_ms == 0)
+		m->link_check_ms = m->link_timeout_ms / 3;
+	else if (m->link_check_ms < 50 || (long)m->link_check_ms * 3 > m->link_timeout_ms)
+		cfg_fail(c, cfg_member_or(g, m->link_check_ms < 50 ? "link_check_ms" : "link_timeout_ms"),
+			 "mqtt.link_timeout_ms = %d does not fit three round-trip probes of link_check_ms = %d "
+			 "(link_check_ms: 50 ms to a third of link_timeout_ms)", m->link_timeout_ms, m->link_check_ms);
+}
+
 static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g)
 {
 	struct cfg_mqtt *m = &cfg->mqtt;
@@ -381,6 +407,7 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 	}
 	if (m->reconnect_min_ms > m->reconnect_max_ms)
 		cfg_fail(c, g, "mqtt.reconnect_min_ms is larger than reconnect_max_ms");
+	cfg_link_timeout(c, m, g);
 	if (!c->failed && *m->password_file && !*m->username)
 		cfg_fail(c, cfg_member_or(g, "password_file"),
 			 "mqtt.password_file is set but mqtt.username is not: no login would be sent");
@@ -413,6 +440,15 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 	m->status_topic = tmp;
 	if (tmp && topic_name_valid(tmp) < 0)
 		cfg_fail(c, cfg_member_or(g, "status_topic"), "mqtt.status_topic \"%s\" is not a valid topic", tmp);
+	if (c->failed)
+		return;
+	if (!m->link_check_topic)
+		m->link_check_topic = strdup(cfg->station ? "${station}/gateway/link-check" : "mqttgw/gateway/link-check");
+	tmp = cfg_subst(c, cfg_member_or(g, "link_check_topic"), m->link_check_topic, cfg->station, NULL);
+	free(m->link_check_topic);
+	m->link_check_topic = tmp;
+	if (tmp && topic_name_valid(tmp) < 0)
+		cfg_fail(c, cfg_member_or(g, "link_check_topic"), "mqtt.link_check_topic \"%s\" is not a valid topic", tmp);
 	if (c->failed)
 		return;
 	tmp = cfg_subst(c, cfg_member_or(g, "stats_topic"), m->stats_topic, cfg->station, NULL);
@@ -593,6 +629,7 @@ void config_free(struct config *cfg)
 	free(cfg->mqtt.username);
 	free(cfg->mqtt.password_file);
 	free(cfg->mqtt.status_topic);
+	free(cfg->mqtt.link_check_topic);
 	free(cfg->mqtt.stats_topic);
 	free(cfg->mqtt.tls.ca_file);
 	free(cfg->mqtt.tls.cert_file);
@@ -665,6 +702,22 @@ static const char *config_end_word(enum route_end k)
 	return k == ROUTE_MQTT ? "mqtt" : k == ROUTE_SERIAL ? "serial" : "gpio";
 }
 
+/* The worst case from a lost link to a device's fail-safe (SAFETY.md). */
+static void config_print_worst_case(const struct config *cfg, const char *what, int grace_ms, int deadman_ms)
+{
+	printf("    fail-safe %s: silent link loss -> ", what);
+	if (cfg->mqtt.link_timeout_ms)
+		printf("%d ms worst case (link_timeout_ms %d + failsafe_grace_ms %d)", cfg->mqtt.link_timeout_ms + grace_ms,
+		       cfg->mqtt.link_timeout_ms, grace_ms);
+	else
+		printf("about %d s (3 x keepalive + failsafe_grace_ms %d; set link_timeout_ms)",
+		       3 * cfg->mqtt.keepalive + (grace_ms + 999) / 1000, grace_ms);
+	printf("; broker gone or link reset -> %d ms", grace_ms);
+	if (deadman_ms)
+		printf("; no command -> %d ms", deadman_ms);
+	printf("\n");
+}
+
 void config_print_summary(const struct config *cfg)
 {
 	int i;
@@ -676,21 +729,36 @@ void config_print_summary(const struct config *cfg)
 		printf(", %s", cfg->mqtt.uris[i]);
 	printf(" as \"%s\", keepalive %d s, qos %d, status on %s\n", cfg->mqtt.client_id, cfg->mqtt.keepalive,
 	       cfg->mqtt.qos, cfg->mqtt.status_topic);
+	if (cfg->mqtt.link_timeout_ms)
+		printf("link check: a round trip every %d ms (UNSUBSCRIBE %s), lost after %d ms without one\n",
+		       cfg->mqtt.link_check_ms, cfg->mqtt.link_check_topic, cfg->mqtt.link_timeout_ms);
+	else
+		printf("link check: off (link_timeout_ms = 0): a silent loss is noticed by the keepalive, "
+		       "after up to about 3 x %d s\n", cfg->mqtt.keepalive);
 	printf("serial devices: %d\n", cfg->n_serial);
 	for (i = 0; i < cfg->n_serial; i++) {
 		const struct cfg_serial *s = &cfg->serial[i];
 
 		printf("  %s on %s, %d %d%c%d, flow %s, max_frame %d\n", s->name, s->port, s->baud, s->data_bits,
 		       "NOEMS"[s->parity], s->stop_bits, cfg_flow_names[s->flow], s->max_frame);
+		if (s->n_on_disconnect)
+			config_print_worst_case(cfg, s->on_disconnect[0], s->failsafe_grace_ms, s->command_timeout_ms);
+		else
+			printf("    fail-safe: none (no on_disconnect)\n");
 	}
 	printf("gpio lines: %d\n", cfg->n_gpio);
 	for (i = 0; i < cfg->n_gpio; i++) {
 		const struct cfg_gpio *g = &cfg->gpio[i];
+		char what[32];
 
 		if (g->line_name)
 			printf("  %s: %s %s line \"%s\"\n", g->name, cfg_dir_names[g->direction], g->chip, g->line_name);
 		else
 			printf("  %s: %s %s line %d\n", g->name, cfg_dir_names[g->direction], g->chip, g->line);
+		if (g->direction == CFG_GPIO_OUTPUT && g->failsafe >= 0) {
+			snprintf(what, sizeof(what), "%d", g->failsafe);
+			config_print_worst_case(cfg, what, g->failsafe_grace_ms, 0);
+		}
 	}
 	printf("routes: %d\n", cfg->n_routes);
 	for (i = 0; i < cfg->n_routes; i++) {
@@ -702,6 +770,8 @@ void config_print_summary(const struct config *cfg)
 			printf(" match %s", r->match_src);
 		if (r->accept_src)
 			printf(" accept %s", r->accept_src);
+		if (r->require_expiry)
+			printf(" require_expiry");
 		if (r->to_kind == ROUTE_MQTT)
 			printf(" qos %d%s", r->qos, r->retain ? " retained" : "");
 		printf("\n");

@@ -102,6 +102,7 @@ struct cfg_route {
 	int has_accept;
 	int qos;
 	int retain;
+	int require_expiry;		/* mqtt sources, MQTT 5: refuse commands without a message expiry */
 	int from_dev;			/* index into serial[] or gpio[] (device sources) */
 	int to_dev;			/* index into serial[] or gpio[] (device targets) */
 	int line;
@@ -127,6 +128,9 @@ struct cfg_mqtt {
 	int reconnect_min_ms;
 	int reconnect_max_ms;
 	int ack_timeout_ms;		/* oldest publish unacknowledged this long while connected: the link is replaced */
+	int link_timeout_ms;		/* no round trip to the broker this long: the link is lost (0: off) */
+	int link_check_ms;		/* a round-trip probe this often (default link_timeout_ms / 3) */
+	char *link_check_topic;		/* the filter the probe unsubscribes (nobody subscribes it) */
 	int has_tls;
 	struct cfg_tls tls;
 	int protocol;			/* 4 = MQTT 3.1.1, 5 = MQTT 5 */

@@ -20,7 +20,7 @@
 /* Route scalars are parsed into this scratch struct, then compiled. */
 struct route_raw {
 	char *from, *to, *match, *accept, *payload;
-	int retain, qos;
+	int retain, qos, require_expiry;
 };
 
 static const struct opt route_opts[] = {
@@ -31,6 +31,7 @@ static const struct opt route_opts[] = {
 	{ "payload", OPT_STR, 0, 0, 0, "$0", S_(route_raw, payload), NULL },
 	{ "retain", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, retain), NULL },
 	{ "qos", OPT_INT, -1, 2, -1, NULL, S_(route_raw, qos), NULL },
+	{ "require_expiry", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, require_expiry), NULL },
 	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
 };
 /* clang-format on */
@@ -120,6 +121,11 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 				 r->from_kind == ROUTE_SERIAL ? "serial" : "gpio", dev_name);
 			goto out;
 		}
+		if (raw.require_expiry) {
+			cfg_fail(c, config_setting_get_member(g, "require_expiry"),
+				 "require_expiry applies to commands from mqtt");
+			goto out;
+		}
 		if (raw.accept) {
 			cfg_fail(c, config_setting_get_member(g, "accept"),
 				 "accept applies to commands from mqtt; use match for frames from a device");
@@ -164,6 +170,13 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 			cfg_fail(c, config_setting_get_member(g, "retain"), "retain applies to routes to mqtt");
 			goto out;
 		}
+		if (raw.require_expiry && cfg->mqtt.protocol != 5) {
+			cfg_fail(c, config_setting_get_member(g, "require_expiry"),
+				 "require_expiry needs mqtt.protocol = 5: MQTT 3.1.1 messages carry no expiry, "
+				 "every command would be refused");
+			goto out;
+		}
+		r->require_expiry = raw.require_expiry;
 		r->to = strdup(dev_name);
 		r->from = cfg_subst(c, fs, from_rest, cfg->station, dev_name);
 		if (c->failed)
@@ -219,6 +232,12 @@ static void cfg_route_not_own(struct cfg_ctx *c, const struct config *cfg, const
 		if (u->to_kind == ROUTE_MQTT && u->from_kind == r->to_kind && strcmp(u->from, r->to) == 0 &&
 		    u->to_tpl.max_capture < 0 && topic_matches(r->from, u->to))
 			own = u->to;
+	}
+	/* the link check unsubscribes that exact filter every link_check_ms */
+	if (!own && strcmp(r->from, cfg->mqtt.link_check_topic) == 0) {
+		cfg_fail(c, where, "route from \"%s\" is mqtt.link_check_topic, which the gateway unsubscribes to "
+			 "test the link: choose another topic for one or the other", r->from);
+		return;
 	}
 	if (own)
 		cfg_fail(c, where,

@@ -49,10 +49,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <MQTTAsync.h>
 
+#include "linkcheck.h"
 #include "log.h"
 #include "mqtt.h"
 #include "outq.h"
@@ -85,6 +87,7 @@ struct mqtt_done {
 	uint32_t gen;
 	int token;
 	int code;
+	int probe;	/* the link probe's (tokens of a probe and a publish may meet in one batch) */
 };
 
 struct mqtt {
@@ -122,6 +125,9 @@ struct mqtt {
 	uint64_t connected_at;
 	uint64_t seen_progress;		/* loop thread: progress as last seen, and when it last moved */
 	uint64_t seen_at;
+	struct linkcheck lc;		/* loop thread: mqtt.link_timeout_ms */
+	int probe_token;		/* the unanswered link probe's (lc.outstanding) */
+	uint32_t lc_lost_gen;		/* the link the link check has already declared lost */
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
 };
@@ -187,9 +193,20 @@ void mqtt_event_free(struct mqtt_event *ev)
 
 static void mqtt_add_tls_reason(struct mqtt *m, char *why, size_t size);
 
+static uint64_t mqtt_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /*
  * MQTT 5: keep the response topic and correlation data (request/response)
- * and the subscription identifiers the copy was sent for (subs.h).
+ * and the subscription identifiers the copy was sent for (subs.h). And the
+ * message expiry: the broker hands over what is left of it (it counts down
+ * while the message waits in a session queue), in seconds; the deadline
+ * starts now, when the message reached us.
  */
 static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
 {
@@ -198,6 +215,11 @@ static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
 
 	if (!props || props->count == 0)
 		return;
+	p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL);
+	if (p) {
+		ev->has_expiry = 1;
+		ev->expires_at = mqtt_clock_ms() + (uint64_t)p->value.integer4 * 1000u;
+	}
 	n = MQTTProperties_propertyCount(props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER);
 	for (i = 0; i < n && ev->n_sub_ids < MQTT_SUB_IDS_MAX; i++) {
 		p = MQTTProperties_getPropertyAt(props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER, i);
@@ -463,7 +485,7 @@ static void mqtt_cb_failed0_5(void *ctx, MQTTAsync_failureData5 *resp)
 }
 
 /* A QoS 1/2 publish is finished (paho thread): to the loop, which owns the queue. */
-static void mqtt_completed(struct mqtt_link *l, int token, int code)
+static void mqtt_completed_as(struct mqtt_link *l, int token, int code, int probe)
 {
 	struct mqtt *m = l->m;
 	uint64_t one = 1;
@@ -482,11 +504,16 @@ static void mqtt_completed(struct mqtt_link *l, int token, int code)
 	/* without memory the message stays in flight and is sent again after the next loss */
 	if (m->done_n < m->done_cap) {
 		wake = !m->head && m->done_n == 0;
-		m->done_v[m->done_n++] = (struct mqtt_done){ l->gen, token, code };
+		m->done_v[m->done_n++] = (struct mqtt_done){ l->gen, token, code, probe };
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (wake && write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		abort();
+}
+
+static void mqtt_completed(struct mqtt_link *l, int token, int code)
+{
+	mqtt_completed_as(l, token, code, 0);
 }
 
 static void mqtt_cb_published(void *ctx, MQTTAsync_successData *resp)
@@ -516,9 +543,41 @@ static void mqtt_cb_publish_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 	mqtt_completed(ctx, resp ? resp->token : 0, code);
 }
 
+/*
+ * The link probe (an UNSUBSCRIBE, see linkcheck.h) came back. Its answer
+ * travels like a publish completion: MQTT_PROBE_ANSWERED when the broker
+ * answered (an UNSUBACK, whatever its reason codes), else paho's code.
+ */
+#define MQTT_PROBE_ANSWERED (-1000)
+
+static void mqtt_cb_probe_ok(void *ctx, MQTTAsync_successData *resp)
+{
+	mqtt_completed_as(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1);
+}
+
+static void mqtt_cb_probe_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+	mqtt_completed_as(ctx, resp ? resp->token : 0, resp && resp->code ? resp->code : MQTTASYNC_FAILURE, 1);
+}
+
+static void mqtt_cb_probe_ok5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	mqtt_completed_as(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1);
+}
+
+static void mqtt_cb_probe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	/* an UNSUBACK with a refusal is an answer all the same */
+	int answered = resp && (resp->reasonCode >= 0x80 || resp->packet_type == 11);
+
+	mqtt_completed_as(ctx, resp ? resp->token : 0,
+			  answered ? MQTT_PROBE_ANSWERED : resp && resp->code ? resp->code : MQTTASYNC_FAILURE, 1);
+}
+
 /* ---- loop thread ---- */
 
 static void mqtt_pump(struct mqtt *m);
+
 
 const char *mqtt_connack_str(int code)
 {
@@ -684,6 +743,7 @@ struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, 
 	m->efd = -1;
 	m->next_attempt = UINT64_MAX;
 	m->backoff_ms = cfg->reconnect_min_ms;
+	linkcheck_init(&m->lc, cfg->link_timeout_ms, cfg->link_check_ms);
 	pthread_mutex_init(&m->lock, NULL);
 	if (cfg->password_file && *cfg->password_file &&
 	    mqtt_read_password(cfg->password_file, m->password, sizeof(m->password), err, errlen) < 0)
@@ -886,6 +946,7 @@ void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now)
 	m->now = now;
 	if (m->connected)
 		mqtt_link_lost(m);
+	linkcheck_down(&m->lc);
 
 	m->connected = 0;
 	m->connecting = 0;
@@ -914,6 +975,7 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now, int receive_max)
 	}
 	m->connected = 1;
 	m->connecting = 0;
+	linkcheck_up(&m->lc, now);
 	m->backoff_ms = m->cfg->reconnect_min_ms;
 	m->stats.connects++;
 	/* no pump here: the caller's birth "online" goes first, then mqtt_send_queued() */
@@ -922,6 +984,48 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now, int receive_max)
 void mqtt_send_queued(struct mqtt *m)
 {
 	mqtt_pump(m);
+}
+
+/* mqtt.link_timeout_ms: declare a silent link lost, or send the next probe. */
+static void mqtt_link_check(struct mqtt *m, uint64_t now)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	linkcheck_tick(&m->lc, now);
+	if (linkcheck_expired(&m->lc, now)) {
+		if (m->lc_lost_gen != m->link->gen) {
+			char why[200];
+
+			snprintf(why, sizeof(why),
+				 "no round trip to the broker for %d ms (link_timeout_ms): a silent loss "
+				 "(last answer %llu ms ago, %s)",
+				 m->cfg->link_timeout_ms, (unsigned long long)(now - m->lc.proof_at),
+				 m->lc.outstanding ? "a probe unanswered" : "no probe out");
+			m->lc_lost_gen = m->link->gen;
+			mqtt_lost(m->link, why);
+		}
+		return;
+	}
+	if (!linkcheck_due(&m->lc, now))
+		return;
+	if (m->cfg->protocol == 5) {
+		ro.onSuccess5 = mqtt_cb_probe_ok5;
+		ro.onFailure5 = mqtt_cb_probe_failed5;
+	} else {
+		ro.onSuccess = mqtt_cb_probe_ok;
+		ro.onFailure = mqtt_cb_probe_failed;
+	}
+	ro.context = m->link;
+	rc = MQTTAsync_unsubscribe(m->client, m->cfg->link_check_topic, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		/* paho's command list full, or the link going: no proof either way, try again later */
+		log_msg(LOG_DEBUG, "mqtt: link probe not sent: %s", MQTTAsync_strerror(rc));
+		linkcheck_not_sent(&m->lc, now);
+		return;
+	}
+	m->probe_token = ro.token;
+	linkcheck_sent(&m->lc, now);
 }
 
 uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
@@ -953,6 +1057,11 @@ uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
 			next = due;
 		}
 	}
+	if (m->connected)
+		mqtt_link_check(m, now);
+	due = linkcheck_deadline(&m->lc);
+	if (due < next)
+		next = due;
 	/* a send paho refused a moment ago (the link going down) */
 	mqtt_pump(m);
 	/* serial reading held: look again when the stall check is due */
@@ -974,8 +1083,18 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d)
 {
 	struct outq_msg *msg;
 
-	if (d->gen != m->link->gen || !(msg = outq_find_sent(m->q, d->gen, d->token)))
-		return;	/* an old client's, or not ours (the shutdown "offline") */
+	if (d->gen != m->link->gen)
+		return;	/* an old client's */
+	if (d->probe) {
+		if (m->lc.outstanding && d->token == m->probe_token)
+			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, mqtt_clock_ms());
+		return;
+	}
+	/* any answer of the broker's proves the link (a PUBACK, a refusal) */
+	if (d->code == 0 || d->code >= 0x80)
+		linkcheck_proof(&m->lc, mqtt_clock_ms());
+	if (!(msg = outq_find_sent(m->q, d->gen, d->token)))
+		return;	/* not ours (the shutdown "offline", the birth) */
 	if (d->code == 0) {
 		m->progress++;
 		outq_remove(m->q, msg);

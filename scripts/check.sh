@@ -4,7 +4,7 @@
 #   plain     unit + integration tests against the normal build (build/),
 #             the dashboard's browser tests (test_dashboard) among them
 #   mqtt5     the end-to-end suites (bridge, reliability, serial world, first hour,
-#             hostile input, GPIO) again with every gateway on MQTT 5
+#             hostile input, GPIO, safety) again with every gateway on MQTT 5
 #             (MQTTGW_PROTOCOL=5: configs that name no protocol get 5)
 #   gpiod2    the GPIO tests (unit and integration, and the demo) again
 #             against libgpiod 2: build-gpiod2/ is built with the 2.x backend
@@ -26,7 +26,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 PHASES=${CHECK_PHASES:-plain mqtt5 gpiod2 san valgrind fuzz}
-MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_firsthour.}
+MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_firsthour. test_safety.}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
 # tests would take most of the time budget, and test_gpio's 5 s pin waits

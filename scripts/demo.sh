@@ -159,13 +159,15 @@ wait_count "$TMP/sub.out" "^S013/MOT01/BRAKE [01]" 5 10
 show_new
 echo "  pin after the pulse: $(gpio get gpiochip0 27)"
 
-say "12. stop mqttgw: it publishes \"offline\" on its status topic, the brake goes to its fail-safe"
+say "12. stop mqttgw: it publishes \"offline\" on its status topic, the motor gets STOP, the brake its fail-safe"
 kill -TERM "$GWPID"
 GWRC=0
 wait "$GWPID" || GWRC=$?
 echo "  mqttgw exit status: $GWRC"
 wait_for "$TMP/sub.out" "S013/gateway/status offline" 10
 show_new
+wait_count "$TMP/sim.log" "^motorsim: rx 'STOP'" 2 10
+grep "^motorsim: rx " "$TMP/sim.log" | tail -1 | sed 's/^/  port| /'
 grep -a "27 value" "$TMP/gpio.trace" | tail -1 | sed 's/^/  gpio trace| /' || true
 
 say "done: broker, simulator and gateway stopped"

@@ -76,3 +76,12 @@ bench-map: $(B)/bench/prog_benchmap
 			sed -n 's/.*refs: *//p' | tr -d ,); \
 		echo "bench-map: $$m: $$(( (b - a) / 10000 )) instructions per $$( [ $$m = up ] && echo frame || echo command)"; \
 	done
+
+# `make safety`: the fail-safe latency distribution (SAFETY.md): every
+# trigger 20 times (SAFETY_ARGS="--trials 5" for a shorter run), about
+# 6 minutes; network namespaces for the link cut (root). Not part of make
+# check (tests/integration/test_safety.py is the quick version there).
+.PHONY: safety
+safety: deps
+	@$(MAKE) --no-print-directory tests
+	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/bench/safety.py $(SAFETY_ARGS)

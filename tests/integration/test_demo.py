@@ -55,6 +55,7 @@ def test_demo_shows_the_round_trip():
     s12 = _section(out, 12)
     assert "sub> S013/gateway/status offline" in s12, s12
     assert "mqttgw exit status: 0" in s12, s12
+    assert "port| motorsim: rx 'STOP'" in s12, s12
     assert re.search(r"gpio trace\| .* 27 value 1$", s12, re.M), s12
 
 

@@ -103,8 +103,43 @@ TEST(clear_forgets_owed_answers)
 	cmdq_free(&q);
 }
 
+static char dropped_log[64];
+
+static void note_drop(const char *data, size_t len, void *ctx)
+{
+	(void)ctx;
+	strncat(dropped_log, data, len);
+	strcat(dropped_log, ",");
+}
+
+TEST(expired_commands_are_dropped_anywhere_in_the_ring)
+{
+	if (cmdq_init(&q, 4, 16, 0, 1000, 0, 0) != 0) {
+		CHECK(0);
+		return;
+	}
+	/* wrap the ring first, so that the walk crosses its end */
+	CHECK_INT(cmdq_submit(&q, "x", 1, 0), CMDQ_OK);
+	CHECK_INT(cmdq_submit(&q, "y", 1, 0), CMDQ_OK);
+	CHECK(take_is("x", 0));
+	CHECK(take_is("y", 0));
+	CHECK_INT(cmdq_submit_until(&q, "A", 1, 0, 500), CMDQ_OK);
+	CHECK_INT(cmdq_submit(&q, "B", 1, 0), CMDQ_OK);
+	CHECK_INT(cmdq_submit_until(&q, "C", 1, 0, 100), CMDQ_OK);
+	CHECK_INT(cmdq_submit_until(&q, "D", 1, 0, 2000), CMDQ_OK);
+	dropped_log[0] = '\0';
+	CHECK_INT(cmdq_drop_expired(&q, 99, note_drop, NULL), 0);
+	CHECK_INT(cmdq_drop_expired(&q, 500, note_drop, NULL), 2);
+	CHECK_STR(dropped_log, "A,C,");
+	CHECK(take_is("B", 500));
+	CHECK(take_is("D", 500));
+	CHECK(take_is(NULL, 500));
+	cmdq_free(&q);
+}
+
 int main(void)
 {
+	RUN(expired_commands_are_dropped_anywhere_in_the_ring);
 	RUN(one_in_flight_in_order);
 	RUN(owed_answers_hold_the_queue_and_complete_nothing);
 	RUN(owed_answers_that_never_come_time_out_silently);
