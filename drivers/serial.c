@@ -349,6 +349,7 @@ static void serial_replay(struct device *dev, struct serial_priv *p, uint64_t no
 	size_t len;
 
 	p->rxj_state = -1;
+	p->rxj.sync = dev->spool_sync;
 	if (!dev->spool_dir || !*dev->spool_dir ||
 	    serial_journal_open(&p->rxj, dev->spool_dir, dev->name, &data, &len) < 0)
 		return;

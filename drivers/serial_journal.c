@@ -3,9 +3,13 @@
  *
  * One small file a port, opened O_APPEND: an append is one write(), a reset
  * an ftruncate(), or with a partial frame pending a small file written and
- * renamed over it. No
- * fsync: the point is surviving a kill or crash of the daemon; the kernel
- * keeps the page cache (a power cut is another matter, see mqttgw.cfg(5)).
+ * renamed over it. buffer.sync "none": no fsync, the point is surviving a
+ * kill or crash of the daemon (the kernel keeps the page cache). "batch":
+ * the partial frame's new file is fdatasync'ed before its rename, so a power
+ * cut finds the old file or the new one whole, never an empty one; appends
+ * are not synced, because what they hold is either framed and synced in the
+ * outbound journal before the reset, or a frame whose rest died with the
+ * power in the port's kernel buffer. "always": every append too.
  *
  * Beside it, rx-NAME.read: the landing place of each read, mapped shared
  * so that the bytes are in a file the instant read() copies them (see the
@@ -53,6 +57,18 @@ static void serial_journal_fill(unsigned char *p, size_t n, uint64_t nonce)
 	}
 }
 
+/* This boot's id (a power cut or a reboot changes it); "" if unknown. */
+static void serial_journal_boot_id(char boot[24])
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, boot, 24) : -1;
+
+	if (n < 24)
+		memset(boot, 0, 24);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Did the read of a slot left set happen? Only if it changed the pattern. */
 static int serial_journal_landed(const struct serial_journal_slot *s)
 {
@@ -68,6 +84,7 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 	char path[sizeof(j->path) + 8];
 	struct serial_journal_slot *s;
 	struct stat st;
+	char boot[24];
 	int fd, e;
 
 	snprintf(path, sizeof(path), "%s.read", j->path);
@@ -93,9 +110,16 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 			name, path, strerror(e));
 		return;
 	}
+	serial_journal_boot_id(boot);
 	if (memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) != 0) {
+		if (memcmp(s->magic, serial_journal_magic, 6) == 0)
+			log_msg(LOG_WARNING, "serial %s: %s is of another format (%.8s, this version writes %s); "
+				"not recovered, started afresh", name, path, s->magic, serial_journal_magic);
 		memset(s, 0, offsetof(struct serial_journal_slot, data));
 		memcpy(s->magic, serial_journal_magic, sizeof(s->magic));
+	} else if (s->state == 1 && memcmp(s->boot, boot, sizeof(boot)) != 0) {
+		log_msg(LOG_INFO, "serial %s: a read interrupted before the last boot (power cut) is not "
+			"recovered from %s: the page cache holding it did not survive", name, path);
 	} else if (s->state == 1 && s->len > 0 && s->len <= SERIAL_JOURNAL_SLOT && serial_journal_landed(s)) {
 		/* killed between read() and the end of the append: the append again, whole */
 		size_t n = s->got != SERIAL_JOURNAL_GOT_UNKNOWN && s->got < s->len ? s->got : s->len;
@@ -112,6 +136,7 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 		}
 	}
 	__atomic_store_n(&s->state, 0, __ATOMIC_SEQ_CST);
+	memcpy(s->boot, boot, sizeof(boot));
 	j->slot = s;
 	j->nonce = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 }
@@ -174,7 +199,7 @@ void serial_journal_append(struct serial_journal *j, const char *name, const voi
 {
 	if (j->fd < 0 || j->stopped)
 		return;
-	if (fdio_write_all(j->fd, p, n) == 0) {
+	if (fdio_write_all(j->fd, p, n) == 0 && (j->sync < SERIAL_JOURNAL_SYNC_ALWAYS || fdatasync(j->fd) == 0)) {
 		j->size += n;
 		return;
 	}
@@ -241,7 +266,8 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", j->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0 || fdio_write_all(fd, left, n) < 0 || rename(tmp, j->path) < 0) {
+	if (fd < 0 || fdio_write_all(fd, left, n) < 0 || (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && fdatasync(fd) < 0) ||
+	    rename(tmp, j->path) < 0) {
 		serial_journal_fail(j, name, "rewrite");
 		if (fd >= 0) {
 			close(fd);
