@@ -539,7 +539,7 @@ static int outq_read_record(FILE *f, unsigned char **body, size_t *cap, size_t *
  * The replay stopped at byte pos of f (not its end): 1 if that is damage, not
  * a torn tail: a record with a good CRC starts somewhere in the next
  * OUTQ_SCAN_MAX bytes (a kill or a power cut tears only the last write, so
- * nothing whole follows a torn record), or the file does not even start
+ * nothing whole follows a torn record); 2 if the file does not even start
  * like a journal of ours.
  */
 static int outq_damaged(FILE *f, long pos, long size)
@@ -556,7 +556,7 @@ static int outq_damaged(FILE *f, long pos, long size)
 		zeros = b[i] == 0;
 	/* a file of ours starts with a record; zeros are blocks a power cut allocated and never wrote */
 	if (pos == 0 && !zeros && b[0] != 'M' && b[0] != 'D' && b[0] != 'V')
-		damaged = 1;
+		damaged = 2;
 	for (size_t i = 1; !damaged && i + OUTQ_HDR + OUTQ_CRC <= n; i++) {
 		size_t len = (size_t)outq_get(b + i + 1, 4);
 
@@ -579,10 +579,12 @@ static void outq_set_aside(const char *file, const char *why, long pos, long siz
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(aside, sizeof(aside), "%s.bad-%s", file, stamp);
+	for (int k = 1; access(aside, F_OK) == 0 && k < 100; k++)
+		snprintf(aside, sizeof(aside), "%s.bad-%s.%d", file, stamp, k);
 	if (rename(file, aside) == 0)
 		log_msg(LOG_ERR,
 			"buffer.dir: %s %s at byte %ld of %ld; the %zu messages before it are replayed, "
-			"the file is set aside as %s (nothing after byte %ld is sent; see mqttgw.cfg(5), buffer.sync)",
+			"the file is set aside as %s for you to inspect (nothing after byte %ld is sent)",
 			file, why, pos, size, kept, aside, pos);
 	else
 		log_msg(LOG_ERR, "buffer.dir: %s %s at byte %ld of %ld; the %zu messages before it are replayed; "
@@ -661,8 +663,14 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 	free(body);
 	if (f && rc >= 0 && fseek(f, 0, SEEK_END) == 0)
 		size = ftell(f);
-	if (f && rc >= 0 && !bad && pos >= 0 && pos < size && outq_damaged(f, pos, size))
-		bad = "is damaged (a good record follows a bad one: not a torn tail)";
+	if (f && rc >= 0 && !bad && pos >= 0 && pos < size) {
+		int d = outq_damaged(f, pos, size);
+
+		if (d == 1)
+			bad = "is damaged (a good record follows a bad one: not a torn tail)";
+		else if (d == 2)
+			bad = "is not a journal of mqttgw (or is damaged from its first byte)";
+	}
 	if (f)
 		fclose(f);
 	if (rc < 0) {
