@@ -360,7 +360,8 @@ static void serial_replay(struct device *dev, struct serial_priv *p, uint64_t no
 	dev->stats.bytes_in += len;
 	framing_feed_at(&p->fr, data, len, now, serial_frame, dev);
 	free(data);
-	p->keep_partial = 1;
+	/* after a reboot (a power cut) the rest of a partial frame died with the port's buffer */
+	p->keep_partial = !p->rxj.rebooted;
 	serial_commit(dev, p);
 }
 

@@ -6,10 +6,14 @@
  * renamed over it. buffer.sync "none": no fsync, the point is surviving a
  * kill or crash of the daemon (the kernel keeps the page cache). "batch":
  * the partial frame's new file is fdatasync'ed before its rename, so a power
- * cut finds the old file or the new one whole, never an empty one; appends
- * are not synced, because what they hold is either framed and synced in the
- * outbound journal before the reset, or a frame whose rest died with the
- * power in the port's kernel buffer. "always": every append too.
+ * cut finds the old file or the new one whole, never an empty one, and the
+ * reset itself (truncate, or the rename: the directory) is synced, so that
+ * a power cut cannot bring back frames that the outbound journal holds
+ * (the replay would send them again after later ones: out of order).
+ * Appends are not synced, because what they hold is either framed and
+ * synced in the outbound journal before the reset, or a frame whose rest
+ * died with the power in the port's kernel buffer (a partial frame is
+ * dropped at the first start after a reboot). "always": every append too.
  *
  * Beside it, rx-NAME.read: the landing place of each read, mapped shared
  * so that the bytes are in a file the instant read() copies them (see the
@@ -111,6 +115,8 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 		return;
 	}
 	serial_journal_boot_id(boot);
+	j->rebooted = memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) == 0 &&
+		      memcmp(s->boot, boot, sizeof(boot)) != 0;
 	if (memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) != 0) {
 		if (memcmp(s->magic, serial_journal_magic, 6) == 0)
 			log_msg(LOG_WARNING, "serial %s: %s is of another format (%.8s, this version writes %s); "
@@ -154,6 +160,7 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 	j->stopped = 0;
 	j->size = 0;
 	j->slot = NULL;
+	j->rebooted = 0;
 	snprintf(j->path, sizeof(j->path), "%s/rx-%s", dir, name);
 	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (j->fd < 0 || fstat(j->fd, &st) < 0) {
@@ -247,6 +254,25 @@ ssize_t serial_journal_read(struct serial_journal *j, const char *name, int fd, 
 	return n;
 }
 
+/* buffer.sync: a rename in the directory is on the card (else the old file, with framed bytes, comes back). */
+static int serial_journal_sync_dir(const struct serial_journal *j)
+{
+	char dir[sizeof(j->path)];
+	char *slash;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s", j->path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 void serial_journal_reset(struct serial_journal *j, const char *name, const void *left, size_t n)
 {
 	char tmp[sizeof(j->path) + 8];
@@ -255,7 +281,8 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	if (j->fd < 0)
 		return;
 	if (n == 0) {
-		if (ftruncate(j->fd, 0) < 0) {
+		/* synced: a power cut must not bring back frames the outbound journal has (replayed after them) */
+		if (ftruncate(j->fd, 0) < 0 || (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && fdatasync(j->fd) < 0)) {
 			serial_journal_fail(j, name, "truncate");
 		} else {
 			j->failed = 0;
@@ -280,6 +307,8 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	j->failed = 0;
 	j->stopped = 0;
 	j->size = n;
+	if (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && serial_journal_sync_dir(j) < 0)
+		serial_journal_fail(j, name, "sync of the directory");
 }
 
 void serial_journal_close(struct serial_journal *j)

@@ -71,6 +71,7 @@ struct serial_journal {
 	struct serial_journal_slot *slot;	/* NULL: reads land in the caller's buffer (unprotected) */
 	uint64_t nonce;
 	int sync;		/* SERIAL_JOURNAL_SYNC_* (buffer.sync), set before serial_journal_open() */
+	int rebooted;		/* set by open: the last run was in another boot (a partial frame is dead) */
 	int failed;		/* a write failed (logged once) */
 	int stopped;		/* an append failed: none until the next reset rewrites the file whole */
 	size_t size;		/* the file's length: whole reads only */
