@@ -155,7 +155,7 @@ def report(res, T, nports, idle_s):
     if persist:
         out += "\nmqttgw, QoS 1 burst, 1 port, buffer.dir set: what each buffer.sync costs " \
                "(fsync/fdatasync and writes to files counted by tests/sim/lib_synccount.so, " \
-               "bytes to the disk from /proc/PID/io write_bytes):\n\n"
+               "bytes to the disk from /proc/PID/io, write_bytes less cancelled_write_bytes):\n\n"
         out += "| buffer.sync | frames/s | lost | fdatasync+fsync/s | per frame | file writes/s " \
                "| KiB/s to the disk | gateway CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for u in persist:

@@ -93,6 +93,11 @@ def sync_counts(path):
         return (0, 0, 0)
 
 
+def disk_bytes(io):
+    """Bytes sent to the disk: written, less what a truncate cancelled before writeback."""
+    return io.get("write_bytes", 0) - io.get("cancelled_write_bytes", 0)
+
+
 def proc_io(pid):
     """/proc/PID/io as a dict (write_bytes: bytes sent to the storage layer)."""
     out = {}
@@ -374,7 +379,6 @@ class Peer:
     def start(self, qos, extra="", env_extra=None):
         logf = open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "wb")
         env = dict(os.environ)
-        env.update(env_extra or {})
         if self.kind == "mqttgw":
             cfg = os.path.join(self.tmp, "mqttgw-q%d.cfg" % qos)
             with open(cfg, "w") as f:
@@ -392,6 +396,8 @@ class Peer:
             argv = [PYTHON, TUTORIAL, "--host", "127.0.0.1", "--port", str(self.broker.port), "--qos", str(qos)]
             for i, p in enumerate(self.ports.paths):
                 argv += ["--serial", "MOT%02d=%s" % (i + 1, p)]
+        for k, v in (env_extra or {}).items():
+            env[k] = env[k] + ":" + v if k == "LD_PRELOAD" and env.get(k) else v
         self.proc = spawn(argv, stdout=logf, stderr=logf, env=env)
         logf.close()
         try:
@@ -652,7 +658,8 @@ class Bench:
         if kind == "mqttgw":
             # the store-and-forward buffer on disk (gateway/outq.c, drivers/serial_journal.c), and
             # what each buffer.sync costs: fdatasync calls counted by lib_synccount.so, bytes the
-            # kernel sent to the disk from /proc/PID/io (write_bytes: what an SD card would wear by)
+            # kernel sent to the disk from /proc/PID/io (write_bytes less cancelled_write_bytes: what
+            # an SD card would wear by; pages dirtied then truncated before writeback do not count)
             R["uplink_persist"] = []
             for sync in ("none", "batch", "always"):
                 store = os.path.join(self.tmp, "store-" + sync)
@@ -667,7 +674,7 @@ class Bench:
                 secs = u["seconds"] or 1
                 u.update(label="buffer.dir, sync = %s" % sync, sync=sync,
                          fsyncs_per_s=round((c1[0] - c0[0]) / secs), file_writes_per_s=round((c1[2] - c0[2]) / secs),
-                         disk_kib_per_s=round((io1.get("write_bytes", 0) - io0.get("write_bytes", 0)) / 1024 / secs),
+                         disk_kib_per_s=round((disk_bytes(io1) - disk_bytes(io0)) / 1024 / secs),
                          fsyncs_per_frame=round((c1[0] - c0[0]) / u["frames"], 3) if u["frames"] else None)
                 R["uplink_persist"].append(u)
                 peer.stop()
