@@ -483,3 +483,58 @@ def test_power_cut_states_sync_none_invent_nothing():
     # to write (frames lost and replayed out of order are counted, not
     # asserted); it must still never invent a frame or refuse to start.
     run_states("none", how_many(10 ** 9, 15))
+
+
+# --------------------------------------------------------------------------
+# bad input: a journal the daemon cannot trust
+
+
+def _v_record(version):
+    import zlib
+    r = b"V" + struct.pack("<I", 4) + struct.pack("<I", version)
+    return r + struct.pack("<I", zlib.crc32(r))
+
+
+def _m_record(seq, payload):
+    import zlib
+    topic = TOPIC.encode()
+    body = struct.pack("<QBBHII", seq, 1, 0, len(topic), len(payload), 0) + topic + payload
+    r = b"M" + struct.pack("<I", len(body)) + body
+    return r + struct.pack("<I", zlib.crc32(r))
+
+
+def test_newer_or_damaged_journal_is_set_aside_and_the_daemon_runs():
+    # What a user sees: an error naming the file and where it was put, the
+    # daemon up and carrying frames, the file kept for them; and the next
+    # start (systemd's restart, say) meets a clean journal: no loop.
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, [TOPIC])
+    cases = [("newer format", _v_record(2) + _m_record(1, b"SEQ 000001"),
+              r"was written by a newer mqttgw", 0),
+             ("damaged", _m_record(1, b"SEQ 000001") + b"\x42" * 7 + _m_record(2, b"SEQ 000002"),
+              r"is damaged \(a good record follows a bad one", 1),
+             ("not a journal", b"some text an operator saved here\n",
+              r"is not a journal of mqttgw", 0)]
+    for i, (what, data, regex, replayed) in enumerate(cases):
+        bufdir = tmppath("bad-%d" % i)
+        os.mkdir(bufdir, 0o700)
+        with open(os.path.join(bufdir, "outq.journal"), "wb") as f:
+            f.write(data)
+        gw = Gateway(config(broker, pty, bufdir, "batch"))
+        m = gw.wait_for_log(r"error: buffer\.dir: \S+outq\.journal " + regex +
+                            r".*set aside as (\S+outq\.journal\.bad-\d{8}T\d{6}Z)", timeout=10)
+        aside = m.group(1)
+        assert open(aside, "rb").read() == data, "%s: the file set aside is not the original" % what
+        gw.wait_for_log(r"mqtt: connected to", timeout=10)
+        for k in range(1, replayed + 1):
+            sub.expect(TOPIC, "SEQ %06d" % k, timeout=10)
+        pty.write(b"AFTER %d\r\n" % i)
+        sub.expect(TOPIC, "AFTER %d" % i, timeout=10)
+        gw.terminate()
+        gw.start()
+        gw.wait_for_log(r"mqtt: connected to", timeout=10)
+        assert "set aside" not in gw.log_text().split("starting")[-1], \
+            "%s: the second start set something aside again" % what
+        assert len([n for n in os.listdir(bufdir) if ".bad-" in n]) == 1, os.listdir(bufdir)
+        gw.terminate()
