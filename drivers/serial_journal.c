@@ -281,14 +281,16 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	if (j->fd < 0)
 		return;
 	if (n == 0) {
-		/* synced: a power cut must not bring back frames the outbound journal has (replayed after them) */
-		if (ftruncate(j->fd, 0) < 0 || (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && fdatasync(j->fd) < 0)) {
+		if (ftruncate(j->fd, 0) < 0) {
 			serial_journal_fail(j, name, "truncate");
-		} else {
-			j->failed = 0;
-			j->stopped = 0;
-			j->size = 0;
+			return;
 		}
+		j->failed = 0;
+		j->stopped = 0;
+		j->size = 0;
+		/* synced: a power cut must not bring back frames the outbound journal has (replayed after them) */
+		if (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && fdatasync(j->fd) < 0)
+			serial_journal_fail(j, name, "fdatasync after the truncate");
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", j->path);
