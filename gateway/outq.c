@@ -183,6 +183,7 @@ static void outq_journal_m(struct outq *q, const struct outq_msg *m)
 		return;
 	outq_encode_m(p, m);
 	q->wlen += m->rec_len;
+	q->unsynced = 1;
 	if (q->wlen >= OUTQ_WBUF_FLUSH || q->sync >= OUTQ_SYNC_ALWAYS)
 		outq_flush(q);
 }
@@ -198,6 +199,9 @@ static void outq_journal_d(struct outq *q, uint64_t seq)
 	outq_put(p + OUTQ_HDR, seq, 8);
 	outq_put(p + OUTQ_HDR + 8, outq_crc32(0, p, OUTQ_HDR + 8), 4);
 	q->wlen += OUTQ_HDR + 8 + OUTQ_CRC;
+	/* batch: a D record alone is not worth a sync (lost, the message goes again, in order) */
+	if (q->sync >= OUTQ_SYNC_ALWAYS)
+		q->unsynced = 1;
 	if (q->wlen >= OUTQ_WBUF_FLUSH || q->sync >= OUTQ_SYNC_ALWAYS)
 		outq_flush(q);
 }
@@ -318,7 +322,6 @@ int outq_flush(struct outq *q)
 		}
 		q->file_size += q->wlen;
 		q->wlen = 0;
-		q->unsynced = 1;
 	}
 	/* buffer.sync: one fdatasync a batch, before the caller counts it as kept */
 	if (q->unsynced && q->sync >= OUTQ_SYNC_BATCH) {
@@ -493,8 +496,9 @@ void outq_remove(struct outq *q, struct outq_msg *m)
 {
 	outq_unlink(q, m);
 	if (q->count == 0 && q->fd >= 0 && !q->rewrite) {
-		/* nothing live: an empty file says it, whatever the batch held */
+		/* nothing live: an empty file says it, whatever the batch held (and nothing needs a sync) */
 		q->wlen = 0;
+		q->unsynced = 0;
 		if (ftruncate(q->fd, 0) == 0 && lseek(q->fd, 0, SEEK_SET) == 0)
 			q->file_size = 0;
 		else

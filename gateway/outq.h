@@ -81,7 +81,7 @@ struct outq {
 	int warned;
 	uint64_t retry_at;	/* ms (CLOCK_MONOTONIC): no rewrite before, after a failed one */
 	int sync;		/* OUTQ_SYNC_*, set before outq_open_journal() */
-	int unsynced;		/* written since the last fdatasync */
+	int unsynced;		/* an M record (always: any record) not fdatasync'ed yet */
 };
 
 /* A queue keeping at most max_waiting unsent messages. NULL: out of memory. */
