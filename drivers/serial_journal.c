@@ -82,6 +82,31 @@ static int serial_journal_landed(const struct serial_journal_slot *s)
 	return memcmp(fill, s->data, s->len) != 0;
 }
 
+/* A slot of another format (a newer mqttgw's): renamed PATH.bad-TIMESTAMP, never read as ours. */
+static void serial_journal_slot_check(const char *name, const char *path)
+{
+	char magic[8], aside[sizeof(((struct serial_journal *)0)->path) + 64], stamp[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? pread(fd, magic, sizeof(magic), 0) : -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (fd >= 0)
+		close(fd);
+	if (n != (ssize_t)sizeof(magic) || memcmp(magic, serial_journal_magic, 6) != 0 ||
+	    memcmp(magic, serial_journal_magic, sizeof(magic)) == 0)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	if ((size_t)snprintf(aside, sizeof(aside), "%.4200s.bad-%.31s", path, stamp) < sizeof(aside) &&
+	    rename(path, aside) == 0)
+		log_msg(LOG_ERR, "serial %s: %s is of another format (%.7s, this version reads %s: a newer mqttgw?); "
+			"not recovered, set aside as %s", name, path, magic, serial_journal_magic, aside);
+	else
+		log_msg(LOG_ERR, "serial %s: %s is of another format (%.7s); not recovered, overwritten", name, path,
+			magic);
+}
+
 /* rx-NAME.read: mapped, and a read a kill interrupted put into rx-NAME (open already). */
 static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 {
@@ -92,6 +117,7 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 	int fd, e;
 
 	snprintf(path, sizeof(path), "%s.read", j->path);
+	serial_journal_slot_check(name, path);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_msg(LOG_WARNING, "serial %s: cannot open %s: %s; a kill just after a read can lose it", name,
@@ -118,9 +144,6 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 	j->rebooted = memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) == 0 &&
 		      memcmp(s->boot, boot, sizeof(boot)) != 0;
 	if (memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) != 0) {
-		if (memcmp(s->magic, serial_journal_magic, 6) == 0)
-			log_msg(LOG_WARNING, "serial %s: %s is of another format (%.8s, this version writes %s); "
-				"not recovered, started afresh", name, path, s->magic, serial_journal_magic);
 		memset(s, 0, offsetof(struct serial_journal_slot, data));
 		memcpy(s->magic, serial_journal_magic, sizeof(s->magic));
 	} else if (s->state == 1 && memcmp(s->boot, boot, sizeof(boot)) != 0) {
