@@ -102,6 +102,7 @@ struct device {
 	device_event_fn event;		/* may be NULL */
 	device_sync_fn sync;		/* may be NULL */
 	const char *spool_dir;		/* buffer.dir, or NULL: where a driver journals input */
+	int spool_sync;			/* buffer.sync (CFG_SYNC_*): fdatasync of that journal */
 	void *ctx;			/* passed to emit, state and event */
 	const char *last_error;		/* why the last write() was refused */
 	void *owner;			/* the bridge's per-device state */

@@ -426,6 +426,7 @@ static void serial_replay(struct device *dev, struct serial_priv *p, uint64_t no
 	size_t len;
 
 	p->rxj_state = -1;
+	p->rxj.sync = dev->spool_sync;
 	if (!dev->spool_dir || !*dev->spool_dir ||
 	    serial_journal_open(&p->rxj, dev->spool_dir, dev->name, &data, &len) < 0)
 		return;
@@ -436,7 +437,8 @@ static void serial_replay(struct device *dev, struct serial_priv *p, uint64_t no
 	dev->stats.bytes_in += len;
 	framing_feed_at(&p->fr, data, len, now, serial_frame, dev);
 	free(data);
-	p->keep_partial = 1;
+	/* after a reboot (a power cut) the rest of a partial frame died with the port's buffer */
+	p->keep_partial = !p->rxj.rebooted;
 	serial_commit(dev, p);
 }
 

@@ -3,9 +3,17 @@
  *
  * One small file a port, opened O_APPEND: an append is one write(), a reset
  * an ftruncate(), or with a partial frame pending a small file written and
- * renamed over it. No
- * fsync: the point is surviving a kill or crash of the daemon; the kernel
- * keeps the page cache (a power cut is another matter, see mqttgw.cfg(5)).
+ * renamed over it. buffer.sync "none": no fsync, the point is surviving a
+ * kill or crash of the daemon (the kernel keeps the page cache). "batch":
+ * the partial frame's new file is fdatasync'ed before its rename, so a power
+ * cut finds the old file or the new one whole, never an empty one, and the
+ * reset itself (truncate, or the rename: the directory) is synced, so that
+ * a power cut cannot bring back frames that the outbound journal holds
+ * (the replay would send them again after later ones: out of order).
+ * Appends are not synced, because what they hold is either framed and
+ * synced in the outbound journal before the reset, or a frame whose rest
+ * died with the power in the port's kernel buffer (a partial frame is
+ * dropped at the first start after a reboot). "always": every append too.
  *
  * Beside it, rx-NAME.read: the landing place of each read, mapped shared
  * so that the bytes are in a file the instant read() copies them (see the
@@ -53,6 +61,18 @@ static void serial_journal_fill(unsigned char *p, size_t n, uint64_t nonce)
 	}
 }
 
+/* This boot's id (a power cut or a reboot changes it); "" if unknown. */
+static void serial_journal_boot_id(char boot[24])
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, boot, 24) : -1;
+
+	if (n < 24)
+		memset(boot, 0, 24);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Did the read of a slot left set happen? Only if it changed the pattern. */
 static int serial_journal_landed(const struct serial_journal_slot *s)
 {
@@ -62,15 +82,42 @@ static int serial_journal_landed(const struct serial_journal_slot *s)
 	return memcmp(fill, s->data, s->len) != 0;
 }
 
+/* A slot of another format (a newer mqttgw's): renamed PATH.bad-TIMESTAMP, never read as ours. */
+static void serial_journal_slot_check(const char *name, const char *path)
+{
+	char magic[8], aside[sizeof(((struct serial_journal *)0)->path) + 64], stamp[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? pread(fd, magic, sizeof(magic), 0) : -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (fd >= 0)
+		close(fd);
+	if (n != (ssize_t)sizeof(magic) || memcmp(magic, serial_journal_magic, 6) != 0 ||
+	    memcmp(magic, serial_journal_magic, sizeof(magic)) == 0)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	if ((size_t)snprintf(aside, sizeof(aside), "%.4200s.bad-%.31s", path, stamp) < sizeof(aside) &&
+	    rename(path, aside) == 0)
+		log_msg(LOG_ERR, "serial %s: %s is of another format (%.7s, this version reads %s: a newer mqttgw?); "
+			"not recovered, set aside as %s", name, path, magic, serial_journal_magic, aside);
+	else
+		log_msg(LOG_ERR, "serial %s: %s is of another format (%.7s); not recovered, overwritten", name, path,
+			magic);
+}
+
 /* rx-NAME.read: mapped, and a read a kill interrupted put into rx-NAME (open already). */
 static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 {
 	char path[sizeof(j->path) + 8];
 	struct serial_journal_slot *s;
 	struct stat st;
+	char boot[24];
 	int fd, e;
 
 	snprintf(path, sizeof(path), "%s.read", j->path);
+	serial_journal_slot_check(name, path);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_msg(LOG_WARNING, "serial %s: cannot open %s: %s; a kill just after a read can lose it", name,
@@ -93,9 +140,15 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 			name, path, strerror(e));
 		return;
 	}
+	serial_journal_boot_id(boot);
+	j->rebooted = memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) == 0 &&
+		      memcmp(s->boot, boot, sizeof(boot)) != 0;
 	if (memcmp(s->magic, serial_journal_magic, sizeof(s->magic)) != 0) {
 		memset(s, 0, offsetof(struct serial_journal_slot, data));
 		memcpy(s->magic, serial_journal_magic, sizeof(s->magic));
+	} else if (s->state == 1 && memcmp(s->boot, boot, sizeof(boot)) != 0) {
+		log_msg(LOG_INFO, "serial %s: a read interrupted before the last boot (power cut) is not "
+			"recovered from %s: the page cache holding it did not survive", name, path);
 	} else if (s->state == 1 && s->len > 0 && s->len <= SERIAL_JOURNAL_SLOT && serial_journal_landed(s)) {
 		/* killed between read() and the end of the append: the append again, whole */
 		size_t n = s->got != SERIAL_JOURNAL_GOT_UNKNOWN && s->got < s->len ? s->got : s->len;
@@ -112,6 +165,7 @@ static void serial_journal_slot_open(struct serial_journal *j, const char *name)
 		}
 	}
 	__atomic_store_n(&s->state, 0, __ATOMIC_SEQ_CST);
+	memcpy(s->boot, boot, sizeof(boot));
 	j->slot = s;
 	j->nonce = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 }
@@ -129,6 +183,7 @@ int serial_journal_open(struct serial_journal *j, const char *dir, const char *n
 	j->stopped = 0;
 	j->size = 0;
 	j->slot = NULL;
+	j->rebooted = 0;
 	snprintf(j->path, sizeof(j->path), "%s/rx-%s", dir, name);
 	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (j->fd < 0 || fstat(j->fd, &st) < 0) {
@@ -174,7 +229,7 @@ void serial_journal_append(struct serial_journal *j, const char *name, const voi
 {
 	if (j->fd < 0 || j->stopped)
 		return;
-	if (fdio_write_all(j->fd, p, n) == 0) {
+	if (fdio_write_all(j->fd, p, n) == 0 && (j->sync < SERIAL_JOURNAL_SYNC_ALWAYS || fdatasync(j->fd) == 0)) {
 		j->size += n;
 		return;
 	}
@@ -222,6 +277,25 @@ ssize_t serial_journal_read(struct serial_journal *j, const char *name, int fd, 
 	return n;
 }
 
+/* buffer.sync: a rename in the directory is on the card (else the old file, with framed bytes, comes back). */
+static int serial_journal_sync_dir(const struct serial_journal *j)
+{
+	char dir[sizeof(j->path)];
+	char *slash;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s", j->path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 void serial_journal_reset(struct serial_journal *j, const char *name, const void *left, size_t n)
 {
 	char tmp[sizeof(j->path) + 8];
@@ -232,16 +306,20 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	if (n == 0) {
 		if (ftruncate(j->fd, 0) < 0) {
 			serial_journal_fail(j, name, "truncate");
-		} else {
-			j->failed = 0;
-			j->stopped = 0;
-			j->size = 0;
+			return;
 		}
+		j->failed = 0;
+		j->stopped = 0;
+		j->size = 0;
+		/* synced: a power cut must not bring back frames the outbound journal has (replayed after them) */
+		if (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && fdatasync(j->fd) < 0)
+			serial_journal_fail(j, name, "fdatasync after the truncate");
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", j->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0 || fdio_write_all(fd, left, n) < 0 || rename(tmp, j->path) < 0) {
+	if (fd < 0 || fdio_write_all(fd, left, n) < 0 || (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && fdatasync(fd) < 0) ||
+	    rename(tmp, j->path) < 0) {
 		serial_journal_fail(j, name, "rewrite");
 		if (fd >= 0) {
 			close(fd);
@@ -254,6 +332,8 @@ void serial_journal_reset(struct serial_journal *j, const char *name, const void
 	j->failed = 0;
 	j->stopped = 0;
 	j->size = n;
+	if (j->sync >= SERIAL_JOURNAL_SYNC_BATCH && serial_journal_sync_dir(j) < 0)
+		serial_journal_fail(j, name, "sync of the directory");
 }
 
 void serial_journal_close(struct serial_journal *j)

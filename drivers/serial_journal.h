@@ -26,6 +26,13 @@
  * is cut back to BASE and the bytes appended; data equal to the pattern is
  * a read that never happened (its bytes are still in the port). LEN is what
  * the port had waiting (FIONREAD), which read() then returns in full.
+ *
+ * That only holds while the page cache lives: after a power cut the mapped
+ * pages may have reached the card in any mix (a new header with an old
+ * read's data would "recover" bytes the device never sent). So the header
+ * carries the boot it was written in (/proc/sys/kernel/random/boot_id), and
+ * a slot from another boot is never recovered: those bytes died with the
+ * power, like the rest of the port's kernel buffer.
  */
 #ifndef MQTTGW_SERIAL_JOURNAL_H
 #define MQTTGW_SERIAL_JOURNAL_H
@@ -42,6 +49,10 @@
 
 #define SERIAL_JOURNAL_GOT_UNKNOWN 0xffffffffu
 
+/* struct serial_journal.sync: the values of buffer.sync (CFG_SYNC_*) */
+#define SERIAL_JOURNAL_SYNC_BATCH 1	/* the partial frame a reset leaves is synced before its rename */
+#define SERIAL_JOURNAL_SYNC_ALWAYS 2	/* and every append is */
+
 /* rx-NAME.read, mapped (native byte order: the file never leaves the machine). */
 struct serial_journal_slot {
 	char magic[8];
@@ -51,7 +62,7 @@ struct serial_journal_slot {
 	uint32_t pad0;
 	uint64_t base;		/* rx-NAME's length before this read */
 	uint64_t nonce;		/* seeds the fill pattern */
-	unsigned char pad[24];
+	char boot[24];		/* the boot it was set in (boot_id): page cache does not outlive one */
 	unsigned char data[SERIAL_JOURNAL_SLOT];
 };
 
@@ -59,6 +70,8 @@ struct serial_journal {
 	int fd;			/* -1: no journal */
 	struct serial_journal_slot *slot;	/* NULL: reads land in the caller's buffer (unprotected) */
 	uint64_t nonce;
+	int sync;		/* SERIAL_JOURNAL_SYNC_* (buffer.sync), set before serial_journal_open() */
+	int rebooted;		/* set by open: the last run was in another boot (a partial frame is dead) */
 	int failed;		/* a write failed (logged once) */
 	int stopped;		/* an append failed: none until the next reset rewrites the file whole */
 	size_t size;		/* the file's length: whole reads only */

@@ -351,6 +351,7 @@ struct device *bridge_device_new(struct bridge *b, const struct device_driver *d
 	dev->event = bridge_replies_event;
 	dev->sync = bridge_sync;
 	dev->spool_dir = b->spool_dir;
+	dev->spool_sync = b->cfg->buffer.sync;
 	if (drv == &serial_driver) {
 		/* room for every command the device can hold, and one in flight */
 		dev->owner = bridge_replies_new(((const struct cfg_serial *)cfg)->queue_max + 1);

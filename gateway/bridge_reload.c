@@ -226,7 +226,7 @@ void bridge_reload(struct bridge *b, uint64_t now)
 		return;
 	}
 	if (strcmp(nc->buffer.dir, b->cfg->buffer.dir) != 0 || nc->buffer.max_messages != b->cfg->buffer.max_messages ||
-	    nc->buffer.qos0 != b->cfg->buffer.qos0) {
+	    nc->buffer.qos0 != b->cfg->buffer.qos0 || nc->buffer.sync != b->cfg->buffer.sync) {
 		log_msg(LOG_ERR, "reload refused: buffer settings changed; restart the service to apply them");
 		config_free(nc);
 		return;

@@ -35,6 +35,7 @@
 #include "config_int.h"
 
 static const char *const level_names[] = {"error", "warning", "info", "debug", NULL};
+const char *const cfg_sync_names[] = {"none", "batch", "always", NULL};
 
 /* clang-format off */
 static const struct opt top_opts[] = {
@@ -84,6 +85,7 @@ static const struct opt buffer_opts[] = {
 	{ "max_messages", OPT_INT, 0, 10000000, 100000, NULL, S_(cfg_buffer, max_messages), NULL },
 	{ "dir", OPT_STR, 0, 0, 0, "", S_(cfg_buffer, dir), NULL },
 	{ "qos0", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_buffer, qos0), NULL },
+	{ "sync", OPT_ENUM, 0, 0, CFG_SYNC_BATCH, NULL, S_(cfg_buffer, sync), cfg_sync_names },
 	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
 };
 /* clang-format on */

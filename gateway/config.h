@@ -140,11 +140,16 @@ struct cfg_mqtt {
 	int line;
 };
 
+/* buffer.sync: what survives a power cut (mqttgw.cfg(5)); the order matters (>= BATCH syncs). */
+enum { CFG_SYNC_NONE, CFG_SYNC_BATCH, CFG_SYNC_ALWAYS };
+extern const char *const cfg_sync_names[];
+
 /* Store-and-forward while the broker is unreachable. */
 struct cfg_buffer {
 	int max_messages;		/* oldest dropped (and counted) beyond this */
 	char *dir;			/* "" = in memory; else survives restarts */
 	int qos0;			/* buffer QoS 0 messages too */
+	int sync;			/* CFG_SYNC_*: fdatasync of the journals in dir */
 	int line;
 };
 

@@ -723,6 +723,7 @@ static int mqtt_open_journal(struct mqtt *m, char *err, size_t errlen)
 	size_t restored;
 
 	snprintf(path, sizeof(path), "%s/%s", m->buf->dir, MQTT_JOURNAL);
+	m->q->sync = m->buf->sync;
 	if (outq_open_journal(m->q, path, &restored, err, errlen) < 0)
 		return -1;
 	if (restored)

@@ -12,12 +12,20 @@
  *   M body: seq (8), qos (1), retain (1), topic length (2), payload length
  *   (4), correlation length (4), topic, payload, correlation.
  *   D body: seq (8).
+ *   V body: format version (4). This version writes none and reads only
+ *   format 1; a later format starts its files with a V record, so that this
+ *   version refuses them instead of replaying garbage.
  * Replay stops at the first record that is short, too long or fails its
- * CRC: that is where a kill interrupted a write, and nothing after it was
- * ever complete.
+ * CRC: that is where a kill or a power cut interrupted a write, and nothing
+ * after it was ever complete. If a good record follows further on, it was
+ * not a torn tail but damage (or a format we do not know): the file is set
+ * aside (FILE.bad-TIMESTAMP) for the operator, never replayed past it, and
+ * never a reason to refuse to start (systemd would restart us into the
+ * same file for ever).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +36,8 @@
 #include "log.h"
 #include "outq.h"
 
+#define OUTQ_VERSION 1
+#define OUTQ_SCAN_MAX (256u * 1024)
 #define OUTQ_HDR 5
 #define OUTQ_CRC 4
 #define OUTQ_M_FIXED 20
@@ -173,7 +183,8 @@ static void outq_journal_m(struct outq *q, const struct outq_msg *m)
 		return;
 	outq_encode_m(p, m);
 	q->wlen += m->rec_len;
-	if (q->wlen >= OUTQ_WBUF_FLUSH)
+	q->unsynced = 1;
+	if (q->wlen >= OUTQ_WBUF_FLUSH || q->sync >= OUTQ_SYNC_ALWAYS)
 		outq_flush(q);
 }
 
@@ -188,7 +199,10 @@ static void outq_journal_d(struct outq *q, uint64_t seq)
 	outq_put(p + OUTQ_HDR, seq, 8);
 	outq_put(p + OUTQ_HDR + 8, outq_crc32(0, p, OUTQ_HDR + 8), 4);
 	q->wlen += OUTQ_HDR + 8 + OUTQ_CRC;
-	if (q->wlen >= OUTQ_WBUF_FLUSH)
+	/* batch: a D record alone is not worth a sync (lost, the message goes again, in order) */
+	if (q->sync >= OUTQ_SYNC_ALWAYS)
+		q->unsynced = 1;
+	if (q->wlen >= OUTQ_WBUF_FLUSH || q->sync >= OUTQ_SYNC_ALWAYS)
 		outq_flush(q);
 }
 
@@ -203,6 +217,21 @@ static int outq_rewrite_failed(struct outq *q, const char *what)
 	q->wlen = 0;
 	q->retry_at = outq_now_ms() + OUTQ_RETRY_MS;
 	return -1;
+}
+
+/* buffer.sync batch/always: the directory entry of a rename is on the card. */
+static int outq_sync_dir(const struct outq *q)
+{
+	char dir[4200];
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s", q->path);
+	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
 }
 
 /* Write the live messages to a new file and put it in place of the old. */
@@ -239,6 +268,9 @@ static int outq_rewrite(struct outq *q)
 	if (rc == 0 && len && fdio_write_all(fd, buf, len) < 0)
 		rc = -1;
 	free(buf);
+	/* a power cut after the rename must find the new file whole, not empty */
+	if (rc == 0 && q->sync >= OUTQ_SYNC_BATCH && fdatasync(fd) < 0)
+		rc = -1;
 	if (rc < 0 || rename(tmp, q->path) < 0) {
 		int e = errno;
 
@@ -252,6 +284,10 @@ static int outq_rewrite(struct outq *q)
 	q->fd = fd;
 	q->file_size = q->live_bytes;
 	q->wlen = 0;
+	q->unsynced = 0;
+	/* and the rename itself, or later appends would go to a file a power cut unnames */
+	if (q->sync >= OUTQ_SYNC_BATCH && outq_sync_dir(q) < 0)
+		return outq_rewrite_failed(q, "cannot sync the directory of");
 	if (q->rewrite && q->warned)
 		log_msg(LOG_NOTICE, "buffer.dir: %s written again", q->path);
 	q->rewrite = 0;
@@ -277,16 +313,28 @@ int outq_flush(struct outq *q)
 		q->wlen = n;
 		q->wbuf = keep;
 	}
-	if (q->wlen == 0)
-		return 0;
-	if (fdio_write_all(q->fd, q->wbuf, q->wlen) < 0) {
-		/* maybe a torn batch: only a clean file of the live messages is safe now */
-		q->rewrite = 1;
-		q->retry_at = 0;
-		return outq_rewrite(q);
+	if (q->wlen > 0) {
+		if (fdio_write_all(q->fd, q->wbuf, q->wlen) < 0) {
+			/* maybe a torn batch: only a clean file of the live messages is safe now */
+			q->rewrite = 1;
+			q->retry_at = 0;
+			return outq_rewrite(q);
+		}
+		q->file_size += q->wlen;
+		q->wlen = 0;
 	}
-	q->file_size += q->wlen;
-	q->wlen = 0;
+	/* buffer.sync: one fdatasync a batch, before the caller counts it as kept */
+	if (q->unsynced && q->sync >= OUTQ_SYNC_BATCH) {
+		if (fdatasync(q->fd) < 0) {
+			/* what the kernel held may be gone (EIO): a whole new file, synced, or -1 */
+			if (!q->warned)
+				log_msg(LOG_ERR, "buffer.dir: fdatasync %s: %s", q->path, strerror(errno));
+			q->rewrite = 1;
+			q->retry_at = 0;
+			return outq_rewrite(q);
+		}
+	}
+	q->unsynced = 0;
 	return 0;
 }
 
@@ -448,8 +496,9 @@ void outq_remove(struct outq *q, struct outq_msg *m)
 {
 	outq_unlink(q, m);
 	if (q->count == 0 && q->fd >= 0 && !q->rewrite) {
-		/* nothing live: an empty file says it, whatever the batch held */
+		/* nothing live: an empty file says it, whatever the batch held (and nothing needs a sync) */
 		q->wlen = 0;
+		q->unsynced = 0;
 		if (ftruncate(q->fd, 0) == 0 && lseek(q->fd, 0, SEEK_SET) == 0)
 			q->file_size = 0;
 		else
@@ -468,10 +517,11 @@ static int outq_read_record(FILE *f, unsigned char **body, size_t *cap, size_t *
 	unsigned char hdr[OUTQ_HDR], crc[OUTQ_CRC];
 	size_t n;
 
-	if (fread(hdr, 1, OUTQ_HDR, f) != OUTQ_HDR || (hdr[0] != 'M' && hdr[0] != 'D'))
+	if (fread(hdr, 1, OUTQ_HDR, f) != OUTQ_HDR || (hdr[0] != 'M' && hdr[0] != 'D' && hdr[0] != 'V'))
 		return 0;
 	n = (size_t)outq_get(hdr + 1, 4);
-	if (n > OUTQ_BODY_MAX || (hdr[0] == 'D' && n != 8) || (hdr[0] == 'M' && n < OUTQ_M_FIXED))
+	if (n > OUTQ_BODY_MAX || (hdr[0] == 'D' && n != 8) || (hdr[0] == 'V' && n != 4) ||
+	    (hdr[0] == 'M' && n < OUTQ_M_FIXED))
 		return 0;
 	if (n > *cap) {
 		unsigned char *p = realloc(*body, n);
@@ -487,6 +537,63 @@ static int outq_read_record(FILE *f, unsigned char **body, size_t *cap, size_t *
 		return 0;
 	*blen = n;
 	return hdr[0];
+}
+
+/*
+ * The replay stopped at byte pos of f (not its end): 1 if that is damage, not
+ * a torn tail: a record with a good CRC starts somewhere in the next
+ * OUTQ_SCAN_MAX bytes (a kill or a power cut tears only the last write, so
+ * nothing whole follows a torn record); 2 if the file does not even start
+ * like a journal of ours.
+ */
+static int outq_damaged(FILE *f, long pos, long size)
+{
+	size_t n = (size_t)(size - pos) < OUTQ_SCAN_MAX ? (size_t)(size - pos) : OUTQ_SCAN_MAX;
+	unsigned char *b = malloc(n ? n : 1);
+	int damaged = 0, zeros = 1;
+
+	if (!b || fseek(f, pos, SEEK_SET) != 0 || fread(b, 1, n, f) != n) {
+		free(b);
+		return 0;
+	}
+	for (size_t i = 0; i < n && zeros; i++)
+		zeros = b[i] == 0;
+	/* a file of ours starts with a record; zeros are blocks a power cut allocated and never wrote */
+	if (pos == 0 && !zeros && b[0] != 'M' && b[0] != 'D' && b[0] != 'V')
+		damaged = 2;
+	for (size_t i = 1; !damaged && i + OUTQ_HDR + OUTQ_CRC <= n; i++) {
+		size_t len = (size_t)outq_get(b + i + 1, 4);
+
+		if ((b[i] != 'M' && b[i] != 'D' && b[i] != 'V') || len > n - i - OUTQ_HDR - OUTQ_CRC ||
+		    (b[i] == 'D' && len != 8) || (b[i] == 'V' && len != 4) || (b[i] == 'M' && len < OUTQ_M_FIXED))
+			continue;
+		damaged = outq_crc32(0, b + i, OUTQ_HDR + len) == (uint32_t)outq_get(b + i + OUTQ_HDR + len, 4);
+	}
+	free(b);
+	return damaged;
+}
+
+/* A journal we must not replay (further): renamed FILE.bad-TIMESTAMP for the operator. */
+static void outq_set_aside(const char *file, const char *why, long pos, long size, size_t kept)
+{
+	char aside[4300], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(aside, sizeof(aside), "%s.bad-%s", file, stamp);
+	for (int k = 1; access(aside, F_OK) == 0 && k < 100; k++)
+		snprintf(aside, sizeof(aside), "%s.bad-%s.%d", file, stamp, k);
+	if (rename(file, aside) == 0)
+		log_msg(LOG_ERR,
+			"buffer.dir: %s %s at byte %ld of %ld; the %zu messages before it are replayed, "
+			"the file is set aside as %s for you to inspect (nothing after byte %ld is sent)",
+			file, why, pos, size, kept, aside, pos);
+	else
+		log_msg(LOG_ERR, "buffer.dir: %s %s at byte %ld of %ld; the %zu messages before it are replayed; "
+			"cannot set it aside as %s (%s), it is overwritten", file, why, pos, size, kept, aside,
+			strerror(errno));
 }
 
 static int outq_replay_m(struct outq *q, const unsigned char *b, size_t n)
@@ -529,8 +636,10 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 {
 	unsigned char *body = NULL;
 	size_t cap = 0, n = 0;
+	const char *bad = NULL;
+	long pos = 0, size = 0;
 	FILE *f;
-	int type, rc = 0;
+	int type, rc = 1;
 
 	*restored = 0;
 	q->path = strdup(file);
@@ -543,21 +652,37 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 		snprintf(err, errlen, "buffer.dir: cannot read %s: %s", file, strerror(errno));
 		return -1;
 	}
-	while (f && rc >= 0 && (type = outq_read_record(f, &body, &cap, &n)) != 0) {
-		if (type == 'M')
+	while (f && rc > 0 && (pos = ftell(f)) >= 0 && (type = outq_read_record(f, &body, &cap, &n)) != 0) {
+		if (type == 'M') {
 			rc = outq_replay_m(q, body, n);
-		else
+			if (rc == 0)
+				bad = "holds a record this version does not write (damaged, or not a journal of ours)";
+		} else if (type == 'V' && outq_get(body, 4) != OUTQ_VERSION) {
+			bad = "was written by a newer mqttgw (another journal format; this version reads format 1)";
+			rc = 0;
+		} else if (type == 'D') {
 			outq_replay_d(q, outq_get(body, 8));
-		if (rc == 0)
-			break;
+		}
 	}
 	free(body);
+	if (f && rc >= 0 && fseek(f, 0, SEEK_END) == 0)
+		size = ftell(f);
+	if (f && rc >= 0 && !bad && pos >= 0 && pos < size) {
+		int d = outq_damaged(f, pos, size);
+
+		if (d == 1)
+			bad = "is damaged (a good record follows a bad one: not a torn tail)";
+		else if (d == 2)
+			bad = "is not a journal of mqttgw (or is damaged from its first byte)";
+	}
 	if (f)
 		fclose(f);
 	if (rc < 0) {
 		snprintf(err, errlen, "buffer.dir: out of memory replaying %s", file);
 		return -1;
 	}
+	if (bad)
+		outq_set_aside(file, bad, pos, size, q->count);
 	*restored = q->count;
 	/* the live ones into a fresh file: what a torn tail held is gone from it too */
 	q->fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -20,6 +20,14 @@
  * replay. The file is emptied whenever the queue is, and rewritten with
  * just the live messages when it grows past OUTQ_COMPACT_MIN bytes and four
  * times what is live.
+ *
+ * Power cuts (buffer.sync): with OUTQ_SYNC_BATCH, outq_flush() returns 0
+ * only once what it wrote is fdatasync'ed, and a rewrite syncs the new file
+ * before renaming it into place and the directory after, so that what the
+ * caller counts as kept (a serial port then forgets the bytes) is on the
+ * card. A journal this version cannot read (a newer format, or damage with
+ * good records after it: not a torn tail) is renamed FILE.bad-TIMESTAMP and
+ * logged, and the gateway starts with what could be read before the damage.
  */
 #ifndef MQTTGW_OUTQ_H
 #define MQTTGW_OUTQ_H
@@ -28,6 +36,11 @@
 #include <stdint.h>
 
 #define OUTQ_STRIKES_MAX 3
+
+/* struct outq.sync (the values of buffer.sync, CFG_SYNC_*): when the journal is fdatasync'ed */
+#define OUTQ_SYNC_NONE 0	/* never: survives a kill, not a power cut */
+#define OUTQ_SYNC_BATCH 1	/* at each outq_flush() that wrote, before it returns 0 */
+#define OUTQ_SYNC_ALWAYS 2	/* after every record */
 #define OUTQ_COMPACT_MIN (8u * 1024 * 1024)
 
 struct outq_msg {
@@ -67,6 +80,8 @@ struct outq {
 	int rewrite;		/* a write failed: only a rewrite of the live set makes the file whole */
 	int warned;
 	uint64_t retry_at;	/* ms (CLOCK_MONOTONIC): no rewrite before, after a failed one */
+	int sync;		/* OUTQ_SYNC_*, set before outq_open_journal() */
+	int unsynced;		/* an M record (always: any record) not fdatasync'ed yet */
 };
 
 /* A queue keeping at most max_waiting unsent messages. NULL: out of memory. */

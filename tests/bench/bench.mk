@@ -58,11 +58,11 @@ bench-deps:
 	fi
 
 bench: bench-deps
-	@$(MAKE) --no-print-directory $(B)/mqttgw $(BENCH_PROGS) $(BENCH_GPIOSIM)
+	@$(MAKE) --no-print-directory $(B)/mqttgw $(BENCH_PROGS) $(BENCH_GPIOSIM) $(B)/sim/lib_synccount.so
 	@MQTTGW_BUILD=$(B) MQTTGW_BENCH=$(MQTTGW_BENCH) /usr/bin/python3 tests/bench/run.py $(BENCH_ARGS)
 
 bench-profile: bench-deps
-	@$(MAKE) --no-print-directory $(B)/mqttgw $(BENCH_PROGS) $(BENCH_GPIOSIM)
+	@$(MAKE) --no-print-directory $(B)/mqttgw $(BENCH_PROGS) $(BENCH_GPIOSIM) $(B)/sim/lib_synccount.so
 	@MQTTGW_BUILD=$(B) MQTTGW_BENCH=$(MQTTGW_BENCH) /usr/bin/python3 tests/bench/run.py --profile
 
 # Instructions per frame (uplink) and per command (downlink) of mapping.c

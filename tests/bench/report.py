@@ -134,7 +134,10 @@ def report(res, T, nports, idle_s):
         out += "\n%s, CPU share of each process during the uplink runs:\n\n" % kind
         out += "| run | frames/s | lost | gateway CPU | its threads: CPU, context switches | broker CPU " \
                "| subscriber CPU | device writer CPU |\n|---|---:|---:|---:|---|---:|---:|---:|\n"
-        runs = R["uplink"] + ([dict(R["uplink_persist"], label="buffer.dir")] if R.get("uplink_persist") else [])
+        persist = R.get("uplink_persist") or []
+        if isinstance(persist, dict):
+            persist = [dict(persist, label="buffer.dir")]
+        runs = R["uplink"] + persist
         for u in runs:
             busy = sorted(u.get("threads", []), key=lambda t: -t["cpu_pct"])
             th = "; ".join("%s%s %d%%, %s" % (t["name"], " (loop)" if t["main"] else "", t["cpu_pct"],
@@ -148,6 +151,17 @@ def report(res, T, nports, idle_s):
         out += "\n%s, idle %d s, per thread: %s\n" % (kind, R["idle"]["seconds"], ", ".join(
             "%s%s %d+%d switches, %d µs" % (t["name"], " (main)" if t["main"] else "", t["voluntary"],
                                               t["nonvoluntary"], t["cpu_us"]) for t in th))
+    persist = [u for u in (res.get("mqttgw") or {}).get("uplink_persist") or [] if isinstance(u, dict) and "sync" in u]
+    if persist:
+        out += "\nmqttgw, QoS 1 burst, 1 port, buffer.dir set: what each buffer.sync costs " \
+               "(fsync/fdatasync and writes to files counted by tests/sim/lib_synccount.so, " \
+               "bytes to the disk from /proc/PID/io, write_bytes less cancelled_write_bytes):\n\n"
+        out += "| buffer.sync | frames/s | lost | fdatasync+fsync/s | per frame | file writes/s " \
+               "| KiB/s to the disk | gateway CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        for u in persist:
+            out += "| %s | %s | %s | %s | %s | %s | %s | %d%% |\n" % (
+                u["sync"], fmt(u["rate"]), fmt(u["lost"]), fmt(u["fsyncs_per_s"]), u["fsyncs_per_frame"],
+                fmt(u["file_writes_per_s"]), fmt(u["disk_kib_per_s"]), u["peer_cpu_pct"])
     return out
 
 

@@ -58,6 +58,7 @@ Why it is shaped so:
 """
 
 import argparse
+import struct
 import ctypes
 import json
 import os
@@ -80,6 +81,34 @@ BUILD = _build if os.path.isabs(_build) else os.path.join(ROOT, _build)
 OUT = os.path.join(BUILD, "bench")
 # MQTTGW_BENCH: measure another binary (a patched build) with this harness
 MQTTGW = os.environ.get("MQTTGW_BENCH") or os.path.join(BUILD, "mqttgw")
+SYNCCOUNT = os.path.join(BUILD, "sim", "lib_synccount.so")
+
+
+def sync_counts(path):
+    """lib_synccount's counters: (fsync + fdatasync, fdatasync, writes to regular files)."""
+    try:
+        with open(path, "rb") as f:
+            return struct.unpack("<QQQ", f.read(24))
+    except (OSError, struct.error):
+        return (0, 0, 0)
+
+
+def disk_bytes(io):
+    """Bytes sent to the disk: written, less what a truncate cancelled before writeback."""
+    return io.get("write_bytes", 0) - io.get("cancelled_write_bytes", 0)
+
+
+def proc_io(pid):
+    """/proc/PID/io as a dict (write_bytes: bytes sent to the storage layer)."""
+    out = {}
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                k, v = line.split(":")
+                out[k] = int(v)
+    except OSError:
+        pass
+    return out
 GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
 PROG = {n: os.path.join(OUT, "prog_" + n)
         for n in ("benchdev", "benchsub", "benchlat", "pahopub", "pahopub-sync", "rawpub")}
@@ -347,7 +376,7 @@ class Peer:
         self.kind, self.broker, self.ports, self.tmp, self.gpio = kind, broker, ports, tmp, gpio
         self.proc = None
 
-    def start(self, qos, extra=""):
+    def start(self, qos, extra="", env_extra=None):
         logf = open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "wb")
         env = dict(os.environ)
         if self.kind == "mqttgw":
@@ -367,6 +396,8 @@ class Peer:
             argv = [PYTHON, TUTORIAL, "--host", "127.0.0.1", "--port", str(self.broker.port), "--qos", str(qos)]
             for i, p in enumerate(self.ports.paths):
                 argv += ["--serial", "MOT%02d=%s" % (i + 1, p)]
+        for k, v in (env_extra or {}).items():
+            env[k] = env[k] + ":" + v if k == "LD_PRELOAD" and env.get(k) else v
         self.proc = spawn(argv, stdout=logf, stderr=logf, env=env)
         logf.close()
         try:
@@ -625,13 +656,28 @@ class Bench:
         peer.stop()
         R["hwm_kb"] = max(R["hwm_q0_kb"], R["hwm_q1_kb"])
         if kind == "mqttgw":
-            # the store-and-forward buffer on disk (gateway/outq.c: one journal, written in batches)
-            store = os.path.join(self.tmp, "store")
-            os.makedirs(store, exist_ok=True)
-            peer.start(1, 'buffer = { dir = "%s"; };\n' % store)
-            log("%s: uplink burst QoS 1, 1 port, buffer.dir set (journal)" % kind)
-            R["uplink_persist"] = self.uplink(peer.pid, 1, 1)
-            peer.stop()
+            # the store-and-forward buffer on disk (gateway/outq.c, drivers/serial_journal.c), and
+            # what each buffer.sync costs: fdatasync calls counted by lib_synccount.so, bytes the
+            # kernel sent to the disk from /proc/PID/io (write_bytes less cancelled_write_bytes: what
+            # an SD card would wear by; pages dirtied then truncated before writeback do not count)
+            R["uplink_persist"] = []
+            for sync in ("none", "batch", "always"):
+                store = os.path.join(self.tmp, "store-" + sync)
+                os.makedirs(store, exist_ok=True)
+                counts = os.path.join(self.tmp, "synccount-" + sync)
+                peer.start(1, 'buffer = { dir = "%s"; sync = "%s"; };\n' % (store, sync),
+                           env_extra={"LD_PRELOAD": SYNCCOUNT, "MQTTGW_SYNCCOUNT": counts})
+                log("%s: uplink burst QoS 1, 1 port, buffer.dir set, buffer.sync = %s" % (kind, sync))
+                c0, io0 = sync_counts(counts), proc_io(peer.pid)
+                u = self.uplink(peer.pid, 1, 1)
+                c1, io1 = sync_counts(counts), proc_io(peer.pid)
+                secs = u["seconds"] or 1
+                u.update(label="buffer.dir, sync = %s" % sync, sync=sync,
+                         fsyncs_per_s=round((c1[0] - c0[0]) / secs), file_writes_per_s=round((c1[2] - c0[2]) / secs),
+                         disk_kib_per_s=round((disk_bytes(io1) - disk_bytes(io0)) / 1024 / secs),
+                         fsyncs_per_frame=round((c1[0] - c0[0]) / u["frames"], 3) if u["frames"] else None)
+                R["uplink_persist"].append(u)
+                peer.stop()
         return R
 
     def run_ceiling(self):

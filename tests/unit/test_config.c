@@ -291,6 +291,7 @@ TEST(minimal_config_defaults)
 	CHECK_INT(cfg->n_serial, 0);
 	CHECK_INT(cfg->n_gpio, 0);
 	CHECK_INT(cfg->n_routes, 0);
+	CHECK_INT(cfg->buffer.sync, CFG_SYNC_BATCH);
 	config_free(cfg);
 	config_free(NULL);
 }
@@ -531,6 +532,17 @@ TEST(bad_enum_values)
 			"  bias = \"pullup\"; } );\n",
 		   3, "gpio[0].bias = \"pullup\" is not one of: as-is, disable, pull-up, pull-down");
 	EXPECT_ERR(MQTT "log_level = \"loud\";\n", 2, "log_level must be one of: error, warning, info, debug");
+	EXPECT_ERR(MQTT "buffer = { dir = \"/tmp\";\n  sync = \"fsync\"; };\n", 3,
+		   "buffer.sync = \"fsync\" is not one of: none, batch, always");
+	{
+		struct config *cfg = load(MQTT "buffer = { sync = \"always\"; };\n");
+
+		CHECK(cfg && cfg->buffer.sync == CFG_SYNC_ALWAYS);
+		config_free(cfg);
+		cfg = load(MQTT "buffer = { sync = \"none\"; };\n");
+		CHECK(cfg && cfg->buffer.sync == CFG_SYNC_NONE);
+		config_free(cfg);
+	}
 }
 
 TEST(missing_required_settings)

@@ -14,6 +14,8 @@
  * before a read, as it returns with the bytes, or half-way through the
  * append. The port is a pipe (FIONREAD works on it as on a tty).
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,6 +265,48 @@ TEST(a_read_is_handed_back_and_journaled_once)
 	close(pfd[1]);
 }
 
+TEST(a_slot_of_another_format_is_set_aside)
+{
+	struct serial_journal j = { .fd = -1 };
+	char path[128], found[400] = "", *data = NULL;
+	unsigned char slot[sizeof(struct serial_journal_slot)];
+	size_t len = 0;
+	int fd, n_aside = 0;
+	DIR *d;
+	struct dirent *e;
+
+	/* a newer format's slot claiming a landed read: not ours to recover */
+	memset(slot, 'Z', sizeof(slot));
+	memcpy(slot, "mqgwrd2", 8);
+	snprintf(path, sizeof(path), "%s/rx-h", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/rx-h.read", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0 && write(fd, slot, sizeof(slot)) == (ssize_t)sizeof(slot));
+	if (fd >= 0)
+		close(fd);
+	CHECK(serial_journal_open(&j, tmpdir, "h", &data, &len) == 0);
+	CHECK_INT(len, 0);
+	free(data);
+	CHECK(j.slot != NULL);
+	serial_journal_close(&j);
+	d = opendir(tmpdir);
+	while (d && (e = readdir(d)))
+		if (strncmp(e->d_name, "rx-h.read.bad-", 14) == 0) {
+			n_aside++;
+			snprintf(found, sizeof(found), "%s/%s", tmpdir, e->d_name);
+		}
+	if (d)
+		closedir(d);
+	CHECK_INT(n_aside, 1);
+	if (n_aside == 1) {
+		struct stat st;
+
+		CHECK(stat(found, &st) == 0 && st.st_size == (off_t)sizeof(slot));
+		unlink(found);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mqttgw-unit-rxj.XXXXXX");
@@ -277,8 +321,9 @@ int main(void)
 	RUN(a_kill_before_the_read_replays_nothing_new);
 	RUN(a_kill_in_the_append_leaves_the_read_once);
 	RUN(a_read_is_handed_back_and_journaled_once);
+	RUN(a_slot_of_another_format_is_set_aside);
 	{
-		const char *names[] = { "a", "b", "c", "d", "e", "f", "g" };
+		const char *names[] = { "a", "b", "c", "d", "e", "f", "g", "h" };
 		char path[128];
 		size_t i;
 
