@@ -110,7 +110,8 @@ for phase in $PHASES; do
 			tee "$LOGDIR/$phase"
 		;;
 	fuzz)
-		make --no-print-directory -s fuzz-build >/dev/null 2>&1 || { echo "check: fuzz build failed"; exit 1; }
+		make --no-print-directory -s fuzz-build >"$LOGDIR/fuzz-build" 2>&1 ||
+			{ tail -30 "$LOGDIR/fuzz-build"; echo "check: fuzz build failed"; exit 1; }
 		make --no-print-directory -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" 2>&1 | tee "$LOGDIR/fuzz.raw"
 		# one case per target: "== fuzz_X" followed by stats (ok) or FAILED
 		awk '/^== fuzz_/ { if (t) n++; t = $2 } /FAILED \(log/ { f++ } END { if (t) n++; printf "%d passed, %d failed\n", n - f, f }' \

@@ -20,12 +20,12 @@ FUZZ_ARGS    ?=
 FB           := build-fuzz
 
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -Igateway -Idrivers
+FUZZ_CFLAGS  := -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" -Igateway -Idrivers
 # Pure modules only. codec.c is pure too and config.c / mapping.c use it
 # once it exists; a new pure module they call must be added here. outq.c
 # does file I/O, but only on the journal path its caller gives it
 # (fuzz_outq: a private temp dir).
-FUZZ_LIB_SRC := gateway/config.c gateway/config_devices.c gateway/config_lint.c gateway/config_routes.c gateway/template.c gateway/topic.c gateway/mapping.c gateway/pattern.c gateway/log.c \
+FUZZ_LIB_SRC := gateway/config.c gateway/config_devices.c gateway/config_lint.c gateway/config_routes.c gateway/info.c gateway/template.c gateway/topic.c gateway/mapping.c gateway/pattern.c gateway/log.c \
                 gateway/outq.c gateway/fdio.c drivers/framing.c $(wildcard drivers/codec.c)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
@@ -42,7 +42,7 @@ $(FB)/obj/%.o: %.c $(FUZZ_HDRS)
 
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) -lconfig -lpcre2-8
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) -lconfig -lpcre2-8 -lcjson
 
 # -timeout: one input taking 10 s is a hang worth a report.
 # lsan.supp: leaks inside libconfig's own parser, not ours (see the file).
