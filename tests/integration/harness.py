@@ -1633,14 +1633,41 @@ class Gateway:
             return -1
         return max(0, text.rfind("\n", 0, min(hits)))
 
+    def _paho_only_leaks(self, rep):
+        """True if rep is a LeakSanitizer report all of whose leaks were
+        allocated by paho on its own: every frame below the allocator is in
+        libpaho-mqtt3as or the thread start, none in mqttgw. paho 1.3.12
+        leaks the commands still queued in a client destroyed after a lost
+        link (eclipse-paho #1474, see tests/paho-leak.lsan.supp), with the
+        list entries its own threads made for them, whose stacks name no
+        function LSan could match. A leak with any frame of ours (our code
+        allocating, or our callback on paho's thread) still fails."""
+        if "ERROR: LeakSanitizer" not in rep or "ERROR: AddressSanitizer" in rep or "runtime error:" in rep:
+            return False
+        blocks = re.split(r"(?m)^(?=(?:Direct|Indirect) leak of )", rep)[1:]
+        if not blocks:
+            return False
+        for blk in blocks:
+            frames = re.findall(r"(?m)^\s*#(\d+) 0x[0-9a-f]+ (.*)$", blk)
+            rest = [f for n, f in frames if n != "0"]
+            if not rest or not any("libpaho-mqtt3as" in f for f in rest):
+                return False
+            for f in rest:
+                if not ("libpaho-mqtt3as" in f or re.match(r"in (start_thread|clone3?) ", f)):
+                    return False
+        return True
+
     def sanitizer_report(self):
         """The first sanitizer report in the log (without the shadow-byte
-        dump), or None."""
+        dump), or None. A report of paho's own leaks only (_paho_only_leaks)
+        is none."""
         text = self.log_text()
         i = self._sanitizer_start(text)
         if i < 0:
             return None
         rep = text[i:]
+        if self._paho_only_leaks(rep):
+            return None
         j = rep.find("Shadow bytes around")
         if j > 0:
             rep = rep[:j]
@@ -1678,6 +1705,9 @@ class Gateway:
             return
         if self.running():
             rc = stop_process(self.proc, signal.SIGTERM, 15.0 if VALGRIND else 2.5)
+            # ASan exits 1 after a leak report: paho's own leaks are not ours
+            if rc == 1 and self._sanitizer_start(self.log_text()) >= 0 and self.sanitizer_report() is None:
+                rc = 0
             if rc != 0:
                 _problems.append("mqttgw (%s) did not exit 0 within 2 s of SIGTERM at teardown "
                                  "(exit %s)" % (self.name, rc))
