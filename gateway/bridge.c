@@ -24,6 +24,7 @@
 
 #include "bridge.h"
 #include "bridge_int.h"
+#include "clock.h"
 #include "device.h"
 #include "info.h"
 #include "log.h"
@@ -45,10 +46,7 @@
 
 uint64_t bridge_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return clock_now_ms();
 }
 
 /* ---- uplink ---- */

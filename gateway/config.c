@@ -311,6 +311,23 @@ static void cfg_link_timeout(struct cfg_ctx *c, struct cfg_mqtt *m, const config
 			 "(link_check_ms: 50 ms to a third of link_timeout_ms)", m->link_timeout_ms, m->link_check_ms);
 }
 
+/*
+ * The topic setting mqtt.NAME: ${station} substituted into *field, which
+ * must then be a valid topic name ("" too when may_be_empty: off). 0, or
+ * -1 once the config has failed.
+ */
+static int cfg_mqtt_topic(struct cfg_ctx *c, const config_setting_t *g, const char *station, const char *name,
+			  char **field, int may_be_empty)
+{
+	char *tmp = cfg_subst(c, cfg_member_or(g, name), *field, station, NULL);
+
+	free(*field);
+	*field = tmp;
+	if (tmp && !(may_be_empty && !*tmp) && topic_name_valid(tmp) < 0)
+		cfg_fail(c, cfg_member_or(g, name), "mqtt.%s \"%s\" is not a valid topic", name, tmp);
+	return c->failed ? -1 : 0;
+}
+
 static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g)
 {
 	struct cfg_mqtt *m = &cfg->mqtt;
@@ -437,27 +454,13 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 		cfg_fail(c, cfg_member_or(g, "client_id"), "mqtt.client_id is empty: the broker would refuse every connect");
 		return;
 	}
-	tmp = cfg_subst(c, cfg_member_or(g, "status_topic"), m->status_topic, cfg->station, NULL);
-	free(m->status_topic);
-	m->status_topic = tmp;
-	if (tmp && topic_name_valid(tmp) < 0)
-		cfg_fail(c, cfg_member_or(g, "status_topic"), "mqtt.status_topic \"%s\" is not a valid topic", tmp);
-	if (c->failed)
+	if (cfg_mqtt_topic(c, g, cfg->station, "status_topic", &m->status_topic, 0) < 0)
 		return;
 	if (!m->link_check_topic)
 		m->link_check_topic = strdup(cfg->station ? "${station}/gateway/link-check" : "mqttgw/gateway/link-check");
-	tmp = cfg_subst(c, cfg_member_or(g, "link_check_topic"), m->link_check_topic, cfg->station, NULL);
-	free(m->link_check_topic);
-	m->link_check_topic = tmp;
-	if (tmp && topic_name_valid(tmp) < 0)
-		cfg_fail(c, cfg_member_or(g, "link_check_topic"), "mqtt.link_check_topic \"%s\" is not a valid topic", tmp);
-	if (c->failed)
+	if (cfg_mqtt_topic(c, g, cfg->station, "link_check_topic", &m->link_check_topic, 0) < 0)
 		return;
-	tmp = cfg_subst(c, cfg_member_or(g, "stats_topic"), m->stats_topic, cfg->station, NULL);
-	free(m->stats_topic);
-	m->stats_topic = tmp;
-	if (tmp && *tmp && topic_name_valid(tmp) < 0)
-		cfg_fail(c, cfg_member_or(g, "stats_topic"), "mqtt.stats_topic \"%s\" is not a valid topic", tmp);
+	cfg_mqtt_topic(c, g, cfg->station, "stats_topic", &m->stats_topic, 1);
 }
 
 static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g)

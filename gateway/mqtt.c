@@ -54,6 +54,7 @@
 
 #include <MQTTAsync.h>
 
+#include "clock.h"
 #include "linkcheck.h"
 #include "log.h"
 #include "mqtt.h"
@@ -193,14 +194,6 @@ void mqtt_event_free(struct mqtt_event *ev)
 
 static void mqtt_add_tls_reason(struct mqtt *m, char *why, size_t size);
 
-static uint64_t mqtt_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * MQTT 5: keep the response topic and correlation data (request/response)
  * and the subscription identifiers the copy was sent for (subs.h). And the
@@ -218,7 +211,7 @@ static void mqtt_copy_props(struct mqtt_event *ev, MQTTProperties *props)
 	p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL);
 	if (p) {
 		ev->has_expiry = 1;
-		ev->expires_at = mqtt_clock_ms() + (uint64_t)p->value.integer4 * 1000u;
+		ev->expires_at = clock_now_ms() + (uint64_t)p->value.integer4 * 1000u;
 	}
 	n = MQTTProperties_propertyCount(props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER);
 	for (i = 0; i < n && ev->n_sub_ids < MQTT_SUB_IDS_MAX; i++) {
@@ -1079,8 +1072,8 @@ void mqtt_drain_fd(struct mqtt *m)
 		;
 }
 
-/* Apply one completion to the queue. */
-static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d)
+/* Apply one completion (taken at now) to the queue. */
+static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d, uint64_t now)
 {
 	struct outq_msg *msg;
 
@@ -1088,12 +1081,12 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d)
 		return;	/* an old client's */
 	if (d->probe) {
 		if (m->lc.outstanding && d->token == m->probe_token)
-			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, mqtt_clock_ms());
+			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, now);
 		return;
 	}
 	/* any answer of the broker's proves the link (a PUBACK, a refusal) */
 	if (d->code == 0 || d->code >= 0x80)
-		linkcheck_proof(&m->lc, mqtt_clock_ms());
+		linkcheck_proof(&m->lc, now);
 	if (!(msg = outq_find_sent(m->q, d->gen, d->token)))
 		return;	/* not ours (the shutdown "offline", the birth) */
 	if (d->code == 0) {
@@ -1120,6 +1113,7 @@ static void mqtt_take_done(struct mqtt *m)
 {
 	struct mqtt_done *v;
 	size_t n, cap, i;
+	uint64_t now;
 
 	pthread_mutex_lock(&m->lock);
 	v = m->done_v;
@@ -1129,8 +1123,9 @@ static void mqtt_take_done(struct mqtt *m)
 	m->done_cap = m->spare_cap;
 	m->done_n = 0;
 	pthread_mutex_unlock(&m->lock);
+	now = n ? clock_now_ms() : 0;	/* once per batch, not per message */
 	for (i = 0; i < n; i++)
-		mqtt_done_one(m, &v[i]);
+		mqtt_done_one(m, &v[i], now);
 	m->spare_v = v;
 	m->spare_cap = cap;
 	if (n)

@@ -34,6 +34,7 @@
 
 #include "fdio.h"
 #include "log.h"
+#include "clock.h"
 #include "outq.h"
 
 #define OUTQ_VERSION 1
@@ -48,14 +49,6 @@
 #define OUTQ_RETRY_MS 1000
 
 static uint32_t outq_crc_table[256];
-
-static uint64_t outq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint32_t outq_crc32(uint32_t crc, const unsigned char *p, size_t n)
 {
@@ -215,7 +208,7 @@ static int outq_rewrite_failed(struct outq *q, const char *what)
 	q->warned = 1;
 	q->rewrite = 1;
 	q->wlen = 0;
-	q->retry_at = outq_now_ms() + OUTQ_RETRY_MS;
+	q->retry_at = clock_now_ms() + OUTQ_RETRY_MS;
 	return -1;
 }
 
@@ -300,9 +293,9 @@ int outq_flush(struct outq *q)
 	if (q->fd < 0)
 		return 0;
 	if (q->rewrite)
-		return outq_now_ms() < q->retry_at ? -1 : outq_rewrite(q);
+		return clock_now_ms() < q->retry_at ? -1 : outq_rewrite(q);
 	if (q->file_size + q->wlen > OUTQ_COMPACT_MIN && q->file_size + q->wlen > 4 * q->live_bytes &&
-	    outq_now_ms() >= q->retry_at) {
+	    clock_now_ms() >= q->retry_at) {
 		/* compaction is optional: when it fails the file is still whole, appending goes on */
 		unsigned char *keep = q->wbuf;
 		size_t n = q->wlen;
