@@ -71,6 +71,9 @@ struct device_stats {
 	uint64_t bad_frames;		/* inbound frames failing the checksum */
 	uint64_t refused;		/* outbound frames refused */
 	uint64_t open_failures;
+	uint64_t polls;			/* poll commands queued (serial poll = ...) */
+	uint64_t polls_skipped;		/* due while the previous one was still queued or unanswered */
+	uint64_t poll_timeouts;		/* polls that got no reply in reply_timeout_ms */
 };
 
 /* What happened to a command, for devices that match replies (serial reply). */

@@ -10,7 +10,7 @@
 
 #include "pollsched.h"
 
-int pollsched_init(struct pollsched *ps, int n, const int *every_ms, const int *offset_ms)
+int pollsched_init(struct pollsched *ps, int n)
 {
 	int i;
 
@@ -24,12 +24,18 @@ int pollsched_init(struct pollsched *ps, int n, const int *every_ms, const int *
 		pollsched_free(ps);
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		ps->every[i] = every_ms[i] > 0 ? (uint64_t)every_ms[i] : 1;
-		ps->offset[i] = offset_ms[i] > 0 ? (uint64_t)offset_ms[i] % ps->every[i] : 0;
-	}
+	for (i = 0; i < n; i++)
+		ps->every[i] = 1;
 	ps->n = n;
 	return 0;
+}
+
+void pollsched_set(struct pollsched *ps, int i, int every_ms, int offset_ms)
+{
+	if (i < 0 || i >= ps->n)
+		return;
+	ps->every[i] = every_ms > 0 ? (uint64_t)every_ms : 1;
+	ps->offset[i] = offset_ms > 0 ? (uint64_t)offset_ms % ps->every[i] : 0;
 }
 
 void pollsched_free(struct pollsched *ps)

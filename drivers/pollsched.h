@@ -30,8 +30,10 @@ struct pollsched {
 	uint64_t missed;	/* slots that passed while the loop was late */
 };
 
-/* every_ms[i] >= 1, offset_ms[i] < every_ms[i]. 0 / -1 (out of memory). n may be 0. */
-int pollsched_init(struct pollsched *ps, int n, const int *every_ms, const int *offset_ms);
+/* Room for n polls (n may be 0), each every 1 ms until set. 0 / -1 (out of memory). */
+int pollsched_init(struct pollsched *ps, int n);
+/* Poll i: every_ms >= 1 (0 is taken as 1), offset_ms taken modulo every_ms. */
+void pollsched_set(struct pollsched *ps, int i, int every_ms, int offset_ms);
 void pollsched_free(struct pollsched *ps);
 
 /* The port opened at now_ms: slot 0 of each poll is now + its offset. */

@@ -25,6 +25,13 @@
  * owed (cmdq_owe): the next command waits for them, so STOP's answer is
  * never taken for the answer to the command after it.
  *
+ * Polls (poll = ( ... ), drivers/pollsched.c): commands the driver queues
+ * on its own schedule while the port is open, tagged 1..n in the command
+ * queue so that one still queued or unanswered makes the next one skip
+ * (counted), and so that their replies, timeouts and drops are not reported
+ * upward as events: nobody on MQTT asked for them. Their replies are
+ * ordinary frames and take the device's routes.
+ *
  * RS485: the kernel's RS485 mode when the UART driver has it; otherwise RTS
  * is raised before a write, and dropped once the output queue has drained
  * plus rs485_delay_after_ms (timers, not sleeps).
@@ -42,6 +49,7 @@
 #include "device.h"
 #include "framing.h"
 #include "log.h"
+#include "pollsched.h"
 #include "serial_journal.h"
 #include "serial_port.h"
 
@@ -82,6 +90,8 @@ struct serial_priv {
 	int rxj_state;			/* 0: not opened yet, 1: journaling, -1: none */
 	int rxj_dirty;			/* read since the last reset */
 	int keep_partial;		/* the first open keeps the replayed partial frame */
+	struct pollsched ps;		/* poll = ( ... ) */
+	int poll_quiet;			/* a poll failure was logged: quiet until one succeeds */
 };
 
 static const struct cfg_serial *serial_cfg(const struct device *dev)
@@ -99,6 +109,7 @@ static void serial_priv_free(struct serial_priv *p)
 	serial_journal_close(&p->rxj);
 	framing_free(&p->fr);
 	cmdq_free(&p->q);
+	pollsched_free(&p->ps);
 	free(p->dec);
 	free(p->enc);
 	free(p->wq);
@@ -145,11 +156,14 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	if (framing_init_mode(&p->fr, &fp) < 0 ||
 	    cmdq_init(&p->q, c->queue_max, (size_t)c->max_frame, c->has_reply, c->reply_timeout_ms, c->rate_limit,
 		      c->rate_burst) < 0 ||
-	    (p->codec_on && (codec_check(&p->codec) < 0 || !p->dec || !p->enc))) {
+	    (p->codec_on && (codec_check(&p->codec) < 0 || !p->dec || !p->enc)) ||
+	    pollsched_init(&p->ps, c->n_polls) < 0) {
 		log_msg(LOG_ERR, "serial %s: cannot set up framing (out of memory or bad settings)", c->name);
 		serial_priv_free(p);
 		return NULL;
 	}
+	for (int i = 0; i < c->n_polls; i++)
+		pollsched_set(&p->ps, i, c->polls[i].every_ms, c->polls[i].offset_ms);
 	dev->priv = p;
 	return p;
 }
@@ -198,8 +212,10 @@ static int serial_encode(struct device *dev, const char *data, size_t len, const
 static void serial_dropped(const char *data, size_t len, void *ctx)
 {
 	struct device *dev = ctx;
+	const struct serial_priv *p = dev->priv;
 
-	if (dev->event)
+	/* a poll (tag > 0) was nobody's command: nothing to report */
+	if (dev->event && !p->q.tag)
 		dev->event(dev, DEVICE_EV_DROPPED, data, len, dev->ctx);
 }
 
@@ -488,6 +504,7 @@ static int serial_open(struct device *dev, uint64_t now)
 	p->rts_on = 0;
 	log_msg(LOG_INFO, "serial %s: %s open at %d baud", c->name, c->port, c->baud);
 	device_set_online(dev, 1);
+	pollsched_start(&p->ps, now);	/* the first polls right away (tick runs them) */
 	if (p->failsafe_on_reopen) {
 		/* the device was out of reach: it may still run the last command it got */
 		p->failsafe_on_reopen = 0;
@@ -507,6 +524,7 @@ static void serial_close_fd(struct device *dev)
 	p->wq_begun = 0;
 	p->kernel_wait_until = UINT64_MAX;
 	cmdq_clear(&p->q, serial_dropped, dev);
+	pollsched_stop(&p->ps);
 	device_set_online(dev, 0);
 }
 
@@ -570,8 +588,12 @@ static void serial_frame(const char *frame, size_t len, void *ctx)
 	if (c->has_reply && cmdq_waiting(&p->q)) {
 		if (pattern_match(&c->reply, frame, len, NULL, 0)) {
 			/* an answer owed to a fail-safe frame completes no command: no reply event */
-			if (cmdq_reply(&p->q) && dev->event)
-				dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
+			if (cmdq_reply(&p->q)) {
+				if (p->q.tag)
+					p->poll_quiet = 0;	/* a poll answered: nobody's command */
+				else if (dev->event)
+					dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
+			}
 			serial_pump(dev, p->now);
 		}
 	}
@@ -659,6 +681,56 @@ static int serial_write(struct device *dev, const char *data, size_t len, uint64
 	return 0;
 }
 
+/* ---- polls ---- */
+
+/* Logged once until a poll succeeds again: a dead sensor polled every 100 ms must not flood the log. */
+static void serial_poll_failed(struct device *dev, struct serial_priv *p, const char *why, const char *cmd,
+			       size_t len)
+{
+	if (!strcmp(why, "got no reply in time"))
+		dev->stats.poll_timeouts++;
+	if (p->poll_quiet)
+		return;
+	p->poll_quiet = 1;
+	log_msg(LOG_WARNING, "serial %s: poll \"%.*s\" %s (logged once until a poll succeeds)", dev->name,
+		(int)(len > 80 ? 80 : len), cmd, why);
+}
+
+/* Poll i's previous instance is still queued or waiting for its reply. */
+static int serial_poll_busy(int i, void *ctx)
+{
+	struct device *dev = ctx;
+
+	return cmdq_tag_busy(&((struct serial_priv *)dev->priv)->q, i + 1);
+}
+
+/* Poll i is due: into the command queue like an MQTT command, tagged i + 1 (no expiry, no deadman). */
+static void serial_poll_fire(int i, void *ctx)
+{
+	struct device *dev = ctx;
+	struct serial_priv *p = dev->priv;
+	const char *cmd = serial_cfg(dev)->polls[i].command, *data;
+	size_t len;
+	enum cmdq_result rc;
+
+	if (serial_encode(dev, cmd, strlen(cmd), &data, &len) < 0) {
+		dev->stats.refused++;
+		serial_poll_failed(dev, p, dev->last_error, cmd, strlen(cmd));
+		return;
+	}
+	rc = cmdq_submit_tagged(&p->q, data, len, p->now, UINT64_MAX, i + 1);
+	if (rc != CMDQ_OK) {
+		dev->stats.refused++;
+		serial_poll_failed(dev, p, rc == CMDQ_RATE ? "refused: rate limit" : "refused: queue full", cmd,
+				   strlen(cmd));
+		return;
+	}
+	dev->stats.polls++;
+	if (!serial_cfg(dev)->has_reply)
+		p->poll_quiet = 0;	/* nothing to wait for: queued is success */
+	serial_pump(dev, p->now);
+}
+
 /* ---- time ---- */
 
 static uint64_t serial_min(uint64_t a, uint64_t b)
@@ -670,7 +742,7 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 {
 	const struct cfg_serial *c = serial_cfg(dev);
 	struct serial_priv *p = serial_priv_get(dev);
-	uint64_t next = DEVICE_NO_DEADLINE, deadman;
+	uint64_t next = DEVICE_NO_DEADLINE, deadman, poll_next;
 	const char *cmd;
 	size_t len;
 
@@ -692,14 +764,20 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 		serial_commit(dev, p);
 	}
 	while (cmdq_expired(&p->q, now, &cmd, &len)) {
-		if (dev->event)
+		if (p->q.tag)
+			serial_poll_failed(dev, p, "got no reply in time", cmd, len);
+		else if (dev->event)
 			dev->event(dev, DEVICE_EV_TIMEOUT, cmd, len, dev->ctx);
 		serial_pump(dev, now);
 	}
+	poll_next = pollsched_run(&p->ps, now, serial_poll_busy, serial_poll_fire, dev);
+	dev->stats.polls_skipped = p->ps.skipped;
+	if (p->port.fd < 0)
+		return p->next_open;	/* a poll's write lost the port */
 	/* owed fail-safe answers that never came, or the kernel's queue has room again: the queue moves on */
 	if (!cmdq_waiting(&p->q) && p->q.count > 0 && p->wq_off >= p->wq_len)
 		serial_pump(dev, now);
-	next = serial_min(cmdq_deadline(&p->q), framing_deadline(&p->fr));
+	next = serial_min(serial_min(cmdq_deadline(&p->q), framing_deadline(&p->fr)), poll_next);
 	if (p->q.count > 0 && p->kernel_wait_until != UINT64_MAX)
 		next = serial_min(next, p->kernel_wait_until);
 	if (!p->link_up && p->failsafe_at != UINT64_MAX) {

@@ -41,7 +41,7 @@ static int bridge_serial_same(const struct cfg_serial *a, const struct cfg_seria
 	       a->frame_timeout_ms == b->frame_timeout_ms && a->encoding == b->encoding &&
 	       a->checksum == b->checksum && a->checksum_format == b->checksum_format &&
 	       a->checksum_order == b->checksum_order && bridge_str_eq(a->checksum_prefix, b->checksum_prefix) &&
-	       a->checksum_skip == b->checksum_skip;
+	       a->checksum_skip == b->checksum_skip && cfg_serial_polls_same(a, b);
 }
 
 /*

@@ -70,10 +70,12 @@ void bridge_stats_publish(struct bridge *b)
 		const struct device *d = i < b->cfg->n_serial ? b->serial[i] : b->gpio[i - b->cfg->n_serial];
 
 		J("%s\"%s\":{\"online\":%d,\"in\":%llu,\"out\":%llu,\"overlong\":%llu,\"bad\":%llu,"
-		  "\"refused\":%llu}",
+		  "\"refused\":%llu,\"polls\":%llu,\"polls_skipped\":%llu,\"poll_timeouts\":%llu}",
 		  i ? "," : "", d->name, d->online, (unsigned long long)d->stats.frames_in,
 		  (unsigned long long)d->stats.frames_out, (unsigned long long)d->stats.dropped_overlong,
-		  (unsigned long long)d->stats.bad_frames, (unsigned long long)d->stats.refused);
+		  (unsigned long long)d->stats.bad_frames, (unsigned long long)d->stats.refused,
+		  (unsigned long long)d->stats.polls, (unsigned long long)d->stats.polls_skipped,
+		  (unsigned long long)d->stats.poll_timeouts);
 	}
 	J("}}");
 #undef J

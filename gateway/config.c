@@ -653,6 +653,7 @@ void config_free(struct config *cfg)
 		for (int k = 0; k < cfg->serial[i].n_on_disconnect; k++)
 			free(cfg->serial[i].on_disconnect[k]);
 		free(cfg->serial[i].on_disconnect);
+		cfg_serial_polls_free(&cfg->serial[i]);
 	}
 	free(cfg->serial);
 	for (i = 0; i < cfg->n_gpio; i++) {
@@ -750,6 +751,7 @@ void config_print_summary(const struct config *cfg)
 			config_print_worst_case(cfg, s->on_disconnect[0], s->failsafe_grace_ms, s->command_timeout_ms);
 		else
 			printf("    fail-safe: none (no on_disconnect)\n");
+		cfg_serial_polls_print(s);
 	}
 	printf("gpio lines: %d\n", cfg->n_gpio);
 	for (i = 0; i < cfg->n_gpio; i++) {

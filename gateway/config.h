@@ -24,6 +24,14 @@
 enum cfg_parity { CFG_PARITY_NONE, CFG_PARITY_ODD, CFG_PARITY_EVEN, CFG_PARITY_MARK, CFG_PARITY_SPACE };
 enum cfg_flow { CFG_FLOW_NONE, CFG_FLOW_RTSCTS, CFG_FLOW_XONXOFF };
 
+/* A command the gateway sends on its own, every every_ms (serial poll = ( ... )). */
+struct cfg_poll {
+	char *command;
+	int every_ms;
+	int offset_ms;
+	int line;
+};
+
 struct cfg_serial {
 	char *name;
 	char *port;
@@ -62,6 +70,8 @@ struct cfg_serial {
 	int checksum_order;		/* enum codec_byte_order */
 	char *checksum_prefix;
 	int checksum_skip;
+	struct cfg_poll *polls;		/* poll = ( ... ), config_poll.c */
+	int n_polls;
 	int line;			/* line in the config file */
 };
 
@@ -177,6 +187,11 @@ struct config *config_load_string(const char *text, const char *name, char *errb
 void config_free(struct config *cfg);
 
 /* A device name -> index lookups (-1 when absent). */
+/* config_poll.c: the poll list of a serial device. */
+int cfg_serial_polls_same(const struct cfg_serial *a, const struct cfg_serial *b);
+void cfg_serial_polls_free(struct cfg_serial *s);
+void cfg_serial_polls_print(const struct cfg_serial *s);
+
 int config_find_serial(const struct config *cfg, const char *name);
 int config_find_gpio(const struct config *cfg, const char *name);
 

@@ -58,6 +58,7 @@ static const struct opt serial_opts[] = {
 	{ "checksum_order", OPT_ENUM, 0, 0, CODEC_ORDER_LITTLE, NULL, S_(cfg_serial, checksum_order), codec_order_names },
 	{ "checksum_prefix", OPT_STR, 0, 0, 0, "", S_(cfg_serial, checksum_prefix), NULL },
 	{ "checksum_skip", OPT_INT, 0, 65536, 0, NULL, S_(cfg_serial, checksum_skip), NULL },
+	{ "poll", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
 };
 
@@ -301,6 +302,8 @@ void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting
 		cfg_serial_framing(c, g, s);
 		if (!c->failed)
 			cfg_serial_extras(c, cfg, g, s);
+		if (!c->failed)
+			cfg_serial_polls(c, g, s);
 	}
 }
 

@@ -72,6 +72,8 @@ int cfg_syntax_hint(const char *text, int line, int *hint_line, char *hint, size
 
 /* config_devices.c */
 void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list);
+/* config_poll.c: the member "poll" of serial group g, into s->polls */
+void cfg_serial_polls(struct cfg_ctx *c, const config_setting_t *g, struct cfg_serial *s);
 void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list);
 
 /* config_routes.c */
