@@ -406,3 +406,53 @@ def test_modbus_responses_are_not_taken_by_polls():
         assert m.payload == "01060001%04X" % (500 + i), (i, m)
     # and the polls went on: the last write is in the registers
     sub.expect("S013/PLC01/regs", regs_hex(215, 509, 70000 & 0xFFFF, 70000 >> 16, 200), timeout=5)
+
+
+# --------------------------------------------------------------------------
+# The example configs, as shipped, against the simulators
+
+def example_config(name, replace):
+    """config/NAME with each (old, new) of replace applied (broker, port)."""
+    with open(os.path.join(harness.ROOT, "config", name)) as f:
+        text = f.read()
+    for old, new in replace:
+        assert old in text, (name, old)
+        text = text.replace(old, new)
+    return write_config(text)
+
+
+def test_example_sensors_cfg():
+    broker = Broker()
+    sim = DeviceSim(SENSORSIM, "ttyTH01", ["--vary"])
+    sub = Sub(broker, ["S013/#"])
+    Gateway(example_config("example-sensors.cfg", [("tcp://127.0.0.1:1883", broker.uri),
+                                                   ('"/tmp/ttyTH01"', '"%s"' % sim.path)]))
+    ready(broker, sub, ["TH01"])
+    m = sub.expect("S013/TH01/state", timeout=5)
+    state = json.loads(m.payload)
+    assert set(state) == {"temperature", "humidity", "unit"}, state
+    assert 21.0 <= state["temperature"] <= 22.0 and 39.0 <= state["humidity"] <= 41.5, state
+    assert [text for _, text in sim.rx()] == ["'READ'"], sim.rx()
+
+
+def test_example_modbus_cfg():
+    broker = Broker()
+    sim = DeviceSim(MODBUSSIM, "ttyPLC01", ["--count"])
+    sub = Sub(broker, ["S013/#"])
+    Gateway(example_config("example-modbus.cfg", [("tcp://127.0.0.1:1883", broker.uri),
+                                                  ('"/tmp/ttyPLC01"', '"%s"' % sim.path)]))
+    ready(broker, sub, ["PLC01"], ["S013/PLC01/setpoint/hex"])
+    m = sub.expect("S013/PLC01/regs", timeout=5)
+    regs = [int(m.payload[i:i + 4], 16) for i in range(0, 20, 4)]
+    assert regs[0] == 215 and regs[1] == 402 and regs[4] == 200, regs
+    energy = regs[3] << 16 | regs[2]     # CDAB: low word first
+    assert energy > 70000, regs
+    pub(broker, "S013/PLC01/setpoint/hex", "00FA")
+    sub.expect("S013/PLC01/reply", "0106000400FA", timeout=5)
+    # the first poll answered after the write reads it back (earlier ones may still be queued here)
+    deadline = time.monotonic() + 5
+    while True:
+        m = sub.expect("S013/PLC01/regs", timeout=max(0.1, deadline - time.monotonic()))
+        if m.payload.endswith("00FA"):
+            break
+    assert (int(m.payload[12:16], 16) << 16 | int(m.payload[8:12], 16)) > energy, m
