@@ -174,8 +174,8 @@ def test_poll_cadence_on_the_grid():
     assert 14 <= len(rx) - 1 <= 16, "%d polls in 3 s at every_ms = 200: %s" % (len(rx) - 1, rx)
     # on the grid: poll k at first + k x 0.2 (a late one is late alone, the next is back on time)
     on_grid = [abs((t - first) - round((t - first) / 0.2) * 0.2) for t in rx]
-    late = [d for d in on_grid if d > 0.06]
-    assert len(late) <= 2, "polls off the 200 ms grid: %s" % [round(d, 3) for d in on_grid]
+    late = [d for d in on_grid if d > 0.08]
+    assert len(late) <= 3, "polls off the 200 ms grid: %s" % [round(d, 3) for d in on_grid]
     slots = [round((t - first) / 0.2) for t in rx]
     assert len(set(slots)) == len(slots), "two polls in one slot (bunched): %s" % slots
     # every answer went out on its route
@@ -200,6 +200,8 @@ def test_slow_sensor_polls_are_skipped_and_counted():
     st = wait_stats(sub, lambda s: s["devices"]["TH01"]["polls_skipped"] >= 6, 10, "polls_skipped >= 6")
     dev = st["devices"]["TH01"]
     assert dev["poll_timeouts"] == 0, dev
+    # skipped, not queued: every poll queued so far reached the sensor (one may be on its way)
+    assert dev["polls"] <= len(sim.rx()) + 1, (dev, len(sim.rx()))
     # READ, answer, READ, answer...: never two READs without an answer between them
     events = sorted([(t, "rx") for t, _ in sim.rx()] + [(t, "tx") for t, _ in sim.tx()])
     kinds = [k for _, k in events]
@@ -209,7 +211,7 @@ def test_slow_sensor_polls_are_skipped_and_counted():
     gaps = [b - a for a, b in zip(rx, rx[1:])]
     assert all(g >= 0.69 for g in gaps), "a poll before the last answer came: %s" % gaps
     # the next poll after an answer is on the 200 ms grid: at most one slot later
-    assert all(g <= 0.7 + 0.2 + 0.15 for g in gaps), "polls waited longer than one slot: %s" % gaps
+    assert all(g <= 0.7 + 0.2 + 0.3 for g in gaps), "polls waited longer than one slot: %s" % gaps
 
 
 def test_no_polls_while_unplugged_and_one_right_after_replug():
@@ -265,6 +267,33 @@ def test_poll_offsets_share_one_port():
     assert all(0.14 <= g <= 0.26 for g in gaps), "offsets not 200 ms apart: %s" % gaps
     sub.expect("S013/TH01/state", "21.5 40.2", timeout=5)
     sub.expect("S013/TH01/err", "unknown command", timeout=5)
+
+
+def test_reload_applies_a_new_poll_list():
+    """SIGHUP with every_ms 1000 -> 150: the device is made anew with the
+    new schedule; a reload that leaves the polls alone keeps the device."""
+    broker = Broker()
+    sim = DeviceSim(SENSORSIM, "ttyTH01")
+    sub = Sub(broker, ["S013/#"])
+    cfg = gateway_config(broker, serial=[sensor_dev(sim.path, [{"command": "READ", "every_ms": 1000}])],
+                         routes=th_routes())
+    gw = Gateway(cfg)
+    ready(broker, sub, ["TH01"])
+    sim.wait_rx(1, 5)
+    cfg["serial"][0]["poll"] = ({"command": "READ", "every_ms": 150},)
+    mark = gw.reload(cfg)
+    t0 = time.monotonic()
+    gw.wait_for_log(r"serial TH01: .* open at", since=mark)
+    n0 = len([t for t, _ in sim.rx() if t <= t0])
+    rx = sim.wait_rx(n0 + 8, 5, what="8 polls at every_ms 150 after the reload")
+    new = [t for t, _ in rx if t > t0][:8]
+    assert new[-1] - new[0] <= 7 * 0.15 + 0.3, "8 polls took %.2f s" % (new[-1] - new[0])
+    # an unrelated change (a route) keeps the device and its schedule: no "open" again
+    cfg["routes"] = th_routes() + [{"from": "serial:TH01", "to": "mqtt:${station}/TH01/said"}]
+    mark = gw.reload(cfg)
+    n1 = len(sim.rx())
+    sim.wait_rx(n1 + 4, 5)
+    assert not re.search(r"serial TH01: .* open at", gw.log_text()[mark:]), gw.log_text()[mark:]
 
 
 def test_poll_config_errors_at_their_line():
