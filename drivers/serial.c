@@ -683,17 +683,18 @@ static int serial_write(struct device *dev, const char *data, size_t len, uint64
 
 /* ---- polls ---- */
 
-/* Logged once until a poll succeeds again: a dead sensor polled every 100 ms must not flood the log. */
-static void serial_poll_failed(struct device *dev, struct serial_priv *p, const char *why, const char *cmd,
-			       size_t len)
+/*
+ * Poll i failed: logged once until a poll succeeds again (a dead sensor
+ * polled every 100 ms must not flood the log), with the command as the
+ * config spells it (the queue holds the encoded bytes).
+ */
+static void serial_poll_failed(struct device *dev, struct serial_priv *p, int i, const char *why)
 {
-	if (!strcmp(why, "got no reply in time"))
-		dev->stats.poll_timeouts++;
 	if (p->poll_quiet)
 		return;
 	p->poll_quiet = 1;
-	log_msg(LOG_WARNING, "serial %s: poll \"%.*s\" %s (logged once until a poll succeeds)", dev->name,
-		(int)(len > 80 ? 80 : len), cmd, why);
+	log_msg(LOG_WARNING, "serial %s: poll \"%.80s\" %s (logged once until a poll succeeds)", dev->name,
+		serial_cfg(dev)->polls[i].command, why);
 }
 
 /* Poll i's previous instance is still queued or waiting for its reply. */
@@ -715,14 +716,13 @@ static void serial_poll_fire(int i, void *ctx)
 
 	if (serial_encode(dev, cmd, strlen(cmd), &data, &len) < 0) {
 		dev->stats.refused++;
-		serial_poll_failed(dev, p, dev->last_error, cmd, strlen(cmd));
+		serial_poll_failed(dev, p, i, dev->last_error);
 		return;
 	}
 	rc = cmdq_submit_tagged(&p->q, data, len, p->now, UINT64_MAX, i + 1);
 	if (rc != CMDQ_OK) {
 		dev->stats.refused++;
-		serial_poll_failed(dev, p, rc == CMDQ_RATE ? "refused: rate limit" : "refused: queue full", cmd,
-				   strlen(cmd));
+		serial_poll_failed(dev, p, i, rc == CMDQ_RATE ? "refused: rate limit" : "refused: queue full");
 		return;
 	}
 	dev->stats.polls++;
@@ -764,9 +764,10 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 		serial_commit(dev, p);
 	}
 	while (cmdq_expired(&p->q, now, &cmd, &len)) {
-		if (p->q.tag)
-			serial_poll_failed(dev, p, "got no reply in time", cmd, len);
-		else if (dev->event)
+		if (p->q.tag) {
+			dev->stats.poll_timeouts++;
+			serial_poll_failed(dev, p, p->q.tag - 1, "got no reply in time");
+		} else if (dev->event)
 			dev->event(dev, DEVICE_EV_TIMEOUT, cmd, len, dev->ctx);
 		serial_pump(dev, now);
 	}

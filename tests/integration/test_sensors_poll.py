@@ -437,6 +437,33 @@ def test_modbus_responses_are_not_taken_by_polls():
     sub.expect("S013/PLC01/regs", regs_hex(215, 509, 70000 & 0xFFFF, 70000 >> 16, 200), timeout=5)
 
 
+def test_unanswered_polls_time_out_quietly():
+    """Polls to a slave that is not there: each times out after
+    reply_timeout_ms (poll_timeouts), one warning in the log for the whole
+    streak, nothing on the error topic (nobody on MQTT asked), and the
+    next poll goes after each timeout."""
+    broker = Broker()
+    sim = DeviceSim(MODBUSSIM, "ttyPLC02", ["--slave", "2"])
+    sub = Sub(broker, ["S013/#"])
+    dev = plc_dev(sim.path, reply="^0[12]", reply_timeout_ms=250, error_topic="${station}/${name}/error")
+    dev["poll"] = ({"command": "010300000005", "every_ms": 100},)
+    gw = Gateway(gateway_config(broker, serial=[dev], routes=plc_routes(), mqtt=stats_cfg()))
+    ready(broker, sub, ["PLC01"], ["S013/PLC01/req/+"])
+    st = wait_stats(sub, lambda s: s["devices"]["PLC01"]["poll_timeouts"] >= 4, 10, "poll_timeouts >= 4")
+    d = st["devices"]["PLC01"]
+    assert d["polls_skipped"] >= d["poll_timeouts"], d
+    warnings = re.findall(r"poll \"010300000005\" got no reply in time", gw.log_text())
+    assert len(warnings) == 1, gw.log_text()
+    # the requests reached the wire, each after the last one timed out
+    rx = [t for t, _ in sim.rx()]
+    assert len(rx) >= 4 and all(b - a >= 0.24 for a, b in zip(rx, rx[1:])), rx
+    # a command for slave 2 is answered on its .../res/ID: the queue moves on after the timeouts
+    pub(broker, "S013/PLC01/req/1", "020300000001")
+    m = sub.expect("S013/PLC01/res/1", timeout=5)
+    assert m.payload == "020302" + "00D7", m
+    sub.expect_none(timeout=0.5, topic="S013/PLC01/error")
+
+
 # --------------------------------------------------------------------------
 # The example configs, as shipped, against the simulators
 
