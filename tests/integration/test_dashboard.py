@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import time
 
-from harness import (BUILD, ROOT, Broker, Gateway, MotorSim, Sub, gateway_config, pub, preload_env,
+from harness import (ROOT, Broker, Ctl, Gateway, MotorSim, Sub, gateway_config, gpio_env, pub,
                      retained_now, spawn, tmppath, wait_retained, wait_until)
 
 TIMEOUT = 120
@@ -35,7 +35,6 @@ TIMEOUT = 120
 WEB = os.path.join(ROOT, "build", "web")
 BROWSER_JS = os.path.join(ROOT, "web", "test", "browser.mjs")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
 PI4 = "gpiochip0:pinctrl-bcm2835:54:GPIO17=17,GPIO27=27,GPIO22=22"
 SHOTS = os.path.join(ROOT, "build")
 ACCEPT = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME|STAT)$"
@@ -181,18 +180,11 @@ def web_broker():
     return b
 
 
-def gpio_env(sock, trace):
-    env = preload_env(GPIOSIM)
-    env.update({"MQTTGW_GPIOSIM": PI4, "MQTTGW_GPIOSIM_SOCKET": sock, "MQTTGW_GPIOSIM_TRACE": trace})
-    return env
-
-
 class Rig:
     """Broker, motor simulator, the daemon (with the GPIO stand-in) and a
     subscriber as admin. ready(): the gateway is online."""
 
     def __init__(self, protocol=None, reply=None):
-        from test_gpio import Ctl
         why = missing()
         assert not why, "cannot run the dashboard tests: " + "; ".join(why)
         self.broker = web_broker()
@@ -220,7 +212,7 @@ class Rig:
             mqtt={"username": "S013", "password_file": pwfile, "stats_topic": "${station}/gateway/stats",
                   "stats_interval": 1, "reconnect_min_ms": 100, "reconnect_max_ms": 500,
                   **({"protocol": protocol} if protocol else {})})
-        self.gw = Gateway(self.cfg, env=gpio_env(tmppath("gpio.sock"), tmppath("gpio.trace")))
+        self.gw = Gateway(self.cfg, env=gpio_env(PI4, tmppath("gpio.sock"), tmppath("gpio.trace")))
         self.ctl = Ctl(tmppath("gpio.sock"), self.gw)
         self.sub.expect("S013/gateway/status", "online", timeout=15)
         self.ctl.wait("gpiochip0", 27, "used", 5000)
