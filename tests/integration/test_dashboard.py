@@ -23,12 +23,12 @@ every test here fails saying what is missing.
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 
-from harness import (ROOT, Broker, Ctl, Gateway, MotorSim, Sub, gateway_config, gpio_env, pub,
-                     retained_now, spawn, tmppath, wait_retained, wait_until)
+from harness import (ROOT, Broker, Ctl, Gateway, MotorSim, Sub, conf_settings, free_port,
+                     gateway_config, gpio_env, pub, retained_now, secret_file, spawn, station_acl,
+                     tmppath, wait_retained, wait_until)
 
 TIMEOUT = 120
 
@@ -150,26 +150,16 @@ class Login:
 
 
 def web_broker():
-    passwd = tmppath("passwd")
-    acl = tmppath("stations.acl")
-    shutil.copy(os.path.join(ROOT, "raspbian", "mosquitto-acl.conf"), acl)
-    subprocess.run(["mosquitto_passwd", "-c", "-b", passwd, "admin", LOGINS["admin"]], check=True)
-    for user in ("S013", "operator", "dashboard"):
-        subprocess.run(["mosquitto_passwd", "-b", passwd, user, LOGINS[user]], check=True)
-    from harness import free_port
+    passwd, acl = station_acl(LOGINS)
     ws_port = free_port()
     # the shipped snippet, with a test port and the page just built
     ws = []
-    with open(os.path.join(ROOT, "raspbian", "mosquitto-websockets.conf")) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("listener "):
-                line = "listener %d 127.0.0.1" % ws_port
-            elif line.startswith("http_dir "):
-                line = "http_dir " + WEB
-            ws.append(line)
+    for line in conf_settings(os.path.join(ROOT, "raspbian", "mosquitto-websockets.conf")):
+        if line.startswith("listener "):
+            line = "listener %d 127.0.0.1" % ws_port
+        elif line.startswith("http_dir "):
+            line = "http_dir " + WEB
+        ws.append(line)
     assert any(l.startswith("http_dir") for l in ws) and "protocol websockets" in ws, ws
     conf = ["allow_anonymous false", "password_file " + passwd, "acl_file " + acl,
             # as mosquitto-acl.example: with 0, 2.0.11 hangs up on a client
@@ -190,10 +180,7 @@ class Rig:
         self.broker = web_broker()
         Login("admin")
         self.sim = MotorSim(link="ttyMOT01")
-        pwfile = tmppath("gw.password")
-        with open(pwfile, "w") as f:
-            f.write(LOGINS["S013"] + "\n")
-        os.chmod(pwfile, 0o600)
+        pwfile = secret_file("gw.password", LOGINS["S013"])
         self.sub = Sub(self.broker, ["S013/#"])
         self.cfg = gateway_config(
             self.broker,

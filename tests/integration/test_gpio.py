@@ -272,19 +272,26 @@ def test_output_commands_drive_the_pin_and_state_comes_back_retained():
     assert rig.ctl.get("gpiochip0", 27) == 1
 
 
+def pulse(rig, dev, line, cmd, active):
+    """Command a pulse on output dev (gpiochip0 line): the pin goes to level
+    active and back, and S013/dev/state says 1, then 0 again."""
+    topic = "S013/%s/state" % dev
+    wait_retained(rig.broker, topic, "0")
+    pub(rig.broker, "S013/%s/set" % dev, cmd)
+    rig.ctl.wait("gpiochip0", line, active)
+    rig.ctl.wait("gpiochip0", line, 1 - active, 5000)
+    expect_change(rig.sub, topic, "0", "1")
+    rig.sub.expect_next(topic, "0")
+
+
 def test_output_pulse_goes_high_then_back():
-    TB, TL = "S013/BRAKE/state", "S013/LAMP/state"
+    TB = "S013/BRAKE/state"
     rig = Rig([gpio_out("BRAKE", 27, initial=0),
                gpio_out("LAMP", 22, active_low=True, initial=0)],
               [set_route("BRAKE"), state_route("BRAKE"),
                set_route("LAMP"), state_route("LAMP")]).ready([("gpiochip0", 27),
                                                                 ("gpiochip0", 22)])
-    wait_retained(rig.broker, TB, "0")
-    pub(rig.broker, "S013/BRAKE/set", "pulse 300")
-    rig.ctl.wait("gpiochip0", 27, 1)
-    rig.ctl.wait("gpiochip0", 27, 0, 5000)
-    expect_change(rig.sub, TB, "0", "1")
-    rig.sub.expect_next(TB, "0")
+    pulse(rig, "BRAKE", 27, "pulse 300", 1)
     vals = [t for t in rig.trace_of("gpiochip0", 27) if t[3] == "value"]
     assert [t[4] for t in vals] == ["1", "0"], "pin 27 changes: %r" % vals
     width = vals[1][0] - vals[0][0]
@@ -292,12 +299,7 @@ def test_output_pulse_goes_high_then_back():
     assert_retained(rig.broker, TB, "0")
 
     # Another spelling, on an active-low output: the pin goes low, then high.
-    wait_retained(rig.broker, TL, "0")
-    pub(rig.broker, "S013/LAMP/set", "pulse:150ms")
-    rig.ctl.wait("gpiochip0", 22, 0)
-    rig.ctl.wait("gpiochip0", 22, 1, 5000)
-    expect_change(rig.sub, TL, "0", "1")
-    rig.sub.expect_next(TL, "0")
+    pulse(rig, "LAMP", 22, "pulse:150ms", 0)
     vals = [t for t in rig.trace_of("gpiochip0", 22) if t[3] == "value"]
     assert [t[4] for t in vals] == ["0", "1"], "pin 22 changes: %r" % vals
     assert 140 <= vals[1][0] - vals[0][0] <= 2000, "pulse:150ms lasted %d ms" % (

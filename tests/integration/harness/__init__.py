@@ -34,6 +34,8 @@ the modules are split by concern, each opening with what it holds:
     mqttc.py     pub, pub_lines, Sub, Msg, retained-message lookups
     proxy.py     PubackProxy: what the broker acked; network cuts
     serial.py    Pty (serial ports), raw mode checks, MotorSim
+    sync.py      sync_out/sync_in: the path through the daemon is open
+    auth.py      password files (broker, daemon), the shipped broker snippets
     gpio.py      the libgpiod stand-in: its environment, control socket, trace
     config.py    configs from dicts (libconfig), MQTTGW_PROTOCOL
     gateway.py   Gateway (the daemon), run_mqttgw, LD_PRELOAD, --allow-root
@@ -83,6 +85,8 @@ from .config import (Raw, _lc_inline, _lc_string, _lc_value, config_text, gatewa
 from .leaks import (PAHO_LSAN_SUPP, PAHO_VALGRIND_SUPP, SANITIZER_PATTERNS, paho_only_leaks,
                     sanitizer_report, sanitizer_start, valgrind_findings)
 from .gateway import Gateway, asan_runtime, preload_env, root_args, run_mqttgw
+from .sync import sync_in, sync_out
+from .auth import conf_settings, mosquitto_passwd, secret_file, station_acl
 from .gpio import (GPIOSIM, PI4, Ctl, gpio_env, gpio_in, gpio_out, read_trace, set_route,
                    state_route, trace_of)
 
@@ -101,4 +105,6 @@ __all__ = ["BUILD", "EVENT_TIMEOUT", "MOSQUITTO", "MOTORSIM", "MQTTGW", "PROTOCO
            "PAHO_LSAN_SUPP", "PAHO_VALGRIND_SUPP", "SANITIZER_PATTERNS", "paho_only_leaks",
            "sanitizer_report", "sanitizer_start", "valgrind_findings", "Gateway", "asan_runtime",
            "preload_env", "root_args", "run_mqttgw", "GPIOSIM", "PI4", "Ctl", "gpio_env",
-           "gpio_in", "gpio_out", "read_trace", "set_route", "state_route", "trace_of"]
+           "gpio_in", "gpio_out", "read_trace", "set_route", "state_route", "trace_of",
+           "sync_in", "sync_out", "conf_settings", "mosquitto_passwd", "secret_file",
+           "station_acl"]

@@ -18,22 +18,15 @@ class Raw(str):
     """A value rendered verbatim (e.g. Raw("0x10"), Raw("1L"))."""
 
 
+_LC_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}
+
+
 def _lc_string(s):
     out = ['"']
     for ch in s:
         o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\f":
-            out.append("\\f")
+        if ch in _LC_ESCAPES:
+            out.append(_LC_ESCAPES[ch])
         elif o < 0x20 or o == 0x7f:
             out.append("\\x%02x" % o)
         else:
