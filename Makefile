@@ -107,7 +107,7 @@ $(B)/libmqttgw.a: $(CORE_OBJ)
 $(B)/mqttgw: $(B)/gateway/main.o $(B)/libmqttgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libmqttgw.a $(HDRS)
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libmqttgw.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(B)/libmqttgw.a $(LIBS)
 
