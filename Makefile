@@ -96,7 +96,7 @@ $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c -o $@ $<
 
-#DRV$(B)/drivers/%.o: INCS = -Idrivers -Icommon
+$(B)/drivers/%.o: INCS = -Idrivers -Icommon
 $(B)/common/%.o: INCS = -Icommon
 
 # the backend names the libgpiod it was built against (mqttgw --version)

@@ -38,10 +38,10 @@
 
 #include "cmdq.h"
 #include "codec.h"
-#include "config.h"
 #include "device.h"
 #include "framing.h"
 #include "log.h"
+#include "serial_cfg.h"
 #include "serial_journal.h"
 #include "serial_port.h"
 
@@ -121,17 +121,17 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	p->failsafe_at = UINT64_MAX;
 	p->kernel_wait_until = UINT64_MAX;
 	memset(&fp, 0, sizeof(fp));
-	fp.mode = (enum framing_mode)c->framing;
+	fp.mode = c->framing;
 	fp.eol = c->eol;
 	fp.eol_len = c->eol_len;
 	fp.max_frame = (size_t)c->max_frame;
 	fp.frame_len = (size_t)c->frame_len;
 	fp.idle_ms = (uint32_t)c->idle_ms;
 	fp.timeout_ms = c->framing == FRAMING_IDLE ? 0 : (uint32_t)c->frame_timeout_ms;
-	p->codec.encoding = (enum codec_encoding)c->encoding;
-	p->codec.checksum = (enum codec_checksum)c->checksum;
-	p->codec.checksum_format = (enum codec_checksum_format)c->checksum_format;
-	p->codec.checksum_order = (enum codec_byte_order)c->checksum_order;
+	p->codec.encoding = c->encoding;
+	p->codec.checksum = c->checksum;
+	p->codec.checksum_format = c->checksum_format;
+	p->codec.checksum_order = c->checksum_order;
 	p->codec.checksum_prefix_len = strlen(c->checksum_prefix);
 	memcpy(p->codec.checksum_prefix, c->checksum_prefix, p->codec.checksum_prefix_len);
 	p->codec.checksum_skip = (size_t)c->checksum_skip;

@@ -51,7 +51,7 @@ static int bridge_serial_same(const struct cfg_serial *a, const struct cfg_seria
  */
 static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
 {
-	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->chip, b->chip) && a->line == b->line &&
+	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->chip, b->chip) && a->offset == b->offset &&
 	       bridge_str_eq(a->line_name, b->line_name) && a->direction == b->direction && a->edge == b->edge &&
 	       a->bias == b->bias && a->active_low == b->active_low && a->debounce_ms == b->debounce_ms &&
 	       a->initial == b->initial;
