@@ -684,8 +684,14 @@ static void gpio_destroy(struct device *dev)
 	dev->priv = NULL;
 }
 
+/*
+ * Edges are read as they come (the kernel keeps only 16), never held back;
+ * link(up) emits every line's state again. No topics of its own, no replies.
+ */
 const struct device_driver gpio_driver = {
 	.kind = "gpio",
+	.closed = "released",
+	.caps = DEVICE_CAP_REEMITS,
 	.open = gpio_open,
 	.close = gpio_close,
 	.fd = gpio_fd,

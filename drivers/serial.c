@@ -781,6 +781,24 @@ static void serial_failsafe(struct device *dev, uint64_t now)
 	}
 }
 
+static const char *serial_status_topic(const struct device *dev)
+{
+	return serial_cfg(dev)->status_topic;
+}
+
+static const char *serial_error_topic(const struct device *dev)
+{
+	return serial_cfg(dev)->error_topic;
+}
+
+/* With a reply pattern: every command the queue holds, and the one in flight. */
+static int serial_reply_slots(const struct device *dev)
+{
+	const struct cfg_serial *c = serial_cfg(dev);
+
+	return c->has_reply ? c->queue_max + 1 : 0;
+}
+
 static void serial_destroy(struct device *dev)
 {
 	struct serial_priv *p = dev->priv;
@@ -791,8 +809,14 @@ static void serial_destroy(struct device *dev)
 	dev->priv = NULL;
 }
 
+/*
+ * Input waits in the tty's buffer while the broker lags (back-pressure);
+ * states are not re-emitted on connect: the bridge repeats the retained ones.
+ */
 const struct device_driver serial_driver = {
 	.kind = "serial",
+	.closed = "closed",
+	.caps = DEVICE_CAP_HOLD_INPUT | DEVICE_CAP_FRAMES,
 	.open = serial_open,
 	.close = serial_close,
 	.fd = serial_fd,
@@ -804,4 +828,7 @@ const struct device_driver serial_driver = {
 	.link = serial_link,
 	.failsafe = serial_failsafe,
 	.destroy = serial_destroy,
+	.status_topic = serial_status_topic,
+	.error_topic = serial_error_topic,
+	.reply_slots = serial_reply_slots,
 };
