@@ -51,7 +51,7 @@ static int bridge_serial_same(const struct cfg_serial *a, const struct cfg_seria
  */
 static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
 {
-	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->chip, b->chip) && a->line == b->line &&
+	return bridge_str_eq(a->name, b->name) && bridge_str_eq(a->chip, b->chip) && a->offset == b->offset &&
 	       bridge_str_eq(a->line_name, b->line_name) && a->direction == b->direction && a->edge == b->edge &&
 	       a->bias == b->bias && a->active_low == b->active_low && a->debounce_ms == b->debounce_ms &&
 	       a->initial == b->initial;
@@ -107,101 +107,78 @@ static int bridge_kept(const int *keep, int n_old, int i)
 	return 0;
 }
 
+/* Could the device of entry o go on as the device of entry e (same kind, same settings)? */
+static int bridge_entry_same(const struct bridge_entry *e, const struct bridge_entry *o)
+{
+	if (e->end != o->end)
+		return 0;
+	return e->end == ROUTE_SERIAL ? bridge_serial_same(e->cfg, o->cfg) : bridge_gpio_same(e->cfg, o->cfg);
+}
+
 /*
  * Carry over every old device whose settings are unchanged (it stays open),
  * make new ones for the rest, close what is gone or changed.
  */
 static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64_t now)
 {
-	struct device **ns = calloc((size_t)nc->n_serial + 1, sizeof(*ns));
-	struct device **ng = calloc((size_t)nc->n_gpio + 1, sizeof(*ng));
-	int *keep_s = calloc((size_t)b->cfg->n_serial + 1, sizeof(int));
-	int *keep_g = calloc((size_t)b->cfg->n_gpio + 1, sizeof(int));
-	int i, j, ok = ns && ng && keep_s && keep_g;
+	int n_new = bridge_device_count(nc), n_old = b->n_devs;
+	struct device **nd = calloc((size_t)n_new + 1, sizeof(*nd));
+	int *keep = calloc((size_t)n_old + 1, sizeof(int));
+	int i, j, ok = nd && keep;
 	int link_up = mqtt_is_connected(b->mqtt);
+	struct bridge_entry e, o;
 
 	/* first make everything new, so that running out of memory changes nothing */
-	for (i = 0; ok && i < nc->n_serial; i++) {
-		for (j = 0; j < b->cfg->n_serial; j++)
-			if (!keep_s[j] && bridge_serial_same(&nc->serial[i], &b->cfg->serial[j]))
+	for (i = 0; ok && i < n_new; i++) {
+		bridge_device_entry(nc, i, &e);
+		for (j = 0; j < n_old; j++) {
+			bridge_device_entry(b->cfg, j, &o);
+			if (!keep[j] && bridge_entry_same(&e, &o))
 				break;
-		if (j < b->cfg->n_serial)
-			keep_s[j] = i + 1;
-		else if (!(ns[i] = bridge_device_new(b, &serial_driver, nc->serial[i].name, &nc->serial[i], i)))
-			ok = 0;
-	}
-	for (i = 0; ok && i < nc->n_gpio; i++) {
-		for (j = 0; j < b->cfg->n_gpio; j++)
-			if (!keep_g[j] && bridge_gpio_same(&nc->gpio[i], &b->cfg->gpio[j]))
-				break;
-		if (j < b->cfg->n_gpio)
-			keep_g[j] = i + 1;
-		else if (!(ng[i] = bridge_device_new(b, &gpio_driver, nc->gpio[i].name, &nc->gpio[i], i)))
+		}
+		if (j < n_old)
+			keep[j] = i + 1;
+		else if (!(nd[i] = bridge_device_new(b, &e)))
 			ok = 0;
 	}
 	if (!ok) {
-		for (i = 0; ns && i < nc->n_serial; i++)
-			bridge_device_free(ns[i]);
-		for (i = 0; ng && i < nc->n_gpio; i++)
-			bridge_device_free(ng[i]);
-		free(ns);
-		free(ng);
-		free(keep_s);
-		free(keep_g);
+		for (i = 0; nd && i < n_new; i++)
+			bridge_device_free(nd[i]);
+		free(nd);
+		free(keep);
 		return -1;
 	}
 	/* then move the kept ones over and close the rest */
-	for (j = 0; j < b->cfg->n_serial; j++) {
-		struct device *d = b->serial[j];
+	for (j = 0; j < n_old; j++) {
+		struct device *d = b->devs[j];
 
-		if (keep_s[j]) {
-			i = keep_s[j] - 1;
-			ns[i] = d;
-			d->cfg = &nc->serial[i];
-			d->name = nc->serial[i].name;
-			d->index = i;
+		if (keep[j]) {
+			i = keep[j] - 1;
+			bridge_device_entry(nc, i, &e);
+			nd[i] = d;
+			d->cfg = e.cfg;
+			d->name = e.name;
+			d->index = e.index;
 		} else {
-			log_msg(LOG_INFO, "reload: serial %s closed", d->name);
+			log_msg(LOG_INFO, "reload: %s %s %s", d->drv->kind, d->name, d->drv->closed);
 			bridge_device_free(d);
 		}
 	}
-	for (j = 0; j < b->cfg->n_gpio; j++) {
-		struct device *d = b->gpio[j];
-
-		if (keep_g[j]) {
-			i = keep_g[j] - 1;
-			ng[i] = d;
-			d->cfg = &nc->gpio[i];
-			d->name = nc->gpio[i].name;
-			d->index = i;
-		} else {
-			log_msg(LOG_INFO, "reload: gpio %s released", d->name);
-			bridge_device_free(d);
-		}
-	}
-	free(b->serial);
-	free(b->gpio);
-	b->serial = ns;
-	b->gpio = ng;
+	free(b->devs);
+	b->devs = nd;
+	b->n_devs = n_new;
 	/*
 	 * A device made anew is told how the broker link stands, as the old one
 	 * was: a new one assumes "down" (as at start) and would write its
 	 * fail-safe after the grace with the broker connected all along.
 	 */
-	for (i = 0; i < nc->n_serial; i++) {
-		if (ns[i]->drv->fd(ns[i]) < 0)
-			ns[i]->drv->open(ns[i], now);
-		if (!bridge_kept(keep_s, b->cfg->n_serial, i) && ns[i]->drv->link)
-			ns[i]->drv->link(ns[i], link_up, now);
+	for (i = 0; i < n_new; i++) {
+		if (nd[i]->drv->fd(nd[i]) < 0)
+			nd[i]->drv->open(nd[i], now);
+		if (!bridge_kept(keep, n_old, i) && nd[i]->drv->link)
+			nd[i]->drv->link(nd[i], link_up, now);
 	}
-	for (i = 0; i < nc->n_gpio; i++) {
-		if (ng[i]->drv->fd(ng[i]) < 0)
-			ng[i]->drv->open(ng[i], now);
-		if (!bridge_kept(keep_g, b->cfg->n_gpio, i) && ng[i]->drv->link)
-			ng[i]->drv->link(ng[i], link_up, now);
-	}
-	free(keep_s);
-	free(keep_g);
+	free(keep);
 	return 0;
 }
 

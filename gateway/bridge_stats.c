@@ -26,20 +26,19 @@ void bridge_stats_log(struct bridge *b)
 		(unsigned long long)ms->resent, (unsigned long long)ms->refused_out,
 		(unsigned long long)ms->buffer_dropped, (unsigned long long)ms->held,
 		(unsigned long long)ms->backlog_written_off);
-	for (i = 0; i < b->cfg->n_serial; i++) {
-		const struct device_stats *s = &b->serial[i]->stats;
+	for (i = 0; i < b->n_devs; i++) {
+		const struct device *d = b->devs[i];
+		const struct device_stats *s = &d->stats;
 
-		log_msg(LOG_NOTICE, "stats: %s %s: in %llu frames, out %llu, over-long %llu, refused %llu",
-			b->serial[i]->name, b->serial[i]->online ? "online" : "offline",
-			(unsigned long long)s->frames_in, (unsigned long long)s->frames_out,
-			(unsigned long long)s->dropped_overlong, (unsigned long long)s->refused);
-	}
-	for (i = 0; i < b->cfg->n_gpio; i++) {
-		const struct device_stats *s = &b->gpio[i]->stats;
-
-		log_msg(LOG_NOTICE, "stats: %s %s: in %llu, out %llu, refused %llu", b->gpio[i]->name,
-			b->gpio[i]->online ? "online" : "offline", (unsigned long long)s->frames_in,
-			(unsigned long long)s->frames_out, (unsigned long long)s->refused);
+		if (device_has(d, DEVICE_CAP_FRAMES))
+			log_msg(LOG_NOTICE, "stats: %s %s: in %llu frames, out %llu, over-long %llu, refused %llu",
+				d->name, d->online ? "online" : "offline", (unsigned long long)s->frames_in,
+				(unsigned long long)s->frames_out, (unsigned long long)s->dropped_overlong,
+				(unsigned long long)s->refused);
+		else
+			log_msg(LOG_NOTICE, "stats: %s %s: in %llu, out %llu, refused %llu", d->name,
+				d->online ? "online" : "offline", (unsigned long long)s->frames_in,
+				(unsigned long long)s->frames_out, (unsigned long long)s->refused);
 	}
 }
 
@@ -66,8 +65,8 @@ void bridge_stats_publish(struct bridge *b)
 	  (unsigned long long)ms->dropped_in, (unsigned long long)ms->buffer_dropped,
 	  (unsigned long long)ms->refused_out, (unsigned long long)ms->resent, (unsigned long long)ms->queued,
 	  (unsigned long long)ms->connects);
-	for (i = 0; i < b->cfg->n_serial + b->cfg->n_gpio; i++) {
-		const struct device *d = i < b->cfg->n_serial ? b->serial[i] : b->gpio[i - b->cfg->n_serial];
+	for (i = 0; i < b->n_devs; i++) {
+		const struct device *d = b->devs[i];
 
 		J("%s\"%s\":{\"online\":%d,\"in\":%llu,\"out\":%llu,\"overlong\":%llu,\"bad\":%llu,"
 		  "\"refused\":%llu}",

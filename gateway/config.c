@@ -759,7 +759,7 @@ void config_print_summary(const struct config *cfg)
 		if (g->line_name)
 			printf("  %s: %s %s line \"%s\"\n", g->name, cfg_dir_names[g->direction], g->chip, g->line_name);
 		else
-			printf("  %s: %s %s line %d\n", g->name, cfg_dir_names[g->direction], g->chip, g->line);
+			printf("  %s: %s %s line %d\n", g->name, cfg_dir_names[g->direction], g->chip, g->offset);
 		if (g->direction == CFG_GPIO_OUTPUT && g->failsafe >= 0) {
 			snprintf(what, sizeof(what), "%d", g->failsafe);
 			config_print_worst_case(cfg, what, g->failsafe_grace_ms, 0);

@@ -15,75 +15,14 @@
 #define MQTTGW_CONFIG_H
 
 #include <stddef.h>
+
+#include "gpio_cfg.h"		/* struct cfg_gpio: the gpio driver's settings */
 #include "pattern.h"
+#include "serial_cfg.h"		/* struct cfg_serial: the serial driver's settings */
 #include "template.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/mqttgw/mqttgw.cfg"
 #define CONFIG_ERRLEN 512
-
-enum cfg_parity { CFG_PARITY_NONE, CFG_PARITY_ODD, CFG_PARITY_EVEN, CFG_PARITY_MARK, CFG_PARITY_SPACE };
-enum cfg_flow { CFG_FLOW_NONE, CFG_FLOW_RTSCTS, CFG_FLOW_XONXOFF };
-
-struct cfg_serial {
-	char *name;
-	char *port;
-	int baud;
-	int data_bits;
-	enum cfg_parity parity;
-	int stop_bits;
-	enum cfg_flow flow;
-	char *eol;			/* unescaped bytes, e.g. "\r\n" */
-	size_t eol_len;
-	int max_frame;			/* longest frame in bytes, eol excluded */
-	int reopen_ms;			/* retry interval while the port is missing */
-	char *status_topic;		/* availability, retained online/offline */
-	char *error_topic;		/* refusals and timeouts; "" = none */
-	char *reply_src;		/* regex a reply frame matches, or NULL */
-	struct pattern reply;
-	int has_reply;
-	int reply_timeout_ms;
-	int queue_max;			/* commands waiting for the port */
-	char **on_disconnect;		/* fail-safe frames */
-	int n_on_disconnect;
-	int failsafe_grace_ms;		/* broker loss longer than this: fail-safe */
-	int command_timeout_ms;		/* deadman: no command that long: fail-safe */
-	int rate_limit;			/* commands per second, 0 = unlimited */
-	int rate_burst;
-	int rs485;			/* drive RTS around writes */
-	int rs485_delay_before_ms;
-	int rs485_delay_after_ms;
-	int framing;			/* enum framing_mode: eol, fixed, idle */
-	int frame_len;			/* fixed */
-	int idle_ms;			/* idle */
-	int frame_timeout_ms;		/* eol, fixed: drop a partial frame idle this long */
-	int encoding;			/* enum codec_encoding: text, hex */
-	int checksum;			/* enum codec_checksum */
-	int checksum_format;		/* enum codec_checksum_format */
-	int checksum_order;		/* enum codec_byte_order */
-	char *checksum_prefix;
-	int checksum_skip;
-	int line;			/* line in the config file */
-};
-
-enum cfg_gpio_dir { CFG_GPIO_INPUT, CFG_GPIO_OUTPUT };
-enum cfg_gpio_edge { CFG_EDGE_BOTH, CFG_EDGE_RISING, CFG_EDGE_FALLING, CFG_EDGE_NONE };
-enum cfg_gpio_bias { CFG_BIAS_AS_IS, CFG_BIAS_DISABLE, CFG_BIAS_PULL_UP, CFG_BIAS_PULL_DOWN };
-
-struct cfg_gpio {
-	char *name;
-	char *chip;			/* "gpiochip0", "/dev/gpiochip4" or a label */
-	int line;			/* offset, or -1 when line_name is used */
-	char *line_name;		/* e.g. "GPIO17"; NULL when line >= 0 */
-	enum cfg_gpio_dir direction;
-	enum cfg_gpio_edge edge;
-	enum cfg_gpio_bias bias;
-	int active_low;
-	int debounce_ms;
-	int initial;			/* outputs: initial logical value */
-	int failsafe;			/* outputs: -1 none, else value on shutdown / broker loss */
-	int failsafe_grace_ms;		/* broker loss longer than this applies failsafe */
-	int line_no;			/* line in the config file */
-};
 
 enum route_end { ROUTE_MQTT, ROUTE_SERIAL, ROUTE_GPIO };
 

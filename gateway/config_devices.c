@@ -324,8 +324,8 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 		char what[96];
 
 		cfg->n_gpio = i + 1;
-		p->line_no = config_setting_source_line(g);
-		p->line = -1;
+		p->line = config_setting_source_line(g);
+		p->offset = -1;
 		if (cfg_defaults(gpio_opts, p) < 0) {
 			cfg_fail(c, g, "out of memory");
 			return;
@@ -362,7 +362,7 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 				cfg_fail(c, line, "gpio %s: line = %d is out of range (0..1023)", p->name, v);
 				return;
 			}
-			p->line = v;
+			p->offset = v;
 		} else if (config_setting_type(line) == CONFIG_TYPE_STRING && *config_setting_get_string(line)) {
 			p->line_name = strdup(config_setting_get_string(line));
 		} else {
@@ -389,10 +389,10 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 			const struct cfg_gpio *o = &cfg->gpio[j];
 
 			if (strcmp(o->chip, p->chip) == 0 &&
-			    ((p->line >= 0 && o->line == p->line) ||
+			    ((p->offset >= 0 && o->offset == p->offset) ||
 			     (p->line_name && o->line_name && strcmp(p->line_name, o->line_name) == 0)))
 				cfg_fail(c, line, "gpio %s: this line is already gpio %s's (line %d): one line, one entry",
-					 p->name, o->name, o->line_no);
+					 p->name, o->name, o->line);
 		}
 		if (c->failed)
 			return;

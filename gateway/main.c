@@ -61,7 +61,7 @@ static int main_probe(const struct config *cfg, char *err, size_t errlen)
 	memset(pw, 0, sizeof(pw));
 	for (i = 0; i < cfg->n_gpio; i++) {
 		if (gpio_probe(&cfg->gpio[i], tail, sizeof(tail)) < 0) {
-			snprintf(err, errlen, "%s:%d: %s", cfg->file, cfg->gpio[i].line_no, tail);
+			snprintf(err, errlen, "%s:%d: %s", cfg->file, cfg->gpio[i].line, tail);
 			return -1;
 		}
 	}
