@@ -506,8 +506,8 @@ static void cfg_diff_walk(struct cfg_diff *d, const struct opt *opts, const void
 
 			for (int k = 0; k < n; k++) {
 				snprintf(el, sizeof(el), "%s[%d]", sub, k);
-				cfg_diff_walk(d, o->sub->opts, CAT(a, o->off, const char *) + (size_t)k * o->sub->size,
-					      CAT(b, o->off, const char *) + (size_t)k * o->sub->size, el);
+				cfg_diff_walk(d, o->sub->opts, CAT(a, o->off, char *) + (size_t)k * o->sub->size,
+					      CAT(b, o->off, char *) + (size_t)k * o->sub->size, el);
 			}
 		}
 	}
