@@ -49,12 +49,13 @@ const char *const cfg_bias_names[] = {"as-is", "disable", "pull-up", "pull-down"
 #define O_BOOL(N, ST, F, DEF, CH) {.name = N, .type = OPT_BOOL, .min = 0, .max = 1, .def = DEF, .off = S_(ST, F), .change = CH}
 #define O_ENUM(N, ST, F, NAMES, DEF, CH) \
 	{.name = N, .type = OPT_ENUM, .def = DEF, .off = S_(ST, F), .names = NAMES, .change = CH}
-#define O_STRLIST(N, ST, F, CNT, CH) \
-	{.name = N, .type = OPT_STRLIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .change = CH, .flags = OPT_OWN}
-#define O_GROUP(N, ST, F, HAS, SUB, CH) \
-	{.name = N, .type = OPT_GROUP, .off = S_(ST, F), .off2 = HAS, .sub = SUB, .change = CH, .flags = OPT_OWN}
-#define O_LIST(N, ST, F, CNT, SUB, CH) \
-	{.name = N, .type = OPT_LIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .sub = SUB, .change = CH, .flags = OPT_OWN}
+/* Lists and groups: parsed by the walker from their shape, or (FL = OPT_OWN) by their group's code. */
+#define O_STRLIST(N, ST, F, CNT, CH, FL) \
+	{.name = N, .type = OPT_STRLIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .change = CH, .flags = FL}
+#define O_GROUP(N, ST, F, HAS, SUB, CH, FL) \
+	{.name = N, .type = OPT_GROUP, .off = S_(ST, F), .off2 = HAS, .sub = SUB, .change = CH, .flags = FL}
+#define O_LIST(N, ST, F, CNT, SUB, CH, FL) \
+	{.name = N, .type = OPT_LIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .sub = SUB, .change = CH, .flags = FL}
 #define O_NAME(N) {.name = N, .type = OPT_SPECIAL, .flags = OPT_OWN}
 #define O_END {.name = NULL}
 
@@ -77,7 +78,7 @@ const struct opt cfg_tls_opts[] = {
 static const struct opt_shape cfg_tls_shape = { cfg_tls_opts, sizeof(struct cfg_tls), NULL };
 
 const struct opt cfg_mqtt_opts[] = {
-	O_STRLIST("uri", cfg_mqtt, uris, n_uris, MQTT),	/* uri = "..." or uris = [ ... ] */
+	O_STRLIST("uri", cfg_mqtt, uris, n_uris, MQTT, OPT_OWN),	/* uri = "..." or uris = [ ... ] */
 	O_NAME("uris"),
 	O_STR("client_id", cfg_mqtt, client_id, NULL, MQTT),
 	O_INT("keepalive", cfg_mqtt, keepalive, 0, 65535, 60, MQTT),
@@ -92,7 +93,7 @@ const struct opt cfg_mqtt_opts[] = {
 	O_INT("link_timeout_ms", cfg_mqtt, link_timeout_ms, 0, 3600000, 3000, MQTT),
 	O_INT("link_check_ms", cfg_mqtt, link_check_ms, 0, 1200000, 0, MQTT),
 	O_STR("link_check_topic", cfg_mqtt, link_check_topic, NULL, MQTT),
-	O_GROUP("tls", cfg_mqtt, tls, S_(cfg_mqtt, has_tls), &cfg_tls_shape, MQTT),
+	O_GROUP("tls", cfg_mqtt, tls, S_(cfg_mqtt, has_tls), &cfg_tls_shape, MQTT, OPT_OWN),
 	O_INT("protocol", cfg_mqtt, protocol, 4, 5, 4, MQTT),
 	O_INT("session_expiry", cfg_mqtt, session_expiry, 0, 2147483647, 86400, MQTT),
 	O_STR("stats_topic", cfg_mqtt, stats_topic, "", CFG_CHANGE_STATS),
@@ -127,7 +128,7 @@ const struct opt cfg_serial_opts[] = {
 	O_STR("reply", cfg_serial, reply_src, NULL, DEV),
 	O_INT("reply_timeout_ms", cfg_serial, reply_timeout_ms, 1, 600000, 1000, DEV),
 	O_INT("queue_max", cfg_serial, queue_max, 1, 4096, 32, DEV),
-	O_STRLIST("on_disconnect", cfg_serial, on_disconnect, n_on_disconnect, LIVE),
+	O_STRLIST("on_disconnect", cfg_serial, on_disconnect, n_on_disconnect, LIVE, OPT_OWN),
 	O_INT("failsafe_grace_ms", cfg_serial, failsafe_grace_ms, 0, 3600000, 5000, LIVE),
 	O_INT("command_timeout_ms", cfg_serial, command_timeout_ms, 0, 86400000, 0, LIVE),
 	O_INT("rate_limit", cfg_serial, rate_limit, 0, 100000, 0, DEV),
@@ -185,11 +186,11 @@ const struct opt cfg_top_opts[] = {
 	O_STR("station", config, station, NULL, LIVE),
 	{ .name = "log_level", .type = OPT_ENUM, .def = -1, .off = S_(config, log_level),
 	  .names = config_log_level_names, .change = CFG_CHANGE_LOG, .flags = OPT_MUST_BE },
-	O_GROUP("mqtt", config, mqtt, OPT_NO_OFF2, &cfg_mqtt_shape, MQTT),
-	O_GROUP("buffer", config, buffer, OPT_NO_OFF2, &cfg_buffer_shape, CFG_CHANGE_BUFFER),
-	O_LIST("serial", config, serial, n_serial, &cfg_serial_shape, DEV),
-	O_LIST("gpio", config, gpio, n_gpio, &cfg_gpio_shape, DEV),
-	O_LIST("routes", config, routes, n_routes, &cfg_route_shape, CFG_CHANGE_ROUTES),
+	O_GROUP("mqtt", config, mqtt, OPT_NO_OFF2, &cfg_mqtt_shape, MQTT, OPT_OWN),
+	O_GROUP("buffer", config, buffer, OPT_NO_OFF2, &cfg_buffer_shape, CFG_CHANGE_BUFFER, OPT_OWN),
+	O_LIST("serial", config, serial, n_serial, &cfg_serial_shape, DEV, OPT_OWN),
+	O_LIST("gpio", config, gpio, n_gpio, &cfg_gpio_shape, DEV, OPT_OWN),
+	O_LIST("routes", config, routes, n_routes, &cfg_route_shape, CFG_CHANGE_ROUTES, OPT_OWN),
 	O_END
 };
 /* clang-format on */
@@ -259,6 +260,11 @@ int cfg_defaults(const struct opt *opts, void *base)
 		case OPT_ENUM:
 		case OPT_INTSTR:
 			AT(base, o->off, int) = (int)o->def;
+			break;
+		case OPT_GROUP:
+			/* a group the walker parses has its defaults even when absent */
+			if (!(o->flags & OPT_OWN) && cfg_defaults(o->sub->opts, (char *)base + o->off) < 0)
+				return -1;
 			break;
 		default:
 			break;
@@ -344,10 +350,85 @@ static void cfg_apply_one(struct cfg_ctx *c, const config_setting_t *s, const st
 	}
 }
 
+/* A string or a list of strings (OPT_STRLIST without OPT_OWN). */
+static void cfg_apply_strlist(struct cfg_ctx *c, const config_setting_t *s, const struct opt *o, void *base,
+			      const char *full)
+{
+	int one = config_setting_type(s) == CONFIG_TYPE_STRING;
+	int k, n = one ? 1 : config_setting_length(s);
+	char **v;
+
+	if (!one && !config_setting_is_array(s) && !config_setting_is_list(s)) {
+		cfg_fail(c, s, "%s must be a string or a list of strings", full);
+		return;
+	}
+	if (!(v = calloc((size_t)n + 1, sizeof(char *)))) {
+		cfg_fail(c, s, "out of memory");
+		return;
+	}
+	AT(base, o->off, char **) = v;
+	for (k = 0; k < n && !c->failed; k++) {
+		const config_setting_t *e = one ? s : config_setting_get_elem(s, (unsigned)k);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			cfg_fail(c, e, "%s must be a string or a list of strings", full);
+		else if (!(v[k] = strdup(config_setting_get_string(e))))
+			cfg_fail(c, e, "out of memory");
+		else
+			AT(base, o->off2, int) = k + 1;
+	}
+}
+
+/* A group (OPT_GROUP without OPT_OWN): its defaults, then its members. */
+static void cfg_apply_group(struct cfg_ctx *c, const config_setting_t *s, const struct opt *o, void *base,
+			    const char *full)
+{
+	if (!config_setting_is_group(s)) {
+		cfg_fail(c, s, "%s must be a group { ... }", full);
+		return;
+	}
+	if (o->off2 != OPT_NO_OFF2)
+		AT(base, o->off2, int) = 1;
+	cfg_apply(c, s, o->sub->opts, (char *)base + o->off, full);
+}
+
+/* A list of groups (OPT_LIST without OPT_OWN): each element from its table. */
+static void cfg_apply_list(struct cfg_ctx *c, const config_setting_t *s, const struct opt *o, void *base,
+			   const char *full)
+{
+	int k, n = config_setting_length(s);
+	char *v, what[192];
+
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		cfg_fail(c, s, "%s must be a list: %s = ( { ... } );", full, o->name);
+		return;
+	}
+	if (!(v = calloc((size_t)(n ? n : 1), o->sub->size))) {
+		cfg_fail(c, s, "out of memory");
+		return;
+	}
+	AT(base, o->off, char *) = v;
+	for (k = 0; k < n && !c->failed; k++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
+		char *el = v + (size_t)k * o->sub->size;
+
+		AT(base, o->off2, int) = k + 1; /* freed with the rest, whatever happens next */
+		snprintf(what, sizeof(what), "%s[%d]", full, k);
+		if (cfg_defaults(o->sub->opts, el) < 0)
+			cfg_fail(c, e, "out of memory");
+		else if (!config_setting_is_group(e))
+			cfg_fail(c, e, "each %s entry must be a group { ... }", full);
+		else
+			cfg_apply(c, e, o->sub->opts, el, what);
+	}
+}
+
 /*
  * Walk the members of group g against opts, storing into base. what names
  * the group in messages ("mqtt", "serial[0]"; "" the top level). Members
- * flagged OPT_OWN are left to the group's own code.
+ * flagged OPT_OWN are left to the group's own code; a group, a list of
+ * groups or a list of strings without it is parsed here from its shape
+ * (a new list, such as a serial entry's poll list, needs only its table).
  */
 void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct opt *opts, void *base, const char *what)
 {
@@ -370,7 +451,14 @@ void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct opt *o
 		if (o->flags & OPT_OWN)
 			continue;
 		snprintf(full, sizeof(full), "%s%s%s", what, *what ? "." : "", name);
-		cfg_apply_one(c, s, o, base, what, full);
+		if (o->type == OPT_STRLIST)
+			cfg_apply_strlist(c, s, o, base, full);
+		else if (o->type == OPT_GROUP)
+			cfg_apply_group(c, s, o, base, full);
+		else if (o->type == OPT_LIST)
+			cfg_apply_list(c, s, o, base, full);
+		else
+			cfg_apply_one(c, s, o, base, what, full);
 	}
 	for (; opts->name && !c->failed; opts++)
 		if ((opts->flags & OPT_REQUIRED) && !config_setting_get_member(g, opts->name))
