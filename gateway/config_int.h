@@ -75,7 +75,7 @@ struct cfg_ctx {
 /* Where a setting lands in its struct, for the tables. */
 #define S_(st, f) offsetof(struct st, f)
 
-/* Enum names shared with the --check summary (config_devices.c). */
+/* Enum names shared with the --check summary (config_schema.c). */
 extern const char *const cfg_parity_names[];
 extern const char *const cfg_flow_names[];
 extern const char *const cfg_dir_names[];

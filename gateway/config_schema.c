@@ -64,7 +64,6 @@ const char *const cfg_bias_names[] = {"as-is", "disable", "pull-up", "pull-down"
 #define MQTT CFG_CHANGE_MQTT
 
 static void cfg_serial_free_extra(void *elem);
-static void cfg_gpio_free_extra(void *elem);
 static void cfg_route_free_extra(void *elem);
 
 /* clang-format off */
@@ -166,7 +165,7 @@ const struct opt cfg_gpio_opts[] = {
 	O_INT("failsafe_grace_ms", cfg_gpio, failsafe_grace_ms, 0, 3600000, 5000, LIVE),
 	O_END
 };
-static const struct opt_shape cfg_gpio_shape = { cfg_gpio_opts, sizeof(struct cfg_gpio), cfg_gpio_free_extra };
+static const struct opt_shape cfg_gpio_shape = { cfg_gpio_opts, sizeof(struct cfg_gpio), NULL };
 
 /* A route's settings as written; config_routes.c compiles them (ends, regexes, templates). */
 const struct opt cfg_route_opts[] = {
@@ -202,11 +201,6 @@ static void cfg_serial_free_extra(void *elem)
 
 	if (s->has_reply)
 		pattern_free(&s->reply);
-}
-
-static void cfg_gpio_free_extra(void *elem)
-{
-	(void)elem;
 }
 
 static void cfg_route_free_extra(void *elem)
