@@ -27,6 +27,9 @@
 enum route_end { ROUTE_MQTT, ROUTE_SERIAL, ROUTE_GPIO };
 
 struct cfg_route {
+	char *from_src;			/* the settings as written (config_schema.c) */
+	char *to_src;
+	char *payload_src;
 	enum route_end from_kind;
 	char *from;			/* topic filter (mqtt) or device name */
 	enum route_end to_kind;
@@ -95,7 +98,7 @@ struct cfg_buffer {
 struct config {
 	char *file;
 	char *station;
-	char *log_level;
+	int log_level;			/* index into config_log_level_names, -1: not set */
 	struct cfg_mqtt mqtt;
 	struct cfg_buffer buffer;
 	struct cfg_serial *serial;
@@ -114,6 +117,53 @@ struct config *config_load(const char *file, char *errbuf, size_t errlen);
 /* Same, from text in memory (unit tests, fuzzing); name is used in messages. */
 struct config *config_load_string(const char *text, const char *name, char *errbuf, size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * What a changed setting needs at reload, one bit per kind; every setting
+ * of the schema (config_schema.c) carries the bits a change of it sets.
+ */
+#define CFG_CHANGE_LIVE 0x01u	/* read where used: applies as it is */
+#define CFG_CHANGE_DEVICE 0x02u /* the device made anew (port reopened, line re-requested) */
+#define CFG_CHANGE_MQTT 0x04u	/* the MQTT client made anew */
+#define CFG_CHANGE_BUFFER 0x08u /* the outbound buffer made anew */
+#define CFG_CHANGE_STATS 0x10u	/* the stats publisher started, stopped or rescheduled */
+#define CFG_CHANGE_LOG 0x20u	/* the log level set */
+#define CFG_CHANGE_ROUTES 0x40u /* routes and subscriptions replaced */
+
+/* The CFG_CHANGE_* bits of every setting that differs between a and b (0: equal). */
+unsigned config_changes(const struct config *a, const struct config *b);
+/*
+ * The first setting (in schema order) that differs between a and b with a
+ * bit of mask: its path ("mqtt.protocol", "serial[0].baud") in path and
+ * its bits returned; 0 (path "") when none does.
+ */
+unsigned config_first_change(const struct config *a, const struct config *b, unsigned mask, char *path,
+			     size_t len);
+/*
+ * Equal in every setting a device is made from (CFG_CHANGE_DEVICE): the
+ * running device can be kept at reload. Settings read when used (fail-safe
+ * policy, error_topic) may differ.
+ */
+int config_serial_equal(const struct cfg_serial *a, const struct cfg_serial *b);
+int config_gpio_equal(const struct cfg_gpio *a, const struct cfg_gpio *b);
+
+/* log_level as a LOG_* level (log.h), or dflt when the file sets none. */
+int config_log_level(const struct config *cfg, int dflt);
+extern const char *const config_log_level_names[];
+
+/* One setting as the schema describes it (config_schema_walk). */
+struct config_schema_item {
+	const char *path;		/* "mqtt.keepalive", "serial[].baud", "mqtt.tls.verify" */
+	const char *type;		/* "string", "integer", "bool", "enum", "strings", "line", "group", "list" */
+	long min, max, def;		/* integer range, default of integers, bools and enums */
+	const char *def_str;		/* string default, or NULL */
+	const char *const *names;	/* enum names */
+	unsigned change;		/* CFG_CHANGE_* */
+	int required;
+};
+
+/* Call fn for every setting of the schema, groups and lists included, in file order. Returns how many. */
+int config_schema_walk(void (*fn)(const struct config_schema_item *it, void *ctx), void *ctx);
 
 /* A device name -> index lookups (-1 when absent). */
 int config_find_serial(const struct config *cfg, const char *name);

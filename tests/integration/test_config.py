@@ -124,6 +124,29 @@ def test_base_config_is_valid():
     assert r.stdout.strip(), "--check printed no summary"
 
 
+def test_check_prints_every_setting_not_at_its_default():
+    # The "settings" lines of --check come from the config schema: a
+    # setting changed from its default shows, as it will be used (the
+    # station substituted, the eol escaped), and one left alone does not.
+    text = mutate(base(), "baud = 115200;", "    baud = 9600;")
+    text = mutate(text, "keepalive = 60;", "  keepalive = 30;\n  protocol = 5;")
+    write_config(text, "good.cfg")
+    r = run_mqttgw(["--check", "-c", "good.cfg"], timeout=10)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    top = [l for l in lines if l.startswith("settings: ")]
+    assert len(top) == 1, r.stdout
+    assert "mqtt.keepalive = 30" in top[0] and "mqtt.protocol = 5" in top[0], top[0]
+    assert 'mqtt.status_topic = "S013/gateway/status"' in top[0], top[0]
+    assert "mqtt.qos" not in top[0], "mqtt.qos = 1 is the default: " + top[0]
+    dev = [l for l in lines if l.startswith("    settings: ")]
+    assert len(dev) == 1 and "baud = 9600" in dev[0], r.stdout
+    assert "eol" not in dev[0] and "max_frame" not in dev[0], "defaults shown: " + dev[0]
+    route = [l for l in lines if l.startswith("  2: ")]
+    assert len(route) == 1, r.stdout
+    assert 'payload = "$2"' in route[0] and "retain = true" in route[0] and "qos = 0" in route[0], route[0]
+
+
 def test_check_does_not_touch_devices_or_broker():
     # A missing port and no broker: --check still validates fine.
     write_config(base(), "good.cfg")

@@ -103,7 +103,7 @@ static void check_design_example(const struct config *cfg)
 	const struct cfg_route *r;
 
 	CHECK_STR(cfg->station, "S013");
-	CHECK(cfg->log_level == NULL);
+	CHECK_INT(cfg->log_level, -1);
 	/* mqtt */
 	CHECK_INT(cfg->mqtt.n_uris, 1);
 	CHECK_STR(cfg->mqtt.uris[0], "tcp://127.0.0.1:1883");
@@ -336,7 +336,7 @@ TEST(other_valid_settings)
 		printf("# %s\n", err);
 		return;
 	}
-	CHECK_STR(cfg->log_level, "debug");
+	CHECK_STR(config_log_level_names[cfg->log_level], "debug");
 	CHECK_INT(cfg->mqtt.n_uris, 3);
 	CHECK_STR(cfg->mqtt.uris[0], "mqtts://a:8883");
 	CHECK_STR(cfg->mqtt.uris[1], "ssl://b:8883");
