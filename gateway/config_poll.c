@@ -1,15 +1,17 @@
 /*
- * config_poll.c - the `poll` list of a serial device (issue 15.1).
+ * config_poll.c - the checks of a serial device's `poll` list that its
+ * table cannot say (issue 15.1).
  *
  *   poll = ( { command = "READ"; every_ms = 2000; offset_ms = 0; }, ... );
  *
- * One self-contained parser, hooked into cfg_load_serial with one call, so
- * it carries over whatever shape the rest of the serial parsing takes. A
- * poll's command is checked here as the driver will send it: a frame for
- * the device (no CR/LF/NUL, no eol, at most max_frame) that the device's
- * codec accepts (hex digits for encoding = "hex"), so a poll that could
- * never be written is a config error at its line, not a log line every
- * every_ms.
+ * The list itself is parsed by the schema walker from its table
+ * (config_schema.c: ranges, required members, unknown names, freeing and
+ * the reload comparison). What is left is here, run after the rest of the
+ * serial entry: offset_ms below every_ms, and each command checked as the
+ * driver will send it: a frame for the device (no CR/LF/NUL, no eol, at
+ * most max_frame) that the device's codec accepts (hex digits for
+ * encoding = "hex"), so a poll that could never be written is a config
+ * error at its line, not a log line every every_ms.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,18 +22,6 @@
 
 #include "codec.h"
 #include "config_int.h"
-
-#define CFG_POLL_EVERY_MIN 10
-#define CFG_POLL_EVERY_MAX 86400000
-
-/* clang-format off */
-static const struct opt poll_opts[] = {
-	{ "command", OPT_STR, 1, 0, 0, NULL, S_(cfg_poll, command), NULL },
-	{ "every_ms", OPT_INT, CFG_POLL_EVERY_MIN, CFG_POLL_EVERY_MAX, 0, NULL, S_(cfg_poll, every_ms), NULL },
-	{ "offset_ms", OPT_INT, 0, CFG_POLL_EVERY_MAX - 1, 0, NULL, S_(cfg_poll, offset_ms), NULL },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-/* clang-format on */
 
 /* The command as the driver will encode it: 0, or -1 with the reason recorded at s. */
 static int cfg_poll_command_ok(struct cfg_ctx *c, const config_setting_t *s, const struct cfg_serial *ser,
@@ -51,10 +41,10 @@ static int cfg_poll_command_ok(struct cfg_ctx *c, const config_setting_t *s, con
 	if (ser->encoding == CODEC_ENCODING_TEXT && ser->checksum == CODEC_CHECKSUM_NONE)
 		return 0;
 	memset(&k, 0, sizeof(k));
-	k.encoding = (enum codec_encoding)ser->encoding;
-	k.checksum = (enum codec_checksum)ser->checksum;
-	k.checksum_format = (enum codec_checksum_format)ser->checksum_format;
-	k.checksum_order = (enum codec_byte_order)ser->checksum_order;
+	k.encoding = ser->encoding;
+	k.checksum = ser->checksum;
+	k.checksum_format = ser->checksum_format;
+	k.checksum_order = ser->checksum_order;
 	k.checksum_prefix_len = strlen(ser->checksum_prefix);
 	if (k.checksum_prefix_len > CODEC_PREFIX_MAX)
 		return 0;	/* reported by the framing checks */
@@ -78,88 +68,27 @@ static int cfg_poll_command_ok(struct cfg_ctx *c, const config_setting_t *s, con
 	return rc;
 }
 
-/* One entry of the list into p. */
-static void cfg_poll_one(struct cfg_ctx *c, const config_setting_t *e, const struct cfg_serial *ser,
-			 struct cfg_poll *p, int i)
+/* Entry i (setting e) of the list, as parsed by the walker into p. */
+static void cfg_poll_check(struct cfg_ctx *c, const config_setting_t *e, const struct cfg_serial *ser,
+			   struct cfg_poll *p, int i)
 {
-	char what[96];
-
 	p->line = config_setting_source_line(e);
-	if (!config_setting_is_group(e)) {
-		cfg_fail(c, e, "serial %s: each poll entry must be a group { command = \"...\"; every_ms = N; }",
-			 ser->name);
-		return;
-	}
-	snprintf(what, sizeof(what), "serial %s poll[%d]", ser->name, i);
-	cfg_apply(c, e, poll_opts, p, what);
-	if (c->failed)
-		return;
-	if (!p->command) {
-		cfg_fail(c, e, "serial %s: poll[%d] has no command", ser->name, i);
-		return;
-	}
-	if (!config_setting_get_member(e, "every_ms")) {
-		cfg_fail(c, e, "serial %s: poll[%d] has no every_ms (%d..%d)", ser->name, i, CFG_POLL_EVERY_MIN,
-			 CFG_POLL_EVERY_MAX);
-		return;
-	}
 	if (p->offset_ms >= p->every_ms) {
-		cfg_fail(c, config_setting_get_member(e, "offset_ms"),
+		cfg_fail(c, cfg_member_or(e, "offset_ms"),
 			 "serial %s: poll[%d].offset_ms = %d must be less than every_ms = %d", ser->name, i,
 			 p->offset_ms, p->every_ms);
 		return;
 	}
-	cfg_poll_command_ok(c, config_setting_get_member(e, "command"), ser, p->command);
+	cfg_poll_command_ok(c, cfg_member_or(e, "command"), ser, p->command);
 }
 
 void cfg_serial_polls(struct cfg_ctx *c, const config_setting_t *g, struct cfg_serial *s)
 {
 	const config_setting_t *list = config_setting_get_member(g, "poll");
-	int i, n;
-
-	if (!list)
-		return;
-	if (!config_setting_is_list(list)) {
-		cfg_fail(c, list, "serial %s: poll must be a list: poll = ( { command = \"READ\"; every_ms = 2000; } );",
-			 s->name);
-		return;
-	}
-	n = config_setting_length(list);
-	if (!n)
-		return;
-	s->polls = calloc((size_t)n, sizeof(*s->polls));
-	if (!s->polls) {
-		cfg_fail(c, list, "out of memory");
-		return;
-	}
-	for (i = 0; i < n && !c->failed; i++) {
-		s->n_polls = i + 1;	/* config_free frees this entry too */
-		cfg_poll_one(c, config_setting_get_elem(list, (unsigned)i), s, &s->polls[i], i);
-	}
-}
-
-void cfg_serial_polls_free(struct cfg_serial *s)
-{
 	int i;
 
-	for (i = 0; i < s->n_polls; i++)
-		free(s->polls[i].command);
-	free(s->polls);
-	s->polls = NULL;
-	s->n_polls = 0;
-}
-
-int cfg_serial_polls_same(const struct cfg_serial *a, const struct cfg_serial *b)
-{
-	int i;
-
-	if (a->n_polls != b->n_polls)
-		return 0;
-	for (i = 0; i < a->n_polls; i++)
-		if (strcmp(a->polls[i].command, b->polls[i].command) != 0 ||
-		    a->polls[i].every_ms != b->polls[i].every_ms || a->polls[i].offset_ms != b->polls[i].offset_ms)
-			return 0;
-	return 1;
+	for (i = 0; list && i < s->n_polls && !c->failed; i++)
+		cfg_poll_check(c, config_setting_get_elem(list, (unsigned)i), s, &s->polls[i], i);
 }
 
 void cfg_serial_polls_print(const struct cfg_serial *s)

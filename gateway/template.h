@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "pattern.h"	/* struct template_cap: what a match captured */
+
 #define TEMPLATE_MAX_CAPS 10
 
 struct template_part {
@@ -30,11 +32,6 @@ struct template {
 	int max_capture;	/* highest $N used, -1 if none */
 };
 
-/* A capture: bytes and length; ptr NULL means "did not participate". */
-struct template_cap {
-	const char *ptr;
-	size_t len;
-};
 
 /*
  * Compile src. station and name may be NULL (then ${station} / ${name} are
