@@ -106,6 +106,10 @@ struct cfg_route {
 	int from_dev;			/* index into serial[] or gpio[] (device sources) */
 	int to_dev;			/* index into serial[] or gpio[] (device targets) */
 	int line;
+	/* sensors (issue 15; config_routes.c cfg_route_sensor): routes to mqtt only */
+	int json;			/* payload_tpl was built from json = { ... } */
+	int on_change;			/* an unchanged payload on a topic is not published again ... */
+	int heartbeat_ms;		/* ... until this long after the last publish (0: never) */
 };
 
 struct cfg_tls {

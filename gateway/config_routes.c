@@ -12,8 +12,10 @@
 
 #include <libconfig.h>
 
+#include "codec.h"
 #include "config_int.h"
 #include "info.h"
+#include "payload_json.h"
 #include "topic.h"
 
 /* clang-format off */
@@ -32,6 +34,10 @@ static const struct opt route_opts[] = {
 	{ "retain", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, retain), NULL },
 	{ "qos", OPT_INT, -1, 2, -1, NULL, S_(route_raw, qos), NULL },
 	{ "require_expiry", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, require_expiry), NULL },
+	/* sensors (issue 15): read by cfg_route_sensor */
+	{ "json", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "on_change", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
+	{ "heartbeat_ms", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
 };
 /* clang-format on */
@@ -71,6 +77,80 @@ static void cfg_template(struct cfg_ctx *c, const config_setting_t *s, struct te
 	if (t->max_capture > ncaps)
 		cfg_fail(c, s, "%s \"%s\" uses $%d but the pattern has only %d capture group%s", what, src,
 			 t->max_capture, ncaps, ncaps == 1 ? "" : "s");
+}
+
+/*
+ * ---- sensors (issue 15): json, on_change, heartbeat_ms, and where typed values may go ----
+ * One block, read after the rest of the route, so that it moves into the
+ * settings tables as a unit.
+ */
+#define CFG_HEARTBEAT_MAX 604800000	/* a week */
+
+static void cfg_route_sensor(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g, struct cfg_route *r,
+			     const char *dev_name, int ncaps)
+{
+	const config_setting_t *js = config_setting_get_member(g, "json");
+	const config_setting_t *oc = config_setting_get_member(g, "on_change");
+	const config_setting_t *hb = config_setting_get_member(g, "heartbeat_ms");
+	const config_setting_t *where = NULL;
+	int to_mqtt = r->to_kind == ROUTE_MQTT;
+	char err[512];
+
+	if (!to_mqtt && (js || oc || hb)) {
+		cfg_fail(c, js ? js : oc ? oc : hb, "%s applies to routes to mqtt", js ? "json" : oc ? "on_change" : "heartbeat_ms");
+		return;
+	}
+	if (oc) {
+		if (config_setting_type(oc) != CONFIG_TYPE_BOOL) {
+			cfg_fail(c, oc, "route.on_change must be true or false");
+			return;
+		}
+		r->on_change = config_setting_get_bool(oc);
+	}
+	if (hb) {
+		long long v = config_setting_get_int64(hb);
+
+		if (config_setting_type(hb) != CONFIG_TYPE_INT && config_setting_type(hb) != CONFIG_TYPE_INT64) {
+			cfg_fail(c, hb, "route.heartbeat_ms must be an integer (milliseconds, 0: never)");
+			return;
+		}
+		if (v < 0 || v > CFG_HEARTBEAT_MAX) {
+			cfg_fail(c, hb, "route.heartbeat_ms must be 0..%d (0: an unchanged payload is never published again)",
+				 CFG_HEARTBEAT_MAX);
+			return;
+		}
+		if (!r->on_change) {
+			cfg_fail(c, hb, "heartbeat_ms applies with on_change = true");
+			return;
+		}
+		r->heartbeat_ms = (int)v;
+	}
+	if (js) {
+		if (config_setting_get_member(g, "payload")) {
+			cfg_fail(c, js, "a route has json or payload, not both");
+			return;
+		}
+		template_free(&r->payload_tpl);
+		if (payload_json_compile(&r->payload_tpl, js, cfg->station, dev_name, err, sizeof(err), &where) < 0) {
+			cfg_fail(c, where, "%s", err);
+			return;
+		}
+		r->json = 1;
+		if (r->payload_tpl.max_capture > ncaps) {
+			cfg_fail(c, js, "json uses $%d but the pattern has only %d capture group%s",
+				 r->payload_tpl.max_capture, ncaps, ncaps == 1 ? "" : "s");
+			return;
+		}
+	}
+	/* typed fields read the bytes of a binary frame: its hex text, from a hex device */
+	if (r->payload_tpl.has_fields || r->to_tpl.has_fields) {
+		const config_setting_t *at = js ? js : cfg_member_or(g, r->to_tpl.has_fields ? "to" : "payload");
+
+		if (to_mqtt && r->from_kind == ROUTE_SERIAL && cfg->serial[r->from_dev].encoding == CODEC_ENCODING_HEX)
+			return;
+		cfg_fail(c, at, "typed fields (${u16be@3} ...) read binary frames: only in routes from a serial "
+			 "device with encoding = \"hex\"");
+	}
 }
 
 static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g, struct cfg_route *r)
@@ -152,6 +232,8 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		if (!c->failed && strpbrk(r->to_tpl.text, "+#"))
 			cfg_fail(c, ts, "route to \"%s\": not a valid topic to publish to (no + or #)", raw.to);
 		cfg_template(c, ps ? ps : g, &r->payload_tpl, raw.payload, cfg->station, dev_name, ncaps, "payload");
+		if (!c->failed)
+			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	} else {
 		/* mqtt -> device */
 		dev_name = to_rest;
@@ -189,6 +271,8 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		cfg_regex(c, config_setting_get_member(g, "accept"), raw.accept, &r->accept, &r->has_accept, "accept");
 		ncaps = r->has_accept ? r->accept.ngroups : 0;
 		cfg_template(c, ps ? ps : g, &r->payload_tpl, raw.payload, cfg->station, dev_name, ncaps, "payload");
+		if (!c->failed)
+			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	}
 out:
 	free(raw.from);

@@ -28,8 +28,39 @@ const char *mapping_verdict_str(enum mapping_verdict v)
 		return "refused by accept";
 	case MAPPING_BAD_TOPIC:
 		return "capture not allowed in a topic";
+	case MAPPING_NOT_A_NUMBER:
+		return value_err_str(VALUE_ERR_NOT_NUMBER);
+	case MAPPING_NOT_FINITE:
+		return value_err_str(VALUE_ERR_NOT_FINITE);
+	case MAPPING_NOT_INTEGER:
+		return value_err_str(VALUE_ERR_NOT_INTEGER);
+	case MAPPING_OUT_OF_RANGE:
+		return value_err_str(VALUE_ERR_RANGE);
+	case MAPPING_PAST_END:
+		return value_err_str(VALUE_ERR_PAST_END);
 	}
 	return "?";
+}
+
+/* Why template_expand refused: a value that did not convert, or else what the caller names. */
+static enum mapping_verdict mapping_value_verdict(enum value_err e, enum mapping_verdict other)
+{
+	switch (e) {
+	case VALUE_ERR_NOT_NUMBER:
+		return MAPPING_NOT_A_NUMBER;
+	case VALUE_ERR_NOT_FINITE:
+		return MAPPING_NOT_FINITE;
+	case VALUE_ERR_NOT_INTEGER:
+		return MAPPING_NOT_INTEGER;
+	case VALUE_ERR_RANGE:
+		return MAPPING_OUT_OF_RANGE;
+	case VALUE_ERR_PAST_END:
+		return MAPPING_PAST_END;
+	case VALUE_ERR_SPACE:
+		return MAPPING_TOO_LONG;
+	default:
+		return other;
+	}
 }
 
 /*
@@ -61,6 +92,7 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 		   char *topic, size_t topic_size, char *payload, size_t payload_size, struct mapping_out *out)
 {
 	struct template_cap caps[TEMPLATE_MAX_CAPS];
+	enum value_err verr = VALUE_OK;
 	int i, ncaps, n;
 
 	for (i = 0; i < cfg->n_routes; i++) {
@@ -75,17 +107,17 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 		out->qos = r->qos;
 		out->retain = r->retain;
 		out->topic = topic;
-		if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size) < 0) {
-			out->verdict = MAPPING_BAD_TOPIC;
+		if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size, &verr) < 0) {
+			out->verdict = mapping_value_verdict(verr, MAPPING_BAD_TOPIC);
 			return 0;
 		}
 		if (template_is_whole(&r->payload_tpl)) {
 			out->payload = frame;
 			out->payload_len = len;
 		} else {
-			n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size);
+			n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size, &verr);
 			if (n < 0) {
-				out->verdict = MAPPING_TOO_LONG;
+				out->verdict = mapping_value_verdict(verr, MAPPING_TOO_LONG);
 				return 0;
 			}
 			out->payload = payload;
@@ -140,6 +172,7 @@ int mapping_downlink(const struct config *cfg, const char *topic, const char *co
 		     const char *payload, size_t len, int *next, char *buf, size_t buf_size, struct mapping_out *out)
 {
 	struct template_cap caps[TEMPLATE_MAX_CAPS];
+	enum value_err verr = VALUE_OK;
 	int i, ncaps, n;
 
 	for (i = *next; i < cfg->n_routes; i++) {
@@ -164,9 +197,9 @@ int mapping_downlink(const struct config *cfg, const char *topic, const char *co
 			out->payload_len = len;
 			return 0;
 		}
-		n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size);
+		n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size, &verr);
 		if (n < 0) {
-			out->verdict = MAPPING_TOO_LONG;
+			out->verdict = mapping_value_verdict(verr, MAPPING_TOO_LONG);
 			return 0;
 		}
 		out->payload = buf;

@@ -205,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("max_capture out of range", src);
 
 	/* payload mode */
-	n = template_expand(&t, caps, ncaps, 0, out, OUT_MAX);
+	n = template_expand(&t, caps, ncaps, 0, out, OUT_MAX, NULL);
 	if (rn == -2) {
 		if (n != -1)
 			fail("too long for the buffer but expanded", src);
@@ -214,19 +214,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("payload differs from the reference", src);
 		/* exactly big enough, then one byte short */
 		memset(out, 'Z', sizeof(out));
-		if (template_expand(&t, caps, ncaps, 0, out, r.len + 1) != n)
+		if (template_expand(&t, caps, ncaps, 0, out, r.len + 1, NULL) != n)
 			fail("does not fit in len + 1", src);
 		if (out[r.len + 1] != 'Z')
 			fail("wrote past len + 1", src);
 		if (r.len > 0) {
 			memset(out, 'Z', sizeof(out));
-			if (template_expand(&t, caps, ncaps, 0, out, r.len) != -1)
+			if (template_expand(&t, caps, ncaps, 0, out, r.len, NULL) != -1)
 				fail("fits in len", src);
 			if (out[r.len] != 'Z')
 				fail("wrote past a short buffer", src);
 		}
 		/* topic mode */
-		n = template_expand(&t, caps, ncaps, 1, out, OUT_MAX);
+		n = template_expand(&t, caps, ncaps, 1, out, OUT_MAX, NULL);
 		if ((n >= 0) != (!r.bad_cap && topic_shape_ok(r.out, r.len)))
 			fail("topic verdict differs from the reference", src);
 		if (n >= 0 && ((size_t)n != r.len || memcmp(out, r.out, r.len) != 0))
