@@ -414,25 +414,31 @@ static enum value_err value_round(double x, int digits, double *out)
 	return VALUE_OK;
 }
 
-/* A number as text in buf: integers as is, doubles with %.15g, float fields with float precision. */
-static size_t value_number_text(const struct value_cur *v, char *buf, size_t size)
+/*
+ * A number as text in buf: integers as is, doubles with %.15g, float
+ * fields with float precision, after round:D with D decimals (-1: more
+ * than size, 1e300 with decimals).
+ */
+static int value_number_text(const struct value_cur *v, char *buf, size_t size)
 {
 	int n, prec;
 
 	if (v->kind == VALUE_INT)
-		return (size_t)snprintf(buf, size, "%" PRId64, v->i);
-	if (v->decimals >= 0)
-		return (size_t)snprintf(buf, size, "%.*f", v->decimals, v->d);
+		return snprintf(buf, size, "%" PRId64, v->i);
+	if (v->decimals >= 0) {
+		n = snprintf(buf, size, "%.*f", v->decimals, v->d);
+		return n >= 0 && (size_t)n < size ? n : -1;
+	}
 	if (v->f32) {
 		/* the shortest text that reads back as the same float: 21.5, not 21.5000000000 */
 		for (prec = 6; prec < 9; prec++) {
 			n = snprintf(buf, size, "%.*g", prec, v->d);
 			if ((float)strtod(buf, NULL) == (float)v->d)
-				return (size_t)n;
+				return n;
 		}
-		return (size_t)snprintf(buf, size, "%.9g", v->d);
+		return snprintf(buf, size, "%.9g", v->d);
 	}
-	return (size_t)snprintf(buf, size, "%.15g", v->d);
+	return snprintf(buf, size, "%.15g", v->d);
 }
 
 static int value_hex(char c)
@@ -553,7 +559,11 @@ static enum value_err value_filter_apply(const struct value_filter *f, struct va
 	case VALUE_OP_LOWER:
 	case VALUE_OP_UPPER:
 		if (v->kind != VALUE_TEXT) {
-			v->n = value_number_text(v, nbuf, VALUE_BUF);
+			int n = value_number_text(v, nbuf, VALUE_BUF);
+
+			if (n < 0)
+				return VALUE_ERR_RANGE;
+			v->n = (size_t)n;
 			v->s = nbuf;
 			v->kind = VALUE_TEXT;
 		}
@@ -747,7 +757,11 @@ int value_render(const struct value_expr *e, const char *cap, size_t cap_len, ch
 			return -1;
 	}
 	if (v.kind != VALUE_TEXT) {
-		v.n = value_number_text(&v, nbuf, sizeof(nbuf));
+		if ((n = value_number_text(&v, nbuf, sizeof(nbuf))) < 0) {
+			*err = VALUE_ERR_RANGE;
+			return -1;
+		}
+		v.n = (size_t)n;
 		v.s = nbuf;
 	}
 	*err = VALUE_ERR_SPACE;
