@@ -153,7 +153,7 @@ static size_t template_compile_value(struct template *t, const char *src, const 
 	size_t klen = (size_t)(end - (s + r + 2));
 	struct value_expr *e;
 
-	if (klen == 1) {	/* ${3}: $3 */
+	if (klen == 1 && s[r + 2] >= '0' && s[r + 2] <= '9') {	/* ${3}: $3 */
 		if (template_add_part(t, s[r + 2] - '0', 0, 0, NULL) < 0)
 			goto oom;
 		return r + 4;

@@ -331,6 +331,8 @@ TEST(templates_with_values)
 	CHECK_INT(template_compile(&t, "${1|nope}", NULL, NULL, err, sizeof(err)), -1);
 	CHECK(strstr(err, "\"${1|nope}\": unknown filter \"nope\"") == err);
 	CHECK_INT(template_compile(&t, "${1x}", NULL, NULL, err, sizeof(err)), -1);
+	CHECK_INT(template_compile(&t, "${@}", NULL, NULL, err, sizeof(err)), -1);	/* found by fuzz_template */
+	CHECK_INT(template_compile(&t, "${|}", NULL, NULL, err, sizeof(err)), -1);
 	CHECK_INT(template_compile(&t, "$${1|int}", NULL, NULL, err, sizeof(err)), 0);
 	CHECK_INT(template_expand(&t, caps, 3, 0, out, sizeof(out), &ve), 8);
 	CHECK_STR(out, "${1|int}");
