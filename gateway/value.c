@@ -74,7 +74,7 @@ static int value_parse_k(const char *s, size_t n, double *k)
 /* "fmt:..." -> one conversion, rewritten with "ll" for integers. */
 static int value_compile_fmt(struct value_filter *f, const char *s, size_t n, char *err, size_t errlen)
 {
-	char *out = malloc(n + 3);
+	char *out = malloc(2 * n + 3);	/* "ll" may go into each conversion before "more than one" is known */
 	size_t i, w = 0;
 	int convs = 0;
 
@@ -96,7 +96,7 @@ static int value_compile_fmt(struct value_filter *f, const char *s, size_t n, ch
 			continue;
 		}
 		out[w++] = s[i++];
-		while (i < n && strchr("-+ #0", s[i]) && w < n + 2)
+		while (i < n && s[i] && strchr("-+ #0", s[i]))
 			out[w++] = s[i++];
 		for (digits = 0; i < n && s[i] >= '0' && s[i] <= '9'; digits++)
 			out[w++] = s[i++];
@@ -111,7 +111,7 @@ static int value_compile_fmt(struct value_filter *f, const char *s, size_t n, ch
 		}
 		while (i < n && s[i] == 'l')	/* %ld, %lld: every integer is 64-bit here anyway */
 			i++;
-		if (i >= n || !strchr("diuxXofFeEgG", s[i])) {
+		if (i >= n || !s[i] || !strchr("diuxXofFeEgG", s[i])) {
 			snprintf(err, errlen, "fmt:%.*s: a conversion must be one of d i u x X o f F e E g G "
 				 "(with flags -+ #0, a width and a precision; no %%s, no *)", (int)n, s);
 			free(out);
