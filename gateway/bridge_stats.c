@@ -13,19 +13,20 @@ void bridge_stats_log(struct bridge *b)
 	int i;
 
 	log_msg(LOG_NOTICE,
-		"stats: up %llu frames (%llu unrouted, %llu refused, %llu unchanged not published); down %llu messages (%llu written, %llu refused, "
+		"stats: up %llu frames (%llu unrouted, %llu refused); down %llu messages (%llu written, %llu refused, "
 		"%llu unrouted, %llu retained ignored); mqtt %llu published, %llu failed, %llu dropped in, %llu connects; "
 		"queue %llu waiting, %llu resent, %llu refused by the broker, %llu dropped (buffer.max_messages); "
-		"serial reading held %llu times for the broker (%llu QoS 0 publishes never finished)",
+		"serial reading held %llu times for the broker (%llu QoS 0 publishes never finished); "
+		"%llu unchanged payloads not published (on_change)",
 		(unsigned long long)b->stats.up_frames, (unsigned long long)b->stats.up_unrouted,
-		(unsigned long long)b->stats.up_refused, (unsigned long long)b->stats.unchanged_suppressed,
-		(unsigned long long)b->stats.down_messages, (unsigned long long)b->stats.down_written, (unsigned long long)b->stats.down_refused,
+		(unsigned long long)b->stats.up_refused, (unsigned long long)b->stats.down_messages,
+		(unsigned long long)b->stats.down_written, (unsigned long long)b->stats.down_refused,
 		(unsigned long long)b->stats.down_unrouted, (unsigned long long)b->stats.down_retained,
 		(unsigned long long)ms->published, (unsigned long long)ms->publish_failed,
 		(unsigned long long)ms->dropped_in, (unsigned long long)ms->connects, (unsigned long long)ms->queued,
 		(unsigned long long)ms->resent, (unsigned long long)ms->refused_out,
 		(unsigned long long)ms->buffer_dropped, (unsigned long long)ms->held,
-		(unsigned long long)ms->backlog_written_off);
+		(unsigned long long)ms->backlog_written_off, (unsigned long long)b->stats.unchanged_suppressed);
 	for (i = 0; i < b->cfg->n_serial; i++) {
 		const struct device_stats *s = &b->serial[i]->stats;
 
