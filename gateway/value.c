@@ -253,14 +253,21 @@ int value_compile(struct value_expr *e, const char *src, size_t len, char *err, 
 	memset(e, 0, sizeof(*e));
 	for (i = 0; i < (int)len; i++)
 		n += src[i] == '|';
-	bar = memchr(p, '|', len);
-	if (value_compile_source(e, p, bar ? (size_t)(bar - p) : len, err, errlen) < 0)
+	if (!(e->src = strndup(src, len))) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	bar = memchr(p, '|', len);
+	if (value_compile_source(e, p, bar ? (size_t)(bar - p) : len, err, errlen) < 0) {
+		value_free(e);
+		return -1;
+	}
 	if (n == 0)
 		return 0;
 	e->filters = calloc((size_t)n, sizeof(*e->filters));
 	if (!e->filters) {
 		snprintf(err, errlen, "out of memory");
+		value_free(e);
 		return -1;
 	}
 	for (p = bar + 1; e->n_filters < n; e->n_filters++) {
@@ -290,6 +297,7 @@ void value_free(struct value_expr *e)
 	for (i = 0; i < e->n_filters; i++)
 		free(e->filters[i].fmt);
 	free(e->filters);
+	free(e->src);
 	memset(e, 0, sizeof(*e));
 }
 

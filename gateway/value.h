@@ -61,6 +61,7 @@ struct value_filter {
 };
 
 struct value_expr {
+	char *src;			/* the text inside ${...} (for the info document), or NULL */
 	int capture;			/* source: 0..9 ($0 for fields) */
 	enum value_field field;		/* a typed field of the hex frame, or VALUE_FIELD_NONE */
 	size_t offset;			/* field: byte offset in the decoded frame */
