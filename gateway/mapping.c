@@ -52,7 +52,7 @@ __attribute__((noinline, cold)) static enum mapping_verdict mapping_refusal(cons
 {
 	enum value_err e = VALUE_OK;
 
-	if (!t->has_values || template_expand(t, caps, ncaps, topic, out, outlen, &e) >= 0)
+	if (!t->has_values || template_expand_why(t, caps, ncaps, topic, out, outlen, &e) >= 0)
 		return other;
 	switch (e) {
 	case VALUE_ERR_NOT_NUMBER:
@@ -115,7 +115,7 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 		out->qos = r->qos;
 		out->retain = r->retain;
 		out->topic = topic;
-		if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size, NULL) < 0) {
+		if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size) < 0) {
 			out->verdict = mapping_refusal(&r->to_tpl, caps, ncaps, 1, topic, topic_size, MAPPING_BAD_TOPIC);
 			return 0;
 		}
@@ -123,7 +123,7 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 			out->payload = frame;
 			out->payload_len = len;
 		} else {
-			n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size, NULL);
+			n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size);
 			if (n < 0) {
 				out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, payload, payload_size,
 							       MAPPING_TOO_LONG);
@@ -205,7 +205,7 @@ int mapping_downlink(const struct config *cfg, const char *topic, const char *co
 			out->payload_len = len;
 			return 0;
 		}
-		n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size, NULL);
+		n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size);
 		if (n < 0) {
 			out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, buf, buf_size, MAPPING_TOO_LONG);
 			return 0;

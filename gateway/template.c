@@ -233,6 +233,7 @@ int template_compile(struct template *t, const char *src, const char *station, c
 	s[w] = '\0';
 	t->text = s;
 	t->text_len = w;
+	t->whole = t->n_parts == 1 && t->parts[0].capture == 0 && !t->parts[0].expr;
 	return 0;
 oom:
 	free(s);
@@ -259,7 +260,7 @@ void template_free(struct template *t)
 
 int template_is_whole(const struct template *t)
 {
-	return t->n_parts == 1 && t->parts[0].capture == 0 && !t->parts[0].expr;
+	return t->whole;
 }
 
 /*
@@ -350,9 +351,15 @@ template_expand_loop(const struct template *t, const struct template_cap *caps, 
 }
 
 int template_expand(const struct template *t, const struct template_cap *caps, int ncaps, int topic,
-		    char *out, size_t outlen, enum value_err *verr)
+		    char *out, size_t outlen)
 {
 	if (t->has_values)
-		return template_expand_loop(t, caps, ncaps, topic, out, outlen, verr, 1);
-	return template_expand_loop(t, caps, ncaps, topic, out, outlen, verr, 0);
+		return template_expand_loop(t, caps, ncaps, topic, out, outlen, NULL, 1);
+	return template_expand_loop(t, caps, ncaps, topic, out, outlen, NULL, 0);
+}
+
+int template_expand_why(const struct template *t, const struct template_cap *caps, int ncaps, int topic,
+			char *out, size_t outlen, enum value_err *verr)
+{
+	return template_expand_loop(t, caps, ncaps, topic, out, outlen, verr, 1);
 }

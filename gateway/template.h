@@ -39,6 +39,7 @@ struct template {
 	int max_capture;	/* highest $N used, -1 if none */
 	int has_fields;		/* uses ${TYPE@OFFSET} (binary frames only) */
 	int has_values;		/* uses ${N|...} or typed fields */
+	int whole;		/* exactly "$0" (template_is_whole), set by template_compile */
 };
 
 /* A capture: bytes and length; ptr NULL means "did not participate". */
@@ -63,12 +64,17 @@ char *template_subst_vars(const char *src, const char *station, const char *name
  * topic = 1, a capture holding '+', '#', '/', '$' or a NUL is refused, and so
  * is a result with an empty topic level; this is what keeps text from a
  * device from publishing outside its route's prefix. Returns the length
- * written, or -1 (refused, or out too small). verr (may be NULL) is set only
- * when a template with typed values refuses: why the value did not convert,
- * or VALUE_ERR_SPACE; callers set it to VALUE_OK first.
+ * written, or -1 (refused, or out too small).
  */
 int template_expand(const struct template *t, const struct template_cap *caps, int ncaps, int topic,
-		    char *out, size_t outlen, enum value_err *verr);
+		    char *out, size_t outlen);
+/*
+ * The same, and verr is set when a template with typed values refuses: why
+ * the value did not convert, or VALUE_ERR_SPACE (callers set VALUE_OK
+ * first). Apart so that the hot call keeps six arguments, in registers.
+ */
+int template_expand_why(const struct template *t, const struct template_cap *caps, int ncaps, int topic,
+			char *out, size_t outlen, enum value_err *verr);
 
 /* Building a template part by part (payload_json.c): an empty template, then parts in order. */
 void template_init(struct template *t);

@@ -167,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		rest = cut + 1;
 	}
-	n = template_expand(&cfg->routes[0].payload_tpl, caps, ncaps, 0, out, sizeof(out), &verr);
+	n = template_expand(&cfg->routes[0].payload_tpl, caps, ncaps, 0, out, sizeof(out));
 	if (n < 0)
 		fail("text members refused", data, size, NULL);
 	if ((size_t)n >= sizeof(out) || out[n] != '\0')
@@ -196,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	caps[0] = caps[1];
 	if (!caps[0].ptr)
 		caps[0].ptr = "";
-	n = template_expand(&cfg->routes[1].payload_tpl, caps, ncaps, 0, out, sizeof(out), &verr);
+	n = template_expand_why(&cfg->routes[1].payload_tpl, caps, ncaps, 0, out, sizeof(out), &verr);
 	if (n < 0) {
 		if (verr == VALUE_OK || verr == VALUE_ERR_SPACE)
 			fail("numbers refused without a value reason", data, size, NULL);

@@ -223,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* typed values: compiling may fail; expanding must stay inside its buffer */
 		if (rc == 0) {
 			memset(out, 'Z', sizeof(out));
-			n = template_expand(&t, caps, ncaps, 0, out, 64, NULL);
+			n = template_expand(&t, caps, ncaps, 0, out, 64);
 			if (out[64] != 'Z' || (n >= 0 && (n >= 64 || out[n] != '\0')))
 				fail("a template with values wrote past its buffer", src);
 			template_free(&t);
@@ -245,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("max_capture out of range", src);
 
 	/* payload mode */
-	n = template_expand(&t, caps, ncaps, 0, out, OUT_MAX, NULL);
+	n = template_expand(&t, caps, ncaps, 0, out, OUT_MAX);
 	if (rn == -2) {
 		if (n != -1)
 			fail("too long for the buffer but expanded", src);
@@ -254,19 +254,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("payload differs from the reference", src);
 		/* exactly big enough, then one byte short */
 		memset(out, 'Z', sizeof(out));
-		if (template_expand(&t, caps, ncaps, 0, out, r.len + 1, NULL) != n)
+		if (template_expand(&t, caps, ncaps, 0, out, r.len + 1) != n)
 			fail("does not fit in len + 1", src);
 		if (out[r.len + 1] != 'Z')
 			fail("wrote past len + 1", src);
 		if (r.len > 0) {
 			memset(out, 'Z', sizeof(out));
-			if (template_expand(&t, caps, ncaps, 0, out, r.len, NULL) != -1)
+			if (template_expand(&t, caps, ncaps, 0, out, r.len) != -1)
 				fail("fits in len", src);
 			if (out[r.len] != 'Z')
 				fail("wrote past a short buffer", src);
 		}
 		/* topic mode */
-		n = template_expand(&t, caps, ncaps, 1, out, OUT_MAX, NULL);
+		n = template_expand(&t, caps, ncaps, 1, out, OUT_MAX);
 		if ((n >= 0) != (!r.bad_cap && topic_shape_ok(r.out, r.len)))
 			fail("topic verdict differs from the reference", src);
 		if (n >= 0 && ((size_t)n != r.len || memcmp(out, r.out, r.len) != 0))

@@ -45,7 +45,7 @@ static int expand_n(const char *src, const char *station, const char *name, cons
 	err[0] = '\0';
 	if (template_compile(&t, src, station, name, err, sizeof(err)) < 0)
 		return -2;
-	n = template_expand(&t, caps, ncaps, topic, out, outlen, NULL);
+	n = template_expand(&t, caps, ncaps, topic, out, outlen);
 	template_free(&t);
 	return n;
 }
@@ -338,7 +338,7 @@ TEST(overflow_never_writes_past_the_buffer)
 	mkcaps(caps, v, 1);
 	memset(small, 'Z', sizeof(small));
 	CHECK_INT(template_compile(&t, "ab$0cd", NULL, NULL, err, sizeof(err)), 0);
-	CHECK_INT(template_expand(&t, caps, 1, 0, small, 4, NULL), -1);
+	CHECK_INT(template_expand(&t, caps, 1, 0, small, 4), -1);
 	CHECK(small[4] == 'Z' && small[7] == 'Z');
 	template_free(&t);
 }

@@ -296,7 +296,7 @@ TEST(templates_with_values)
 
 	CHECK_INT(template_compile(&t, "DRVZ${0|int|fmt:%+d}", NULL, NULL, err, sizeof(err)), 0);
 	CHECK_INT(template_is_whole(&t), 0);
-	n = template_expand(&t, caps, 3, 0, out, sizeof(out), &ve);
+	n = template_expand_why(&t, caps, 3, 0, out, sizeof(out), &ve);
 	CHECK_INT(n, 9);
 	CHECK_STR(out, "DRVZ+1000");
 	template_free(&t);
@@ -306,12 +306,12 @@ TEST(templates_with_values)
 	template_free(&t);
 	CHECK_INT(template_compile(&t, "${0}/${1}", NULL, NULL, err, sizeof(err)), 0);
 	CHECK_INT(t.has_values, 0);
-	CHECK_INT(template_expand(&t, caps, 3, 0, out, sizeof(out), &ve), 10);
+	CHECK_INT(template_expand_why(&t, caps, 3, 0, out, sizeof(out), &ve), 10);
 	CHECK_STR(out, "1000/21.45");
 	template_free(&t);
 
 	CHECK_INT(template_compile(&t, "T=${1|float|round:1} x${2|float}", NULL, NULL, err, sizeof(err)), 0);
-	CHECK_INT(template_expand(&t, caps, 3, 0, out, sizeof(out), &ve), -1);
+	CHECK_INT(template_expand_why(&t, caps, 3, 0, out, sizeof(out), &ve), -1);
 	CHECK_INT(ve, VALUE_ERR_NOT_NUMBER);	/* $2 did not participate */
 	template_free(&t);
 
@@ -320,11 +320,11 @@ TEST(templates_with_values)
 	caps[1].ptr = "X/Y";
 	caps[1].len = 3;
 	ve = VALUE_OK;
-	CHECK_INT(template_expand(&t, caps, 3, 1, out, sizeof(out), &ve), -1);
+	CHECK_INT(template_expand_why(&t, caps, 3, 1, out, sizeof(out), &ve), -1);
 	CHECK_INT(ve, VALUE_OK);
 	caps[1].ptr = "XY";
 	caps[1].len = 2;
-	CHECK_INT(template_expand(&t, caps, 3, 1, out, sizeof(out), &ve), 4);
+	CHECK_INT(template_expand_why(&t, caps, 3, 1, out, sizeof(out), &ve), 4);
 	CHECK_STR(out, "a/xy");
 	template_free(&t);
 
@@ -334,7 +334,7 @@ TEST(templates_with_values)
 	CHECK_INT(template_compile(&t, "${@}", NULL, NULL, err, sizeof(err)), -1);	/* found by fuzz_template */
 	CHECK_INT(template_compile(&t, "${|}", NULL, NULL, err, sizeof(err)), -1);
 	CHECK_INT(template_compile(&t, "$${1|int}", NULL, NULL, err, sizeof(err)), 0);
-	CHECK_INT(template_expand(&t, caps, 3, 0, out, sizeof(out), &ve), 8);
+	CHECK_INT(template_expand_why(&t, caps, 3, 0, out, sizeof(out), &ve), 8);
 	CHECK_STR(out, "${1|int}");
 	template_free(&t);
 }
