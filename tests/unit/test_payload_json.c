@@ -185,6 +185,23 @@ TEST(commands_convert_too)
 	CHECK_INT(o.verdict, MAPPING_NOT_A_NUMBER);
 	CHECK_STR(mapping_verdict_str(o.verdict), "not a number");
 	config_free(cfg);
+
+	/* a MODBUS "write single register" from an MQTT number, for a hex device: 21.5 -> 215 = 00D7 */
+	cfg = load("{ from = \"mqtt:${station}/MB/setpoint/set\"; to = \"serial:MB\"; accept = \"^[0-9]{1,3}([.][0-9])?$\";"
+		   "  payload = \"0106000A${0|float|scale:10|round:0|fmt:%04X}\"; }");
+	CHECK(cfg != NULL);
+	if (!cfg) {
+		printf("# %s\n", err);
+		return;
+	}
+	next = 0;
+	CHECK_INT(mapping_downlink(cfg, "S013/MB/setpoint/set", NULL, -1, "21.5", 4, &next, buf, sizeof(buf), &o), 0);
+	CHECK_INT(o.verdict, MAPPING_OK);
+	CHECK_STR(o.payload, "0106000A00D7");
+	next = 0;
+	CHECK_INT(mapping_downlink(cfg, "S013/MB/setpoint/set", NULL, -1, "999.9", 5, &next, buf, sizeof(buf), &o), 0);
+	CHECK_STR(o.payload, "0106000A270F");
+	config_free(cfg);
 }
 
 static void refused(const char *routes, const char *want)
