@@ -168,7 +168,7 @@ static cJSON *info_gpio(const struct cfg_gpio *g)
 	if (g->line_name)
 		rc |= info_add_str(o, "line", g->line_name);
 	else
-		rc |= info_add_num(o, "line", g->line);
+		rc |= info_add_num(o, "line", g->offset);
 	rc |= info_add_str(o, "direction", cfg_dir_names[g->direction]);
 	rc |= info_add_str(o, "settings", settings);
 	if (rc < 0) {

@@ -7,7 +7,9 @@
  * topic it made), remembered in full (no hash compare that could hide a
  * change), bounded: past ONCHANGE_MAX topics the memory is cleared, which
  * costs one extra publish per topic, never a lost change. A reload keeps
- * it: the same payload on the same topic is still the same news.
+ * it (the same payload on the same topic is still the same news) unless
+ * the routes changed: then it is cleared (bridge_reload.c), since what
+ * was published meanwhile by a route without on_change was not recorded.
  * Loop thread only.
  */
 #ifndef MQTTGW_ONCHANGE_H

@@ -197,3 +197,42 @@ int payload_json_compile(struct template *t, const config_setting_t *g, const ch
 	}
 	return 0;
 }
+
+/*
+ * The layout as text: the template's literal bytes ("$" written "$$") and
+ * each value as ${src}, or $N for a plain capture. Two layouts that publish
+ * differently give different texts, so this is what config_changes compares
+ * (and --check prints) for a route's json.
+ */
+char *payload_json_layout(const struct template *t)
+{
+	size_t cap = 1, n = 0;
+	char *out;
+	int i;
+
+	for (i = 0; i < t->n_parts; i++) {
+		const struct template_part *p = &t->parts[i];
+
+		cap += p->capture < 0 ? 2 * p->len : p->expr && p->expr->src ? strlen(p->expr->src) + 3 : 2;
+	}
+	if (!(out = malloc(cap)))
+		return NULL;
+	for (i = 0; i < t->n_parts; i++) {
+		const struct template_part *p = &t->parts[i];
+
+		if (p->capture < 0) {
+			for (size_t k = 0; k < p->len; k++) {
+				out[n++] = t->text[p->off + k];
+				if (t->text[p->off + k] == '$')
+					out[n++] = '$';
+			}
+		} else if (p->expr && p->expr->src) {
+			n += (size_t)sprintf(out + n, "${%s}", p->expr->src);
+		} else {
+			out[n++] = '$';
+			out[n++] = (char)('0' + p->capture);
+		}
+	}
+	out[n] = '\0';
+	return out;
+}

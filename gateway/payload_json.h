@@ -28,5 +28,7 @@
  */
 int payload_json_compile(struct template *t, const config_setting_t *g, const char *station, const char *name,
 			 char *err, size_t errlen, const config_setting_t **where);
+/* The compiled layout as text, {"t":${1|float},"unit":"C"} (malloc'ed; NULL: out of memory). */
+char *payload_json_layout(const struct template *t);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "pattern.h"	/* struct template_cap: what a match captured */
 #include "value.h"
 
 #define TEMPLATE_MAX_CAPS 10
@@ -40,12 +41,6 @@ struct template {
 	int has_fields;		/* uses ${TYPE@OFFSET} (binary frames only) */
 	int has_values;		/* uses ${N|...} or typed fields */
 	int whole;		/* exactly "$0" (template_is_whole), set by template_compile */
-};
-
-/* A capture: bytes and length; ptr NULL means "did not participate". */
-struct template_cap {
-	const char *ptr;
-	size_t len;
 };
 
 /*

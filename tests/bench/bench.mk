@@ -32,7 +32,7 @@ BENCH_DEBS   := mosquitto mosquitto-clients python3-paho-mqtt python3-serial gnu
 # the mapping engine alone links the daemon's core, not a broker client
 $(B)/bench/prog_benchmap: tests/bench/prog_benchmap.c $(B)/libmqttgw.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -Igateway -Idrivers -o $@ $< $(B)/libmqttgw.a $(LIBS)
+	$(CC) $(BENCH_CFLAGS) -Igateway -Idrivers -Icommon -o $@ $< $(B)/libmqttgw.a $(LIBS)
 
 $(B)/bench/prog_%: tests/bench/prog_%.c tests/bench/bench.h tests/bench/rawmqtt.h
 	@mkdir -p $(dir $@)

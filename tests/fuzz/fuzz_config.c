@@ -110,8 +110,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 'X', sizeof(err));
 	cfg = config_load_string(text, "fuzz.cfg", err, sizeof(err));
 	if (cfg) {
+		struct config *again = config_load_string(text, "fuzz.cfg", err, sizeof(err));
+		char path[160];
+
 		check_config(cfg);
 		config_lint(cfg, fuzz_warning, NULL);	/* the --check warnings run on whatever loads */
+		/* the reload comparison (config_schema.c): the same text twice is the same config */
+		if (!again)
+			fail("the same text loaded twice: refused the second time", err);
+		if (config_changes(cfg, again) || config_first_change(cfg, again, ~0u, path, sizeof(path)))
+			fail("the same text loaded twice compares unequal", path);
+		config_free(again);
 	} else
 		check_error(err, sizeof(err), text);
 	config_free(cfg);

@@ -56,8 +56,8 @@
  *
  * A broken property prints "outq property broken: ..." and aborts.
  *
- *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Igateway \
- *       tests/fuzz/fuzz_outq.c gateway/outq.c gateway/log.c
+ *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Igateway -Icommon \
+ *       tests/fuzz/fuzz_outq.c gateway/outq.c common/log.c common/fdio.c
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -50,9 +50,9 @@ import threading
 import time
 
 import harness
-from harness import (MQTTGW, ROOT, Broker, Gateway, Pty, Sub, asan_runtime, gateway_config,
-                     is_raw, pub, root_args, run_mqttgw, serial_dev, spawn, tmppath, wait_until,
-                     write_config)
+from harness import (MQTTGW, ROOT, Broker, Gateway, Pty, Sub, asan_runtime, conf_settings,
+                     gateway_config, is_raw, pub, root_args, run_mqttgw, secret_file, serial_dev,
+                     spawn, station_acl, sync_out, tmppath, wait_until, write_config)
 
 TIMEOUT = 60
 
@@ -101,31 +101,6 @@ def cmd_route(dev, leaf="RECM", accept=ACCEPT, **kw):
 
 def send_route(dev):
     return {"from": "serial:%s" % dev, "to": "mqtt:${station}/%s/SEND" % dev}
-
-
-def sync_out(broker, pty, topic, eol=b"\r\n", timeout=15.0):
-    """Publish DRVX+1, DRVX+2, ... on topic until one reaches the port, then
-    consume the rest: afterwards the daemon is subscribed and the port open."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    wait = 0.2
-    while True:
-        n += 1
-        pub(broker, topic, "DRVX+%d" % n)
-        try:
-            line = pty.read_until(eol, min(wait, max(0.0, deadline - time.monotonic())))
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise AssertionError("no command on %s reached %s within %.0fs (got %r)"
-                                     % (topic, pty.path, timeout, pty.received))
-            wait = min(wait * 1.5, 1.0)
-            continue
-        while True:
-            m = re.match(rb"^DRVX\+(\d+)" + re.escape(eol) + rb"$", line)
-            assert m, "unexpected bytes on %s while syncing: %r" % (pty.path, line)
-            if int(m.group(1)) == n:
-                return
-            line = pty.read_until(eol, 5.0)
 
 
 def mem_kb(pid):
@@ -206,6 +181,18 @@ def wait_stats(sub, pred, timeout, what):
             continue
         if pred(last):
             return last
+
+
+def flood_accounted(sub, s0, sent, timeout):
+    """Wait until the stats account for all sent flood messages since the
+    counters s0: refused by accept or dropped at the inbound queue bound.
+    Returns the counters then, and how many were refused and dropped."""
+    def all_counted(s):
+        return (s["down_refused"] - s0["down_refused"]) + (s["dropped_in"] - s0["dropped_in"]) \
+            >= sent
+
+    s1 = wait_stats(sub, all_counted, timeout, "all %d flood messages refused or dropped" % sent)
+    return s1, s1["down_refused"] - s0["down_refused"], s1["dropped_in"] - s0["dropped_in"]
 
 
 def broker_connections(broker):
@@ -571,13 +558,7 @@ def test_command_flood_bounded_and_counted():
 
     # Every flood message is accounted for: refused by accept, or dropped
     # at the inbound queue bound.
-    def all_counted(s):
-        return (s["down_refused"] - s0["down_refused"]) + (s["dropped_in"] - s0["dropped_in"]) \
-            >= flood.sent
-
-    s1 = wait_stats(sub, all_counted, 20, "all %d flood messages refused or dropped" % flood.sent)
-    refused = s1["down_refused"] - s0["down_refused"]
-    dropped = s1["dropped_in"] - s0["dropped_in"]
+    s1, refused, dropped = flood_accounted(sub, s0, flood.sent, 20)
     print("# flood accounted for: %d refused by accept, %d dropped at the inbound queue"
           % (refused, dropped))
     assert refused + dropped == flood.sent, \
@@ -679,13 +660,7 @@ def _stalled_flood(broker, pty, sub, gw, pump):
         pump.valve.set()
     gw.assert_running()
 
-    def all_counted(s):
-        return (s["down_refused"] - s0["down_refused"]) + (s["dropped_in"] - s0["dropped_in"]) \
-            >= flood.sent
-
-    s1 = wait_stats(sub, all_counted, 30, "all %d flood messages refused or dropped" % flood.sent)
-    refused = s1["down_refused"] - s0["down_refused"]
-    dropped = s1["dropped_in"] - s0["dropped_in"]
+    s1, refused, dropped = flood_accounted(sub, s0, flood.sent, 30)
     print("# stalled loop: %d refused, %d dropped at the inbound queue; VmRSS %d kB while stalled"
           % (refused, dropped, stalled["VmRSS"]))
     assert refused + dropped == flood.sent, "refused %d + dropped %d != %d sent" \
@@ -1028,32 +1003,32 @@ def acl_broker_conf(passwd, acl):
     """The mosquitto settings of raspbian/mosquitto-acl.example with the
     test's files (its listener is the harness's own)."""
     out = []
-    with open(os.path.join(ROOT, "raspbian", "mosquitto-acl.example")) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            key = line.split()[0]
-            if key in ("listener", "certfile", "keyfile", "cafile"):
-                continue
-            if key == "password_file":
-                line = "password_file " + passwd
-            elif key == "acl_file":
-                line = "acl_file " + acl
-            out.append(line)
+    for line in conf_settings(os.path.join(ROOT, "raspbian", "mosquitto-acl.example")):
+        key = line.split()[0]
+        if key in ("listener", "certfile", "keyfile", "cafile"):
+            continue
+        if key == "password_file":
+            line = "password_file " + passwd
+        elif key == "acl_file":
+            line = "acl_file " + acl
+        out.append(line)
     assert any(l.startswith("acl_file") for l in out), "the example sets no acl_file"
     assert "allow_anonymous false" in out, "the example allows anonymous clients"
     return "\n".join(out)
 
 
+def station_gateway(broker, pty, password, mqtt, routes):
+    """The gateway of station S013 logged in as S013 (password in a 0600
+    password_file), MOT01 on pty, more mqtt settings and routes given."""
+    pwfile = secret_file("gw.password", password)
+    return Gateway(gateway_config(broker, serial=[serial_dev("MOT01", pty.path)],
+                                  mqtt=dict({"username": "S013", "password_file": pwfile}, **mqtt),
+                                  routes=routes))
+
+
 def test_per_station_acl():
-    passwd = tmppath("passwd")
-    acl = tmppath("stations.acl")
-    shutil.copy(os.path.join(ROOT, "raspbian", "mosquitto-acl.conf"), acl)
     logins = {"admin": "admin-pw-1", "S013": "s013-pw-2", "S014": "s014-pw-3"}
-    subprocess.run(["mosquitto_passwd", "-c", "-b", passwd, "admin", logins["admin"]], check=True)
-    for user in ("S013", "S014"):
-        subprocess.run(["mosquitto_passwd", "-b", passwd, user, logins[user]], check=True)
+    passwd, acl = station_acl(logins)
     broker = Broker(extra_conf=acl_broker_conf(passwd, acl))
     # Anonymous clients are refused.
     r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", "S013/x",
@@ -1061,16 +1036,11 @@ def test_per_station_acl():
                        env=dict(os.environ, XDG_CONFIG_HOME=tmppath("none")))
     assert r.returncode != 0, "an anonymous client could publish"
 
-    pwfile = tmppath("gw.password")
-    with open(pwfile, "w") as f:
-        f.write(logins["S013"] + "\n")
-    os.chmod(pwfile, 0o600)
     pty = Pty()
     with ClientLogin("admin", logins["admin"]):
         admin = Sub(broker, ["#"])
-        gw = Gateway(gateway_config(
-            broker, serial=[serial_dev("MOT01", pty.path)],
-            mqtt={"username": "S013", "password_file": pwfile},
+        gw = station_gateway(
+            broker, pty, logins["S013"], {},
             routes=[cmd_route("MOT01"),                                    # its own: works
                     {"from": "mqtt:S014/MOT01/RECM", "to": "serial:MOT01", "accept": ACCEPT},
                     {"from": "mqtt:+/MOT01/CMD", "to": "serial:MOT01", "accept": ACCEPT},
@@ -1078,7 +1048,7 @@ def test_per_station_acl():
                      "payload": "$1"},
                     {"from": "serial:MOT01", "match": "^RET14 (.*)$", "to": "mqtt:S014/MOT01/POS",
                      "payload": "$1", "retain": True},
-                    send_route("MOT01")]))
+                    send_route("MOT01")])
         admin.expect(STATUS, "online", timeout=10)
         sync_out(broker, pty, "S013/MOT01/RECM")
         assert broker.subscribed("mqttgw-S013", "S014/MOT01/RECM"), \
@@ -1124,27 +1094,17 @@ def test_mqtt5_refused_publish_dropped_logged_and_counted():
     # code 0x87): the gateway drops that message at once (no resend, no
     # reconnect), says which topic, counts it, and the station's own
     # traffic goes on in order.
-    passwd = tmppath("passwd")
-    acl = tmppath("stations.acl")
-    shutil.copy(os.path.join(ROOT, "raspbian", "mosquitto-acl.conf"), acl)
     logins = {"admin": "admin-pw-1", "S013": "s013-pw-2"}
-    subprocess.run(["mosquitto_passwd", "-c", "-b", passwd, "admin", logins["admin"]], check=True)
-    subprocess.run(["mosquitto_passwd", "-b", passwd, "S013", logins["S013"]], check=True)
+    passwd, acl = station_acl(logins)
     broker = Broker(extra_conf=acl_broker_conf(passwd, acl))
-    pwfile = tmppath("gw.password")
-    with open(pwfile, "w") as f:
-        f.write(logins["S013"] + "\n")
-    os.chmod(pwfile, 0o600)
     pty = Pty()
     with ClientLogin("admin", logins["admin"]):
         admin = Sub(broker, ["#"])
-        gw = Gateway(gateway_config(
-            broker, serial=[serial_dev("MOT01", pty.path)],
-            mqtt={"username": "S013", "password_file": pwfile, "protocol": 5,
-                  "stats_topic": STATS, "stats_interval": 1},
+        gw = station_gateway(
+            broker, pty, logins["S013"], {"protocol": 5, "stats_topic": STATS, "stats_interval": 1},
             routes=[{"from": "serial:MOT01", "match": "^FOR14 (.*)$", "to": "mqtt:S014/MOT01/SEND",
                      "payload": "$1"},
-                    send_route("MOT01")]))
+                    send_route("MOT01")])
         admin.expect(STATUS, "online", timeout=10)
         pty.write(b"OWN 0\r\nFOR14 a\r\nOWN 1\r\nFOR14 b\r\nOWN 2\r\n")
         admin.expect("S013/MOT01/SEND", "OWN 2")

@@ -170,6 +170,40 @@ def test_on_change_with_heartbeat_and_the_counter():
     assert first.retained is False
 
 
+def test_check_shows_and_reload_applies_the_sensor_settings():
+    """on_change, heartbeat_ms and the json layout are route settings like
+    the rest: --check prints them, and a SIGHUP that changes them applies."""
+    from harness import run_mqttgw, write_config
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/TH01/#", GW_STATUS])
+    cfg = gateway_config(broker, serial=[sensor_dev("TH01", pty.path)],
+                         routes=[contract_route(on_change=True, heartbeat_ms=60000)])
+    r = run_mqttgw(["--check", "-c", write_config(cfg)])
+    assert r.returncode == 0, r
+    assert 'on_change = true, heartbeat_ms = 60000, json = "{\\"temperature\\":${1|float|round:1},' \
+        '\\"humidity\\":${2|float},\\"unit\\":\\"C\\"}"' in r.stdout, r.stdout
+    gw = Gateway(cfg)
+    ready(broker, sub, ["TH01"])
+    pty.write(b"T=21.5 H=40\r\n")
+    sub.expect("S013/TH01/state", '{"temperature":21.5,"humidity":40,"unit":"C"}')
+    # a new layout and on_change off: the same reading comes in the new shape, every time
+    layout = {"t": "${1|float|round:0}", "h": "${2|int}"}
+    gw.reload(gateway_config(broker, serial=[sensor_dev("TH01", pty.path)],
+                             routes=[contract_route(json=layout)]))
+    pty.write(b"T=21.5 H=40\r\nT=21.5 H=40\r\n")
+    sub.expect_next("S013/TH01/state", '{"t":22,"h":40}')
+    sub.expect_next("S013/TH01/state", '{"t":22,"h":40}')
+    # on_change back on, the first layout again: the reading the memory held before is
+    # published (what went out last was the other layout), the repeat is held back
+    gw.reload(gateway_config(broker, serial=[sensor_dev("TH01", pty.path)],
+                             routes=[contract_route(on_change=True)]))
+    pty.write(b"T=21.5 H=40\r\nT=21.5 H=40\r\nT=23 H=40\r\n")
+    sub.expect_next("S013/TH01/state", '{"temperature":21.5,"humidity":40,"unit":"C"}')
+    sub.expect_next("S013/TH01/state", '{"temperature":23.0,"humidity":40,"unit":"C"}')
+    gw.assert_running()
+
+
 def test_hostile_capture_still_gives_valid_json():
     broker = Broker()
     pty = Pty()

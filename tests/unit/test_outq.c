@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "outq.h"
+#include "journal_crc.h"
 #include "unit.h"
 
 /* ---- helpers ---- */
@@ -1075,19 +1076,6 @@ TEST(journal_torn_tail_garbage_appended)
 		expect_replay(path, want, 5);
 	}
 	unlink(path);
-}
-
-/* The journal's CRC-32 (the zlib one), to forge records in the tests. */
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-
-	while (n--) {
-		c ^= *p++;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-	}
-	return ~c;
 }
 
 /* A well-formed D record for seq. */

@@ -20,22 +20,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "journal_crc.h"
 #include "outq.h"
 #include "unit.h"
 
 static char tmpdir[64];
-
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-
-	while (n--) {
-		c ^= *p++;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-	}
-	return ~c;
-}
 
 static void put_le(unsigned char *p, uint64_t v, int n)
 {

@@ -79,7 +79,8 @@ TEST(the_contract_example)
 	CHECK_STR(up(cfg, 0, "T=1e999 H=40.2"), "!no route");	/* the pattern wants digits, dots and minus */
 	CHECK_INT(cfg->routes[0].on_change, 1);
 	CHECK_INT(cfg->routes[0].heartbeat_ms, 60000);
-	CHECK_INT(cfg->routes[0].json, 1);
+	CHECK_STR(cfg->routes[0].json_src,
+		  "{\"temperature\":${1|float|round:1},\"humidity\":${2|float},\"unit\":\"C\",\"ok\":true}");
 	config_free(cfg);
 }
 
@@ -227,7 +228,7 @@ TEST(config_errors_name_the_line)
 	refused("{ from = \"serial:TH01\"; to = \"mqtt:x\"; heartbeat_ms = 5; }",
 		"t.cfg:5: heartbeat_ms applies with on_change = true");
 	refused("{ from = \"serial:TH01\"; to = \"mqtt:x\"; on_change = true; heartbeat_ms = -1; }",
-		"t.cfg:5: route.heartbeat_ms must be 0..604800000");
+		"t.cfg:5: route.heartbeat_ms = -1 is out of range (0..604800000)");
 	refused("{ from = \"serial:TH01\"; to = \"mqtt:x\"; on_change = 1; }",
 		"t.cfg:5: route.on_change must be true or false");
 	refused("{ from = \"serial:TH01\"; to = \"mqtt:x\"; json = 3; }", "t.cfg:5: json must be a group");
@@ -243,6 +244,46 @@ TEST(config_errors_name_the_line)
 	refused("{ from = \"mqtt:x\"; to = \"serial:MB\"; payload = \"${u8@0}\"; }", "typed fields");
 	refused("{ from = \"serial:TH01\"; to = \"mqtt:x\";\n  payload = \"${0|round:x}\"; }",
 		"t.cfg:6: payload: \"${0|round:x}\": round:x: decimals must be 0..10");
+}
+
+/* A reload sees a changed json layout as a route change, and an unchanged one as none. */
+static unsigned json_change(const char *a, const char *b, char *path, size_t len)
+{
+	char ra[512], rb[512];
+	struct config *ca, *cb;
+	unsigned bits = ~0u;
+
+	snprintf(ra, sizeof(ra), "{ from = \"serial:TH01\"; match = \"^(.*)$\"; to = \"mqtt:x\"; json = %s; }", a);
+	snprintf(rb, sizeof(rb), "{ from = \"serial:TH01\"; match = \"^(.*)$\"; to = \"mqtt:x\"; json = %s; }", b);
+	ca = load(ra);
+	cb = load(rb);
+	CHECK(ca && cb);
+	if (ca && cb)
+		bits = config_first_change(ca, cb, ~0u, path, len);
+	config_free(ca);
+	config_free(cb);
+	return bits;
+}
+
+TEST(a_changed_json_layout_is_a_route_change)
+{
+	static const char *const pairs[][2] = {
+		{ "{ t = \"${1|float}\"; }", "{ t = \"${1|float|round:1}\"; }" },	/* a filter */
+		{ "{ t = \"${1|float}\"; }", "{ t = \"${1|float}\"; unit = \"C\"; }" },	/* a member */
+		{ "{ t = \"${1|float}\"; }", "{ t = \"${1|upper}\"; }" },	/* a number, a string */
+		{ "{ t = \"$1\"; }", "{ t = \"$$1\"; }" },	/* a capture, a literal $1 */
+		{ "{ t = 1; }", "{ t = 1.5; }" },
+		{ "{ t = { u = 1; }; }", "{ t = ( 1 ); }" },
+	};
+	char path[160];
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		CHECK_INT(json_change(pairs[i][0], pairs[i][1], path, sizeof(path)), CFG_CHANGE_ROUTES);
+		CHECK_STR(path, "routes[0].json");
+		CHECK_INT(json_change(pairs[i][0], pairs[i][0], path, sizeof(path)), 0);
+	}
+	/* written otherwise, published the same: no change */
+	CHECK_INT(json_change("{ t = \"$1\"; }", "{ t = \"${1}\"; }", path, sizeof(path)), 0);
 }
 
 TEST(on_change_memory)
@@ -288,6 +329,7 @@ int main(void)
 	RUN(typed_fields_of_a_modbus_reply);
 	RUN(commands_convert_too);
 	RUN(config_errors_name_the_line);
+	RUN(a_changed_json_layout_is_a_route_change);
 	RUN(on_change_memory);
 	RUN(on_change_many_topics_stay_bounded);
 	return UNIT_DONE();
