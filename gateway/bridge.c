@@ -68,6 +68,12 @@ static void bridge_emit(struct device *dev, const char *frame, size_t len, void 
 		b->stats.up_refused++;
 		log_msg(LOG_WARNING, "%s: frame refused by route %d (line %d): %s", dev->name, out.route + 1,
 			b->cfg->routes[out.route].line, mapping_verdict_str(out.verdict));
+		bridge_replies_error(b, dev, mapping_verdict_str(out.verdict), frame, len);
+		return;
+	}
+	if (b->cfg->routes[out.route].on_change && !onchange_pass(&b->onchange, out.topic, out.payload, out.payload_len,
+								  b->cfg->routes[out.route].heartbeat_ms, bridge_now_ms())) {
+		b->stats.unchanged_suppressed++;
 		return;
 	}
 	log_msg(LOG_DEBUG, "%s -> %s %.*s (route %d, line %d)", dev->name, out.topic,
@@ -734,6 +740,7 @@ void bridge_free(struct bridge *b)
 	if (b->sfd >= 0)
 		close(b->sfd);
 	retained_free(b->retained);
+	onchange_free(b->onchange);
 	free(b->pfds);
 	free(b->pdev);
 	free(b->cfg_path);

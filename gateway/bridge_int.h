@@ -15,6 +15,7 @@
 #include "config.h"
 #include "device.h"
 #include "mqtt.h"
+#include "onchange.h"
 
 #define BRIDGE_TOPIC_MAX 1024
 #define BRIDGE_PAYLOAD_MAX (128 * 1024)
@@ -44,6 +45,7 @@ struct bridge {
 	int pcap;
 	struct retained *retained;	/* serial states to republish on connect */
 	struct bridge_stats stats;
+	struct onchange *onchange;	/* last payload per topic of on_change routes (onchange.h) */
 	char topic[BRIDGE_TOPIC_MAX];
 	char payload[BRIDGE_PAYLOAD_MAX];
 };

@@ -148,6 +148,12 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	/* the stats topic and interval apply at once: started, stopped or rescheduled */
 	if (changes & CFG_CHANGE_STATS)
 		b->stats_next = *nc->mqtt.stats_topic ? now + (uint64_t)nc->mqtt.stats_interval * 1000u : UINT64_MAX;
+	/* routes changed (an on_change turned off and on, a new layout): their memory starts afresh,
+	   one extra publish per topic rather than a payload held back against a stale one (onchange.h) */
+	if (changes & CFG_CHANGE_ROUTES) {
+		onchange_free(b->onchange);
+		b->onchange = NULL;
+	}
 	/* everything that points into the old config moves first */
 	mqtt_set_config(b->mqtt, &nc->mqtt, &nc->buffer);
 	config_free(b->cfg);

@@ -48,6 +48,7 @@ static const struct stats_counter stats_counters[] = {
 	MS(backlog_written_off, " (%llu QoS 0 publishes never finished)"),
 	BS(down_dropped, "; commands %llu dropped after acceptance"),
 	BS(timeouts, ", %llu without a reply in time"),
+	BS(unchanged_suppressed, "; %llu unchanged payloads not published (on_change)"),
 };
 
 /* Per device; a NULL log part: not in that kind's log line. */

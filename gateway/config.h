@@ -48,6 +48,10 @@ struct cfg_route {
 	int from_dev;			/* index into serial[] or gpio[] (device sources) */
 	int to_dev;			/* index into serial[] or gpio[] (device targets) */
 	int line;
+	/* sensors (issue 15; config_routes.c cfg_route_sensor): routes to mqtt only */
+	char *json_src;			/* json = { ... } as the layout payload_tpl was built to, or NULL */
+	int on_change;			/* an unchanged payload on a topic is not published again ... */
+	int heartbeat_ms;		/* ... until this long after the last publish (0: never) */
 };
 
 struct cfg_tls {

@@ -15,8 +15,10 @@
 
 #include <libconfig.h>
 
+#include "codec.h"
 #include "config_int.h"
 #include "info.h"
+#include "payload_json.h"
 #include "topic.h"
 
 /* Parse "kind:rest" of a route end. */
@@ -54,6 +56,61 @@ static void cfg_template(struct cfg_ctx *c, const config_setting_t *s, struct te
 	if (t->max_capture > ncaps)
 		cfg_fail(c, s, "%s \"%s\" uses $%d but the pattern has only %d capture group%s", what, src,
 			 t->max_capture, ncaps, ncaps == 1 ? "" : "s");
+}
+
+/*
+ * ---- sensors (issue 15): json, on_change, heartbeat_ms, and where typed values may go ----
+ * on_change and heartbeat_ms are plain settings of the route table
+ * (config_schema.c); json is compiled here and kept as its layout
+ * (json_src), which config_changes compares and --check prints.
+ */
+static void cfg_route_sensor(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g, struct cfg_route *r,
+			     const char *dev_name, int ncaps)
+{
+	const config_setting_t *js = config_setting_get_member(g, "json");
+	const config_setting_t *oc = config_setting_get_member(g, "on_change");
+	const config_setting_t *hb = config_setting_get_member(g, "heartbeat_ms");
+	const config_setting_t *where = NULL;
+	int to_mqtt = r->to_kind == ROUTE_MQTT;
+	char err[512];
+
+	if (!to_mqtt && (js || oc || hb)) {
+		cfg_fail(c, js ? js : oc ? oc : hb, "%s applies to routes to mqtt", js ? "json" : oc ? "on_change" : "heartbeat_ms");
+		return;
+	}
+	if (hb && !r->on_change) {
+		cfg_fail(c, hb, "heartbeat_ms applies with on_change = true");
+		return;
+	}
+	if (js) {
+		if (config_setting_get_member(g, "payload")) {
+			cfg_fail(c, js, "a route has json or payload, not both");
+			return;
+		}
+		template_free(&r->payload_tpl);
+		if (payload_json_compile(&r->payload_tpl, js, cfg->station, dev_name, err, sizeof(err), &where) < 0) {
+			cfg_fail(c, where, "%s", err);
+			return;
+		}
+		if (!(r->json_src = payload_json_layout(&r->payload_tpl))) {
+			cfg_fail(c, js, "out of memory");
+			return;
+		}
+		if (r->payload_tpl.max_capture > ncaps) {
+			cfg_fail(c, js, "json uses $%d but the pattern has only %d capture group%s",
+				 r->payload_tpl.max_capture, ncaps, ncaps == 1 ? "" : "s");
+			return;
+		}
+	}
+	/* typed fields read the bytes of a binary frame: its hex text, from a hex device */
+	if (r->payload_tpl.has_fields || r->to_tpl.has_fields) {
+		const config_setting_t *at = js ? js : cfg_member_or(g, r->to_tpl.has_fields ? "to" : "payload");
+
+		if (to_mqtt && r->from_kind == ROUTE_SERIAL && cfg->serial[r->from_dev].encoding == CODEC_ENCODING_HEX)
+			return;
+		cfg_fail(c, at, "typed fields (${u16be@3} ...) read binary frames: only in routes from a serial "
+			 "device with encoding = \"hex\"");
+	}
 }
 
 static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g, struct cfg_route *r)
@@ -132,6 +189,8 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		if (!c->failed && strpbrk(r->to_tpl.text, "+#"))
 			cfg_fail(c, ts, "route to \"%s\": not a valid topic to publish to (no + or #)", r->to_src);
 		cfg_template(c, ps ? ps : g, &r->payload_tpl, r->payload_src, cfg->station, dev_name, ncaps, "payload");
+		if (!c->failed)
+			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	} else {
 		/* mqtt -> device */
 		dev_name = to_rest;
@@ -167,6 +226,8 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		cfg_regex(c, config_setting_get_member(g, "accept"), r->accept_src, &r->accept, &r->has_accept, "accept");
 		ncaps = r->has_accept ? r->accept.ngroups : 0;
 		cfg_template(c, ps ? ps : g, &r->payload_tpl, r->payload_src, cfg->station, dev_name, ncaps, "payload");
+		if (!c->failed)
+			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	}
 }
 

@@ -193,6 +193,11 @@ const struct opt cfg_route_opts[] = {
 	O_BOOL("retain", cfg_route, retain, 0, CFG_CHANGE_ROUTES),
 	O_INT("qos", cfg_route, qos, -1, 2, -1, CFG_CHANGE_ROUTES),	/* -1: mqtt.qos */
 	O_BOOL("require_expiry", cfg_route, require_expiry, 0, CFG_CHANGE_ROUTES),
+	/* sensors (issue 15): heartbeat_ms needs on_change; json is a group config_routes.c compiles, kept
+	   (compared, printed) as its compiled layout: {"t":${1|float},"unit":"C"} */
+	O_BOOL("on_change", cfg_route, on_change, 0, CFG_CHANGE_ROUTES),
+	O_INT("heartbeat_ms", cfg_route, heartbeat_ms, 0, 604800000, 0, CFG_CHANGE_ROUTES),	/* a week */
+	{ .name = "json", .type = OPT_STR, .off = S_(cfg_route, json_src), .change = CFG_CHANGE_ROUTES, .flags = OPT_OWN },
 	O_END
 };
 static const struct opt_shape cfg_route_shape = { cfg_route_opts, sizeof(struct cfg_route), cfg_route_free_extra };

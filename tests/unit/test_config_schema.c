@@ -233,6 +233,8 @@ static const struct except {
 	{ "routes[].to", NULL, "from = \"serial:MOT01\"; to = \"mqtt:S013/MOT01/OTHER\";", NULL },
 	{ "routes[].accept", "from = \"mqtt:S013/cmd\"; to = \"serial:MOT01\";", NULL, NULL },
 	{ "routes[].require_expiry", "from = \"mqtt:S013/cmd\"; to = \"serial:MOT01\";", NULL, "protocol = 5;" },
+	{ "routes[].heartbeat_ms", "from = \"serial:MOT01\"; to = \"mqtt:S013/MOT01/SEND\"; on_change = true;", NULL, NULL },
+	{ "routes[].json", NULL, "from = \"serial:MOT01\"; to = \"mqtt:S013/MOT01/SEND\"; json = { v = \"$0\"; };", NULL },
 	{ NULL, NULL, NULL, NULL }
 };
 
