@@ -266,6 +266,7 @@ static int mqtt_cb_message(void *ctx, char *topic, int topic_len, MQTTAsync_mess
 	}
 	ev = mqtt_event_new(MQTT_EV_MESSAGE, NULL);
 	if (ev) {
+		ev->gen = ((struct mqtt_link *)ctx)->gen;
 		ev->topic = strndup(topic, tlen);
 		ev->payload = malloc((size_t)msg->payloadlen + 1);
 		if (ev->topic && ev->payload) {
@@ -1158,8 +1159,12 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 		}
 		break;
 	}
-	if (ev && ev->type == MQTT_EV_MESSAGE)
+	if (ev && ev->type == MQTT_EV_MESSAGE) {
 		m->stats.received++;
+		/* a delivery on this link proves it, as an answer does: a flood's backlog ahead of the probe's UNSUBACK is no silence */
+		if (ev->gen == m->link->gen)
+			linkcheck_proof(&m->lc, clock_now_ms());
+	}
 	return ev;
 }
 

@@ -48,7 +48,7 @@ struct mqtt_event {
 	size_t correlation_len;
 	int has_expiry;		/* MESSAGE, MQTT 5: it carried a Message Expiry Interval */
 	uint64_t expires_at;	/* ... and must not reach a device from then on (monotonic ms) */
-	uint32_t gen;		/* LOST: the paho client it came from (a replaced one's is ignored) */
+	uint32_t gen;		/* LOST, MESSAGE: the paho client it came from (a replaced one's is ignored) */
 	uint32_t sub_ids[MQTT_SUB_IDS_MAX];	/* MESSAGE, MQTT 5: the subscriptions it was sent for */
 	int n_sub_ids;		/* 0: none given (MQTT 3.1.1): every matching route takes it */
 	struct mqtt_event *next;
