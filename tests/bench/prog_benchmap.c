@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 		if (up && mapping_uplink(cfg, ROUTE_SERIAL, 0, f, strlen(f), topic, sizeof(topic), payload,
 				   sizeof(payload), &o) == 0 && o.verdict == MAPPING_OK)
 			ok++;
-		if (!up && mapping_downlink(cfg, "S013/MOT01/RECM", c, strlen(c), &next, buf, sizeof(buf), &o) == 0 &&
+		if (!up && mapping_downlink(cfg, "S013/MOT01/RECM", NULL, -1, c, strlen(c), &next, buf, sizeof(buf), &o) == 0 &&
 		    o.verdict == MAPPING_OK)
 			ok++;
 	}
