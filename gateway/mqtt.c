@@ -716,7 +716,7 @@ static int mqtt_open_journal(struct mqtt *m, char *err, size_t errlen)
 	size_t restored;
 
 	snprintf(path, sizeof(path), "%s/%s", m->buf->dir, MQTT_JOURNAL);
-	m->q->sync = m->buf->sync;
+	outq_set_sync(m->q, m->buf->sync);
 	if (outq_open_journal(m->q, path, &restored, err, errlen) < 0)
 		return -1;
 	if (restored)
@@ -770,9 +770,9 @@ void mqtt_free(struct mqtt *m)
 		return;
 	if (m->client)
 		MQTTAsync_destroy(&m->client);
-	if (m->q && m->q->count)
-		log_msg(m->q->fd >= 0 ? LOG_INFO : LOG_WARNING, "mqtt: %zu messages not acknowledged at exit %s",
-			m->q->count, m->q->fd >= 0 ? "are kept in buffer.dir" : "are lost (buffer.dir keeps them)");
+	if (m->q && outq_count(m->q))
+		log_msg(outq_has_journal(m->q) ? LOG_INFO : LOG_WARNING, "mqtt: %zu messages not acknowledged at exit %s",
+			outq_count(m->q), outq_has_journal(m->q) ? "are kept in buffer.dir" : "are lost (buffer.dir keeps them)");
 	outq_free(m->q);
 	free(m->link);
 	free(m->done_v);
@@ -962,10 +962,10 @@ void mqtt_connected_ok(struct mqtt *m, uint64_t now, int receive_max)
 {
 	m->now = m->connected_at = now;
 	m->window = receive_max > 0 && receive_max < MQTT_WINDOW ? receive_max : MQTT_WINDOW;
-	if (m->q->dropped != m->dropped_seen) {
+	if (outq_dropped(m->q) != m->dropped_seen) {
 		log_msg(LOG_WARNING, "mqtt: %llu queued messages were dropped, the oldest first (buffer.max_messages = %d)",
-			(unsigned long long)(m->q->dropped - m->dropped_seen), m->buf->max_messages);
-		m->dropped_seen = m->q->dropped;
+			(unsigned long long)(outq_dropped(m->q) - m->dropped_seen), m->buf->max_messages);
+		m->dropped_seen = outq_dropped(m->q);
 	}
 	m->connected = 1;
 	m->connecting = 0;
@@ -1229,9 +1229,9 @@ static void mqtt_pump(struct mqtt *m)
 	 * goes to paho: if it is the broker's poison, the next loss finds
 	 * nothing else queued in the client that must then be replaced.
 	 */
-	if (m->q->head && m->q->head->sent && m->q->head->strikes > 0)
+	if ((msg = outq_first(m->q)) && msg->sent && msg->strikes > 0)
 		return;
-	while (m->connected && m->q->n_sent < (size_t)m->window && (msg = outq_next_unsent(m->q))) {
+	while (m->connected && outq_in_flight(m->q) < (size_t)m->window && (msg = outq_next_unsent(m->q))) {
 		if (mqtt_send(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->corr, msg->corr_len,
 			      &token) < 0)
 			return;
@@ -1277,7 +1277,7 @@ static int mqtt_publish_msg(struct mqtt *m, const char *topic, const void *paylo
 		return -1;
 	}
 	m->stats.published++;
-	m->stats.buffer_dropped = m->q->dropped;
+	m->stats.buffer_dropped = outq_dropped(m->q);
 	mqtt_pump(m);
 	return 0;
 }
@@ -1315,10 +1315,10 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
 {
 	uint64_t done = __atomic_load_n(&m->done, __ATOMIC_SEQ_CST);
 	int64_t backlog0 = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - done);
-	int64_t backlog = backlog0 + (int64_t)m->q->count;
+	int64_t backlog = backlog0 + (int64_t)outq_count(m->q);
 
 	m->now = now;
-	m->stats.queued = m->q->count;
+	m->stats.queued = outq_count(m->q);
 	if (done + m->progress != m->seen_progress) {
 		m->seen_progress = done + m->progress;
 		m->seen_at = now;
@@ -1349,7 +1349,7 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
 	__atomic_store_n(&m->held, 1, __ATOMIC_SEQ_CST);
 	/* a completion between the loads above and the store may have missed the flag */
 	backlog = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - __atomic_load_n(&m->done, __ATOMIC_SEQ_CST)) +
-		  (int64_t)m->q->count;
+		  (int64_t)outq_count(m->q);
 	if (backlog <= MQTT_BACKLOG_LOW) {
 		__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
 		return 0;
