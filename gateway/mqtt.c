@@ -400,13 +400,19 @@ static void mqtt_up(struct mqtt *m, uint64_t now, int receive_max)
 
 struct mqtt_event *mqtt_next_event(struct mqtt *m)
 {
+	const struct mqtt_done *done;
 	struct mqtt_event *ev;
+	size_t n;
 
-	mqtt_pub_completions(m);
-	while ((ev = mqtt_pop(m)) != NULL && ev->type == MQTT_EV_LOST && ev->gen != m->link->gen)
+	for (;;) {
+		ev = mqtt_take(m, &done, &n);
+		mqtt_pub_completions(m, done, n);
+		if (!ev)
+			return NULL;
+		if (ev->type != MQTT_EV_LOST || ev->gen == m->link->gen)
+			break;
 		mqtt_event_free(ev);	/* a second report of a loss already handled (the client is new since) */
-	if (!ev)
-		return NULL;
+	}
 	switch (ev->type) {
 	case MQTT_EV_MESSAGE:
 		m->stats.received++;

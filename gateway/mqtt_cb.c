@@ -8,8 +8,9 @@
  * (mqtt_push), or a publish completion onto a locked array
  * (mqtt_completed), or bumps an atomic counter (QoS 0); the eventfd is
  * written when both lists were empty, since the loop takes until none is
- * left. The loop's end of the same lists is here too (mqtt_pop,
- * mqtt_take_completions), so the lock has one file. The inbound queue is
+ * left. The loop's end of the same lists is here too (mqtt_take: the
+ * completions and the next event under one lock), so the lock has one
+ * file. The inbound queue is
  * bounded (MQTT_QUEUE_MAX, MQTT_QUEUE_BYTES): a flood on a command topic
  * costs counted drops, not unbounded memory.
  *
@@ -105,12 +106,11 @@ void mqtt_lost(struct mqtt_link *l, const char *why, int rc)
 	}
 }
 
-struct mqtt_event *mqtt_pop(struct mqtt *m)
+/* The oldest event, or NULL; the inbound drop counters into stats. Under m->lock. */
+static struct mqtt_event *mqtt_pop_locked(struct mqtt *m)
 {
-	struct mqtt_event *ev;
+	struct mqtt_event *ev = m->head;
 
-	pthread_mutex_lock(&m->lock);
-	ev = m->head;
 	if (ev) {
 		m->head = ev->next;
 		if (!m->head)
@@ -121,6 +121,15 @@ struct mqtt_event *mqtt_pop(struct mqtt *m)
 	}
 	m->stats.dropped_in = m->dropped_in;
 	m->stats.oversized_in = m->oversized_in;
+	return ev;
+}
+
+struct mqtt_event *mqtt_pop(struct mqtt *m)
+{
+	struct mqtt_event *ev;
+
+	pthread_mutex_lock(&m->lock);
+	ev = mqtt_pop_locked(m);
 	pthread_mutex_unlock(&m->lock);
 	return ev;
 }
@@ -151,22 +160,24 @@ static void mqtt_completed(struct mqtt_link *l, int token, int code, int probe)
 		mqtt_wake(m);
 }
 
-size_t mqtt_take_completions(struct mqtt *m, const struct mqtt_done **v)
+struct mqtt_event *mqtt_take(struct mqtt *m, const struct mqtt_done **v, size_t *n)
 {
 	/* the batch handed out last time is done with: it becomes the list paho fills */
 	struct mqtt_done *spare = m->spare_v;
-	size_t cap = m->spare_cap, n;
+	size_t cap = m->spare_cap;
+	struct mqtt_event *ev;
 
 	pthread_mutex_lock(&m->lock);
-	n = m->done_n;
+	*n = m->done_n;
 	m->spare_v = m->done_v;
 	m->spare_cap = m->done_cap;
 	m->done_v = spare;
 	m->done_cap = cap;
 	m->done_n = 0;
+	ev = mqtt_pop_locked(m);
 	pthread_mutex_unlock(&m->lock);
 	*v = m->spare_v;
-	return n;
+	return ev;
 }
 
 void mqtt_drain_fd(struct mqtt *m)

@@ -118,8 +118,8 @@ void mqtt_push(struct mqtt *m, struct mqtt_event *ev);
 void mqtt_lost(struct mqtt_link *l, const char *why, int rc);
 /* Loop thread: the oldest event, or NULL; the inbound drop counters into stats. */
 struct mqtt_event *mqtt_pop(struct mqtt *m);
-/* Loop thread: take the completions reported so far (*v, valid until the next call). */
-size_t mqtt_take_completions(struct mqtt *m, const struct mqtt_done **v);
+/* Loop thread: as mqtt_pop, and the completions reported so far (*v, *n: valid until the next call). */
+struct mqtt_event *mqtt_take(struct mqtt *m, const struct mqtt_done **v, size_t *n);
 /* Paho's callbacks for each kind of request, into its options (ctx: the current link). */
 int mqtt_cb_client(struct mqtt *m);	/* connection lost, messages, MQTT 5 DISCONNECT: paho's rc */
 void mqtt_cb_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTAsync_SSLOptions *ssl);
@@ -131,8 +131,8 @@ void mqtt_cb_disconnected_now(struct mqtt *m);
 
 /* ---- mqtt_pub.c: the publish window (loop thread) ---- */
 
-/* Apply the completions paho reported, and send what they make room for. */
-void mqtt_pub_completions(struct mqtt *m);
+/* Apply completions (mqtt_take's), and send what they make room for. */
+void mqtt_pub_completions(struct mqtt *m, const struct mqtt_done *v, size_t n);
 /* Send queued messages while the window has room. */
 void mqtt_pump(struct mqtt *m);
 /* The oldest unacknowledged publish waited ack_timeout_ms: declare the link lost. Lowers *next to its deadline. */

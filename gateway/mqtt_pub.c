@@ -87,6 +87,8 @@ void mqtt_pump(struct mqtt *m)
 	 * goes to paho: if it is the broker's poison, the next loss finds
 	 * nothing else queued in the client that must then be replaced.
 	 */
+	if (!m->connected || !outq_next_unsent(m->q))
+		return;	/* nothing to send (most turns) */
 	if ((msg = outq_first(m->q)) && msg->sent && msg->strikes > 0)
 		return;
 	while (m->connected && outq_in_flight(m->q) < (size_t)m->window && (msg = outq_next_unsent(m->q))) {
@@ -235,16 +237,17 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d, uint64_t no
 	}
 }
 
-void mqtt_pub_completions(struct mqtt *m)
+void mqtt_pub_completions(struct mqtt *m, const struct mqtt_done *v, size_t n)
 {
-	const struct mqtt_done *v;
-	size_t n = mqtt_take_completions(m, &v), i;
-	uint64_t now = n ? clock_now_ms() : 0;	/* once per batch, not per message */
+	uint64_t now;
+	size_t i;
 
+	if (n == 0)
+		return;
+	now = clock_now_ms();	/* once per batch, not per message */
 	for (i = 0; i < n; i++)
 		mqtt_done_one(m, &v[i], now);
-	if (n)
-		mqtt_pump(m);
+	mqtt_pump(m);
 }
 
 void mqtt_pub_ack_check(struct mqtt *m, uint64_t now, uint64_t *next)
@@ -308,10 +311,11 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
 {
 	uint64_t done = __atomic_load_n(&m->done, __ATOMIC_SEQ_CST);
 	int64_t backlog0 = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - done);
-	int64_t backlog = backlog0 + (int64_t)outq_count(m->q);
+	size_t queued = outq_count(m->q);
+	int64_t backlog = backlog0 + (int64_t)queued;
 
 	m->now = now;
-	m->stats.queued = outq_count(m->q);
+	m->stats.queued = queued;
 	if (done + m->progress != m->seen_progress) {
 		m->seen_progress = done + m->progress;
 		m->seen_at = now;
