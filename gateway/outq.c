@@ -438,6 +438,8 @@ struct outq_msg *outq_add(struct outq *q, const char *topic, const void *payload
 	return m;
 }
 
+/* The accessors of the opaque struct: one-line getters, alike by nature. */
+
 void outq_set_sync(struct outq *q, int sync)
 {
 	q->sync = sync;
