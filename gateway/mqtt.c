@@ -413,9 +413,12 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 			break;
 		mqtt_event_free(ev);	/* a second report of a loss already handled (the client is new since) */
 	}
+	if (ev->type == MQTT_EV_MESSAGE)
+		m->stats.received++;
+	if (m->stopping)
+		return ev;	/* our own disconnect: the link is not replaced, nothing is retried */
 	switch (ev->type) {
 	case MQTT_EV_MESSAGE:
-		m->stats.received++;
 		break;
 	case MQTT_EV_CONNECTED:
 		mqtt_up(m, clock_now_ms(), ev->rc);
@@ -503,6 +506,7 @@ void mqtt_disconnect(struct mqtt *m, int timeout_ms)
 	o.timeout = timeout_ms;
 	mqtt_cb_disconnect_opts(m, &o);
 	m->next_attempt = UINT64_MAX;
+	m->stopping = 1;
 	if (!m->client || MQTTAsync_disconnect(m->client, &o) != MQTTASYNC_SUCCESS)
 		mqtt_cb_disconnected_now(m);
 }

@@ -83,6 +83,7 @@ struct mqtt {
 	int connected;			/* loop thread */
 	int connecting;			/* loop thread: an attempt is under way */
 	uint64_t next_attempt;		/* loop thread; UINT64_MAX: none */
+	int stopping;			/* loop thread: mqtt_disconnect() was called, no more attempts */
 	int backoff_ms;
 	int uri_idx;			/* the uri of the current / next attempt */
 	struct mqtt_link *link;		/* the current client's */
