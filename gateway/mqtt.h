@@ -142,7 +142,10 @@ int mqtt_flush(struct mqtt *m);
 /* Publish and wait (blocking, shutdown only) until the broker has it. 0 / -1. */
 int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
 		      int timeout_ms);
-/* Disconnect, giving in-flight messages up to timeout_ms. */
+/*
+ * Disconnect, giving in-flight messages up to timeout_ms (shutdown): from
+ * then on connection events are handed out as they come and change nothing.
+ */
 void mqtt_disconnect(struct mqtt *m, int timeout_ms);
 const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m);
 /* A CONNACK return code (or paho error code) in words. */
