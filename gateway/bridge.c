@@ -289,7 +289,6 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		}
 		switch (ev->type) {
 		case MQTT_EV_CONNECTED:
-			mqtt_connected_ok(b->mqtt, now, ev->rc);
 			b->connected_at = now;
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
@@ -305,12 +304,10 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		case MQTT_EV_CONNECT_FAILED:
 			log_msg(LOG_WARNING, "mqtt: cannot connect to %s: %s", mqtt_attempt_uri(b->mqtt),
 				ev->text ? ev->text : "?");
-			mqtt_schedule_reconnect(b->mqtt, now);
 			/* ready all the same: a down broker is retried, not a failed start */
 			bridge_ready(b, "broker unreachable, retrying: ", ev->text ? ev->text : "?");
 			break;
 		case MQTT_EV_LOST:
-			mqtt_schedule_reconnect(b->mqtt, now);
 			log_msg(LOG_WARNING, "mqtt: connection lost: %s; reconnecting", ev->text ? ev->text : "?");
 			bridge_lost_why(b, ev->rc, now);
 			sdnotify_status("connection lost (%s), reconnecting", ev->text ? ev->text : "?");

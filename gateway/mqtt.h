@@ -13,6 +13,10 @@
  * the next attempt with exponential backoff (reconnect_min_ms doubling up to
  * reconnect_max_ms), which mqtt_tick() carries out. That covers a broker that
  * is down at start, which paho's automatic reconnect does not.
+ *
+ * The implementation is split where the threads split (mqtt_int.h):
+ * mqtt_cb.c (paho's threads), mqtt.c (the connection's lifecycle),
+ * mqtt_pub.c (the publish window and back-pressure), mqtt_password.c.
  */
 #ifndef MQTTGW_MQTT_H
 #define MQTTGW_MQTT_H
@@ -88,15 +92,17 @@ int mqtt_fd(const struct mqtt *m);
 void mqtt_start(struct mqtt *m, uint64_t now_ms);
 /* Reconnect when due; returns the next deadline or UINT64_MAX. */
 uint64_t mqtt_tick(struct mqtt *m, uint64_t now_ms);
-/* Clear the eventfd and pop events one by one (NULL: none left). */
+/*
+ * Clear the eventfd and pop events one by one (NULL: none left). The
+ * client has already applied a connection event when it returns it: after
+ * CONNECTED it is connected (the caller publishes its birth with
+ * mqtt_publish_now(), then mqtt_send_queued()); after CONNECT_FAILED or
+ * LOST the next attempt is scheduled (mqtt_tick() makes it).
+ */
 void mqtt_drain_fd(struct mqtt *m);
 struct mqtt_event *mqtt_next_event(struct mqtt *m);
 void mqtt_event_free(struct mqtt_event *ev);
-/* Loop thread bookkeeping after CONNECT_FAILED / LOST events. */
-void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now_ms);
-/* receive_max: the CONNECTED event's rc (MQTT 5 Receive Maximum, 0: none). */
-void mqtt_connected_ok(struct mqtt *m, uint64_t now_ms, int receive_max);
-/* The broker uri being tried or last tried. */
+/* The broker uri being tried or last tried (a CONNECT_FAILED event's). */
 const char *mqtt_attempt_uri(const struct mqtt *m);
 
 int mqtt_is_connected(const struct mqtt *m);
@@ -136,7 +142,10 @@ int mqtt_flush(struct mqtt *m);
 /* Publish and wait (blocking, shutdown only) until the broker has it. 0 / -1. */
 int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
 		      int timeout_ms);
-/* Disconnect, giving in-flight messages up to timeout_ms. */
+/*
+ * Disconnect, giving in-flight messages up to timeout_ms (shutdown): from
+ * then on connection events are handed out as they come and change nothing.
+ */
 void mqtt_disconnect(struct mqtt *m, int timeout_ms);
 const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m);
 /* A CONNACK return code (or paho error code) in words. */

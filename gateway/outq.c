@@ -48,6 +48,29 @@
 /* After a failed rewrite (disk full), the next try no sooner than this. */
 #define OUTQ_RETRY_MS 1000
 
+struct outq {
+	struct outq_msg *head, *tail;
+	struct outq_msg *next_send;	/* the first message not sent, or NULL */
+	size_t count;
+	size_t n_sent;
+	size_t max_waiting;	/* unsent messages kept; the oldest beyond are dropped */
+	uint64_t next_seq;
+	uint64_t dropped;	/* unsent messages dropped for max_waiting */
+	/* journal */
+	int fd;
+	char *path;
+	unsigned char *wbuf;
+	size_t wlen, wcap;
+	uint64_t file_size;
+	uint64_t live_bytes;
+	int rewrite;		/* a write failed: only a rewrite of the live set makes the file whole */
+	int warned;
+	uint64_t retry_at;	/* ms (CLOCK_MONOTONIC): no rewrite before, after a failed one */
+	int sync;		/* OUTQ_SYNC_*, set before outq_open_journal() */
+	int unsynced;		/* an M record (always: any record) not fdatasync'ed yet */
+};
+
+
 static uint32_t outq_crc_table[256];
 
 static uint32_t outq_crc32(uint32_t crc, const unsigned char *p, size_t n)
@@ -413,6 +436,58 @@ struct outq_msg *outq_add(struct outq *q, const char *topic, const void *payload
 	outq_link_tail(q, m);
 	outq_journal_m(q, m);
 	return m;
+}
+
+/* The accessors of the opaque struct: one-line getters, alike by nature. */
+
+void outq_set_sync(struct outq *q, int sync)
+{
+	q->sync = sync;
+}
+
+size_t outq_count(const struct outq *q)
+{
+	return q->count;
+}
+
+size_t outq_in_flight(const struct outq *q)
+{
+	return q->n_sent;
+}
+
+uint64_t outq_dropped(const struct outq *q)
+{
+	return q->dropped;
+}
+
+struct outq_msg *outq_first(const struct outq *q)
+{
+	return q->head;
+}
+
+struct outq_msg *outq_last(const struct outq *q)
+{
+	return q->tail;
+}
+
+int outq_has_journal(const struct outq *q)
+{
+	return q->fd >= 0;
+}
+
+uint64_t outq_next_seq(const struct outq *q)
+{
+	return q->next_seq;
+}
+
+uint64_t outq_live_bytes(const struct outq *q)
+{
+	return q->live_bytes;
+}
+
+size_t outq_unwritten(const struct outq *q)
+{
+	return q->wlen;
 }
 
 struct outq_msg *outq_next_unsent(const struct outq *q)
