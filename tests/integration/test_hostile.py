@@ -163,25 +163,12 @@ def usr1_stats(gw, devices=()):
 
 def next_stats(sub, timeout=5.0):
     """The next JSON counters on the stats topic."""
-    m = sub.expect(STATS, timeout=timeout)
-    return json.loads(m.raw.decode())
+    return harness.stats_next(sub, STATS, timeout)
 
 
 def wait_stats(sub, pred, timeout, what):
     """Read the stats topic until pred(counters) holds; returns them."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError("stats never showed %s within %.0fs; last: %s"
-                                 % (what, timeout, last))
-        try:
-            last = next_stats(sub, min(left, 3.0))
-        except AssertionError:
-            continue
-        if pred(last):
-            return last
+    return harness.stats_wait(sub, STATS, pred, timeout, what)
 
 
 def flood_accounted(sub, s0, sent, timeout):

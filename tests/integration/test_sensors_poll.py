@@ -33,7 +33,7 @@ import subprocess
 import time
 
 import harness
-from harness import (BUILD, Broker, Gateway, Sub, gateway_config, pub, run_mqttgw, serial_dev, spawn,
+from harness import (BUILD, crc16_modbus, Broker, Gateway, Sub, gateway_config, pub, run_mqttgw, serial_dev, spawn,
                      stop_process, tail, tmppath, wait_until, write_config)
 
 TIMEOUT = 60
@@ -135,21 +135,13 @@ def ready(broker, sub, devices, filters=(), timeout=15.0):
 
 
 def next_stats(sub, timeout=5.0):
-    m = sub.expect(STATS, timeout=timeout)
-    return json.loads(m.raw.decode())
+    """The next JSON counters on the stats topic."""
+    return harness.stats_next(sub, STATS, timeout)
 
 
 def wait_stats(sub, pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = next_stats(sub, timeout=max(0.1, deadline - time.monotonic()))
-        except AssertionError:
-            break
-        if pred(last):
-            return last
-    raise AssertionError("stats never showed %s; last: %s" % (what, last))
+    """Read the stats topic until pred(counters) holds; returns them."""
+    return harness.stats_wait(sub, STATS, pred, timeout, what)
 
 
 # --------------------------------------------------------------------------
@@ -338,13 +330,6 @@ def test_poll_config_errors_at_their_line():
 # --------------------------------------------------------------------------
 # MODBUS RTU
 
-def crc16_modbus(data):
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
 
 
 def plc_dev(path, **kw):
@@ -390,8 +375,7 @@ def test_modbus_read_and_write():
     sub.expect("S013/PLC01/regs", want, timeout=5)
     # what reached the slave: the request with its CRC, low byte first
     req = bytes.fromhex("010300000005")
-    c = crc16_modbus(req)
-    assert sim.rx()[0][1] == " ".join("%02X" % b for b in req + bytes([c & 0xFF, c >> 8])), sim.rx()[0]
+    assert sim.rx()[0][1] == " ".join("%02X" % b for b in req + crc16_modbus(req)), sim.rx()[0]
 
     # write the setpoint: 25.0 C -> register 4 = 250, echoed, and the next poll reads it back
     pub(broker, "S013/PLC01/setpoint/set", "00FA")

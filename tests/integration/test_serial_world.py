@@ -28,7 +28,7 @@ import threading
 import time
 
 import harness
-from harness import (SPSHIM, Broker, Gateway, Pty, Sub, gateway_config, preload_env, pub, pub_lines, retained_now,
+from harness import (SPSHIM, crc16_modbus, Broker, Gateway, Pty, Sub, gateway_config, preload_env, pub, pub_lines, retained_now,
                      serial_dev, spawn, tail, wait_retained, wait_until)
 
 TIMEOUT = 60
@@ -103,15 +103,6 @@ def binary_dev(name, port, **kw):
     d = serial_dev(name, port, **kw)
     del d["eol"]
     return d
-
-
-def crc16_modbus(data):
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return bytes([crc & 0xFF, crc >> 8])       # low byte first, as MODBUS RTU sends it
 
 
 def lrc8(data):

@@ -79,7 +79,8 @@ from .net import _can_connect, _port_of, free_port
 from .mqttc import Msg, Sub, get_retained, pub, pub_lines, retained_now, wait_retained
 from .broker import Broker
 from .proxy import PubackProxy, _ProxyConn, _rst_close, _varint, mqtt_split
-from .serial import MotorSim, Pty, is_raw, set_raw
+from .serial import MotorSim, Pty, crc16_modbus, is_raw, set_raw
+from .stats import next_stats as stats_next, wait_stats as stats_wait
 from .config import (Raw, _lc_inline, _lc_string, _lc_value, config_text, gateway_config,
                      render_config, serial_dev, with_protocol, write_config)
 from .leaks import (PAHO_LSAN_SUPP, PAHO_VALGRIND_SUPP, SANITIZER_PATTERNS, paho_only_leaks,
@@ -91,7 +92,7 @@ from .gpio import (GPIOSIM, PI4, Ctl, gpio_env, gpio_in, gpio_out, read_trace, s
                    state_route, trace_of)
 
 # Everything above, for `from harness import *` and the linters.
-__all__ = ["BUILD", "EVENT_TIMEOUT", "MOSQUITTO", "MOTORSIM", "MQTTGW", "PROTOCOL", "ROOT",
+__all__ = ["crc16_modbus", "stats_next", "stats_wait", "BUILD", "EVENT_TIMEOUT", "MOSQUITTO", "MOTORSIM", "MQTTGW", "PROTOCOL", "ROOT",
            "SPSHIM", "VALGRIND", "HarnessError", "_build", "_children", "_fixtures", "_gateways",
            "_module_fixtures", "_module_pids", "_problems", "_register", "_scope", "_seq",
            "_state", "_teardown_all", "_unregister", "begin_module", "begin_test", "end_module",

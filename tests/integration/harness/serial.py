@@ -241,3 +241,13 @@ class MotorSim:
             self.proc.stdout.close()
         except Exception:
             pass
+
+
+def crc16_modbus(data):
+    """CRC-16/MODBUS of data, as the two bytes RTU sends (low byte first)."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return bytes([crc & 0xFF, crc >> 8])
