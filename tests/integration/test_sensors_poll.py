@@ -33,7 +33,7 @@ import subprocess
 import time
 
 import harness
-from harness import (BUILD, crc16_modbus, Broker, Gateway, Sub, gateway_config, pub, run_mqttgw, serial_dev, spawn,
+from harness import (gateway_ready, BUILD, crc16_modbus, Broker, Gateway, Sub, gateway_config, pub, run_mqttgw, serial_dev, spawn,
                      stop_process, tail, tmppath, wait_until, write_config)
 
 TIMEOUT = 60
@@ -125,13 +125,7 @@ def stats_cfg():
     return {"stats_topic": STATS, "stats_interval": 1}
 
 
-def ready(broker, sub, devices, filters=(), timeout=15.0):
-    sub.expect(GW_STATUS, "online", timeout=timeout)
-    for d in devices:
-        sub.expect("S013/%s/status" % d, "online", timeout=timeout)
-    for f in filters:
-        wait_until(lambda f=f: broker.subscribed(CLIENT_ID, f), timeout,
-                   what="the daemon to subscribe to %s" % f)
+ready = gateway_ready   # harness/gateway.py
 
 
 def next_stats(sub, timeout=5.0):

@@ -15,29 +15,14 @@ measured against the clock from the message it follows.
 import json
 import time
 
-from harness import Broker, Gateway, Pty, Sub, gateway_config, pub, serial_dev, wait_until
+from harness import crc16_modbus, gateway_ready, Broker, Gateway, Pty, Sub, gateway_config, pub, serial_dev, wait_until
 
 STATION = "S013"
 CLIENT_ID = "mqttgw-S013"
 GW_STATUS = "S013/gateway/status"
 
 
-def ready(broker, sub, devices, filters=(), timeout=15.0):
-    sub.expect(GW_STATUS, "online", timeout=timeout)
-    for d in devices:
-        sub.expect("%s/%s/status" % (STATION, d), "online", timeout=timeout)
-    for f in filters:
-        wait_until(lambda f=f: broker.subscribed(CLIENT_ID, f), timeout,
-                   what="the daemon to subscribe to %s" % f)
-
-
-def crc16_modbus(data):
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return bytes([crc & 0xFF, crc >> 8])
+ready = gateway_ready   # harness/gateway.py
 
 
 def sensor_dev(name, port, **kw):

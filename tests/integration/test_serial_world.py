@@ -28,7 +28,7 @@ import threading
 import time
 
 import harness
-from harness import (SPSHIM, crc16_modbus, Broker, Gateway, Pty, Sub, gateway_config, preload_env, pub, pub_lines, retained_now,
+from harness import (gateway_ready, SPSHIM, crc16_modbus, Broker, Gateway, Pty, Sub, gateway_config, preload_env, pub, pub_lines, retained_now,
                      serial_dev, spawn, tail, wait_retained, wait_until)
 
 TIMEOUT = 60
@@ -53,16 +53,7 @@ def dev_routes(name, accept=None, reply_route=True):
     return r
 
 
-def ready(broker, sub, devices, filters, timeout=15.0):
-    """The gateway is connected, every device's port is open ("online" on
-    its status topic) and the broker has logged each subscription: a
-    command published from now on reaches the daemon."""
-    sub.expect(GW_STATUS, "online", timeout=timeout)
-    for d in devices:
-        sub.expect("%s/%s/status" % (STATION, d), "online", timeout=timeout)
-    for f in filters:
-        wait_until(lambda f=f: broker.subscribed(CLIENT_ID, f), timeout,
-                   what="the daemon to subscribe to %s" % f)
+ready = gateway_ready   # harness/gateway.py
 
 
 def expect_bytes(pty, want, timeout=5.0):

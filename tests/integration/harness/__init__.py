@@ -85,14 +85,14 @@ from .config import (Raw, _lc_inline, _lc_string, _lc_value, config_text, gatewa
                      render_config, serial_dev, with_protocol, write_config)
 from .leaks import (PAHO_LSAN_SUPP, PAHO_VALGRIND_SUPP, SANITIZER_PATTERNS, paho_only_leaks,
                     sanitizer_report, sanitizer_start, valgrind_findings)
-from .gateway import Gateway, asan_runtime, preload_env, root_args, run_mqttgw
+from .gateway import Gateway, asan_runtime, gateway_ready, preload_env, root_args, run_mqttgw
 from .sync import sync_in, sync_out
 from .auth import conf_settings, mosquitto_passwd, secret_file, station_acl
 from .gpio import (GPIOSIM, PI4, Ctl, gpio_env, gpio_in, gpio_out, read_trace, set_route,
                    state_route, trace_of)
 
 # Everything above, for `from harness import *` and the linters.
-__all__ = ["crc16_modbus", "stats_next", "stats_wait", "BUILD", "EVENT_TIMEOUT", "MOSQUITTO", "MOTORSIM", "MQTTGW", "PROTOCOL", "ROOT",
+__all__ = ["crc16_modbus", "gateway_ready", "stats_next", "stats_wait", "BUILD", "EVENT_TIMEOUT", "MOSQUITTO", "MOTORSIM", "MQTTGW", "PROTOCOL", "ROOT",
            "SPSHIM", "VALGRIND", "HarnessError", "_build", "_children", "_fixtures", "_gateways",
            "_module_fixtures", "_module_pids", "_problems", "_register", "_scope", "_seq",
            "_state", "_teardown_all", "_unregister", "begin_module", "begin_test", "end_module",

@@ -23,7 +23,7 @@ from .fixtures import _problems, _register, _seq, tmpdir, tmppath
 from .leaks import (PAHO_LSAN_SUPP, PAHO_VALGRIND_SUPP, sanitizer_report, sanitizer_start,
                     valgrind_findings)
 from .procs import kill_group, run, spawn, stop_process
-from .wait import read_text, tail
+from .wait import read_text, tail, wait_until
 
 
 def run_mqttgw(args, timeout=20.0, cwd=None, env=None):
@@ -271,3 +271,16 @@ class Gateway:
         rep = self.valgrind_report()
         if rep:
             _problems.append("valgrind report for %s:\n%s" % (self.name, rep))
+
+
+def gateway_ready(broker, sub, devices, filters=(), timeout=15.0, station="S013"):
+    """The gateway of `station` (client id mqttgw-STATION) is connected,
+    every device's port is open ("online" on its status topic) and the
+    broker has logged each subscription: a command published from now on
+    reaches the daemon."""
+    sub.expect("%s/gateway/status" % station, "online", timeout=timeout)
+    for d in devices:
+        sub.expect("%s/%s/status" % (station, d), "online", timeout=timeout)
+    for f in filters:
+        wait_until(lambda f=f: broker.subscribed("mqttgw-" + station, f), timeout,
+                   what="the daemon to subscribe to %s" % f)
