@@ -53,6 +53,8 @@ struct device *bridge_device_new(struct bridge *b, const struct device_driver *d
 				 const void *cfg, int index);
 void bridge_device_free(struct device *dev);
 void bridge_subscribe_all(struct bridge *b);
+/* Tell every device whether the broker link is up (fail-safes). */
+void bridge_link(struct bridge *b, int up, uint64_t now);
 
 /* bridge_replies.c: per serial device, where each command's reply goes */
 struct bridge_replies;

@@ -4,8 +4,9 @@
  * The file is parsed into a scratch config; an invalid one is refused and
  * the running one stays. Devices whose settings are unchanged are carried
  * over open (a port keeps its fd and loses no frame), the rest are closed
- * and opened anew; subscriptions follow the new routes. Changed MQTT
- * settings are refused: they need a new client, which is a restart.
+ * and opened anew; subscriptions follow the new routes. Changed mqtt
+ * settings make a new client, and buffer settings apply to the running
+ * queue (see the end of this file).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,9 @@ static int bridge_gpio_same(const struct cfg_gpio *a, const struct cfg_gpio *b)
 }
 
 /*
- * The first mqtt setting that differs between a and b (a reload cannot
- * apply it to a running client), or NULL when none does.
+ * The first mqtt setting that differs between a and b (a reload makes a
+ * new client for it), or NULL when none does. stats_topic and
+ * stats_interval are not here: they apply to the running client.
  */
 static const char *bridge_mqtt_changed(const struct cfg_mqtt *a, const struct cfg_mqtt *b)
 {
@@ -205,13 +207,45 @@ static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64
 	return 0;
 }
 
+/*
+ * ---- reload of the mqtt and buffer groups (issue 14.2) ----
+ *
+ * A change in the mqtt group (bridge_mqtt_changed) makes a new client and
+ * a change in the buffer group applies to the running queue (mqtt.c,
+ * mqtt_reconf_*): nothing queued is lost or reordered. The order below
+ * keeps "refused whole" true: everything that can fail is done before
+ * anything the running gateway sees changes. The stats topic and interval
+ * need no new client: they apply at once.
+ *
+ * A new buffer.dir: the queue's journal moves there (the old file is
+ * removed); a serial port's journal of bytes read but not yet queued
+ * stays in the old directory while that port stays open, and a port
+ * opened from now on journals in the new one.
+ */
+static void bridge_set_spool(struct bridge *b, const struct config *nc)
+{
+	int i;
+
+	/* read when a port is first opened: an open one keeps its journal's file */
+	for (i = 0; i < nc->n_serial; i++) {
+		b->serial[i]->spool_dir = b->spool_dir;
+		b->serial[i]->spool_sync = nc->buffer.sync;
+	}
+	for (i = 0; i < nc->n_gpio; i++) {
+		b->gpio[i]->spool_dir = b->spool_dir;
+		b->gpio[i]->spool_sync = nc->buffer.sync;
+	}
+}
+
 void bridge_reload(struct bridge *b, uint64_t now)
 {
 	char err[CONFIG_ERRLEN];
 	struct config *nc = config_load(b->cfg_path, err, sizeof(err));
+	struct mqtt_reconf *mr;
 	struct subs *subs;
 	const char *changed;
-	int i;
+	char *spool = NULL, *old_spool;
+	int i, dir_changed, replaced;
 
 	b->reloads++;
 
@@ -219,39 +253,58 @@ void bridge_reload(struct bridge *b, uint64_t now)
 		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);
 		return;
 	}
-	if ((changed = bridge_mqtt_changed(&nc->mqtt, &b->cfg->mqtt)) != NULL) {
-		log_msg(LOG_ERR, "reload refused: mqtt settings changed (mqtt.%s); restart the service to apply them",
-			changed);
+	changed = bridge_mqtt_changed(&nc->mqtt, &b->cfg->mqtt);
+	dir_changed = strcmp(nc->buffer.dir, b->cfg->buffer.dir) != 0;
+	if (dir_changed && *nc->buffer.dir && !(spool = strdup(nc->buffer.dir))) {
+		log_msg(LOG_ERR, "reload failed: out of memory");
 		config_free(nc);
 		return;
 	}
-	if (strcmp(nc->buffer.dir, b->cfg->buffer.dir) != 0 || nc->buffer.max_messages != b->cfg->buffer.max_messages ||
-	    nc->buffer.qos0 != b->cfg->buffer.qos0 || nc->buffer.sync != b->cfg->buffer.sync) {
-		log_msg(LOG_ERR, "reload refused: buffer settings changed; restart the service to apply them");
+	mr = mqtt_reconf_prepare(b->mqtt, &nc->mqtt, &nc->buffer, changed != NULL, err, sizeof(err));
+	if (!mr) {
+		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);
+		free(spool);
 		config_free(nc);
 		return;
 	}
+	/* devices made anew journal in the new buffer.dir from their first open */
+	old_spool = b->spool_dir;
+	if (dir_changed)
+		b->spool_dir = spool;
 	subs = subs_new(nc, b->subs, &b->next_sub_id);
 	if (!subs || bridge_swap_devices(b, nc, now) < 0) {
 		log_msg(LOG_ERR, "reload failed: out of memory");
+		mqtt_reconf_abort(mr);
+		b->spool_dir = old_spool;
+		free(spool);
 		subs_free(subs);
 		config_free(nc);
 		return;
 	}
-	/* subscriptions: drop the ones gone, add the new ones */
+	bridge_set_spool(b, nc);
+	if (dir_changed)
+		free(old_spool);
+	/* subscriptions: drop the ones gone (on the old client: a kept session shares them), add the new ones */
 	for (i = 0; i < b->subs->n; i++)
 		if (!subs_has(subs, b->subs->filter[i]) && mqtt_is_connected(b->mqtt))
 			mqtt_unsubscribe(b->mqtt, &b->subs->filter[i], 1);
 	subs_free(b->subs);
 	b->subs = subs;
+	if (changed)
+		log_msg(LOG_INFO, "reload: mqtt settings changed (mqtt.%s first): the client is made anew", changed);
+	/* everything that points into the old config moves first */
+	replaced = mqtt_reconf_commit(b->mqtt, mr, now);
 	if (mqtt_is_connected(b->mqtt))
-		bridge_subscribe_all(b);
+		bridge_subscribe_all(b);	/* a new client subscribes when it connects */
+	else if (replaced && b->connected_at) {
+		/* down until the new client connects: fail-safes run their grace, as for any loss */
+		b->connected_at = 0;
+		bridge_link(b, 0, now);
+	}
 	/* the stats topic and interval apply at once: started, stopped or rescheduled */
 	if (strcmp(nc->mqtt.stats_topic, b->cfg->mqtt.stats_topic) != 0 ||
 	    nc->mqtt.stats_interval != b->cfg->mqtt.stats_interval)
 		b->stats_next = *nc->mqtt.stats_topic ? now + (uint64_t)nc->mqtt.stats_interval * 1000u : UINT64_MAX;
-	/* everything that points into the old config moves first */
-	mqtt_set_config(b->mqtt, &nc->mqtt, &nc->buffer);
 	config_free(b->cfg);
 	b->cfg = nc;
 	if (nc->log_level)

@@ -43,6 +43,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1455,4 +1456,260 @@ void mqtt_disconnect(struct mqtt *m, int timeout_ms)
 const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m)
 {
 	return &m->stats;
+}
+
+/*
+ * ---- reload (issue 14.2): a new client for new mqtt settings, the buffer's new limits and dir ----
+ *
+ * Kept together so that it can move as one piece. prepare() does all that
+ * can fail (the password file, the new journal) and changes nothing the
+ * running client sees; commit() cannot fail (but for the out-of-memory
+ * exit every client replacement has, see mqtt_link_lost()).
+ *
+ * Replacing a connected client: the old one publishes "offline", retained,
+ * on its status topic and waits (MQTT_RECONF_WAIT_MS at most) for the
+ * broker's acknowledgement, which in MQTT's order means every publish
+ * handed over before it is acknowledged too; those acknowledgements are
+ * applied, so the new client sends nothing twice. The old client then
+ * disconnects cleanly (its will is discarded) and is destroyed; everything
+ * still unacknowledged waits again, in order, without a strike, and goes
+ * first on the new client, after its "online". "offline" is always sent,
+ * even with the same status topic on the same broker: between the two
+ * clients the gateway really is away (a command published then misses it
+ * unless the session is kept), and a new client that cannot connect (a
+ * wrong password) must not leave an "online" behind that nobody refreshes.
+ * News of the old client's connection still in the event list (connected,
+ * failed, lost) is dropped; messages it received are kept and routed.
+ */
+#define MQTT_RECONF_WAIT_MS 1000
+
+struct mqtt_reconf {
+	const struct cfg_mqtt *cfg;
+	const struct cfg_buffer *buf;
+	int new_client;
+	int move;		/* buffer.dir changed: the journal moves to jpath / jfd */
+	int jfd;
+	char *jpath;		/* NULL: no journal any more */
+	char password[MQTT_PASSWORD_MAX];
+};
+
+static void mqtt_reconf_free(struct mqtt_reconf *r)
+{
+	if (!r)
+		return;
+	free(r->jpath);
+	memset(r->password, 0, sizeof(r->password));
+	free(r);
+}
+
+struct mqtt_reconf *mqtt_reconf_prepare(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf,
+					int new_client, char *err, size_t errlen)
+{
+	struct mqtt_reconf *r = calloc(1, sizeof(*r));
+	struct stat a, b;
+	char path[4200];
+
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->cfg = cfg;
+	r->buf = buf;
+	r->jfd = -1;
+	r->new_client = new_client;
+	if (cfg->password_file && *cfg->password_file) {
+		if (mqtt_read_password(cfg->password_file, r->password, sizeof(r->password), err, errlen) < 0)
+			goto fail;
+		/* the same file with a new password in it (rotated credentials) */
+		if (strcmp(r->password, m->password) != 0)
+			r->new_client = 1;
+	}
+	if (strcmp(buf->dir, m->buf->dir) == 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/%s", buf->dir, MQTT_JOURNAL);
+	/* the same directory spelled otherwise ("/var/x/", a symlink): the journal stays */
+	if (*buf->dir && m->q->fd >= 0 && stat(path, &a) == 0 && fstat(m->q->fd, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
+		return r;
+	r->move = 1;
+	if (!*buf->dir)
+		return r;
+	r->jpath = strdup(path);
+	if (!r->jpath) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* what is queued, in flight or not, is in the new file before anything else changes */
+	if (outq_journal_prepare(m->q, path, buf->sync, &r->jfd, err, errlen) < 0)
+		goto fail;
+	return r;
+fail:
+	mqtt_reconf_free(r);
+	return NULL;
+}
+
+void mqtt_reconf_abort(struct mqtt_reconf *r)
+{
+	if (!r)
+		return;
+	if (r->jpath)
+		outq_journal_abort(r->jfd, r->jpath);
+	mqtt_reconf_free(r);
+}
+
+/* The old client's clean DISCONNECT is written (ctx: an eventfd to wake the waiting loop thread). */
+static void mqtt_reconf_wake(void *ctx)
+{
+	uint64_t one = 1;
+
+	if (write(*(int *)ctx, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		abort();
+}
+
+static void mqtt_cb_reconf_gone(void *ctx, MQTTAsync_successData *resp)
+{
+	(void)resp;
+	mqtt_reconf_wake(ctx);
+}
+
+static void mqtt_cb_reconf_gone_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	mqtt_reconf_wake(ctx);
+}
+
+static void mqtt_cb_reconf_gone5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	(void)resp;
+	mqtt_reconf_wake(ctx);
+}
+
+static void mqtt_cb_reconf_gone_fail5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	(void)resp;
+	mqtt_reconf_wake(ctx);
+}
+
+/*
+ * The connected old client: "offline", the acknowledgements before it, a
+ * clean disconnect. Returns the eventfd its callback writes (closed by the
+ * caller once the client is destroyed, which ends its callbacks), or -1.
+ */
+static int mqtt_reconf_leave(struct mqtt *m)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+	int rc, efd = eventfd(0, EFD_CLOEXEC);
+
+	/* nothing more goes to this client (mqtt_pump looks at connected) */
+	m->connected = 0;
+	rc = MQTTAsync_send(m->client, m->cfg->status_topic, 7, "offline", 1, 1, &ro);
+	if (rc == MQTTASYNC_SUCCESS)
+		rc = MQTTAsync_waitForCompletion(m->client, ro.token, MQTT_RECONF_WAIT_MS);
+	if (rc != MQTTASYNC_SUCCESS)
+		log_msg(LOG_WARNING, "mqtt: \"offline\" to %s not acknowledged before the client was replaced: %s",
+			m->cfg->status_topic, MQTTAsync_strerror(rc));
+	/* the acknowledgements that came meanwhile: those messages are the broker's, not sent again */
+	mqtt_take_done(m);
+	if (efd < 0)
+		return -1;	/* no way to wait: destroyed at once, the broker may publish the will */
+	o.timeout = 100;
+	o.context = &efd;
+	if (m->cfg->protocol == 5) {
+		o.onSuccess5 = mqtt_cb_reconf_gone5;
+		o.onFailure5 = mqtt_cb_reconf_gone_fail5;
+	} else {
+		o.onSuccess = mqtt_cb_reconf_gone;
+		o.onFailure = mqtt_cb_reconf_gone_fail;
+	}
+	if (MQTTAsync_disconnect(m->client, &o) == MQTTASYNC_SUCCESS) {
+		struct pollfd p = { efd, POLLIN, 0 };
+
+		if (poll(&p, 1, MQTT_RECONF_WAIT_MS) <= 0)
+			log_msg(LOG_WARNING, "mqtt: the replaced client did not disconnect in time");
+	}
+	return efd;
+}
+
+/* Drop the news of the old client's connection; keep the messages it received. */
+static void mqtt_reconf_drop_news(struct mqtt *m)
+{
+	struct mqtt_event *ev, *next, *keep = NULL, *tail = NULL;
+	int n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (ev = m->head; ev; ev = next) {
+		next = ev->next;
+		if (ev->type != MQTT_EV_MESSAGE) {
+			mqtt_event_free(ev);
+			continue;
+		}
+		ev->next = NULL;
+		if (tail)
+			tail->next = ev;
+		else
+			keep = ev;
+		tail = ev;
+		n++;
+	}
+	m->head = keep;
+	m->tail = tail;
+	m->queued = n;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int mqtt_reconf_commit(struct mqtt *m, struct mqtt_reconf *r, uint64_t now)
+{
+	int replaced = r->new_client;
+
+	if (replaced) {
+		struct outq_msg *oldest;
+		char err[256];
+		int efd = m->connected ? mqtt_reconf_leave(m) : -1;
+
+		MQTTAsync_destroy(&m->client);
+		m->client = NULL;
+		if (efd >= 0)
+			close(efd);
+		mqtt_reconf_drop_news(m);
+		m->uri_idx = 0;
+		m->cfg = r->cfg;
+		m->buf = r->buf;
+		memcpy(m->password, r->password, sizeof(m->password));
+		if (mqtt_client_create(m, err, sizeof(err)) < 0) {
+			outq_flush(m->q);
+			log_msg(LOG_ERR, "mqtt: %s; exiting so that systemd restarts us", err);
+			exit(1);
+		}
+		/* everything unacknowledged goes again, first, in order; a reload is no verdict on a message */
+		if ((oldest = outq_oldest_sent(m->q)) != NULL)
+			oldest->strikes--;
+		outq_unsend_all(m->q);
+		linkcheck_down(&m->lc);
+		linkcheck_init(&m->lc, m->cfg->link_timeout_ms, m->cfg->link_check_ms);
+		m->connected = 0;
+		m->connecting = 0;
+		__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
+		m->backoff_ms = m->cfg->reconnect_min_ms;
+		m->now = now;
+		log_msg(LOG_INFO, "mqtt: settings changed: a new client (%s, MQTT %s)", m->cfg->client_id,
+			m->cfg->protocol == 5 ? "5" : "3.1.1");
+		mqtt_connect_now(m);
+	} else {
+		m->cfg = r->cfg;
+		m->buf = r->buf;
+	}
+	outq_set_limits(m->q, (size_t)m->buf->max_messages, m->buf->sync);
+	if (r->move) {
+		size_t n = m->q->count;
+
+		outq_journal_switch(m->q, r->jfd, r->jpath);
+		if (r->jpath)
+			log_msg(LOG_INFO, "buffer.dir: the journal moved to %s with %zu queued messages", r->jpath, n);
+		else
+			log_msg(LOG_INFO, "buffer.dir: off; %zu queued messages are kept in memory only", n);
+		r->jpath = NULL;
+	}
+	mqtt_reconf_free(r);
+	return replaced;
 }

@@ -79,6 +79,21 @@ void mqtt_free(struct mqtt *m);
 /* After a reload: the new config's (equal) settings replace the old ones. */
 void mqtt_set_config(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf);
 
+/*
+ * Reload (issue 14.2). prepare: everything that can fail, nothing changed
+ * yet; new_client when an mqtt setting changed (a new password in the same
+ * password_file counts too); a new buffer.dir gets the queue written into
+ * its journal. NULL with a message in err: refuse the reload. Then either
+ * abort (the new journal goes), or commit: the new settings are in force,
+ * the queue carried over in order (see mqtt.c). commit returns 1 when the
+ * client was replaced (the link is down; a CONNECTED event follows), else 0.
+ */
+struct mqtt_reconf;
+struct mqtt_reconf *mqtt_reconf_prepare(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf,
+					int new_client, char *err, size_t errlen);
+void mqtt_reconf_abort(struct mqtt_reconf *r);
+int mqtt_reconf_commit(struct mqtt *m, struct mqtt_reconf *r, uint64_t now);
+
 /* Read a password file: refuses one readable by group or others. 0 / -1. */
 int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, size_t errlen);
 

@@ -26,9 +26,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -686,4 +688,121 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 	/* a failure (disk full) is logged and retried: the replayed messages are in memory */
 	outq_rewrite(q);
 	return 0;
+}
+
+/*
+ * ---- reload (issue 14.2): new limits, and a journal moved to another buffer.dir ----
+ *
+ * A move is two steps so that a reload can still be refused after the
+ * first: outq_journal_prepare() writes every live message into the new
+ * file (synced as buffer.sync says) and leaves the running journal as it
+ * is; outq_journal_switch() then makes it the journal and removes the old
+ * file, or outq_journal_abort() removes the new one. Nothing may be queued
+ * between the two (the reload runs in one loop turn). Until the switch
+ * both files hold the queue: a crash in between restarts from either.
+ */
+void outq_set_limits(struct outq *q, size_t max_waiting, int sync)
+{
+	q->max_waiting = max_waiting;
+	q->sync = sync;
+}
+
+int outq_journal_prepare(const struct outq *q, const char *file, int sync, int *fd_out, char *err, size_t errlen)
+{
+	char tmp[4200];
+	struct outq_msg *m;
+	struct stat st;
+	unsigned char *buf;
+	size_t len = 0, cap = OUTQ_WBUF_FLUSH;
+	int fd, rc = 0;
+
+	*fd_out = -1;
+	if (stat(file, &st) == 0 && st.st_size > 0) {
+		/* an earlier run's queue: older than ours, it cannot go behind it, nor be dropped */
+		snprintf(err, errlen,
+			 "buffer.dir: %s already holds a journal (%lld bytes, from an earlier run): move it away, "
+			 "or restart to send what it holds",
+			 file, (long long)st.st_size);
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "buffer.dir: cannot create %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	buf = malloc(cap);
+	rc = buf ? 0 : -1;
+	for (m = q->head; m && rc == 0; m = m->next) {
+		if (len + m->rec_len > cap) {
+			rc = fdio_write_all(fd, buf, len);
+			len = 0;
+		}
+		if (rc == 0 && m->rec_len > cap) {
+			unsigned char *p = realloc(buf, m->rec_len);
+
+			if (!p) {
+				rc = -1;
+				break;
+			}
+			buf = p;
+			cap = m->rec_len;
+		}
+		if (rc == 0) {
+			outq_encode_m(buf + len, m);
+			len += m->rec_len;
+		}
+	}
+	if (rc == 0 && len && fdio_write_all(fd, buf, len) < 0)
+		rc = -1;
+	free(buf);
+	if (rc == 0 && sync >= OUTQ_SYNC_BATCH && fdatasync(fd) < 0)
+		rc = -1;
+	if (rc < 0 || rename(tmp, file) < 0) {
+		snprintf(err, errlen, "buffer.dir: cannot write %s: %s", file, errno ? strerror(errno) : "out of memory");
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (sync >= OUTQ_SYNC_BATCH) {
+		struct outq probe = { .path = (char *)(uintptr_t)file };
+
+		if (outq_sync_dir(&probe) < 0) {
+			snprintf(err, errlen, "buffer.dir: cannot sync the directory of %s: %s", file, strerror(errno));
+			close(fd);
+			unlink(file);
+			return -1;
+		}
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+void outq_journal_abort(int fd, const char *file)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	unlink(file);
+}
+
+void outq_journal_switch(struct outq *q, int fd, char *file)
+{
+	if (q->fd >= 0) {
+		close(q->fd);
+		/* the old journal goes: its messages are in the new one (or, with no dir, in memory only) */
+		if (unlink(q->path) < 0 && errno != ENOENT)
+			log_msg(LOG_WARNING, "buffer.dir: cannot remove the old journal %s: %s", q->path, strerror(errno));
+		else if (q->sync >= OUTQ_SYNC_BATCH)
+			outq_sync_dir(q);
+	}
+	free(q->path);
+	q->path = file;
+	q->fd = fd;
+	q->wlen = 0;
+	q->file_size = fd >= 0 ? q->live_bytes : 0;
+	q->rewrite = 0;
+	q->warned = 0;
+	q->retry_at = 0;
+	q->unsynced = 0;
 }
