@@ -1,0 +1,481 @@
+"""
+test_reload.py - SIGHUP applies every setting of the mqtt and buffer groups
+(issue 14, point 2), under traffic.
+
+Each test runs the real daemon against real mosquittos with a pty as its
+serial port. A feeder thread writes numbered lines into the pty at a steady
+rate; while it runs, the config is rewritten with one changed setting and
+the daemon gets SIGHUP. Then every line must have arrived, once and in
+order (a QoS 1 resend would show as a repeat: counted, and the lines' first
+copies must still be in order), the new value must be in force as seen from
+outside (the broker's log of the connection, where the messages arrive, the
+retained status, a command still reaching the pty), and the daemon still
+runs. Each test prints one summary line, "reload-summary: NAME sent=N
+received=M unique=U repeats=R", for the closing note of the issue.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import harness
+from harness import (Broker, Gateway, Pty, Sub, gateway_config, pub, serial_dev,
+                     wait_retained, wait_until)
+
+STATUS = "S013/gateway/status"
+SEND = "S013/MOT01/SEND"
+CMD = "S013/MOT01/RECM"
+N = 400              # lines a test feeds
+PERIOD = 0.004       # one line each 4 ms: 250 lines/s
+RELOAD_AT = 120      # the SIGHUP goes once this many lines are written
+
+
+def routes(**send_kw):
+    r = {"from": "serial:MOT01", "to": "mqtt:${station}/MOT01/SEND"}
+    r.update(send_kw)
+    return [{"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"}, r]
+
+
+class Feeder(threading.Thread):
+    """Writes "SEQ 00001" .. "SEQ n" lines into the pty at a steady rate
+    (the rate is the point: a sleep here paces, it does not wait for an
+    event). reached is set once `at` lines are written."""
+
+    def __init__(self, pty, n=N, at=RELOAD_AT, period=PERIOD, prefix=b"SEQ"):
+        super().__init__(daemon=True)
+        self.pty, self.n, self.at, self.period, self.prefix = pty, n, at, period, prefix
+        self.reached = threading.Event()
+        self.error = None
+
+    def run(self):
+        try:
+            t = time.monotonic()
+            for i in range(1, self.n + 1):
+                self.pty.write(b"%s %05d\r\n" % (self.prefix, i))
+                if i == self.at:
+                    self.reached.set()
+                t += self.period
+                d = t - time.monotonic()
+                if d > 0:
+                    time.sleep(d)
+        except Exception as e:  # reported by the test
+            self.error = e
+        self.reached.set()
+
+
+def collect(subs, n, prefix="SEQ ", topic=SEND, timeout=30.0):
+    """Numbers of the prefix lines on topic from all subs until n distinct
+    ones came (or the deadline): a list in arrival order per sub, joined in
+    the order subs are given (an old broker's, then a new one's)."""
+    got = [[] for _ in subs]
+    deadline = time.monotonic() + timeout
+    while len(set(x for g in got for x in g)) < n and time.monotonic() < deadline:
+        for i, s in enumerate(subs):
+            m = s.next(0.02)
+            while m is not None:
+                if m.topic == topic and m.payload.startswith(prefix):
+                    got[i].append(int(m.payload[len(prefix):]))
+                m = s.next(0.0)
+    return [x for g in got for x in g]
+
+
+def check_stream(name, got, n, first=1):
+    """Every line first..n, the first copies in order; prints the summary."""
+    firsts, seen = [], set()
+    for x in got:
+        if x not in seen:
+            seen.add(x)
+            firsts.append(x)
+    want = list(range(first, n + 1))
+    print("reload-summary: %s sent=%d received=%d unique=%d repeats=%d"
+          % (name, len(want), len(got), len(firsts), len(got) - len(firsts)))
+    missing = sorted(set(want) - seen)
+    assert not missing, "%s: %d lines lost across the reload, e.g. %r" % (name, len(missing), missing[:20])
+    assert firsts == want, "%s: lines out of order across the reload: %r" % (
+        name, [(a, b) for a, b in zip(firsts, want) if a != b][:10])
+
+
+def command_reaches(broker, pty, payload="STOP"):
+    """A command published on broker reaches the port (retried: the new
+    client may still be subscribing)."""
+    def once():
+        pub(broker, CMD, payload)
+        try:
+            while True:
+                line = pty.read_line(0.5)
+                if line == payload.encode() + b"\r\n":
+                    return True
+        except AssertionError:
+            return False
+    wait_until(once, 15, interval=0.0, what="command %s reaching the port" % payload)
+
+
+def connect_lines(broker, client_id="mqttgw-S013"):
+    """mosquitto's "New client connected ... as ID (pP, cC, kK[, u'U'])" lines."""
+    return re.findall(r"New client connected from \S+ as %s \(([^)]*)\)" % re.escape(client_id),
+                      broker.log_text())
+
+
+def wait_for_first_line(pty, sub):
+    """Lines written now are read and published: "SYNC k" until one arrives."""
+    k = [0]
+
+    def once():
+        k[0] += 1
+        pty.write(b"SYNC %d\r\n" % k[0])
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            m = sub.next(0.05)
+            if m is not None and m.topic == SEND and m.payload.startswith("SYNC "):
+                return True
+        return False
+    wait_until(once, 20, interval=0.0, what="a line published")
+    sub.drain()
+
+
+def run_case(name, broker_list, old_mqtt, new_mqtt, new_brokers=None, top_old=None, top_new=None,
+             sub_topics=("S013/#",), n=N):
+    """Start on old settings, feed N lines, reload to the new ones at
+    RELOAD_AT, check every line arrived (on the brokers' subscribers, the
+    old broker's first); returns (gw, pty, subs, log mark of the reload)."""
+    pty = Pty()
+    cfg = gateway_config(broker_list[0], serial=[serial_dev("MOT01", pty.path)], routes=routes(),
+                         mqtt=old_mqtt, **(top_old or {}))
+    new = gateway_config(broker_list[0], serial=[serial_dev("MOT01", pty.path)], routes=routes(),
+                         mqtt=new_mqtt, **(top_new or {}))
+    subs = [Sub(b, list(sub_topics)) for b in broker_list]
+    gw = Gateway(cfg)
+    status = (old_mqtt or {}).get("status_topic", STATUS).replace("${station}", "S013")
+    subs[0].expect(status, "online", timeout=15)
+    wait_for_first_line(pty, subs[0])
+    feeder = Feeder(pty, n=n)
+    feeder.start()
+    assert feeder.reached.wait(30)
+    mark = gw.log_mark()
+    gw.rewrite_config(new)
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r"reloaded ", since=mark, timeout=15)
+    feeder.join(60)
+    assert feeder.error is None, feeder.error
+    got = collect(subs if new_brokers is None else [subs[i] for i in new_brokers], n)
+    check_stream(name, got, n)
+    gw.assert_running()
+    return gw, pty, subs, mark
+
+
+# --------------------------------------------------------------------------
+# the mqtt group
+
+def test_reload_uri_moves_to_a_second_broker():
+    """uri -> another broker: the lines before the reload are on the first,
+    the rest on the second, none lost, in order; the first broker's status
+    says "offline" (retained), the second's "online"; commands come from the
+    second broker."""
+    a, b = Broker(), Broker()
+    gw, pty, subs, mark = run_case("uri", [a, b], {}, {"uri": b.uri})
+    wait_retained(b, STATUS, "online")
+    wait_retained(a, STATUS, "offline")
+    command_reaches(b, pty)
+    assert connect_lines(b), "no connection on the new broker:\n%s" % b.log_text()[-2000:]
+
+
+def test_reload_client_id():
+    a = Broker()
+    gw, pty, subs, mark = run_case("client_id", [a], {}, {"client_id": "mqttgw-renamed"})
+    wait_until(lambda: connect_lines(a, "mqttgw-renamed"), 10, what="a connection as mqttgw-renamed")
+    wait_retained(a, STATUS, "online")
+    command_reaches(a, pty)
+
+
+def _protocol(old, new):
+    a = Broker()
+    name = "protocol_%d_to_%d" % (old, new)
+    gw, pty, subs, mark = run_case(name, [a], {"protocol": old}, {"protocol": new})
+    p = {4: "p2", 5: "p5"}
+    wait_until(lambda: len(connect_lines(a)) >= 2 and connect_lines(a)[-1].startswith(p[new]), 10,
+               what="a connection with MQTT %d" % new)
+    assert connect_lines(a)[0].startswith(p[old]), connect_lines(a)
+    assert not re.search(r"wrong MQTT version|publish to .* failed", gw.log_text()[mark:]), gw.log_tail(20)
+    wait_retained(a, STATUS, "online")
+    command_reaches(a, pty)
+
+
+def test_reload_protocol_4_to_5():
+    """The issue's bug: accepted, then every publish failed ("Options for
+    wrong MQTT version"), or refused as needing a restart."""
+    _protocol(4, 5)
+
+
+def test_reload_protocol_5_to_4():
+    _protocol(5, 4)
+
+
+def test_reload_keepalive_and_clean_session():
+    a = Broker()
+    gw, pty, subs, mark = run_case("keepalive_clean_session", [a], {"keepalive": 10, "clean_session": True},
+                                   {"keepalive": 7, "clean_session": False})
+    wait_until(lambda: len(connect_lines(a)) >= 2, 10, what="a second connection")
+    last = connect_lines(a)[-1]
+    assert "k7" in last and "c0" in last, last
+    command_reaches(a, pty)
+
+
+def test_reload_session_expiry():
+    a = Broker()
+    gw, pty, subs, mark = run_case("session_expiry", [a], {"protocol": 5, "clean_session": False},
+                                   {"protocol": 5, "clean_session": False, "session_expiry": 120})
+    wait_until(lambda: len(connect_lines(a)) >= 2, 10, what="a second connection")
+    command_reaches(a, pty)
+
+
+def test_reload_default_qos():
+    """mqtt.qos (the routes' default) 1 -> 0: applies to the running client,
+    the lines after it arrive with QoS 0."""
+    a = Broker()
+    gw, pty, subs, mark = run_case("qos", [a], {"qos": 1}, {"qos": 0})
+    pty.write(b"AFTER QOS\r\n")
+    m = subs[0].expect(SEND, "AFTER QOS")
+    assert m.qos == 0, m
+
+
+def _passwd(path, user, password):
+    r = subprocess.run(["mosquitto_passwd", "-b", path, user, password], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    assert r.returncode == 0, r.stdout
+
+
+def test_reload_username_and_password_file():
+    """A broker that wants a password: alice -> bob, each with a password
+    file of their own; then bob's password changes in the same file and the
+    broker's too: a reload with an unchanged config applies it."""
+    d = harness.tmpdir()
+    pw = os.path.join(d, "mosquitto.passwd")
+    open(pw, "w").close()
+    _passwd(pw, "alice", "alice-secret")
+    _passwd(pw, "bob", "bob-secret")
+    _passwd(pw, "hx", "hx")  # not used: the harness's own clients need anonymous access
+    a = Broker(extra_conf="password_file %s" % pw)
+    files = {}
+    for who in ("alice", "bob"):
+        files[who] = os.path.join(d, "%s.pw" % who)
+        with open(files[who], "w") as f:
+            f.write("%s-secret\n" % who)
+        os.chmod(files[who], 0o600)
+    gw, pty, subs, mark = run_case("username_password_file", [a],
+                                   {"username": "alice", "password_file": files["alice"]},
+                                   {"username": "bob", "password_file": files["bob"]})
+    wait_until(lambda: any("u'bob'" in c for c in connect_lines(a)), 10, what="a connection as bob")
+    command_reaches(a, pty)
+
+
+def test_reload_status_topic_moves_will_and_status():
+    """status_topic: the old topic says "offline" (retained), the new one
+    "online"; and the new one is the will: a kill -9 makes it "offline"."""
+    a = Broker()
+    gw, pty, subs, mark = run_case("status_topic", [a], {}, {"status_topic": "S013/gw/state"},
+                                   sub_topics=("S013/#",))
+    wait_retained(a, "S013/gw/state", "online")
+    wait_retained(a, STATUS, "offline")
+    command_reaches(a, pty)
+    gw.kill()
+    wait_retained(a, "S013/gw/state", "offline", timeout=30)
+
+
+def test_reload_stats_topic_and_interval():
+    a = Broker()
+    gw, pty, subs, mark = run_case("stats_topic", [a], {},
+                                   {"stats_topic": "${station}/gateway/stats", "stats_interval": 1})
+    m = subs[0].expect("S013/gateway/stats", timeout=5)
+    assert m.payload.startswith("{"), m
+    # no new client for it: one connection only
+    assert len(connect_lines(a)) == 1, connect_lines(a)
+
+
+def test_reload_link_check():
+    """link_timeout_ms on: the new client probes the broker (an UNSUBSCRIBE
+    of the link check topic, in the broker's log)."""
+    a = Broker()
+    gw, pty, subs, mark = run_case("link_timeout_ms", [a], {}, {"link_timeout_ms": 1500})
+    wait_until(lambda: re.search(r"Received UNSUBSCRIBE from mqttgw-S013", a.log_text()), 10,
+               what="a link probe")
+    command_reaches(a, pty)
+
+
+def test_reload_timers():
+    """reconnect_min_ms, reconnect_max_ms, ack_timeout_ms: a new client,
+    nothing lost."""
+    a = Broker()
+    run_case("reconnect_ack_timers", [a], {},
+             {"reconnect_min_ms": 200, "reconnect_max_ms": 2000, "ack_timeout_ms": 8000})
+
+
+def test_reload_tls():
+    """tcp:// -> ssl:// with a CA on the same broker's TLS listener."""
+    from test_mqtt_reliability import make_pki
+    pki = make_pki(harness.tmpdir())
+    port = harness.free_port()
+    a = Broker(extra_conf="listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"
+               % (port, pki["ca.crt"], pki["server.crt"], pki["server.key"]))
+    wait_until(lambda: harness._can_connect(port), 5, what="the TLS listener")
+    gw, pty, subs, mark = run_case("tls", [a], {},
+                                   {"uri": "ssl://127.0.0.1:%d" % port, "tls": {"ca_file": pki["ca.crt"]}})
+    gw.wait_for_log(r"connected to ssl://127\.0\.0\.1:%d" % port, since=mark)
+    command_reaches(a, pty)
+
+
+def test_reload_refused_keeps_running():
+    """An invalid config (and a password file that cannot be read) is
+    refused whole: the running client goes on, nothing lost."""
+    a = Broker()
+    pty = Pty()
+    sub = Sub(a, ["S013/#"])
+    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
+    gw = Gateway(cfg)
+    sub.expect(STATUS, "online", timeout=15)
+    wait_for_first_line(pty, sub)
+    feeder = Feeder(pty)
+    feeder.start()
+    assert feeder.reached.wait(30)
+    mark = gw.log_mark()
+    gw.rewrite_config(dict(cfg, mqtt=dict(cfg["mqtt"], username="x", password_file="/nonexistent/pw",
+                                          client_id="other")))
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r"reload refused, the running config stays: .*password_file", since=mark)
+    feeder.join(60)
+    check_stream("refused", collect([sub], N), N)
+    assert len(connect_lines(a)) == 1
+
+
+# --------------------------------------------------------------------------
+# the buffer group
+
+def test_reload_max_messages_applies_offline():
+    """buffer.max_messages 1000 -> 100 under traffic: nothing lost; then,
+    with the broker gone, 150 lines: the newest 100 arrive."""
+    a = Broker()
+    gw, pty, subs, mark = run_case("max_messages", [a], {}, {}, top_new={"buffer": {"max_messages": 100}})
+    subs[0].stop()
+    a.stop()
+    gw.wait_for_log(r"connection lost|cannot connect", since=mark)
+    for i in range(1, 151):
+        pty.write(b"OFF %05d\r\n" % i)
+    pty.wait_drained()      # read, so queued, before the broker is back
+    a.start()
+    sub = Sub(a, ["S013/#"])
+    got = collect([sub], 100, prefix="OFF ", timeout=20)
+    print("reload-summary: max_messages_offline sent=150 received=%d (newest 100 expected)" % len(got))
+    assert got == list(range(51, 151)), got[:10]
+
+
+def test_reload_qos0_buffers_offline():
+    """buffer.qos0 false -> true: QoS 0 lines written while the broker is
+    down are kept and arrive when it is back."""
+    a = Broker()
+    pty = Pty()
+    r = routes() + []
+    r.insert(1, {"from": "serial:MOT01", "match": "^Q0 ", "to": "mqtt:${station}/MOT01/Q0", "qos": 0})
+    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=r)
+    new = dict(cfg, buffer={"qos0": True})
+    sub = Sub(a, ["S013/#"])
+    gw = Gateway(cfg)
+    sub.expect(STATUS, "online", timeout=15)
+    wait_for_first_line(pty, sub)
+    feeder = Feeder(pty)
+    feeder.start()
+    assert feeder.reached.wait(30)
+    mark = gw.log_mark()
+    gw.rewrite_config(new)
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r"reloaded ", since=mark)
+    feeder.join(60)
+    check_stream("qos0", collect([sub], N), N)
+    sub.stop()
+    a.stop()
+    gw.wait_for_log(r"connection lost", since=mark)
+    for i in range(1, 51):
+        pty.write(b"Q0 %05d\r\n" % i)
+    pty.wait_drained()
+    a.start()
+    sub = Sub(a, ["S013/#"])
+    got = collect([sub], 50, prefix="Q0 ", topic="S013/MOT01/Q0", timeout=20)
+    print("reload-summary: qos0_offline sent=50 received=%d" % len(got))
+    assert got == list(range(1, 51)), got
+
+
+def _journal(d):
+    return os.path.join(d, "outq.journal")
+
+
+def test_reload_buffer_dir_moves_the_journal():
+    """buffer.dir "" -> A -> B under traffic: nothing lost; the journal is
+    in B and gone from A; then, broker down, lines queued, the daemon
+    killed (-9) and started again: they come back from B's journal."""
+    a = Broker()
+    da, db = harness.tmpdir() + "/spool-a", harness.tmpdir() + "/spool-b"
+    os.makedirs(da)
+    os.makedirs(db)
+    gw, pty, subs, mark = run_case("buffer_dir_memory_to_A", [a], {}, {}, top_new={"buffer": {"dir": da}})
+    assert os.path.exists(_journal(da))
+    cfg_b = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes(), buffer={"dir": db})
+    feeder = Feeder(pty, prefix=b"SQB")
+    feeder.start()
+    assert feeder.reached.wait(30)
+    mark = gw.log_mark()
+    gw.rewrite_config(cfg_b)
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r"reloaded ", since=mark)
+    feeder.join(60)
+    check_stream("buffer_dir_A_to_B", collect(subs, N, prefix="SQB "), N)
+    assert gw.wait_for_log(r"the journal moved to %s" % re.escape(_journal(db)), since=mark)
+    assert not os.path.exists(_journal(da)), "the old journal was left behind"
+    assert os.path.exists(_journal(db))
+    # the new journal is the one in force: it survives a kill
+    subs[0].stop()
+    a.stop()
+    gw.wait_for_log(r"connection lost", since=mark)
+    for i in range(1, 31):
+        pty.write(b"KEEP %05d\r\n" % i)
+    pty.wait_drained()
+    wait_until(lambda: os.path.getsize(_journal(db)) > 30 * 20, 10, what="30 lines in B's journal")
+    gw.kill()
+    gw2 = Gateway(cfg_b)
+    gw2.wait_for_log(r"30 messages restored from %s" % re.escape(_journal(db)))
+    a.start()
+    sub = Sub(a, ["S013/#"])
+    got = collect([sub], 30, prefix="KEEP ", timeout=20)
+    print("reload-summary: buffer_dir_after_kill sent=30 received=%d" % len(got))
+    assert sorted(set(got)) == list(range(1, 31)), got
+
+
+def test_reload_buffer_dir_refused_when_taken():
+    """A new buffer.dir that holds an earlier run's journal: refused (its
+    messages can neither go behind ours nor be dropped); nothing changes."""
+    a = Broker()
+    d = harness.tmpdir() + "/spool-taken"
+    os.makedirs(d)
+    with open(_journal(d), "wb") as f:
+        f.write(b"x" * 100)
+    pty = Pty()
+    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
+    sub = Sub(a, ["S013/#"])
+    gw = Gateway(cfg)
+    sub.expect(STATUS, "online", timeout=15)
+    mark = gw.log_mark()
+    gw.rewrite_config(dict(cfg, buffer={"dir": d}))
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r"reload refused, the running config stays: buffer.dir: .* already holds a journal",
+                    since=mark)
+    assert os.path.getsize(_journal(d)) == 100
+    wait_for_first_line(pty, sub)
+
+
+def test_reload_buffer_sync():
+    a = Broker()
+    d = harness.tmpdir() + "/spool-sync"
+    os.makedirs(d)
+    run_case("buffer_sync", [a], {}, {}, top_old={"buffer": {"dir": d, "sync": "none"}},
+             top_new={"buffer": {"dir": d, "sync": "always"}})
+    assert os.path.exists(_journal(d))
