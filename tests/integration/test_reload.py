@@ -48,6 +48,7 @@ class Feeder(threading.Thread):
         super().__init__(daemon=True)
         self.pty, self.n, self.at, self.period, self.prefix = pty, n, at, period, prefix
         self.reached = threading.Event()
+        self.written = 0
         self.error = None
 
     def run(self):
@@ -55,6 +56,7 @@ class Feeder(threading.Thread):
             t = time.monotonic()
             for i in range(1, self.n + 1):
                 self.pty.write(b"%s %05d\r\n" % (self.prefix, i))
+                self.written = i
                 if i == self.at:
                     self.reached.set()
                 t += self.period
@@ -66,13 +68,18 @@ class Feeder(threading.Thread):
         self.reached.set()
 
 
-def collect(subs, n, prefix="SEQ ", topic=SEND, timeout=30.0):
+def collect(subs, n, prefix="SEQ ", topic=SEND, timeout=30.0, last=None):
     """Numbers of the prefix lines on topic from all subs until n distinct
-    ones came (or the deadline): a list in arrival order per sub, joined in
-    the order subs are given (an old broker's, then a new one's)."""
+    ones came, or line `last` did (or the deadline): a list in arrival order
+    per sub, joined in the order subs are given (an old broker's, then a
+    new one's)."""
     got = [[] for _ in subs]
     deadline = time.monotonic() + timeout
-    while len(set(x for g in got for x in g)) < n and time.monotonic() < deadline:
+
+    def done():
+        seen = set(x for g in got for x in g)
+        return last in seen if last is not None else len(seen) >= n
+    while not done() and time.monotonic() < deadline:
         for i, s in enumerate(subs):
             m = s.next(0.02)
             while m is not None:
@@ -479,3 +486,44 @@ def test_reload_buffer_sync():
     run_case("buffer_sync", [a], {}, {}, top_old={"buffer": {"dir": d, "sync": "none"}},
              top_new={"buffer": {"dir": d, "sync": "always"}})
     assert os.path.exists(_journal(d))
+
+
+def test_reload_uri_carries_unacknowledged_messages_over():
+    """The old broker stops answering (SIGSTOP) while lines stream in: the
+    publishes handed to it stay unacknowledged. A reload to a second broker
+    sends every one of them there, in order, before the newer ones; the old
+    broker, woken again, may deliver copies of some (counted as repeats)."""
+    a, b = Broker(), Broker()
+    pty = Pty()
+    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
+    subs = [Sub(a, ["S013/#"]), Sub(b, ["S013/#"])]
+    gw = Gateway(cfg)
+    subs[0].expect(STATUS, "online", timeout=15)
+    wait_for_first_line(pty, subs[0])
+    feeder = Feeder(pty)
+    feeder.start()
+    assert feeder.reached.wait(30)
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        # lines go out to the frozen broker and wait for their PUBACK
+        wait_until(lambda: feeder.written >= RELOAD_AT + 80, 10, what="80 more lines")
+        pty.wait_drained()
+        mark = gw.log_mark()
+        gw.rewrite_config(dict(cfg, mqtt=dict(cfg["mqtt"], uri=b.uri)))
+        gw.signal(signal.SIGHUP)
+        gw.wait_for_log(r"reloaded ", since=mark, timeout=15)
+        feeder.join(60)
+        got_b = collect([subs[1]], 0, last=N, timeout=30)
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    # what the old broker had (before the freeze, and any it took in before it stopped answering)
+    got_a = collect([subs[0]], 0, last=got_b[0] - 1, timeout=10)
+    got = got_a + got_b
+    print("reload-summary: uri_unacknowledged_in_flight old_broker=%d new_broker=%d first_on_new=%d"
+          % (len(got_a), len(got_b), got_b[0]))
+    assert gw.wait_for_log(r"not acknowledged before the client was replaced", since=mark)
+    check_stream("uri_unacknowledged_in_flight", got, N)
+    assert got_b[0] <= RELOAD_AT + 1, "the unacknowledged lines did not go to the new broker: %r" % got_b[:5]
+    wait_retained(b, STATUS, "online")
+    command_reaches(b, pty)
+    gw.assert_running()
