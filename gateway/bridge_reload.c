@@ -219,8 +219,9 @@ static int bridge_swap_devices(struct bridge *b, const struct config *nc, uint64
  *
  * A new buffer.dir: the queue's journal moves there (the old file is
  * removed); a serial port's journal of bytes read but not yet queued
- * stays in the old directory while that port stays open, and a port
- * opened from now on journals in the new one.
+ * (its partial frame) stays in the old directory, with the old sync, while
+ * that device is kept (drivers open it once per device), and a device
+ * made from now on journals in the new one.
  */
 static void bridge_set_spool(struct bridge *b, const struct config *nc)
 {
