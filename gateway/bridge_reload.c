@@ -246,7 +246,7 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	struct subs *subs;
 	const char *changed;
 	char *spool = NULL, *old_spool;
-	int i, dir_changed, replaced;
+	int i, dir_changed, replaced, was_up;
 
 	b->reloads++;
 
@@ -294,12 +294,13 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	if (changed)
 		log_msg(LOG_INFO, "reload: mqtt settings changed (mqtt.%s first): the client is made anew", changed);
 	/* everything that points into the old config moves first */
+	was_up = mqtt_is_connected(b->mqtt);
 	replaced = mqtt_reconf_commit(b->mqtt, mr, now);
 	if (mqtt_is_connected(b->mqtt))
 		bridge_subscribe_all(b);	/* a new client subscribes when it connects */
-	else if (replaced && b->connected_at) {
+	else if (replaced && was_up) {
 		/* down until the new client connects: fail-safes run their grace, as for any loss */
-		b->connected_at = 0;
+		b->connected_at = 0;	/* and no "quick loss" is counted for it */
 		bridge_link(b, 0, now);
 	}
 	/* the stats topic and interval apply at once: started, stopped or rescheduled */
