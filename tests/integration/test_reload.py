@@ -32,6 +32,14 @@ N = 400              # lines a test feeds
 PERIOD = 0.004       # one line each 4 ms: 250 lines/s
 RELOAD_AT = 120      # the SIGHUP goes once this many lines are written
 
+# Tests that show an open problem are listed here, not hidden (the runner
+# skips them with the reason; MQTTGW_RUN_KNOWN=1 runs them).
+KNOWN_ISSUES = {} if harness.PROTOCOL == 5 else {
+    name: "MQTT 3.1.1 and QoS 2: a backlog sent at once exceeds mosquitto's max_inflight_messages (20) "
+          "and the broker drops every new connection (also after a broker restart, before this branch; "
+          "MQTT 5 passes: the window follows Receive Maximum)"
+    for name in ("test_reload_uri_carries_unacknowledged_qos2_over", "test_qos2_backlog_after_a_broker_restart")}
+
 
 def routes(**send_kw):
     r = {"from": "serial:MOT01", "to": "mqtt:${station}/MOT01/SEND"}
@@ -488,14 +496,14 @@ def test_reload_buffer_sync():
     assert os.path.exists(_journal(d))
 
 
-def test_reload_uri_carries_unacknowledged_messages_over():
+def _unacknowledged_carried_over(qos):
     """The old broker stops answering (SIGSTOP) while lines stream in: the
     publishes handed to it stay unacknowledged. A reload to a second broker
     sends every one of them there, in order, before the newer ones; the old
     broker, woken again, may deliver copies of some (counted as repeats)."""
     a, b = Broker(), Broker()
     pty = Pty()
-    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
+    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes(qos=qos))
     subs = [Sub(a, ["S013/#"]), Sub(b, ["S013/#"])]
     gw = Gateway(cfg)
     subs[0].expect(STATUS, "online", timeout=15)
@@ -519,11 +527,81 @@ def test_reload_uri_carries_unacknowledged_messages_over():
     # what the old broker had (before the freeze, and any it took in before it stopped answering)
     got_a = collect([subs[0]], 0, last=got_b[0] - 1, timeout=10)
     got = got_a + got_b
-    print("reload-summary: uri_unacknowledged_in_flight old_broker=%d new_broker=%d first_on_new=%d"
-          % (len(got_a), len(got_b), got_b[0]))
+    name = "uri_unacknowledged_in_flight_qos%d" % qos
+    print("reload-summary: %s old_broker=%d new_broker=%d first_on_new=%d"
+          % (name, len(got_a), len(got_b), got_b[0]))
     assert gw.wait_for_log(r"not acknowledged before the client was replaced", since=mark)
-    check_stream("uri_unacknowledged_in_flight", got, N)
+    try:
+        check_stream(name, got, N)
+    except AssertionError:
+        print("--- new broker's log ---\n" + b.log_text()[-3000:])
+        raise
     assert got_b[0] <= RELOAD_AT + 1, "the unacknowledged lines did not go to the new broker: %r" % got_b[:5]
     wait_retained(b, STATUS, "online")
     command_reaches(b, pty)
     gw.assert_running()
+
+
+def test_reload_uri_carries_unacknowledged_qos1_over():
+    _unacknowledged_carried_over(1)
+
+
+def test_reload_uri_carries_unacknowledged_qos2_over():
+    _unacknowledged_carried_over(2)
+
+
+def test_reload_uri_while_the_old_broker_is_down():
+    """The broker is gone and lines pile up in the queue; the config is
+    fixed to name another broker: everything queued arrives there, in
+    order, then the lines written after the reload."""
+    a, b = Broker(), Broker()
+    pty = Pty()
+    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
+    sub = Sub(a, ["S013/#"])
+    gw = Gateway(cfg)
+    sub.expect(STATUS, "online", timeout=15)
+    wait_for_first_line(pty, sub)
+    sub.stop()
+    mark = gw.log_mark()
+    a.stop()
+    gw.wait_for_log(r"connection lost", since=mark)
+    feeder = Feeder(pty)
+    feeder.start()
+    assert feeder.reached.wait(30)
+    subb = Sub(b, ["S013/#"])
+    mark = gw.log_mark()
+    gw.rewrite_config(dict(cfg, mqtt=dict(cfg["mqtt"], uri=b.uri)))
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r"reloaded ", since=mark, timeout=15)
+    feeder.join(60)
+    check_stream("uri_old_broker_down", collect([subb], N), N)
+    wait_retained(b, STATUS, "online")
+    command_reaches(b, pty)
+    gw.assert_running()
+
+
+
+def test_qos2_backlog_after_a_broker_restart():
+    """Not a reload: the cause of the QoS 2 known issue. A backlog of QoS 2
+    publishes sent at once on a new MQTT 3.1.1 connection: mosquitto 2.0
+    takes at most max_inflight_messages (20) QoS 2 publishes awaiting
+    PUBREL from a client and drops the connection beyond (MQTT 5 says it in
+    Receive Maximum, which the gateway honours); the gateway's window is
+    1000, so every new connection dies, and the strikes drop messages."""
+    a = Broker()
+    pty = Pty()
+    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes(qos=2))
+    sub = Sub(a, ["S013/#"])
+    gw = Gateway(cfg)
+    sub.expect(STATUS, "online", timeout=15)
+    wait_for_first_line(pty, sub)
+    sub.stop()
+    mark = gw.log_mark()
+    a.stop()
+    gw.wait_for_log(r"connection lost", since=mark)
+    for i in range(1, 101):
+        pty.write(b"SEQ %05d\r\n" % i)
+    pty.wait_drained()
+    a.start()
+    sub = Sub(a, ["S013/#"])
+    check_stream("qos2_backlog_after_restart", collect([sub], 100, timeout=20), 100)
