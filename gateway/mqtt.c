@@ -1557,7 +1557,11 @@ void mqtt_reconf_abort(struct mqtt_reconf *r)
 	mqtt_reconf_free(r);
 }
 
-/* The old client's clean DISCONNECT is written (ctx: an eventfd to wake the waiting loop thread). */
+/*
+ * The old client's clean DISCONNECT is written (ctx: an eventfd to wake the
+ * waiting loop thread). Four callbacks for one thing: paho types them by
+ * outcome and by MQTT version, and refuses v3 ones on an MQTT 5 client.
+ */
 static void mqtt_reconf_wake(void *ctx)
 {
 	uint64_t one = 1;

@@ -151,28 +151,64 @@ def wait_for_first_line(pty, sub):
     sub.drain()
 
 
+def start(broker, rts=None, **cfg_kw):
+    """A pty, the daemon on broker with rts (default: routes()) and cfg_kw
+    (gateway_config's), a subscriber on S013/#; returns (cfg, pty, sub, gw)
+    once the status says "online" and a line from the port was published."""
+    pty = Pty()
+    cfg = gateway_config(broker, serial=[serial_dev("MOT01", pty.path)], routes=rts or routes(), **cfg_kw)
+    sub = Sub(broker, ["S013/#"])
+    gw = Gateway(cfg)
+    sub.expect(cfg["mqtt"].get("status_topic", STATUS).replace("${station}", "S013"), "online", timeout=15)
+    wait_for_first_line(pty, sub)
+    return cfg, pty, sub, gw
+
+
+def sighup(gw, new, expect=r"reloaded "):
+    """Write the new config, SIGHUP, wait for expect in the log; the log mark before."""
+    mark = gw.log_mark()
+    gw.rewrite_config(new)
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(expect, since=mark, timeout=15)
+    return mark
+
+
+def broker_gone(gw, broker, sub):
+    """The subscriber and then the broker stop; returns once the daemon saw it."""
+    sub.stop()
+    mark = gw.log_mark()
+    broker.stop()
+    gw.wait_for_log(r"connection lost", since=mark)
+
+
+def write_offline(pty, prefix, n):
+    """n lines "PREFIX 00001".. while the broker is away; returns once the
+    daemon read them (so queued, or dropped)."""
+    for i in range(1, n + 1):
+        pty.write(b"%s %05d\r\n" % (prefix, i))
+    pty.wait_drained()
+
+
+def broker_back(broker):
+    """The broker starts again; a subscriber on S013/# of it."""
+    broker.start()
+    return Sub(broker, ["S013/#"])
+
+
 def run_case(name, broker_list, old_mqtt, new_mqtt, new_brokers=None, top_old=None, top_new=None,
              sub_topics=("S013/#",), n=N):
     """Start on old settings, feed N lines, reload to the new ones at
     RELOAD_AT, check every line arrived (on the brokers' subscribers, the
     old broker's first); returns (gw, pty, subs, log mark of the reload)."""
-    pty = Pty()
-    cfg = gateway_config(broker_list[0], serial=[serial_dev("MOT01", pty.path)], routes=routes(),
-                         mqtt=old_mqtt, **(top_old or {}))
+    subs = [Sub(b, list(sub_topics)) for b in broker_list[1:]]
+    cfg, pty, sub, gw = start(broker_list[0], mqtt=old_mqtt, **(top_old or {}))
+    subs.insert(0, sub)
     new = gateway_config(broker_list[0], serial=[serial_dev("MOT01", pty.path)], routes=routes(),
                          mqtt=new_mqtt, **(top_new or {}))
-    subs = [Sub(b, list(sub_topics)) for b in broker_list]
-    gw = Gateway(cfg)
-    status = (old_mqtt or {}).get("status_topic", STATUS).replace("${station}", "S013")
-    subs[0].expect(status, "online", timeout=15)
-    wait_for_first_line(pty, subs[0])
     feeder = Feeder(pty, n=n)
     feeder.start()
     assert feeder.reached.wait(30)
-    mark = gw.log_mark()
-    gw.rewrite_config(new)
-    gw.signal(signal.SIGHUP)
-    gw.wait_for_log(r"reloaded ", since=mark, timeout=15)
+    mark = sighup(gw, new)
     feeder.join(60)
     assert feeder.error is None, feeder.error
     got = collect(subs if new_brokers is None else [subs[i] for i in new_brokers], n)
@@ -345,20 +381,13 @@ def test_reload_refused_keeps_running():
     """An invalid config (and a password file that cannot be read) is
     refused whole: the running client goes on, nothing lost."""
     a = Broker()
-    pty = Pty()
-    sub = Sub(a, ["S013/#"])
-    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
-    gw = Gateway(cfg)
-    sub.expect(STATUS, "online", timeout=15)
-    wait_for_first_line(pty, sub)
+    cfg, pty, sub, gw = start(a)
     feeder = Feeder(pty)
     feeder.start()
     assert feeder.reached.wait(30)
-    mark = gw.log_mark()
-    gw.rewrite_config(dict(cfg, mqtt=dict(cfg["mqtt"], username="x", password_file="/nonexistent/pw",
-                                          client_id="other")))
-    gw.signal(signal.SIGHUP)
-    gw.wait_for_log(r"reload refused, the running config stays: .*password_file", since=mark)
+    sighup(gw, dict(cfg, mqtt=dict(cfg["mqtt"], username="x", password_file="/nonexistent/pw",
+                                   client_id="other")),
+           expect=r"reload refused, the running config stays: .*password_file")
     feeder.join(60)
     check_stream("refused", collect([sub], N), N)
     assert len(connect_lines(a)) == 1
@@ -372,14 +401,9 @@ def test_reload_max_messages_applies_offline():
     with the broker gone, 150 lines: the newest 100 arrive."""
     a = Broker()
     gw, pty, subs, mark = run_case("max_messages", [a], {}, {}, top_new={"buffer": {"max_messages": 100}})
-    subs[0].stop()
-    a.stop()
-    gw.wait_for_log(r"connection lost|cannot connect", since=mark)
-    for i in range(1, 151):
-        pty.write(b"OFF %05d\r\n" % i)
-    pty.wait_drained()      # read, so queued, before the broker is back
-    a.start()
-    sub = Sub(a, ["S013/#"])
+    broker_gone(gw, a, subs[0])
+    write_offline(pty, b"OFF", 150)
+    sub = broker_back(a)
     got = collect([sub], 100, prefix="OFF ", timeout=20)
     print("reload-summary: max_messages_offline sent=150 received=%d (newest 100 expected)" % len(got))
     assert got == list(range(51, 151)), got[:10]
@@ -389,32 +413,18 @@ def test_reload_qos0_buffers_offline():
     """buffer.qos0 false -> true: QoS 0 lines written while the broker is
     down are kept and arrive when it is back."""
     a = Broker()
-    pty = Pty()
-    r = routes() + []
+    r = routes()
     r.insert(1, {"from": "serial:MOT01", "match": "^Q0 ", "to": "mqtt:${station}/MOT01/Q0", "qos": 0})
-    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=r)
-    new = dict(cfg, buffer={"qos0": True})
-    sub = Sub(a, ["S013/#"])
-    gw = Gateway(cfg)
-    sub.expect(STATUS, "online", timeout=15)
-    wait_for_first_line(pty, sub)
+    cfg, pty, sub, gw = start(a, r)
     feeder = Feeder(pty)
     feeder.start()
     assert feeder.reached.wait(30)
-    mark = gw.log_mark()
-    gw.rewrite_config(new)
-    gw.signal(signal.SIGHUP)
-    gw.wait_for_log(r"reloaded ", since=mark)
+    sighup(gw, dict(cfg, buffer={"qos0": True}))
     feeder.join(60)
     check_stream("qos0", collect([sub], N), N)
-    sub.stop()
-    a.stop()
-    gw.wait_for_log(r"connection lost", since=mark)
-    for i in range(1, 51):
-        pty.write(b"Q0 %05d\r\n" % i)
-    pty.wait_drained()
-    a.start()
-    sub = Sub(a, ["S013/#"])
+    broker_gone(gw, a, sub)
+    write_offline(pty, b"Q0", 50)
+    sub = broker_back(a)
     got = collect([sub], 50, prefix="Q0 ", topic="S013/MOT01/Q0", timeout=20)
     print("reload-summary: qos0_offline sent=50 received=%d" % len(got))
     assert got == list(range(1, 51)), got
@@ -438,28 +448,20 @@ def test_reload_buffer_dir_moves_the_journal():
     feeder = Feeder(pty, prefix=b"SQB")
     feeder.start()
     assert feeder.reached.wait(30)
-    mark = gw.log_mark()
-    gw.rewrite_config(cfg_b)
-    gw.signal(signal.SIGHUP)
-    gw.wait_for_log(r"reloaded ", since=mark)
+    mark = sighup(gw, cfg_b)
     feeder.join(60)
     check_stream("buffer_dir_A_to_B", collect(subs, N, prefix="SQB "), N)
     assert gw.wait_for_log(r"the journal moved to %s" % re.escape(_journal(db)), since=mark)
     assert not os.path.exists(_journal(da)), "the old journal was left behind"
     assert os.path.exists(_journal(db))
     # the new journal is the one in force: it survives a kill
-    subs[0].stop()
-    a.stop()
-    gw.wait_for_log(r"connection lost", since=mark)
-    for i in range(1, 31):
-        pty.write(b"KEEP %05d\r\n" % i)
-    pty.wait_drained()
+    broker_gone(gw, a, subs[0])
+    write_offline(pty, b"KEEP", 30)
     wait_until(lambda: os.path.getsize(_journal(db)) > 30 * 20, 10, what="30 lines in B's journal")
     gw.kill()
     gw2 = Gateway(cfg_b)
     gw2.wait_for_log(r"30 messages restored from %s" % re.escape(_journal(db)))
-    a.start()
-    sub = Sub(a, ["S013/#"])
+    sub = broker_back(a)
     got = collect([sub], 30, prefix="KEEP ", timeout=20)
     print("reload-summary: buffer_dir_after_kill sent=30 received=%d" % len(got))
     assert sorted(set(got)) == list(range(1, 31)), got
@@ -473,16 +475,9 @@ def test_reload_buffer_dir_refused_when_taken():
     os.makedirs(d)
     with open(_journal(d), "wb") as f:
         f.write(b"x" * 100)
-    pty = Pty()
-    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
-    sub = Sub(a, ["S013/#"])
-    gw = Gateway(cfg)
-    sub.expect(STATUS, "online", timeout=15)
-    mark = gw.log_mark()
-    gw.rewrite_config(dict(cfg, buffer={"dir": d}))
-    gw.signal(signal.SIGHUP)
-    gw.wait_for_log(r"reload refused, the running config stays: buffer.dir: .* already holds a journal",
-                    since=mark)
+    cfg, pty, sub, gw = start(a)
+    sighup(gw, dict(cfg, buffer={"dir": d}),
+           expect=r"reload refused, the running config stays: buffer.dir: .* already holds a journal")
     assert os.path.getsize(_journal(d)) == 100
     wait_for_first_line(pty, sub)
 
@@ -502,12 +497,9 @@ def _unacknowledged_carried_over(qos):
     sends every one of them there, in order, before the newer ones; the old
     broker, woken again, may deliver copies of some (counted as repeats)."""
     a, b = Broker(), Broker()
-    pty = Pty()
-    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes(qos=qos))
-    subs = [Sub(a, ["S013/#"]), Sub(b, ["S013/#"])]
-    gw = Gateway(cfg)
-    subs[0].expect(STATUS, "online", timeout=15)
-    wait_for_first_line(pty, subs[0])
+    subb = Sub(b, ["S013/#"])
+    cfg, pty, suba, gw = start(a, routes(qos=qos))
+    subs = [suba, subb]
     feeder = Feeder(pty)
     feeder.start()
     assert feeder.reached.wait(30)
@@ -516,10 +508,7 @@ def _unacknowledged_carried_over(qos):
         # lines go out to the frozen broker and wait for their PUBACK
         wait_until(lambda: feeder.written >= RELOAD_AT + 80, 10, what="80 more lines")
         pty.wait_drained()
-        mark = gw.log_mark()
-        gw.rewrite_config(dict(cfg, mqtt=dict(cfg["mqtt"], uri=b.uri)))
-        gw.signal(signal.SIGHUP)
-        gw.wait_for_log(r"reloaded ", since=mark, timeout=15)
+        mark = sighup(gw, dict(cfg, mqtt=dict(cfg["mqtt"], uri=b.uri)))
         feeder.join(60)
         got_b = collect([subs[1]], 0, last=N, timeout=30)
     finally:
@@ -555,30 +544,18 @@ def test_reload_uri_while_the_old_broker_is_down():
     fixed to name another broker: everything queued arrives there, in
     order, then the lines written after the reload."""
     a, b = Broker(), Broker()
-    pty = Pty()
-    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes())
-    sub = Sub(a, ["S013/#"])
-    gw = Gateway(cfg)
-    sub.expect(STATUS, "online", timeout=15)
-    wait_for_first_line(pty, sub)
-    sub.stop()
-    mark = gw.log_mark()
-    a.stop()
-    gw.wait_for_log(r"connection lost", since=mark)
+    cfg, pty, sub, gw = start(a)
+    broker_gone(gw, a, sub)
     feeder = Feeder(pty)
     feeder.start()
     assert feeder.reached.wait(30)
     subb = Sub(b, ["S013/#"])
-    mark = gw.log_mark()
-    gw.rewrite_config(dict(cfg, mqtt=dict(cfg["mqtt"], uri=b.uri)))
-    gw.signal(signal.SIGHUP)
-    gw.wait_for_log(r"reloaded ", since=mark, timeout=15)
+    sighup(gw, dict(cfg, mqtt=dict(cfg["mqtt"], uri=b.uri)))
     feeder.join(60)
     check_stream("uri_old_broker_down", collect([subb], N), N)
     wait_retained(b, STATUS, "online")
     command_reaches(b, pty)
     gw.assert_running()
-
 
 
 def test_qos2_backlog_after_a_broker_restart():
@@ -589,19 +566,8 @@ def test_qos2_backlog_after_a_broker_restart():
     Receive Maximum, which the gateway honours); the gateway's window is
     1000, so every new connection dies, and the strikes drop messages."""
     a = Broker()
-    pty = Pty()
-    cfg = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes(qos=2))
-    sub = Sub(a, ["S013/#"])
-    gw = Gateway(cfg)
-    sub.expect(STATUS, "online", timeout=15)
-    wait_for_first_line(pty, sub)
-    sub.stop()
-    mark = gw.log_mark()
-    a.stop()
-    gw.wait_for_log(r"connection lost", since=mark)
-    for i in range(1, 101):
-        pty.write(b"SEQ %05d\r\n" % i)
-    pty.wait_drained()
-    a.start()
-    sub = Sub(a, ["S013/#"])
+    cfg, pty, sub, gw = start(a, routes(qos=2))
+    broker_gone(gw, a, sub)
+    write_offline(pty, b"SEQ", 100)
+    sub = broker_back(a)
     check_stream("qos2_backlog_after_restart", collect([sub], 100, timeout=20), 100)
