@@ -299,15 +299,15 @@ def _passwd(path, user, password):
 
 
 def test_reload_username_and_password_file():
-    """A broker that wants a password: alice -> bob, each with a password
-    file of their own; then bob's password changes in the same file and the
-    broker's too: a reload with an unchanged config applies it."""
+    """A broker with a password file (a client that names a user must bring
+    its password; the harness's own clients stay anonymous): alice -> bob,
+    each with a password file of their own; then bob's password changes in the same file and on
+    the broker: a reload with an unchanged config makes a new client with it."""
     d = harness.tmpdir()
     pw = os.path.join(d, "mosquitto.passwd")
     open(pw, "w").close()
     _passwd(pw, "alice", "alice-secret")
     _passwd(pw, "bob", "bob-secret")
-    _passwd(pw, "hx", "hx")  # not used: the harness's own clients need anonymous access
     a = Broker(extra_conf="password_file %s" % pw)
     files = {}
     for who in ("alice", "bob"):
@@ -320,6 +320,19 @@ def test_reload_username_and_password_file():
                                    {"username": "bob", "password_file": files["bob"]})
     wait_until(lambda: any("u'bob'" in c for c in connect_lines(a)), 10, what="a connection as bob")
     command_reaches(a, pty)
+    # rotated: bob's password changes on the broker and in the same file; the config is the same
+    _passwd(pw, "bob", "bob-rotated")
+    os.kill(a.proc.pid, signal.SIGHUP)      # mosquitto reads its password file again
+    with open(files["bob"], "w") as f:
+        f.write("bob-rotated\n")
+    n = len(connect_lines(a))
+    new = gateway_config(a, serial=[serial_dev("MOT01", pty.path)], routes=routes(),
+                         mqtt={"username": "bob", "password_file": files["bob"]})
+    mark = sighup(gw, new)
+    gw.wait_for_log(r"mqtt: settings changed: a new client", since=mark)
+    wait_until(lambda: len(connect_lines(a)) > n, 10, what="a connection with the rotated password")
+    command_reaches(a, pty)
+    assert "bad user name or password" not in gw.log_text()[mark:], gw.log_tail(20)
 
 
 def test_reload_status_topic_moves_will_and_status():
