@@ -59,7 +59,12 @@ GPIOD_API    := $(if $(filter 2 3 4 5 6 7 8 9,$(GPIOD_MAJOR)),2,1)
 
 WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wformat=2
 CFLAGS   ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" -Igateway -Idrivers
+# Includes point one way: gateway/ uses drivers/ and common/, drivers/ use
+# common/ only, common/ nothing of ours; each folder is compiled with just
+# the folders below it on the path, so an include against the grain fails
+# the build.
+INCS      = -Igateway -Idrivers -Icommon
+CPPFLAGS += -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" $(INCS)
 ALLFLAGS  = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(CPPFLAGS)
 LIBS     := -lpaho-mqtt3as -lserialport -lconfig $(GPIOD_LIBS) -lpcre2-8 -lcjson -lpthread
 LDFLAGS  += $(SANFLAGS)
@@ -67,9 +72,10 @@ LDFLAGS  += $(SANFLAGS)
 # Everything but main.c goes into a static archive that the unit tests and
 # fuzz targets link against.
 CORE_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) \
-	    $(filter-out drivers/gpio_gpiod%.c,$(wildcard drivers/*.c)) drivers/gpio_gpiod$(GPIOD_API).c
+	    $(filter-out drivers/gpio_gpiod%.c,$(wildcard drivers/*.c)) drivers/gpio_gpiod$(GPIOD_API).c \
+	    $(wildcard common/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
-HDRS     := $(wildcard gateway/*.h drivers/*.h)
+HDRS     := $(wildcard gateway/*.h drivers/*.h common/*.h)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -90,6 +96,9 @@ $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c -o $@ $<
 
+$(B)/drivers/%.o: INCS = -Idrivers -Icommon
+$(B)/common/%.o: INCS = -Icommon
+
 # the backend names the libgpiod it was built against (mqttgw --version)
 $(B)/drivers/gpio_gpiod$(GPIOD_API).o: CPPFLAGS += $(GPIOD_CFLAGS) -DMQTTGW_GPIOD_VERSION=\"$(GPIOD_VERSION)\"
 $(B)/drivers/gpio_gpiod$(GPIOD_API).o: $(B)/.gpiod-$(GPIOD_VERSION)
@@ -107,7 +116,7 @@ $(B)/libmqttgw.a: $(CORE_OBJ)
 $(B)/mqttgw: $(B)/gateway/main.o $(B)/libmqttgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libmqttgw.a $(HDRS)
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libmqttgw.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(B)/libmqttgw.a $(LIBS)
 

@@ -18,8 +18,9 @@ int cmdq_init(struct cmdq *q, int cap, size_t max_len, int need_reply, int timeo
 	q->slots = malloc((size_t)cap * max_len);
 	q->lens = calloc((size_t)cap, sizeof(*q->lens));
 	q->expires = calloc((size_t)cap, sizeof(*q->expires));
+	q->tags = calloc((size_t)cap, sizeof(*q->tags));
 	q->flight = malloc(max_len);
-	if (!q->slots || !q->lens || !q->expires || !q->flight) {
+	if (!q->slots || !q->lens || !q->expires || !q->tags || !q->flight) {
 		cmdq_free(q);
 		return -1;
 	}
@@ -41,10 +42,12 @@ void cmdq_free(struct cmdq *q)
 	free(q->slots);
 	free(q->lens);
 	free(q->expires);
+	free(q->tags);
 	free(q->flight);
 	q->slots = q->flight = NULL;
 	q->lens = NULL;
 	q->expires = NULL;
+	q->tags = NULL;
 }
 
 static int cmdq_rate_ok(struct cmdq *q, uint64_t now)
@@ -70,6 +73,24 @@ enum cmdq_result cmdq_submit(struct cmdq *q, const char *data, size_t len, uint6
 
 enum cmdq_result cmdq_submit_until(struct cmdq *q, const char *data, size_t len, uint64_t now, uint64_t expires)
 {
+	return cmdq_submit_tagged(q, data, len, now, expires, 0);
+}
+
+int cmdq_tag_busy(const struct cmdq *q, int tag)
+{
+	int i;
+
+	if (q->in_flight && q->flight_tag == tag)
+		return 1;
+	for (i = 0; i < q->count; i++)
+		if (q->tags[(q->head + i) % q->cap] == tag)
+			return 1;
+	return 0;
+}
+
+enum cmdq_result cmdq_submit_tagged(struct cmdq *q, const char *data, size_t len, uint64_t now, uint64_t expires,
+				    int tag)
+{
 	int tail;
 
 	if (len > q->max_len)
@@ -82,6 +103,7 @@ enum cmdq_result cmdq_submit_until(struct cmdq *q, const char *data, size_t len,
 	memcpy(q->slots + (size_t)tail * q->max_len, data, len);
 	q->lens[tail] = len;
 	q->expires[tail] = expires;
+	q->tags[tail] = tag;
 	q->count++;
 	return CMDQ_OK;
 }
@@ -95,6 +117,7 @@ int cmdq_drop_expired(struct cmdq *q, uint64_t now, void (*cb)(const char *data,
 		int from = (q->head + i) % q->cap, to = (q->head + kept) % q->cap;
 
 		if (now >= q->expires[from]) {
+			q->tag = q->tags[from];
 			if (cb)
 				cb(q->slots + (size_t)from * q->max_len, q->lens[from], ctx);
 			dropped++;
@@ -104,6 +127,7 @@ int cmdq_drop_expired(struct cmdq *q, uint64_t now, void (*cb)(const char *data,
 			memcpy(q->slots + (size_t)to * q->max_len, q->slots + (size_t)from * q->max_len, q->lens[from]);
 			q->lens[to] = q->lens[from];
 			q->expires[to] = q->expires[from];
+			q->tags[to] = q->tags[from];
 		}
 		kept++;
 	}
@@ -119,12 +143,14 @@ const char *cmdq_take(struct cmdq *q, size_t *len, uint64_t now)
 		return NULL;
 	p = q->slots + (size_t)q->head * q->max_len;
 	*len = q->lens[q->head];
+	q->tag = q->tags[q->head];
 	q->head = (q->head + 1) % q->cap;
 	q->count--;
 	if (q->need_reply) {
 		memcpy(q->flight, p, *len);
 		q->flight_len = *len;
 		q->in_flight = 1;
+		q->flight_tag = q->tag;
 		q->deadline = now + (uint64_t)q->timeout_ms;
 		return q->flight;
 	}
@@ -156,6 +182,7 @@ int cmdq_reply(struct cmdq *q)
 		return 0;
 	q->in_flight = 0;
 	q->deadline = UINT64_MAX;
+	q->tag = q->flight_tag;
 	return 1;
 }
 
@@ -170,6 +197,7 @@ int cmdq_expired(struct cmdq *q, uint64_t now, const char **data, size_t *len)
 		return 0;
 	q->in_flight = 0;
 	q->deadline = UINT64_MAX;
+	q->tag = q->flight_tag;
 	*data = q->flight;
 	*len = q->flight_len;
 	return 1;
@@ -186,10 +214,12 @@ void cmdq_clear(struct cmdq *q, void (*cb)(const char *data, size_t len, void *c
 	q->deadline = UINT64_MAX;
 	if (q->in_flight) {
 		q->in_flight = 0;
+		q->tag = q->flight_tag;
 		if (cb)
 			cb(q->flight, q->flight_len, ctx);
 	}
 	while (q->count > 0) {
+		q->tag = q->tags[q->head];
 		if (cb)
 			cb(q->slots + (size_t)q->head * q->max_len, q->lens[q->head], ctx);
 		q->head = (q->head + 1) % q->cap;

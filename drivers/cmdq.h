@@ -13,6 +13,11 @@
  *     later, so the sender learns at once.
  *
  * Storage is allocated once at init (cap slots of max_len bytes).
+ *
+ * Tags: a command may carry a small integer (0 = an MQTT command; the
+ * serial driver tags its polls 1..n) so the driver can tell whether a
+ * poll's previous instance is still queued or in flight (cmdq_tag_busy),
+ * and whose reply, timeout or drop it is reporting (q->tag).
  */
 #ifndef MQTTGW_CMDQ_H
 #define MQTTGW_CMDQ_H
@@ -26,6 +31,9 @@ struct cmdq {
 	char *slots;		/* cap * max_len bytes */
 	size_t *lens;
 	uint64_t *expires;	/* per slot: not to be written from then on (UINT64_MAX: never) */
+	int *tags;		/* per slot: the submitter's tag */
+	int flight_tag;		/* the tag of the command in flight */
+	int tag;		/* the tag of the command last taken, expired, or passed to a callback */
 	size_t max_len;
 	int cap, head, count;
 	int need_reply;
@@ -48,6 +56,11 @@ enum cmdq_result cmdq_submit(struct cmdq *q, const char *data, size_t len, uint6
 /* The same, for a command that must not be written at or after expires_ms (MQTT 5 message expiry). */
 enum cmdq_result cmdq_submit_until(struct cmdq *q, const char *data, size_t len, uint64_t now_ms,
 				   uint64_t expires_ms);
+/* The same with a tag (see above). */
+enum cmdq_result cmdq_submit_tagged(struct cmdq *q, const char *data, size_t len, uint64_t now_ms,
+				    uint64_t expires_ms, int tag);
+/* A command with this tag is queued or in flight. */
+int cmdq_tag_busy(const struct cmdq *q, int tag);
 /*
  * Take every queued command whose expiry has come out of the queue (order
  * of the rest kept), calling cb for each. Returns how many.

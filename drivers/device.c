@@ -59,3 +59,23 @@ void device_set_online(struct device *dev, int online)
 	if (dev->state)
 		dev->state(dev, online, dev->ctx);
 }
+
+int device_has(const struct device *dev, unsigned cap)
+{
+	return (dev->drv->caps & cap) == cap;
+}
+
+const char *device_status_topic(const struct device *dev)
+{
+	return dev->drv->status_topic ? dev->drv->status_topic(dev) : NULL;
+}
+
+const char *device_error_topic(const struct device *dev)
+{
+	return dev->drv->error_topic ? dev->drv->error_topic(dev) : NULL;
+}
+
+int device_reply_slots(const struct device *dev)
+{
+	return dev->drv->reply_slots ? dev->drv->reply_slots(dev) : 0;
+}

@@ -12,6 +12,12 @@
  *                           its eol, or "1"/"0" for a GPIO input)
  *   state(dev, online)      the device became available / unavailable
  *
+ * Everything in which kinds of device differ is said here, by the driver:
+ * capabilities (DEVICE_CAP_*), the device's own topics and how many replies
+ * it owes. The bridge keeps one array of devices and never asks which kind
+ * one is, and only the driver reads dev->cfg (its own settings struct:
+ * serial_cfg.h, gpio_cfg.h).
+ *
  * The table of drivers is fixed at compile time (device_driver_find); there
  * is no dlopen. Return conventions: 0 ok, -1 failure (logged by the driver,
  * where the context is known).
@@ -23,13 +29,21 @@
 #include <stdint.h>
 
 struct device;
-struct cfg_serial;
-struct cfg_gpio;
 
 #define DEVICE_NO_DEADLINE UINT64_MAX
 
+/* struct device_driver.caps */
+/* Input waits in the kernel unharmed (a tty's buffer): the bridge stops reading it while the broker lags. */
+#define DEVICE_CAP_HOLD_INPUT 0x1u
+/* link(up) emits the current state again: nothing the device published needs repeating after a reconnect. */
+#define DEVICE_CAP_REEMITS 0x2u
+/* Input is frames cut from a byte stream: over-long and bad frames are counted (dev->stats). */
+#define DEVICE_CAP_FRAMES 0x4u
+
 struct device_driver {
 	const char *kind;		/* "serial", "gpio": the prefix in routes */
+	const char *closed;		/* what closing it is called in logs: "closed", "released" */
+	unsigned caps;			/* DEVICE_CAP_* */
 	/* Acquire the device. -1: not available now; tick retries later. */
 	int (*open)(struct device *dev, uint64_t now_ms);
 	/* Release everything open acquired; safe on a closed device. */
@@ -60,6 +74,18 @@ struct device_driver {
 	void (*failsafe)(struct device *dev, uint64_t now_ms);
 	/* Free driver state (after close). */
 	void (*destroy)(struct device *dev);
+	/*
+	 * The device's own topics, from its settings: availability (retained
+	 * "online"/"offline", for each state() change) and errors (refusals,
+	 * timeouts, drops); "" when none is set. NULL: the kind has none.
+	 */
+	const char *(*status_topic)(const struct device *dev);
+	const char *(*error_topic)(const struct device *dev);
+	/*
+	 * How many accepted commands may wait at once for their REPLY, TIMEOUT
+	 * or DROPPED event; 0 (or NULL): the device reports no replies.
+	 */
+	int (*reply_slots)(const struct device *dev);
 };
 
 struct device_stats {
@@ -71,6 +97,9 @@ struct device_stats {
 	uint64_t bad_frames;		/* inbound frames failing the checksum */
 	uint64_t refused;		/* outbound frames refused */
 	uint64_t open_failures;
+	uint64_t polls;			/* poll commands queued (serial poll = ...) */
+	uint64_t polls_skipped;		/* due while the previous one was still queued or unanswered */
+	uint64_t poll_timeouts;		/* polls that got no reply in reply_timeout_ms */
 };
 
 /* What happened to a command, for devices that match replies (serial reply). */
@@ -93,8 +122,8 @@ typedef int (*device_sync_fn)(struct device *dev, void *ctx);
 struct device {
 	const struct device_driver *drv;
 	const char *name;		/* points into the config */
-	const void *cfg;		/* struct cfg_serial * or struct cfg_gpio * */
-	int index;			/* position in cfg->serial[] or cfg->gpio[] */
+	const void *cfg;		/* the driver's settings (serial_cfg.h, gpio_cfg.h): for the driver only */
+	int index;			/* the owner's number for it (the bridge: its place in its config list) */
 	void *priv;			/* driver state */
 	int online;			/* 1 while open and usable */
 	device_emit_fn emit;
@@ -115,7 +144,7 @@ struct device {
 	struct device_stats stats;
 };
 
-/* The compile-time driver table. */
+/* The entries of the compile-time driver table: outside drivers/, find them by kind. */
 extern const struct device_driver serial_driver;
 extern const struct device_driver gpio_driver;
 
@@ -129,5 +158,12 @@ void device_free(struct device *dev);
 
 /* Helpers for drivers: report upward and keep dev->online in step. */
 void device_set_online(struct device *dev, int online);
+
+/* What the driver says of dev (NULL-safe about the optional entries). */
+int device_has(const struct device *dev, unsigned cap);
+/* The topics: NULL when the kind has none, "" when none is set. */
+const char *device_status_topic(const struct device *dev);
+const char *device_error_topic(const struct device *dev);
+int device_reply_slots(const struct device *dev);
 
 #endif

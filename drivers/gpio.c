@@ -44,10 +44,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "config.h"
 #include "device.h"
 #include "gpio.h"
 #include "gpio_backend.h"
+#include "gpio_cfg.h"
 #include "log.h"
 
 #define GPIO_CONSUMER "mqttgw"
@@ -184,9 +184,9 @@ static int gpio_lookup(const struct cfg_gpio *g, struct gpio_be_chip **chipp, un
 			snprintf(err, errlen, "gpio %s: no line named \"%s\" on %s (%s)", g->name, g->line_name,
 				 gpio_be_chip_name(chip), gpio_be_chip_label(chip));
 	} else {
-		off = g->line >= 0 && (unsigned int)g->line < gpio_be_chip_lines(chip) ? g->line : -1;
+		off = g->offset >= 0 && (unsigned int)g->offset < gpio_be_chip_lines(chip) ? g->offset : -1;
 		if (off < 0)
-			snprintf(err, errlen, "gpio %s: no line %d on %s (%s has %u lines)", g->name, g->line,
+			snprintf(err, errlen, "gpio %s: no line %d on %s (%s has %u lines)", g->name, g->offset,
 				 gpio_be_chip_name(chip), gpio_be_chip_label(chip), gpio_be_chip_lines(chip));
 	}
 	if (off < 0) {
@@ -684,8 +684,14 @@ static void gpio_destroy(struct device *dev)
 	dev->priv = NULL;
 }
 
+/*
+ * Edges are read as they come (the kernel keeps only 16), never held back;
+ * link(up) emits every line's state again. No topics of its own, no replies.
+ */
 const struct device_driver gpio_driver = {
 	.kind = "gpio",
+	.closed = "released",
+	.caps = DEVICE_CAP_REEMITS,
 	.open = gpio_open,
 	.close = gpio_close,
 	.fd = gpio_fd,

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "gpio_cfg.h"
 
 struct gpio_be_chip;	/* an open chip */
 struct gpio_be_req;	/* one requested line */

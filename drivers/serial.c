@@ -1,33 +1,13 @@
 /*
  * serial.c - serial ports (RS232, RS485, USB-serial, ptys) as devices.
  *
- * Opening and port settings are in serial_port.c; this file is the driver:
- * reading into the pure framer (framing.c), the command queue (cmdq.c),
- * writing, reopening after an unplug, and the fail-safe.
- *
- * Writing: every command goes through the command queue, which keeps order,
- * applies the rate limit and, with a reply pattern, keeps one command in
- * flight. The queue releases one command at a time into a byte buffer,
- * which is written at once (a command reaches the wire in the same loop
- * turn); whatever the port does not take waits for POLLOUT, so a slow port
- * never blocks the loop. The next command leaves the queue only when the
- * buffer is empty and the kernel's own output queue (TIOCOUTQ, a UART's
- * 4 KiB ring: seconds at 9600 baud) holds less than SERIAL_KERNEL_MS of
- * wire time: commands wait where a fail-safe can still take them back.
- *
- * Fail-safe: the on_disconnect frames are written when the broker has been
- * unreachable for failsafe_grace_ms (link down), when no command came for
- * command_timeout_ms (deadman), when a lost port comes back, and at
- * shutdown. They jump the queue: queued commands are dropped (and
- * reported), so is a command in the buffer not begun on the wire; one
- * half-written is finished first (cut short, its tail would run into STOP
- * and make a different command). With a reply pattern their answers are
- * owed (cmdq_owe): the next command waits for them, so STOP's answer is
- * never taken for the answer to the command after it.
- *
- * RS485: the kernel's RS485 mode when the UART driver has it; otherwise RTS
- * is raised before a write, and dropped once the output queue has drained
- * plus rs485_delay_after_ms (timers, not sleeps).
+ * Opening and port settings are in serial_port.c, the way out (the
+ * command queue, the byte buffer, RS485 and the fail-safe frames) in
+ * serial_out.c; this file is the driver: reading into the pure framer
+ * (framing.c), journaling what was read (buffer.dir), reopening after an
+ * unplug, and the timers (replies, deadman, broker loss, RTS, polls).
+ * Polls (poll = ( ... )) are serial_poll.c's: started with the port,
+ * stopped when it goes, run from the tick.
  */
 #include <errno.h>
 #include <poll.h>
@@ -36,69 +16,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmdq.h"
-#include "codec.h"
-#include "config.h"
-#include "device.h"
-#include "framing.h"
 #include "log.h"
-#include "serial_journal.h"
-#include "serial_port.h"
+#include "serial_int.h"
 
-/* Bytes a port may have waiting to be written before commands are refused. */
-#define SERIAL_OUT_MAX (64 * 1024)
 #define SERIAL_READ_CHUNK 4096
-/* At most this much wire time waits in the kernel's output queue (a fail-safe cannot take it back). */
-#define SERIAL_KERNEL_MS 20
 
-struct serial_priv {
-	struct serial_port port;
-	struct framer fr;
-	struct cmdq q;
-	struct codec codec;		/* checksum and hex encoding */
-	int codec_on;			/* anything but plain text */
-	char *dec;			/* a decoded inbound frame */
-	size_t dec_size;
-	char *enc;			/* an encoded outbound frame */
-	size_t enc_size;
-	char *wq;			/* bytes on their way to the port */
-	size_t wq_off, wq_len, wq_cap;
-	int wq_failsafe;		/* the buffer holds fail-safe frames, not a command */
-	int wq_begun;			/* some of the buffer is on the wire already */
-	uint64_t kernel_wait_until;	/* the kernel's output queue was full: look again then */
-	int failsafe_on_reopen;		/* the port was lost: the fail-safe first when it is back */
-	uint64_t next_open;
-	int open_failures_in_row;	/* backoff */
-	int missing_logged;
-	int link_up;			/* broker connected */
-	uint64_t failsafe_at;		/* broker-loss fail-safe due; UINT64_MAX: not armed */
-	uint64_t last_cmd_at;		/* deadman: last command; 0: none yet */
-	int deadman_fired;
-	int rts_on;			/* software RS485 */
-	uint64_t rts_hold_until;	/* no bytes before this (delay before send) */
-	uint64_t rts_release_at;	/* drop RTS after this, once drained */
-	uint64_t now;			/* time of the current callback */
-	struct serial_journal rxj;	/* buffer.dir: bytes read, not yet durable upstream */
-	int rxj_state;			/* 0: not opened yet, 1: journaling, -1: none */
-	int rxj_dirty;			/* read since the last reset */
-	int keep_partial;		/* the first open keeps the replayed partial frame */
-};
-
-static const struct cfg_serial *serial_cfg(const struct device *dev)
-{
-	return dev->cfg;
-}
-
-static int serial_sw_rts(const struct device *dev, const struct serial_priv *p)
-{
-	return serial_cfg(dev)->rs485 && !p->port.rs485_kernel && !p->port.rts_broken;
-}
+static void serial_frame(const char *frame, size_t len, void *ctx);
 
 static void serial_priv_free(struct serial_priv *p)
 {
 	serial_journal_close(&p->rxj);
 	framing_free(&p->fr);
 	cmdq_free(&p->q);
+	pollsched_free(&p->ps);
 	free(p->dec);
 	free(p->enc);
 	free(p->wq);
@@ -121,17 +51,17 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	p->failsafe_at = UINT64_MAX;
 	p->kernel_wait_until = UINT64_MAX;
 	memset(&fp, 0, sizeof(fp));
-	fp.mode = (enum framing_mode)c->framing;
+	fp.mode = c->framing;
 	fp.eol = c->eol;
 	fp.eol_len = c->eol_len;
 	fp.max_frame = (size_t)c->max_frame;
 	fp.frame_len = (size_t)c->frame_len;
 	fp.idle_ms = (uint32_t)c->idle_ms;
 	fp.timeout_ms = c->framing == FRAMING_IDLE ? 0 : (uint32_t)c->frame_timeout_ms;
-	p->codec.encoding = (enum codec_encoding)c->encoding;
-	p->codec.checksum = (enum codec_checksum)c->checksum;
-	p->codec.checksum_format = (enum codec_checksum_format)c->checksum_format;
-	p->codec.checksum_order = (enum codec_byte_order)c->checksum_order;
+	p->codec.encoding = c->encoding;
+	p->codec.checksum = c->checksum;
+	p->codec.checksum_format = c->checksum_format;
+	p->codec.checksum_order = c->checksum_order;
 	p->codec.checksum_prefix_len = strlen(c->checksum_prefix);
 	memcpy(p->codec.checksum_prefix, c->checksum_prefix, p->codec.checksum_prefix_len);
 	p->codec.checksum_skip = (size_t)c->checksum_skip;
@@ -145,252 +75,13 @@ static struct serial_priv *serial_priv_get(struct device *dev)
 	if (framing_init_mode(&p->fr, &fp) < 0 ||
 	    cmdq_init(&p->q, c->queue_max, (size_t)c->max_frame, c->has_reply, c->reply_timeout_ms, c->rate_limit,
 		      c->rate_burst) < 0 ||
-	    (p->codec_on && (codec_check(&p->codec) < 0 || !p->dec || !p->enc))) {
+	    (p->codec_on && (codec_check(&p->codec) < 0 || !p->dec || !p->enc)) || serial_poll_init(dev, p) < 0) {
 		log_msg(LOG_ERR, "serial %s: cannot set up framing (out of memory or bad settings)", c->name);
 		serial_priv_free(p);
 		return NULL;
 	}
 	dev->priv = p;
 	return p;
-}
-
-/*
- * Payload (text or hex) -> the bytes for the wire, checksum appended. Points
- * *out at the result (the payload itself when there is nothing to do).
- */
-static int serial_encode(struct device *dev, const char *data, size_t len, const char **out, size_t *outlen)
-{
-	const struct cfg_serial *c = serial_cfg(dev);
-	struct serial_priv *p = dev->priv;
-	enum codec_status why = CODEC_OK;
-
-	if (!p->codec_on) {
-		if (len > (size_t)c->max_frame) {
-			dev->last_error = "too long";
-			return -1;
-		}
-		*out = data;
-		*outlen = len;
-		return 0;
-	}
-	if (codec_encode_outbound(&p->codec, data, len, p->enc, p->enc_size, outlen, &why) < 0) {
-		dev->last_error = codec_strerror(why);
-		return -1;
-	}
-	/*
-	 * eol framing: hex-decoded bytes (or a binary checksum) holding a byte
-	 * of the eol would end the frame early at the device: one message, two
-	 * commands. Text payloads were checked for CR/LF/NUL by the mapping.
-	 */
-	if (c->framing == FRAMING_EOL) {
-		size_t i;
-
-		for (i = 0; i < *outlen; i++)
-			if (memchr(c->eol, (unsigned char)p->enc[i], c->eol_len)) {
-				dev->last_error = "the encoded frame holds a byte of the eol";
-				return -1;
-			}
-	}
-	*out = p->enc;
-	return 0;
-}
-
-static void serial_dropped(const char *data, size_t len, void *ctx)
-{
-	struct device *dev = ctx;
-
-	if (dev->event)
-		dev->event(dev, DEVICE_EV_DROPPED, data, len, dev->ctx);
-}
-
-static void serial_expired(const char *data, size_t len, void *ctx)
-{
-	struct device *dev = ctx;
-
-	if (dev->event)
-		dev->event(dev, DEVICE_EV_EXPIRED, data, len, dev->ctx);
-}
-
-/* ---- writing ---- */
-
-static void serial_lost(struct device *dev, uint64_t now, const char *why);
-static void serial_frame(const char *frame, size_t len, void *ctx);
-
-static int serial_flush(struct device *dev, uint64_t now)
-{
-	struct serial_priv *p = dev->priv;
-
-	if (p->wq_off >= p->wq_len)
-		return 0;
-	if (serial_sw_rts(dev, p)) {
-		if (!p->rts_on) {
-			if (serial_port_set_rts(&p->port, 1) == 0) {
-				p->rts_on = 1;
-				p->rts_hold_until = now + (uint64_t)serial_cfg(dev)->rs485_delay_before_ms;
-			}
-		}
-		if (now < p->rts_hold_until)
-			return 0;
-	}
-	while (p->wq_off < p->wq_len) {
-		ssize_t n = write(p->port.fd, p->wq + p->wq_off, p->wq_len - p->wq_off);
-
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			serial_lost(dev, now, strerror(errno));
-			return -1;
-		}
-		p->wq_off += (size_t)n;
-		p->wq_begun = 1;
-		dev->stats.bytes_out += (uint64_t)n;
-	}
-	p->wq_off = p->wq_len = 0;
-	p->wq_begun = 0;
-	if (p->rts_on) {
-		/* time for the UART to shift out what the kernel still holds */
-		const struct cfg_serial *c = serial_cfg(dev);
-		int outq = serial_port_outq(&p->port);
-		uint64_t bits = (uint64_t)(outq > 0 ? outq : 0) * (uint64_t)(1 + c->data_bits + c->stop_bits + 1);
-
-		p->rts_release_at = now + bits * 1000 / (uint64_t)c->baud + 1 + (uint64_t)c->rs485_delay_after_ms;
-	}
-	return 0;
-}
-
-/* Append one frame and its eol to the byte buffer. 0 / -1 (full). */
-static int serial_put(struct device *dev, const char *data, size_t len)
-{
-	const struct cfg_serial *c = serial_cfg(dev);
-	struct serial_priv *p = dev->priv;
-	size_t need = len + c->eol_len;
-
-	if (p->wq_len - p->wq_off + need > SERIAL_OUT_MAX)
-		return -1;
-	if (p->wq_off > 0 && p->wq_len + need > p->wq_cap) {
-		memmove(p->wq, p->wq + p->wq_off, p->wq_len - p->wq_off);
-		p->wq_len -= p->wq_off;
-		p->wq_off = 0;
-	}
-	if (p->wq_len + need > p->wq_cap) {
-		size_t cap = p->wq_cap ? p->wq_cap : 512;
-		char *nq;
-
-		while (cap < p->wq_len + need)
-			cap *= 2;
-		nq = realloc(p->wq, cap);
-		if (!nq)
-			return -1;
-		p->wq = nq;
-		p->wq_cap = cap;
-	}
-	memcpy(p->wq + p->wq_len, data, len);
-	memcpy(p->wq + p->wq_len + len, c->eol, c->eol_len);
-	p->wq_len += need;
-	dev->stats.frames_out++;
-	return 0;
-}
-
-/*
- * Room in the kernel's output queue for the next command: less than
- * SERIAL_KERNEL_MS of wire time waiting there (ptys report 0). Else 0, and
- * kernel_wait_until says when to look again.
- */
-static int serial_kernel_room(struct device *dev, struct serial_priv *p, uint64_t now)
-{
-	const struct cfg_serial *c = serial_cfg(dev);
-	uint64_t bytes_per_s = (uint64_t)c->baud / 10 + 1, limit = bytes_per_s * SERIAL_KERNEL_MS / 1000;
-	int outq = serial_port_outq(&p->port);
-
-	if (limit < 32)
-		limit = 32;
-	if (outq <= 0 || (uint64_t)outq < limit) {
-		p->kernel_wait_until = UINT64_MAX;
-		return 1;
-	}
-	p->kernel_wait_until = now + 1 + ((uint64_t)outq - limit / 2) * 1000 / bytes_per_s;
-	return 0;
-}
-
-/*
- * Move what the command queue releases onto the wire, one command at a
- * time: the next leaves the queue only once the one before is written.
- */
-static void serial_pump(struct device *dev, uint64_t now)
-{
-	struct serial_priv *p = dev->priv;
-	const char *cmd;
-	size_t len;
-
-	serial_flush(dev, now);
-	/* MQTT 5 message expiry: a command that waited past it is never written */
-	if (p->wq_off >= p->wq_len)
-		cmdq_drop_expired(&p->q, now, serial_expired, dev);
-	while (p->port.fd >= 0 && p->wq_off >= p->wq_len && serial_kernel_room(dev, p, now) &&
-	       (cmd = cmdq_take(&p->q, &len, now)) != NULL) {
-		p->wq_failsafe = 0;
-		if (serial_put(dev, cmd, len) < 0) {
-			/* out of memory */
-			dev->stats.refused++;
-			serial_dropped(cmd, len, dev);
-			cmdq_reply(&p->q);
-			continue;
-		}
-		serial_flush(dev, now);
-	}
-}
-
-/*
- * A fail-safe is about to be written: a command in the buffer not begun on
- * the wire is dropped; one begun is finished (its tail stays).
- */
-static void serial_drop_unwritten(struct device *dev, struct serial_priv *p)
-{
-	size_t eol = serial_cfg(dev)->eol_len;
-
-	if (p->wq_begun || p->wq_len <= p->wq_off)
-		return;
-	if (!p->wq_failsafe && !serial_cfg(dev)->has_reply) {
-		/* with a reply pattern cmdq_clear reports it, as the command in flight */
-		dev->stats.frames_out--;
-		serial_dropped(p->wq, p->wq_len >= eol ? p->wq_len - eol : p->wq_len, dev);
-	}
-	p->wq_off = p->wq_len = 0;
-}
-
-static void serial_failsafe_now(struct device *dev, uint64_t now, const char *why)
-{
-	const struct cfg_serial *c = serial_cfg(dev);
-	struct serial_priv *p = dev->priv;
-	int i;
-
-	if (!p || !c->n_on_disconnect)
-		return;
-	if (p->port.fd >= 0)
-		serial_drop_unwritten(dev, p);
-	cmdq_clear(&p->q, serial_dropped, dev);
-	/* a command half on the wire is finished before the STOP: its answer is owed too */
-	if (c->has_reply && p->wq_begun && !p->wq_failsafe)
-		cmdq_owe(&p->q, 1, now);
-	if (p->port.fd < 0) {
-		log_msg(LOG_WARNING, "serial %s: fail-safe (%s) not written: port is not open", dev->name, why);
-		return;
-	}
-	for (i = 0; i < c->n_on_disconnect; i++) {
-		const char *bytes;
-		size_t n;
-
-		if (serial_encode(dev, c->on_disconnect[i], strlen(c->on_disconnect[i]), &bytes, &n) < 0 ||
-		    serial_put(dev, bytes, n) < 0)
-			log_msg(LOG_ERR, "serial %s: fail-safe frame \"%s\" not written: %s", dev->name,
-				c->on_disconnect[i], dev->last_error ? dev->last_error : "output full");
-		else
-			cmdq_owe(&p->q, 1, now);	/* one command on the bus at a time, fail-safe too */
-	}
-	p->wq_failsafe = 1;
-	log_msg(LOG_WARNING, "serial %s: fail-safe (%s): wrote %s%s", dev->name, why, c->on_disconnect[0],
-		c->n_on_disconnect > 1 ? " ..." : "");
-	serial_flush(dev, now);
 }
 
 /* ---- open / close ---- */
@@ -488,10 +179,11 @@ static int serial_open(struct device *dev, uint64_t now)
 	p->rts_on = 0;
 	log_msg(LOG_INFO, "serial %s: %s open at %d baud", c->name, c->port, c->baud);
 	device_set_online(dev, 1);
+	pollsched_start(&p->ps, now);	/* the first polls right away (the tick runs them) */
 	if (p->failsafe_on_reopen) {
 		/* the device was out of reach: it may still run the last command it got */
 		p->failsafe_on_reopen = 0;
-		serial_failsafe_now(dev, now, "port back after it was lost");
+		serial_out_failsafe(dev, now, "port back after it was lost");
 	}
 	return 0;
 }
@@ -506,7 +198,8 @@ static void serial_close_fd(struct device *dev)
 	p->wq_off = p->wq_len = 0;
 	p->wq_begun = 0;
 	p->kernel_wait_until = UINT64_MAX;
-	cmdq_clear(&p->q, serial_dropped, dev);
+	cmdq_clear(&p->q, serial_out_dropped, dev);
+	pollsched_stop(&p->ps);
 	device_set_online(dev, 0);
 }
 
@@ -515,7 +208,7 @@ static void serial_close(struct device *dev)
 	serial_close_fd(dev);
 }
 
-static void serial_lost(struct device *dev, uint64_t now, const char *why)
+void serial_lost(struct device *dev, uint64_t now, const char *why)
 {
 	struct serial_priv *p = dev->priv;
 
@@ -570,9 +263,13 @@ static void serial_frame(const char *frame, size_t len, void *ctx)
 	if (c->has_reply && cmdq_waiting(&p->q)) {
 		if (pattern_match(&c->reply, frame, len, NULL, 0)) {
 			/* an answer owed to a fail-safe frame completes no command: no reply event */
-			if (cmdq_reply(&p->q) && dev->event)
-				dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
-			serial_pump(dev, p->now);
+			if (cmdq_reply(&p->q)) {
+				if (p->q.tag)
+					serial_poll_answered(p);	/* a poll's: nobody's command */
+				else if (dev->event)
+					dev->event(dev, DEVICE_EV_REPLY, frame, len, dev->ctx);
+			}
+			serial_out_pump(dev, p->now);
 		}
 	}
 }
@@ -629,7 +326,7 @@ static void serial_on_writable(struct device *dev, uint64_t now)
 {
 	((struct serial_priv *)dev->priv)->now = now;
 	/* the buffer written, the next command may go */
-	serial_pump(dev, now);
+	serial_out_pump(dev, now);
 }
 
 static int serial_write(struct device *dev, const char *data, size_t len, uint64_t now)
@@ -643,7 +340,7 @@ static int serial_write(struct device *dev, const char *data, size_t len, uint64
 		return -1;
 	}
 	p->now = now;
-	if (serial_encode(dev, data, len, &data, &len) < 0) {
+	if (serial_out_encode(dev, data, len, &data, &len) < 0) {
 		dev->stats.refused++;
 		return -1;
 	}
@@ -655,7 +352,7 @@ static int serial_write(struct device *dev, const char *data, size_t len, uint64
 	}
 	p->last_cmd_at = now;
 	p->deadman_fired = 0;
-	serial_pump(dev, now);
+	serial_out_pump(dev, now);
 	return 0;
 }
 
@@ -670,7 +367,7 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 {
 	const struct cfg_serial *c = serial_cfg(dev);
 	struct serial_priv *p = serial_priv_get(dev);
-	uint64_t next = DEVICE_NO_DEADLINE, deadman;
+	uint64_t next = DEVICE_NO_DEADLINE, deadman, poll_next;
 	const char *cmd;
 	size_t len;
 
@@ -692,20 +389,25 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 		serial_commit(dev, p);
 	}
 	while (cmdq_expired(&p->q, now, &cmd, &len)) {
-		if (dev->event)
+		if (p->q.tag)
+			serial_poll_timed_out(dev, p, p->q.tag);
+		else if (dev->event)
 			dev->event(dev, DEVICE_EV_TIMEOUT, cmd, len, dev->ctx);
-		serial_pump(dev, now);
+		serial_out_pump(dev, now);
 	}
+	poll_next = serial_poll_run(dev, p, now);
+	if (p->port.fd < 0)
+		return p->next_open;	/* a poll's write lost the port */
 	/* owed fail-safe answers that never came, or the kernel's queue has room again: the queue moves on */
 	if (!cmdq_waiting(&p->q) && p->q.count > 0 && p->wq_off >= p->wq_len)
-		serial_pump(dev, now);
-	next = serial_min(cmdq_deadline(&p->q), framing_deadline(&p->fr));
+		serial_out_pump(dev, now);
+	next = serial_min(serial_min(cmdq_deadline(&p->q), framing_deadline(&p->fr)), poll_next);
 	if (p->q.count > 0 && p->kernel_wait_until != UINT64_MAX)
 		next = serial_min(next, p->kernel_wait_until);
 	if (!p->link_up && p->failsafe_at != UINT64_MAX) {
 		if (now >= p->failsafe_at) {
 			p->failsafe_at = UINT64_MAX;
-			serial_failsafe_now(dev, now, "broker unreachable");
+			serial_out_failsafe(dev, now, "broker unreachable");
 		} else {
 			next = serial_min(next, p->failsafe_at);
 		}
@@ -714,7 +416,7 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 		deadman = p->last_cmd_at + (uint64_t)c->command_timeout_ms;
 		if (now >= deadman) {
 			p->deadman_fired = 1;
-			serial_failsafe_now(dev, now, "no command within command_timeout_ms");
+			serial_out_failsafe(dev, now, "no command within command_timeout_ms");
 		} else {
 			next = serial_min(next, deadman);
 		}
@@ -722,7 +424,7 @@ static uint64_t serial_tick(struct device *dev, uint64_t now)
 	if (p->rts_on) {
 		if (p->wq_len > p->wq_off) {
 			if (now >= p->rts_hold_until)
-				serial_flush(dev, now);
+				serial_out_flush(dev, now);
 			else
 				next = serial_min(next, p->rts_hold_until);
 			/* written now: the driver is released after the last bit, not at the next wake-up */
@@ -768,7 +470,7 @@ static void serial_failsafe(struct device *dev, uint64_t now)
 	if (!p)
 		return;
 	p->now = now;
-	serial_failsafe_now(dev, now, "shutdown");
+	serial_out_failsafe(dev, now, "shutdown");
 	if (p->port.fd >= 0 && p->rts_on && p->wq_len > p->wq_off && now < p->rts_hold_until) {
 		uint64_t ms = p->rts_hold_until - now;
 
@@ -777,8 +479,26 @@ static void serial_failsafe(struct device *dev, uint64_t now)
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 		p->now = p->rts_hold_until;
-		serial_flush(dev, p->now);
+		serial_out_flush(dev, p->now);
 	}
+}
+
+static const char *serial_status_topic(const struct device *dev)
+{
+	return serial_cfg(dev)->status_topic;
+}
+
+static const char *serial_error_topic(const struct device *dev)
+{
+	return serial_cfg(dev)->error_topic;
+}
+
+/* With a reply pattern: every command the queue holds, and the one in flight. */
+static int serial_reply_slots(const struct device *dev)
+{
+	const struct cfg_serial *c = serial_cfg(dev);
+
+	return c->has_reply ? c->queue_max + 1 : 0;
 }
 
 static void serial_destroy(struct device *dev)
@@ -791,8 +511,14 @@ static void serial_destroy(struct device *dev)
 	dev->priv = NULL;
 }
 
+/*
+ * Input waits in the tty's buffer while the broker lags (back-pressure);
+ * states are not re-emitted on connect: the bridge repeats the retained ones.
+ */
 const struct device_driver serial_driver = {
 	.kind = "serial",
+	.closed = "closed",
+	.caps = DEVICE_CAP_HOLD_INPUT | DEVICE_CAP_FRAMES,
 	.open = serial_open,
 	.close = serial_close,
 	.fd = serial_fd,
@@ -804,4 +530,7 @@ const struct device_driver serial_driver = {
 	.link = serial_link,
 	.failsafe = serial_failsafe,
 	.destroy = serial_destroy,
+	.status_topic = serial_status_topic,
+	.error_topic = serial_error_topic,
+	.reply_slots = serial_reply_slots,
 };

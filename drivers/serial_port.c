@@ -35,7 +35,7 @@
 
 #include <libserialport.h>
 
-#include "config.h"
+#include "serial_cfg.h"
 #include "log.h"
 #include "serial_port.h"
 

@@ -54,11 +54,11 @@ uint64_t bridge_now_ms(void)
 static void bridge_emit(struct device *dev, const char *frame, size_t len, void *ctx)
 {
 	struct bridge *b = ctx;
-	enum route_end kind = dev->drv == &serial_driver ? ROUTE_SERIAL : ROUTE_GPIO;
+	const struct bridge_dev *bd = dev->owner;
 	struct mapping_out out;
 
 	b->stats.up_frames++;
-	if (mapping_uplink(b->cfg, kind, dev->index, frame, len, b->topic, sizeof(b->topic), b->payload,
+	if (mapping_uplink(b->cfg, bd->end, dev->index, frame, len, b->topic, sizeof(b->topic), b->payload,
 			   sizeof(b->payload), &out) < 0) {
 		b->stats.up_unrouted++;
 		log_msg(LOG_DEBUG, "%s: frame matches no route: %.*s", dev->name, (int)(len > 80 ? 80 : len), frame);
@@ -68,14 +68,20 @@ static void bridge_emit(struct device *dev, const char *frame, size_t len, void 
 		b->stats.up_refused++;
 		log_msg(LOG_WARNING, "%s: frame refused by route %d (line %d): %s", dev->name, out.route + 1,
 			b->cfg->routes[out.route].line, mapping_verdict_str(out.verdict));
+		bridge_replies_error(b, dev, mapping_verdict_str(out.verdict), frame, len);
+		return;
+	}
+	if (b->cfg->routes[out.route].on_change && !onchange_pass(&b->onchange, out.topic, out.payload, out.payload_len,
+								  b->cfg->routes[out.route].heartbeat_ms, bridge_now_ms())) {
+		b->stats.unchanged_suppressed++;
 		return;
 	}
 	log_msg(LOG_DEBUG, "%s -> %s %.*s (route %d, line %d)", dev->name, out.topic,
 		(int)(out.payload_len > 200 ? 200 : out.payload_len), out.payload, out.route + 1,
 		b->cfg->routes[out.route].line);
 	mqtt_publish(b->mqtt, out.topic, out.payload, out.payload_len, out.qos, out.retain);
-	/* gpio drivers re-emit their state on connect themselves */
-	if (out.retain && kind == ROUTE_SERIAL)
+	/* a driver that re-emits its state on connect needs no copy kept */
+	if (out.retain && !device_has(dev, DEVICE_CAP_REEMITS))
 		retained_set(b->retained, out.topic, out.payload, out.payload_len, out.qos);
 }
 
@@ -112,25 +118,22 @@ static void bridge_state(struct device *dev, int online, void *ctx)
 {
 	struct bridge *b = ctx;
 	const char *word = online ? "online" : "offline";
+	const char *topic = device_status_topic(dev);
 
 	log_msg(online ? LOG_DEBUG : LOG_INFO, "%s: %s", dev->name, word);
-	if (dev->drv == &serial_driver) {
-		const struct cfg_serial *c = dev->cfg;
-
-		if (!*c->status_topic)
-			return;
-		retained_set(b->retained, c->status_topic, word, strlen(word), 1);
-		/* stopping: bridge_shutdown says "offline" for every device, in order */
-		if (!b->stop && mqtt_is_connected(b->mqtt))
-			mqtt_publish(b->mqtt, c->status_topic, word, strlen(word), 1, 1);
-	}
+	if (!topic || !*topic)
+		return;
+	retained_set(b->retained, topic, word, strlen(word), 1);
+	/* stopping: bridge_shutdown says "offline" for every device, in order */
+	if (!b->stop && mqtt_is_connected(b->mqtt))
+		mqtt_publish(b->mqtt, topic, word, strlen(word), 1, 1);
 }
 
 /* ---- downlink ---- */
 
 static struct device *bridge_target(struct bridge *b, const struct mapping_out *o)
 {
-	return o->kind == ROUTE_SERIAL ? b->serial[o->dev] : b->gpio[o->dev];
+	return b->devs[bridge_device_pos(b->cfg, o->kind, o->dev)];
 }
 
 static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64_t now)
@@ -188,8 +191,7 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 		 * report on this command (a port lost while writing drops it,
 		 * and the drop takes its target out of line).
 		 */
-		pushed = dev->drv == &serial_driver && ((const struct cfg_serial *)dev->cfg)->has_reply &&
-			 bridge_replies_push(dev, ev) == 0;
+		pushed = bridge_replies_push(dev, ev) == 0;
 		dev->write_expires_at = ev->has_expiry ? ev->expires_at : UINT64_MAX;
 		rc = dev->drv->write(dev, out.payload, out.payload_len, now);
 		dev->write_expires_at = UINT64_MAX;
@@ -228,12 +230,9 @@ void bridge_link(struct bridge *b, int up, uint64_t now)
 {
 	int i;
 
-	for (i = 0; i < b->cfg->n_serial; i++)
-		if (b->serial[i]->drv->link)
-			b->serial[i]->drv->link(b->serial[i], up, now);
-	for (i = 0; i < b->cfg->n_gpio; i++)
-		if (b->gpio[i]->drv->link)
-			b->gpio[i]->drv->link(b->gpio[i], up, now);
+	for (i = 0; i < b->n_devs; i++)
+		if (b->devs[i]->drv->link)
+			b->devs[i]->drv->link(b->devs[i], up, now);
 }
 
 /* Tell systemd (Type=notify) that start-up is over, and how things stand. */
@@ -290,7 +289,6 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		}
 		switch (ev->type) {
 		case MQTT_EV_CONNECTED:
-			mqtt_connected_ok(b->mqtt, now, ev->rc);
 			b->connected_at = now;
 			log_msg(LOG_INFO, "mqtt: connected to %s", ev->text && *ev->text ? ev->text : "broker");
 			bridge_ready(b, "connected to ", ev->text && *ev->text ? ev->text : b->cfg->mqtt.uris[0]);
@@ -306,12 +304,10 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 		case MQTT_EV_CONNECT_FAILED:
 			log_msg(LOG_WARNING, "mqtt: cannot connect to %s: %s", mqtt_attempt_uri(b->mqtt),
 				ev->text ? ev->text : "?");
-			mqtt_schedule_reconnect(b->mqtt, now);
 			/* ready all the same: a down broker is retried, not a failed start */
 			bridge_ready(b, "broker unreachable, retrying: ", ev->text ? ev->text : "?");
 			break;
 		case MQTT_EV_LOST:
-			mqtt_schedule_reconnect(b->mqtt, now);
 			log_msg(LOG_WARNING, "mqtt: connection lost: %s; reconnecting", ev->text ? ev->text : "?");
 			bridge_lost_why(b, ev->rc, now);
 			sdnotify_status("connection lost (%s), reconnecting", ev->text ? ev->text : "?");
@@ -338,77 +334,97 @@ static int bridge_sync(struct device *dev, void *ctx)
 	return mqtt_flush(b->mqtt);
 }
 
-struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
-					const void *cfg, int index)
+/*
+ * The config keeps its devices in a list per kind; this is the one place
+ * that knows it: every other walk goes over b->devs[], in this order (the
+ * serial entries, then the gpio ones, each in file order).
+ */
+int bridge_device_count(const struct config *cfg)
 {
-	struct device *dev = device_new(drv, name, cfg, bridge_emit, bridge_state, b);
+	return cfg->n_serial + cfg->n_gpio;
+}
 
-	if (!dev)
+void bridge_device_entry(const struct config *cfg, int i, struct bridge_entry *e)
+{
+	if (i < cfg->n_serial) {
+		*e = (struct bridge_entry){ "serial", ROUTE_SERIAL, i, cfg->serial[i].name, &cfg->serial[i] };
+		return;
+	}
+	i -= cfg->n_serial;
+	*e = (struct bridge_entry){ "gpio", ROUTE_GPIO, i, cfg->gpio[i].name, &cfg->gpio[i] };
+}
+
+int bridge_device_pos(const struct config *cfg, enum route_end end, int index)
+{
+	return end == ROUTE_SERIAL ? index : cfg->n_serial + index;
+}
+
+struct device *bridge_device_new(struct bridge *b, const struct bridge_entry *e)
+{
+	const struct device_driver *drv = device_driver_find(e->kind);
+	struct bridge_dev *bd = calloc(1, sizeof(*bd));
+	struct device *dev = drv && bd ? device_new(drv, e->name, e->cfg, bridge_emit, bridge_state, b) : NULL;
+	int slots;
+
+	if (!dev) {
+		if (!drv)
+			log_msg(LOG_ERR, "%s: no driver for devices of kind \"%s\"", e->name, e->kind);
+		free(bd);
 		return NULL;
-	dev->index = index;
+	}
+	bd->end = e->end;
+	dev->owner = bd;
+	dev->index = e->index;
 	dev->event = bridge_replies_event;
 	dev->sync = bridge_sync;
 	dev->spool_dir = b->spool_dir;
 	dev->spool_sync = b->cfg->buffer.sync;
-	if (drv == &serial_driver) {
-		/* room for every command the device can hold, and one in flight */
-		dev->owner = bridge_replies_new(((const struct cfg_serial *)cfg)->queue_max + 1);
-		if (!dev->owner) {
-			device_free(dev);
-			return NULL;
-		}
+	/* room for every command the device can hold, and one in flight */
+	slots = device_reply_slots(dev);
+	if (slots > 0 && !(bd->replies = bridge_replies_new(slots))) {
+		bridge_device_free(dev);
+		return NULL;
 	}
 	return dev;
 }
 
-static int bridge_devices_new(struct bridge *b, const struct config *cfg, struct device ***serial,
-			      struct device ***gpio)
+static struct device **bridge_devices_new(struct bridge *b, const struct config *cfg)
 {
-	int i;
+	int i, n = bridge_device_count(cfg);
+	struct device **devs = calloc((size_t)n + 1, sizeof(*devs));
+	struct bridge_entry e;
 
-	*serial = calloc((size_t)cfg->n_serial + 1, sizeof(struct device *));
-	*gpio = calloc((size_t)cfg->n_gpio + 1, sizeof(struct device *));
-	if (!*serial || !*gpio)
-		return -1;
-	for (i = 0; i < cfg->n_serial; i++)
-		if (!((*serial)[i] = bridge_device_new(b, &serial_driver, cfg->serial[i].name, &cfg->serial[i], i)))
-			return -1;
-	for (i = 0; i < cfg->n_gpio; i++)
-		if (!((*gpio)[i] = bridge_device_new(b, &gpio_driver, cfg->gpio[i].name, &cfg->gpio[i], i)))
-			return -1;
-	return 0;
+	for (i = 0; devs && i < n; i++) {
+		bridge_device_entry(cfg, i, &e);
+		if (!(devs[i] = bridge_device_new(b, &e))) {
+			while (i-- > 0)
+				bridge_device_free(devs[i]);
+			free(devs);
+			return NULL;
+		}
+	}
+	return devs;
 }
 
 void bridge_device_free(struct device *dev)
 {
-	struct bridge_replies *bd;
+	struct bridge_dev *bd;
 
 	if (!dev)
 		return;
 	bd = dev->owner;
 	device_free(dev);	/* closing reports dropped commands: owner still there */
-	bridge_replies_free(bd);
-}
-
-static void bridge_devices_free(struct device **devs, int n)
-{
-	int i;
-
-	if (!devs)
-		return;
-	for (i = 0; i < n; i++)
-		bridge_device_free(devs[i]);
-	free(devs);
+	if (bd)
+		bridge_replies_free(bd->replies);
+	free(bd);
 }
 
 static void bridge_open_all(struct bridge *b, uint64_t now)
 {
 	int i;
 
-	for (i = 0; i < b->cfg->n_serial; i++)
-		b->serial[i]->drv->open(b->serial[i], now);
-	for (i = 0; i < b->cfg->n_gpio; i++)
-		b->gpio[i]->drv->open(b->gpio[i], now);
+	for (i = 0; i < b->n_devs; i++)
+		b->devs[i]->drv->open(b->devs[i], now);
 }
 
 /* ---- the loop ---- */
@@ -444,7 +460,7 @@ static int bridge_signals(struct bridge *b, uint64_t now)
 
 static int bridge_build_pollfds(struct bridge *b)
 {
-	int need = 2 + b->cfg->n_serial + b->cfg->n_gpio, n = 0, i;
+	int need = 2 + b->n_devs, n = 0, i;
 	/* back-pressure: while the broker lags, serial bytes wait in the kernel (mqtt.c) */
 	int hold = mqtt_congested(b->mqtt, bridge_now_ms());
 
@@ -467,15 +483,15 @@ static int bridge_build_pollfds(struct bridge *b)
 	b->pfds[n].fd = mqtt_fd(b->mqtt);
 	b->pfds[n].events = POLLIN;
 	b->pdev[n++] = NULL;
-	for (i = 0; i < b->cfg->n_serial + b->cfg->n_gpio; i++) {
-		struct device *dev = i < b->cfg->n_serial ? b->serial[i] : b->gpio[i - b->cfg->n_serial];
+	for (i = 0; i < b->n_devs; i++) {
+		struct device *dev = b->devs[i];
 		int fd = dev->drv->fd(dev);
 
 		if (fd < 0)
 			continue;
 		b->pfds[n].fd = fd;
 		b->pfds[n].events = dev->drv->events(dev);
-		if (hold && dev->drv == &serial_driver)
+		if (hold && device_has(dev, DEVICE_CAP_HOLD_INPUT))
 			b->pfds[n].events &= (short)~POLLIN;
 		b->pdev[n++] = dev;
 	}
@@ -502,12 +518,8 @@ static uint64_t bridge_deadline(struct bridge *b, uint64_t now)
 		}
 		d = b->wd_next < d ? b->wd_next : d;
 	}
-	for (i = 0; i < b->cfg->n_serial; i++) {
-		t = b->serial[i]->drv->tick(b->serial[i], now);
-		d = t < d ? t : d;
-	}
-	for (i = 0; i < b->cfg->n_gpio; i++) {
-		t = b->gpio[i]->drv->tick(b->gpio[i], now);
+	for (i = 0; i < b->n_devs; i++) {
+		t = b->devs[i]->drv->tick(b->devs[i], now);
 		d = t < d ? t : d;
 	}
 	return d;
@@ -548,12 +560,9 @@ static void bridge_shutdown(struct bridge *b)
 	uint64_t start = bridge_now_ms(), now;
 	int i, n, pending;
 
-	for (i = 0; i < b->cfg->n_serial; i++)
-		if (b->serial[i]->drv->failsafe)
-			b->serial[i]->drv->failsafe(b->serial[i], start);
-	for (i = 0; i < b->cfg->n_gpio; i++)
-		if (b->gpio[i]->drv->failsafe)
-			b->gpio[i]->drv->failsafe(b->gpio[i], start);
+	for (i = 0; i < b->n_devs; i++)
+		if (b->devs[i]->drv->failsafe)
+			b->devs[i]->drv->failsafe(b->devs[i], start);
 	for (now = start; now - start < BRIDGE_SHUTDOWN_FLUSH_MS; now = bridge_now_ms()) {
 		n = bridge_build_pollfds(b);
 		if (n < 0)
@@ -589,11 +598,11 @@ static void bridge_shutdown(struct bridge *b)
 		}
 		done = 0;
 		/* each device "offline" before the gateway's own: nothing reads "online" after a clean stop */
-		for (i = 0; i < b->cfg->n_serial; i++) {
-			const struct cfg_serial *c = b->serial[i]->cfg;
+		for (i = 0; i < b->n_devs; i++) {
+			const char *topic = device_status_topic(b->devs[i]);
 
-			if (b->serial[i]->online && *c->status_topic)
-				mqtt_publish_now(b->mqtt, c->status_topic, "offline", 7, 1, 1);
+			if (b->devs[i]->online && topic && *topic)
+				mqtt_publish_now(b->mqtt, topic, "offline", 7, 1, 1);
 		}
 		/* once "offline" is acknowledged, everything paho was given before it is too (in order) */
 		if (mqtt_publish_sync(b->mqtt, b->cfg->mqtt.status_topic, "offline", 7, 1, 1, BRIDGE_DISCONNECT_MS) < 0)
@@ -623,10 +632,10 @@ int bridge_run(struct bridge *b)
 	b->wd_next = now;
 	b->stats_next = *b->cfg->mqtt.stats_topic ? now + (uint64_t)b->cfg->mqtt.stats_interval * 1000u : UINT64_MAX;
 	bridge_open_all(b, now);
-	/* a port missing at start is "offline" from the start, not unknown */
-	for (int i = 0; i < b->cfg->n_serial; i++)
-		if (!b->serial[i]->online)
-			bridge_state(b->serial[i], 0, b);
+	/* a device that reports availability and is missing at start is "offline" from the start, not unknown */
+	for (int i = 0; i < b->n_devs; i++)
+		if (!b->devs[i]->online && device_status_topic(b->devs[i]))
+			bridge_state(b->devs[i], 0, b);
 	/* not connected yet: fail-safe timers run until the broker answers */
 	bridge_link(b, 0, now);
 	mqtt_start(b->mqtt, now);
@@ -691,8 +700,9 @@ struct bridge *bridge_new(struct config *cfg, const char *cfg_path, char *err, s
 		goto fail;
 	}
 	b->next_sub_id = 1;
+	b->n_devs = bridge_device_count(cfg);
 	b->subs = subs_new(cfg, NULL, &b->next_sub_id);
-	if (!b->cfg_path || (*cfg->buffer.dir && !b->spool_dir) || !b->subs || bridge_devices_new(b, cfg, &b->serial, &b->gpio) < 0) {
+	if (!b->cfg_path || (*cfg->buffer.dir && !b->spool_dir) || !b->subs || !(b->devs = bridge_devices_new(b, cfg))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -717,21 +727,17 @@ void bridge_free(struct bridge *b)
 	/* the client first: its threads must not push events anymore */
 	mqtt_free(b->mqtt);
 	b->mqtt = NULL;
-	if (b->cfg) {
-		/* closing devices must not call back into a half-freed bridge */
-		for (int i = 0; b->serial && i < b->cfg->n_serial; i++)
-			if (b->serial[i])
-				b->serial[i]->state = NULL, b->serial[i]->event = NULL;
-		for (int i = 0; b->gpio && i < b->cfg->n_gpio; i++)
-			if (b->gpio[i])
-				b->gpio[i]->state = NULL, b->gpio[i]->event = NULL;
-		bridge_devices_free(b->serial, b->cfg->n_serial);
-		bridge_devices_free(b->gpio, b->cfg->n_gpio);
-	}
+	/* closing devices must not call back into a half-freed bridge */
+	for (int i = 0; b->devs && i < b->n_devs; i++)
+		b->devs[i]->state = NULL, b->devs[i]->event = NULL;
+	for (int i = 0; b->devs && i < b->n_devs; i++)
+		bridge_device_free(b->devs[i]);
+	free(b->devs);
 	subs_free(b->subs);
 	if (b->sfd >= 0)
 		close(b->sfd);
 	retained_free(b->retained);
+	onchange_free(b->onchange);
 	free(b->pfds);
 	free(b->pdev);
 	free(b->cfg_path);

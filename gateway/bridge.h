@@ -25,6 +25,7 @@ struct bridge_stats {
 	uint64_t down_retained;		/* retained commands ignored */
 	uint64_t down_dropped;		/* accepted, then dropped (port lost, fail-safe) */
 	uint64_t timeouts;		/* commands without a reply in time */
+	uint64_t unchanged_suppressed;	/* on_change routes: an unchanged payload not published again */
 };
 
 /*

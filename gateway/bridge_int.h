@@ -15,6 +15,7 @@
 #include "config.h"
 #include "device.h"
 #include "mqtt.h"
+#include "onchange.h"
 
 #define BRIDGE_TOPIC_MAX 1024
 #define BRIDGE_PAYLOAD_MAX (128 * 1024)
@@ -24,8 +25,8 @@ struct bridge {
 	char *cfg_path;
 	char *spool_dir;		/* buffer.dir, or NULL */
 	struct mqtt *mqtt;
-	struct device **serial;		/* cfg->n_serial */
-	struct device **gpio;		/* cfg->n_gpio */
+	struct device **devs;		/* every device of cfg, in bridge_device_entry order */
+	int n_devs;
 	int sfd;
 	int stop;
 	uint64_t connected_at;		/* when the link came up, 0 while down */
@@ -44,19 +45,41 @@ struct bridge {
 	int pcap;
 	struct retained *retained;	/* serial states to republish on connect */
 	struct bridge_stats stats;
+	struct onchange *onchange;	/* last payload per topic of on_change routes (onchange.h) */
 	char topic[BRIDGE_TOPIC_MAX];
 	char payload[BRIDGE_PAYLOAD_MAX];
 };
 
+/* One device of a config, whatever its kind (bridge_device_entry). */
+struct bridge_entry {
+	const char *kind;		/* the driver's kind, as routes write it */
+	enum route_end end;		/* the same, as routes store it */
+	int index;			/* its place in its config list (cfg->serial[], cfg->gpio[]) */
+	const char *name;
+	const void *cfg;		/* its settings, for the driver */
+};
+
+/* The bridge's own state of a device (dev->owner). */
+struct bridge_dev {
+	enum route_end end;		/* which routes name it */
+	struct bridge_replies *replies;	/* where its replies go; NULL: it owes none */
+};
+
 /* bridge.c */
-struct device *bridge_device_new(struct bridge *b, const struct device_driver *drv, const char *name,
-				 const void *cfg, int index);
+/*
+ * The devices of a config as one list: how many, entry i of it, and where
+ * the device a route names (end, index) is in it.
+ */
+int bridge_device_count(const struct config *cfg);
+void bridge_device_entry(const struct config *cfg, int i, struct bridge_entry *e);
+int bridge_device_pos(const struct config *cfg, enum route_end end, int index);
+struct device *bridge_device_new(struct bridge *b, const struct bridge_entry *e);
 void bridge_device_free(struct device *dev);
 void bridge_subscribe_all(struct bridge *b);
 /* Tell every device whether the broker link is up (fail-safes). */
 void bridge_link(struct bridge *b, int up, uint64_t now);
 
-/* bridge_replies.c: per serial device, where each command's reply goes */
+/* bridge_replies.c: per device that owes replies, where each command's reply goes */
 struct bridge_replies;
 struct bridge_replies *bridge_replies_new(int cap);
 void bridge_replies_free(struct bridge_replies *r);

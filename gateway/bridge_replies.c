@@ -1,9 +1,10 @@
 /*
  * bridge_replies.c - where a device's replies and errors go.
  *
- * A serial device with a reply pattern reports every command it accepted
- * exactly once (REPLY, TIMEOUT or DROPPED), in order, so a ring per device
- * of "who asked" is enough: the MQTT 5 response topic and correlation data,
+ * A device that owes replies (device_reply_slots: a serial device with a
+ * reply pattern) reports every command it accepted exactly once (REPLY,
+ * TIMEOUT or DROPPED), in order, so a ring per device of "who asked" is
+ * enough: the MQTT 5 response topic and correlation data,
  * or .../res/ID for a command that came on .../req/ID (MQTT 3.1.1), or
  * nobody. Errors (refusals, timeouts, drops) go to the device's error topic.
  */
@@ -28,15 +29,15 @@ struct bridge_replies {
 
 void bridge_replies_error(struct bridge *b, struct device *dev, const char *reason, const char *data, size_t len)
 {
-	const struct cfg_serial *c = dev->cfg;
+	const char *topic = device_error_topic(dev);
 	char msg[320];
 	int n;
 
-	if (dev->drv != &serial_driver || !*c->error_topic)
+	if (!topic || !*topic)
 		return;
 	n = snprintf(msg, sizeof(msg), "%s: %.*s", reason, (int)(len > 256 ? 256 : len), data);
 	if (n > 0)
-		mqtt_publish(b->mqtt, c->error_topic, msg, strlen(msg), 1, 0);
+		mqtt_publish(b->mqtt, topic, msg, strlen(msg), 1, 0);
 }
 
 static void bridge_target_free(struct bridge_target *t)
@@ -46,10 +47,13 @@ static void bridge_target_free(struct bridge_target *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* The reply target of a command: MQTT 5 response topic, or .../req/ID -> .../res/ID. */
+/*
+ * The reply target of a command: MQTT 5 response topic, or .../req/ID ->
+ * .../res/ID. -1: the device owes no replies (or its ring is full).
+ */
 int bridge_replies_push(struct device *dev, const struct mqtt_event *ev)
 {
-	struct bridge_replies *bd = dev->owner;
+	struct bridge_replies *bd = ((struct bridge_dev *)dev->owner)->replies;
 	struct bridge_target *t;
 	const char *req;
 
@@ -74,7 +78,7 @@ int bridge_replies_push(struct device *dev, const struct mqtt_event *ev)
 
 void bridge_replies_unpush(struct device *dev)
 {
-	struct bridge_replies *bd = dev->owner;
+	struct bridge_replies *bd = ((struct bridge_dev *)dev->owner)->replies;
 
 	if (!bd || bd->count == 0)
 		return;
@@ -85,7 +89,7 @@ void bridge_replies_unpush(struct device *dev)
 void bridge_replies_event(struct device *dev, enum device_event what, const char *data, size_t len, void *ctx)
 {
 	struct bridge *b = ctx;
-	struct bridge_replies *bd = dev->owner;
+	struct bridge_replies *bd = ((struct bridge_dev *)dev->owner)->replies;
 	struct bridge_target t = { NULL, NULL, 0 };
 
 	if (bd && bd->count > 0) {

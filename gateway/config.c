@@ -1,17 +1,18 @@
 /*
  * config.c - load and validate the libconfig file into struct config.
  *
- * Every scalar setting is described once, in a table per group: name, type,
- * range, default and where it lands in the struct (redis config.c style).
- * One walker applies a table to a group: it fills defaults, rejects unknown
- * names, wrong types and out-of-range values with FILE:LINE, and leaves the
- * few structured settings (uri/uris, gpio line, tls, the lists) to small
- * dedicated functions. Cross-checks (device names, routes, regexes,
- * templates) come last, once every device is known.
+ * Every setting is described once, in config_schema.c: name, type, range,
+ * default, where it lands in the struct and what a change of it needs (redis
+ * config.c style). Its walker checks each group's scalars against their
+ * table with FILE:LINE; what a table cannot say (uri/uris, tls, the station
+ * dependent defaults, the link-check arithmetic) is here. Cross-checks
+ * (device names, routes, regexes, templates) come last, once every device
+ * is known.
  *
- * This file holds the walker, the top level, mqtt and buffer, loading and
- * freeing; the device lists are in config_devices.c, the routes in
- * config_routes.c, what they share in config_int.h.
+ * This file holds error reporting, the top level, mqtt and buffer, loading
+ * and the --check summary; the device lists are in config_devices.c, the
+ * routes in config_routes.c, freeing and comparing in config_schema.c,
+ * what they share in config_int.h.
  *
  * Nothing here does I/O beyond reading the file, so --check, reload and the
  * fuzzer can call it freely.
@@ -34,62 +35,6 @@
 
 #include "config_int.h"
 
-static const char *const level_names[] = {"error", "warning", "info", "debug", NULL};
-const char *const cfg_sync_names[] = {"none", "batch", "always", NULL};
-
-/* clang-format off */
-static const struct opt top_opts[] = {
-	{ "station", OPT_STR, 0, 0, 0, NULL, S_(config, station), NULL },
-	{ "log_level", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "mqtt", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "buffer", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "serial", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "gpio", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "routes", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-
-static const struct opt mqtt_opts[] = {
-	{ "uri", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "uris", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "client_id", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, client_id), NULL },
-	{ "keepalive", OPT_INT, 0, 65535, 60, NULL, S_(cfg_mqtt, keepalive), NULL },
-	{ "clean_session", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_mqtt, clean_session), NULL },
-	{ "qos", OPT_INT, 0, 2, 1, NULL, S_(cfg_mqtt, qos), NULL },
-	{ "username", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, username), NULL },
-	{ "password_file", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, password_file), NULL },
-	{ "status_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, status_topic), NULL },
-	{ "reconnect_min_ms", OPT_INT, 100, 3600000, 1000, NULL, S_(cfg_mqtt, reconnect_min_ms), NULL },
-	{ "reconnect_max_ms", OPT_INT, 100, 3600000, 30000, NULL, S_(cfg_mqtt, reconnect_max_ms), NULL },
-	{ "ack_timeout_ms", OPT_INT, 1000, 3600000, 30000, NULL, S_(cfg_mqtt, ack_timeout_ms), NULL },
-	{ "link_timeout_ms", OPT_INT, 0, 3600000, 3000, NULL, S_(cfg_mqtt, link_timeout_ms), NULL },
-	{ "link_check_ms", OPT_INT, 0, 1200000, 0, NULL, S_(cfg_mqtt, link_check_ms), NULL },
-	{ "link_check_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_mqtt, link_check_topic), NULL },
-	{ "tls", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "protocol", OPT_INT, 4, 5, 4, NULL, S_(cfg_mqtt, protocol), NULL },
-	{ "session_expiry", OPT_INT, 0, 2147483647, 86400, NULL, S_(cfg_mqtt, session_expiry), NULL },
-	{ "stats_topic", OPT_STR, 0, 0, 0, "", S_(cfg_mqtt, stats_topic), NULL },
-	{ "stats_interval", OPT_INT, 1, 86400, 60, NULL, S_(cfg_mqtt, stats_interval), NULL },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-
-static const struct opt tls_opts[] = {
-	{ "ca_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, ca_file), NULL },
-	{ "cert_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, cert_file), NULL },
-	{ "key_file", OPT_STR, 0, 0, 0, "", S_(cfg_tls, key_file), NULL },
-	{ "verify", OPT_BOOL, 0, 1, 1, NULL, S_(cfg_tls, verify), NULL },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-
-static const struct opt buffer_opts[] = {
-	{ "max_messages", OPT_INT, 0, 10000000, 100000, NULL, S_(cfg_buffer, max_messages), NULL },
-	{ "dir", OPT_STR, 0, 0, 0, "", S_(cfg_buffer, dir), NULL },
-	{ "qos0", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_buffer, qos0), NULL },
-	{ "sync", OPT_ENUM, 0, 0, CFG_SYNC_BATCH, NULL, S_(cfg_buffer, sync), cfg_sync_names },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-/* clang-format on */
-
 void cfg_fail(struct cfg_ctx *c, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -111,162 +56,6 @@ void cfg_fail(struct cfg_ctx *c, const config_setting_t *s, const char *fmt, ...
 		line = config_setting_source_line(s);
 	}
 	snprintf(c->err, c->errlen, "%s:%d: %s", file ? file : c->name, line, msg);
-}
-
-static const char *cfg_type_word(enum opt_type t)
-{
-	switch (t) {
-	case OPT_STR:
-	case OPT_ENUM:
-		return "a string";
-	case OPT_INT:
-		return "an integer";
-	case OPT_BOOL:
-		return "true or false";
-	default:
-		return "a group or list";
-	}
-}
-
-/* Apply defaults of a table to a struct. */
-int cfg_defaults(const struct opt *opts, void *base)
-{
-	const struct opt *o;
-
-	for (o = opts; o->name; o++) {
-		char *b = (char *)base + o->off;
-
-		switch (o->type) {
-		case OPT_STR:
-			if (o->def_str) {
-				char *d = strdup(o->def_str);
-
-				if (!d)
-					return -1;
-				*(char **)(void *)b = d;
-			}
-			break;
-		case OPT_INT:
-		case OPT_BOOL:
-		case OPT_ENUM:
-			*(int *)(void *)b = (int)o->def;
-			break;
-		default:
-			break;
-		}
-	}
-	return 0;
-}
-
-static const struct opt *cfg_find_opt(const struct opt *opts, const char *name)
-{
-	for (; opts->name; opts++)
-		if (strcmp(opts->name, name) == 0)
-			return opts;
-	return NULL;
-}
-
-/*
- * Walk the members of group g against opts, storing into base. what names
- * the group in messages ("mqtt", "serial MOT01"). The log_level member of
- * the top level stores nowhere (off 0 and base NULL are skipped).
- */
-void cfg_apply(struct cfg_ctx *c, const config_setting_t *g, const struct opt *opts, void *base,
-		      const char *what)
-{
-	int i, n = config_setting_length(g);
-
-	for (i = 0; i < n && !c->failed; i++) {
-		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(s);
-		const struct opt *o = name ? cfg_find_opt(opts, name) : NULL;
-		int type = config_setting_type(s);
-		char full[160];
-		char *b;
-
-		if (!o) {
-			const char *near = name ? cfg_closest(opts, name) : NULL;
-
-			cfg_fail(c, s, "unknown setting \"%s\"%s%s%s%s%s", name ? name : "?",
-				 *what ? " in " : " at the top level", what, near ? " (did you mean " : "",
-				 near ? near : "", near ? "?)" : "");
-			return;
-		}
-		if (o->type == OPT_SPECIAL || !base)
-			continue;
-		b = (char *)base + o->off;
-		snprintf(full, sizeof(full), "%s%s%s", what, *what ? "." : "", name);
-		switch (o->type) {
-		case OPT_STR:
-			if (type != CONFIG_TYPE_STRING) {
-				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
-				return;
-			}
-			free(*(char **)(void *)b);
-			*(char **)(void *)b = strdup(config_setting_get_string(s));
-			if (!*(char **)(void *)b) {
-				cfg_fail(c, s, "out of memory");
-				return;
-			}
-			if (o->min == 1 && !**(char **)(void *)b)
-				cfg_fail(c, s, "%s.%s must not be empty", what, name);
-			break;
-		case OPT_INT: {
-			long long v;
-
-			if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
-				return;
-			}
-			v = config_setting_get_int64(s);
-			if (v < o->min || v > o->max) {
-				cfg_fail(c, s, "%s = %lld is out of range (%ld..%ld)", full, v, o->min,
-					 o->max);
-				return;
-			}
-			*(int *)(void *)b = (int)v;
-			break;
-		}
-		case OPT_BOOL:
-			if (type != CONFIG_TYPE_BOOL) {
-				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
-				return;
-			}
-			*(int *)(void *)b = config_setting_get_bool(s);
-			break;
-		case OPT_ENUM: {
-			const char *v;
-			int k;
-
-			if (type != CONFIG_TYPE_STRING) {
-				cfg_fail(c, s, "%s must be %s", full, cfg_type_word(o->type));
-				return;
-			}
-			v = config_setting_get_string(s);
-			for (k = 0; o->names[k]; k++)
-				if (strcmp(o->names[k], v) == 0)
-					break;
-			if (!o->names[k]) {
-				char list[128] = "";
-
-				for (k = 0; o->names[k]; k++) {
-					strncat(list, k ? ", " : "", sizeof(list) - strlen(list) - 1);
-					strncat(list, o->names[k], sizeof(list) - strlen(list) - 1);
-				}
-				cfg_fail(c, s, "%s = \"%s\" is not one of: %s", full, v, list);
-				return;
-			}
-			*(int *)(void *)b = k;
-			break;
-		}
-		default:
-			break;
-		}
-	}
-	/* required settings */
-	for (; opts->name && !c->failed; opts++)
-		if (opts->type == OPT_STR && opts->min == 1 && base && !config_setting_get_member(g, opts->name))
-			cfg_fail(c, g, "%s has no \"%s\"", *what ? what : "the file", opts->name);
 }
 
 char *cfg_subst(struct cfg_ctx *c, const config_setting_t *s, const char *src, const char *station,
@@ -334,7 +123,7 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 	const config_setting_t *uri, *uris, *tls;
 	char host[64] = "host", *tmp;
 
-	if (cfg_defaults(mqtt_opts, m) < 0 || cfg_defaults(tls_opts, &m->tls) < 0) {
+	if (cfg_defaults(cfg_mqtt_opts, m) < 0 || cfg_defaults(cfg_tls_opts, &m->tls) < 0) {
 		cfg_fail(c, g, "out of memory");
 		return;
 	}
@@ -347,7 +136,7 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 		cfg_fail(c, g, "mqtt must be a group: mqtt = { uri = \"tcp://...\"; };");
 		return;
 	}
-	cfg_apply(c, g, mqtt_opts, m, "mqtt");
+	cfg_apply(c, g, cfg_mqtt_opts, m, "mqtt");
 	if (c->failed)
 		return;
 	uri = config_setting_get_member(g, "uri");
@@ -414,7 +203,7 @@ static void cfg_load_mqtt(struct cfg_ctx *c, struct config *cfg, const config_se
 			return;
 		}
 		m->has_tls = 1;
-		cfg_apply(c, tls, tls_opts, &m->tls, "mqtt.tls");
+		cfg_apply(c, tls, cfg_tls_opts, &m->tls, "mqtt.tls");
 		/* TLS settings with a plain-text uri would be ignored without a word: refused */
 		for (int i = 0; i < m->n_uris && !c->failed; i++)
 			if (strncmp(m->uris[i], "ssl://", 6) && strncmp(m->uris[i], "mqtts://", 8) &&
@@ -467,7 +256,7 @@ static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_
 {
 	struct cfg_buffer *bu = &cfg->buffer;
 
-	if (cfg_defaults(buffer_opts, bu) < 0) {
+	if (cfg_defaults(cfg_buffer_opts, bu) < 0) {
 		cfg_fail(c, g, "out of memory");
 		return;
 	}
@@ -478,7 +267,7 @@ static void cfg_load_buffer(struct cfg_ctx *c, struct config *cfg, const config_
 		cfg_fail(c, g, "buffer must be a group: buffer = { max_messages = 10000; };");
 		return;
 	}
-	cfg_apply(c, g, buffer_opts, bu, "buffer");
+	cfg_apply(c, g, cfg_buffer_opts, bu, "buffer");
 }
 
 void cfg_regex(struct cfg_ctx *c, const config_setting_t *s, const char *src, struct pattern *re, int *has,
@@ -499,26 +288,15 @@ static struct config *cfg_build(config_t *lc, struct cfg_ctx *c)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
 	config_setting_t *root = config_root_setting(lc), *s;
-	int level = 2;
 
 	if (!cfg) {
 		snprintf(c->err, c->errlen, "%s: out of memory", c->name);
 		return NULL;
 	}
 	cfg->file = strdup(c->name);
-	cfg_apply(c, root, top_opts, cfg, "");
-	s = config_setting_get_member(root, "log_level");
-	if (s && !c->failed) {
-		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			cfg_fail(c, s, "log_level must be a string");
-		for (level = 0; !c->failed && level_names[level]; level++)
-			if (strcmp(level_names[level], config_setting_get_string(s)) == 0)
-				break;
-		if (!c->failed && !level_names[level])
-			cfg_fail(c, s, "log_level must be one of: error, warning, info, debug");
-		if (!c->failed)
-			cfg->log_level = strdup(level_names[level]);
-	}
+	if (!cfg->file || cfg_defaults(cfg_top_opts, cfg) < 0)
+		cfg_fail(c, NULL, "out of memory");
+	cfg_apply(c, root, cfg_top_opts, cfg, "");
 	if (!c->failed && cfg->station && (!*cfg->station || strpbrk(cfg->station, "+#/$")))
 		cfg_fail(c, config_setting_get_member(root, "station"),
 			 "station \"%s\" must be non-empty and hold no + # / $", cfg->station);
@@ -621,67 +399,6 @@ struct config *config_load_string(const char *text, const char *name, char *err,
 	return cfg_finish(&lc, rc, name, text, err, errlen);
 }
 
-void config_free(struct config *cfg)
-{
-	int i;
-
-	if (!cfg)
-		return;
-	for (i = 0; i < cfg->mqtt.n_uris; i++)
-		free(cfg->mqtt.uris[i]);
-	free(cfg->mqtt.uris);
-	free(cfg->mqtt.client_id);
-	free(cfg->mqtt.username);
-	free(cfg->mqtt.password_file);
-	free(cfg->mqtt.status_topic);
-	free(cfg->mqtt.link_check_topic);
-	free(cfg->mqtt.stats_topic);
-	free(cfg->mqtt.tls.ca_file);
-	free(cfg->mqtt.tls.cert_file);
-	free(cfg->mqtt.tls.key_file);
-	free(cfg->buffer.dir);
-	for (i = 0; i < cfg->n_serial; i++) {
-		free(cfg->serial[i].name);
-		free(cfg->serial[i].port);
-		free(cfg->serial[i].eol);
-		free(cfg->serial[i].status_topic);
-		free(cfg->serial[i].checksum_prefix);
-		free(cfg->serial[i].error_topic);
-		free(cfg->serial[i].reply_src);
-		if (cfg->serial[i].has_reply)
-			pattern_free(&cfg->serial[i].reply);
-		for (int k = 0; k < cfg->serial[i].n_on_disconnect; k++)
-			free(cfg->serial[i].on_disconnect[k]);
-		free(cfg->serial[i].on_disconnect);
-	}
-	free(cfg->serial);
-	for (i = 0; i < cfg->n_gpio; i++) {
-		free(cfg->gpio[i].name);
-		free(cfg->gpio[i].chip);
-		free(cfg->gpio[i].line_name);
-	}
-	free(cfg->gpio);
-	for (i = 0; i < cfg->n_routes; i++) {
-		struct cfg_route *r = &cfg->routes[i];
-
-		free(r->from);
-		free(r->to);
-		free(r->match_src);
-		free(r->accept_src);
-		if (r->has_match)
-			pattern_free(&r->match);
-		if (r->has_accept)
-			pattern_free(&r->accept);
-		template_free(&r->to_tpl);
-		template_free(&r->payload_tpl);
-	}
-	free(cfg->routes);
-	free(cfg->station);
-	free(cfg->log_level);
-	free(cfg->file);
-	free(cfg);
-}
-
 int config_find_serial(const struct config *cfg, const char *name)
 {
 	int i;
@@ -740,6 +457,7 @@ void config_print_summary(const struct config *cfg)
 	else
 		printf("link check: off (link_timeout_ms = 0): a silent loss is noticed by the keepalive, "
 		       "after up to about 3 x %d s\n", cfg->mqtt.keepalive);
+	cfg_print_settings("settings: ", cfg_top_opts, cfg);
 	printf("serial devices: %d\n", cfg->n_serial);
 	for (i = 0; i < cfg->n_serial; i++) {
 		const struct cfg_serial *s = &cfg->serial[i];
@@ -750,6 +468,8 @@ void config_print_summary(const struct config *cfg)
 			config_print_worst_case(cfg, s->on_disconnect[0], s->failsafe_grace_ms, s->command_timeout_ms);
 		else
 			printf("    fail-safe: none (no on_disconnect)\n");
+		cfg_print_settings("    settings: ", cfg_serial_opts, s);
+		cfg_serial_polls_print(s);
 	}
 	printf("gpio lines: %d\n", cfg->n_gpio);
 	for (i = 0; i < cfg->n_gpio; i++) {
@@ -759,26 +479,19 @@ void config_print_summary(const struct config *cfg)
 		if (g->line_name)
 			printf("  %s: %s %s line \"%s\"\n", g->name, cfg_dir_names[g->direction], g->chip, g->line_name);
 		else
-			printf("  %s: %s %s line %d\n", g->name, cfg_dir_names[g->direction], g->chip, g->line);
+			printf("  %s: %s %s line %d\n", g->name, cfg_dir_names[g->direction], g->chip, g->offset);
 		if (g->direction == CFG_GPIO_OUTPUT && g->failsafe >= 0) {
 			snprintf(what, sizeof(what), "%d", g->failsafe);
 			config_print_worst_case(cfg, what, g->failsafe_grace_ms, 0);
 		}
+		cfg_print_settings("    settings: ", cfg_gpio_opts, g);
 	}
 	printf("routes: %d\n", cfg->n_routes);
 	for (i = 0; i < cfg->n_routes; i++) {
 		const struct cfg_route *r = &cfg->routes[i];
 
-		printf("  %d: %s:%s -> %s:%s", i + 1, config_end_word(r->from_kind), r->from,
+		printf("  %d: %s:%s -> %s:%s: ", i + 1, config_end_word(r->from_kind), r->from,
 		       config_end_word(r->to_kind), r->to);
-		if (r->match_src)
-			printf(" match %s", r->match_src);
-		if (r->accept_src)
-			printf(" accept %s", r->accept_src);
-		if (r->require_expiry)
-			printf(" require_expiry");
-		if (r->to_kind == ROUTE_MQTT)
-			printf(" qos %d%s", r->qos, r->retain ? " retained" : "");
-		printf("\n");
+		cfg_print_settings("", cfg_route_opts, r);
 	}
 }

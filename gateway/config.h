@@ -15,79 +15,21 @@
 #define MQTTGW_CONFIG_H
 
 #include <stddef.h>
+
+#include "gpio_cfg.h"		/* struct cfg_gpio: the gpio driver's settings */
 #include "pattern.h"
+#include "serial_cfg.h"		/* struct cfg_serial: the serial driver's settings */
 #include "template.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/mqttgw/mqttgw.cfg"
 #define CONFIG_ERRLEN 512
 
-enum cfg_parity { CFG_PARITY_NONE, CFG_PARITY_ODD, CFG_PARITY_EVEN, CFG_PARITY_MARK, CFG_PARITY_SPACE };
-enum cfg_flow { CFG_FLOW_NONE, CFG_FLOW_RTSCTS, CFG_FLOW_XONXOFF };
-
-struct cfg_serial {
-	char *name;
-	char *port;
-	int baud;
-	int data_bits;
-	enum cfg_parity parity;
-	int stop_bits;
-	enum cfg_flow flow;
-	char *eol;			/* unescaped bytes, e.g. "\r\n" */
-	size_t eol_len;
-	int max_frame;			/* longest frame in bytes, eol excluded */
-	int reopen_ms;			/* retry interval while the port is missing */
-	char *status_topic;		/* availability, retained online/offline */
-	char *error_topic;		/* refusals and timeouts; "" = none */
-	char *reply_src;		/* regex a reply frame matches, or NULL */
-	struct pattern reply;
-	int has_reply;
-	int reply_timeout_ms;
-	int queue_max;			/* commands waiting for the port */
-	char **on_disconnect;		/* fail-safe frames */
-	int n_on_disconnect;
-	int failsafe_grace_ms;		/* broker loss longer than this: fail-safe */
-	int command_timeout_ms;		/* deadman: no command that long: fail-safe */
-	int rate_limit;			/* commands per second, 0 = unlimited */
-	int rate_burst;
-	int rs485;			/* drive RTS around writes */
-	int rs485_delay_before_ms;
-	int rs485_delay_after_ms;
-	int framing;			/* enum framing_mode: eol, fixed, idle */
-	int frame_len;			/* fixed */
-	int idle_ms;			/* idle */
-	int frame_timeout_ms;		/* eol, fixed: drop a partial frame idle this long */
-	int encoding;			/* enum codec_encoding: text, hex */
-	int checksum;			/* enum codec_checksum */
-	int checksum_format;		/* enum codec_checksum_format */
-	int checksum_order;		/* enum codec_byte_order */
-	char *checksum_prefix;
-	int checksum_skip;
-	int line;			/* line in the config file */
-};
-
-enum cfg_gpio_dir { CFG_GPIO_INPUT, CFG_GPIO_OUTPUT };
-enum cfg_gpio_edge { CFG_EDGE_BOTH, CFG_EDGE_RISING, CFG_EDGE_FALLING, CFG_EDGE_NONE };
-enum cfg_gpio_bias { CFG_BIAS_AS_IS, CFG_BIAS_DISABLE, CFG_BIAS_PULL_UP, CFG_BIAS_PULL_DOWN };
-
-struct cfg_gpio {
-	char *name;
-	char *chip;			/* "gpiochip0", "/dev/gpiochip4" or a label */
-	int line;			/* offset, or -1 when line_name is used */
-	char *line_name;		/* e.g. "GPIO17"; NULL when line >= 0 */
-	enum cfg_gpio_dir direction;
-	enum cfg_gpio_edge edge;
-	enum cfg_gpio_bias bias;
-	int active_low;
-	int debounce_ms;
-	int initial;			/* outputs: initial logical value */
-	int failsafe;			/* outputs: -1 none, else value on shutdown / broker loss */
-	int failsafe_grace_ms;		/* broker loss longer than this applies failsafe */
-	int line_no;			/* line in the config file */
-};
-
 enum route_end { ROUTE_MQTT, ROUTE_SERIAL, ROUTE_GPIO };
 
 struct cfg_route {
+	char *from_src;			/* the settings as written (config_schema.c) */
+	char *to_src;
+	char *payload_src;
 	enum route_end from_kind;
 	char *from;			/* topic filter (mqtt) or device name */
 	enum route_end to_kind;
@@ -106,6 +48,10 @@ struct cfg_route {
 	int from_dev;			/* index into serial[] or gpio[] (device sources) */
 	int to_dev;			/* index into serial[] or gpio[] (device targets) */
 	int line;
+	/* sensors (issue 15; config_routes.c cfg_route_sensor): routes to mqtt only */
+	char *json_src;			/* json = { ... } as the layout payload_tpl was built to, or NULL */
+	int on_change;			/* an unchanged payload on a topic is not published again ... */
+	int heartbeat_ms;		/* ... until this long after the last publish (0: never) */
 };
 
 struct cfg_tls {
@@ -156,7 +102,7 @@ struct cfg_buffer {
 struct config {
 	char *file;
 	char *station;
-	char *log_level;
+	int log_level;			/* index into config_log_level_names, -1: not set */
 	struct cfg_mqtt mqtt;
 	struct cfg_buffer buffer;
 	struct cfg_serial *serial;
@@ -175,6 +121,54 @@ struct config *config_load(const char *file, char *errbuf, size_t errlen);
 /* Same, from text in memory (unit tests, fuzzing); name is used in messages. */
 struct config *config_load_string(const char *text, const char *name, char *errbuf, size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * What a changed setting needs at reload, one bit per kind; every setting
+ * of the schema (config_schema.c) carries the bits a change of it sets.
+ */
+#define CFG_CHANGE_LIVE 0x01u	/* read where used: applies as it is */
+#define CFG_CHANGE_DEVICE 0x02u /* the device made anew (port reopened, line re-requested) */
+#define CFG_CHANGE_MQTT 0x04u	/* the MQTT client made anew */
+#define CFG_CHANGE_BUFFER 0x08u /* the outbound queue's limits set anew (applied to the running queue) */
+#define CFG_CHANGE_STATS 0x10u	/* the stats publisher started, stopped or rescheduled */
+#define CFG_CHANGE_LOG 0x20u	/* the log level set */
+#define CFG_CHANGE_ROUTES 0x40u /* routes and subscriptions replaced */
+#define CFG_CHANGE_JOURNAL 0x80u /* the queue's journal moved (buffer.dir; with CFG_CHANGE_BUFFER) */
+
+/* The CFG_CHANGE_* bits of every setting that differs between a and b (0: equal). */
+unsigned config_changes(const struct config *a, const struct config *b);
+/*
+ * The first setting (in schema order) that differs between a and b with a
+ * bit of mask: its path ("mqtt.protocol", "serial[0].baud") in path and
+ * its bits returned; 0 (path "") when none does.
+ */
+unsigned config_first_change(const struct config *a, const struct config *b, unsigned mask, char *path,
+			     size_t len);
+/*
+ * Equal in every setting a device is made from (CFG_CHANGE_DEVICE): the
+ * running device can be kept at reload. Settings read when used (fail-safe
+ * policy, error_topic) may differ.
+ */
+int config_serial_equal(const struct cfg_serial *a, const struct cfg_serial *b);
+int config_gpio_equal(const struct cfg_gpio *a, const struct cfg_gpio *b);
+
+/* log_level as a LOG_* level (log.h), or dflt when the file sets none. */
+int config_log_level(const struct config *cfg, int dflt);
+extern const char *const config_log_level_names[];
+
+/* One setting as the schema describes it (config_schema_walk). */
+struct config_schema_item {
+	const char *path;		/* "mqtt.keepalive", "serial[].baud", "mqtt.tls.verify" */
+	const char *type;		/* "string", "integer", "bool", "enum", "strings", "line", "group", "list" */
+	long min, max, def;		/* integer range, default of integers, bools and enums */
+	const char *def_str;		/* string default, or NULL */
+	const char *const *names;	/* enum names */
+	unsigned change;		/* CFG_CHANGE_* */
+	int required;
+};
+
+/* Call fn for every setting of the schema, groups and lists included, in file order. Returns how many. */
+int config_schema_walk(void (*fn)(const struct config_schema_item *it, void *ctx), void *ctx);
 
 /* A device name -> index lookups (-1 when absent). */
 int config_find_serial(const struct config *cfg, const char *name);

@@ -1,7 +1,7 @@
 /*
  * config_devices.c - the serial and gpio lists of the config.
  *
- * Scalar settings go through the table walker (config.c); what is left
+ * Scalar settings go through the schema's walker (config_schema.c); what is left
  * here is what the tables cannot say: unique device names, the framing
  * mode and the settings that only mean something in some modes, the
  * fail-safe frames, defaults that depend on the station and the name.
@@ -16,66 +16,6 @@
 #include "config_int.h"
 #include "framing.h"
 #include "topic.h"
-
-const char *const cfg_parity_names[] = {"none", "odd", "even", "mark", "space", NULL};
-const char *const cfg_flow_names[] = {"none", "rtscts", "xonxoff", NULL};
-const char *const cfg_dir_names[] = {"input", "output", NULL};
-const char *const cfg_edge_names[] = {"both", "rising", "falling", "none", NULL};
-const char *const cfg_bias_names[] = {"as-is", "disable", "pull-up", "pull-down", NULL};
-
-/* clang-format off */
-static const struct opt serial_opts[] = {
-	{ "name", OPT_STR, 1, 0, 0, NULL, S_(cfg_serial, name), NULL },
-	{ "port", OPT_STR, 1, 0, 0, NULL, S_(cfg_serial, port), NULL },
-	{ "baud", OPT_INT, 50, 4000000, 115200, NULL, S_(cfg_serial, baud), NULL },
-	{ "data_bits", OPT_INT, 5, 8, 8, NULL, S_(cfg_serial, data_bits), NULL },
-	{ "parity", OPT_ENUM, 0, 0, CFG_PARITY_NONE, NULL, S_(cfg_serial, parity), cfg_parity_names },
-	{ "stop_bits", OPT_INT, 1, 2, 1, NULL, S_(cfg_serial, stop_bits), NULL },
-	{ "flow", OPT_ENUM, 0, 0, CFG_FLOW_NONE, NULL, S_(cfg_serial, flow), cfg_flow_names },
-	{ "eol", OPT_STR, 0, 0, 0, "\r\n", S_(cfg_serial, eol), NULL },
-	{ "max_frame", OPT_INT, 1, 65536, 256, NULL, S_(cfg_serial, max_frame), NULL },
-	{ "reopen_ms", OPT_INT, 100, 600000, 2000, NULL, S_(cfg_serial, reopen_ms), NULL },
-	{ "status_topic", OPT_STR, 0, 0, 0, NULL, S_(cfg_serial, status_topic), NULL },
-	{ "error_topic", OPT_STR, 0, 0, 0, "", S_(cfg_serial, error_topic), NULL },
-	{ "reply", OPT_STR, 0, 0, 0, NULL, S_(cfg_serial, reply_src), NULL },
-	{ "reply_timeout_ms", OPT_INT, 1, 600000, 1000, NULL, S_(cfg_serial, reply_timeout_ms), NULL },
-	{ "queue_max", OPT_INT, 1, 4096, 32, NULL, S_(cfg_serial, queue_max), NULL },
-	{ "on_disconnect", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "failsafe_grace_ms", OPT_INT, 0, 3600000, 5000, NULL, S_(cfg_serial, failsafe_grace_ms), NULL },
-	{ "command_timeout_ms", OPT_INT, 0, 86400000, 0, NULL, S_(cfg_serial, command_timeout_ms), NULL },
-	{ "rate_limit", OPT_INT, 0, 100000, 0, NULL, S_(cfg_serial, rate_limit), NULL },
-	{ "rate_burst", OPT_INT, 0, 100000, 0, NULL, S_(cfg_serial, rate_burst), NULL },
-	{ "rs485", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_serial, rs485), NULL },
-	{ "rs485_delay_before_ms", OPT_INT, 0, 1000, 0, NULL, S_(cfg_serial, rs485_delay_before_ms), NULL },
-	{ "rs485_delay_after_ms", OPT_INT, 0, 1000, 0, NULL, S_(cfg_serial, rs485_delay_after_ms), NULL },
-	{ "framing", OPT_ENUM, 0, 0, FRAMING_EOL, NULL, S_(cfg_serial, framing), framing_mode_names },
-	{ "frame_len", OPT_INT, 1, 65536, 0, NULL, S_(cfg_serial, frame_len), NULL },
-	{ "idle_ms", OPT_INT, 1, 60000, 50, NULL, S_(cfg_serial, idle_ms), NULL },
-	{ "frame_timeout_ms", OPT_INT, 0, 600000, 0, NULL, S_(cfg_serial, frame_timeout_ms), NULL },
-	{ "encoding", OPT_ENUM, 0, 0, CODEC_ENCODING_TEXT, NULL, S_(cfg_serial, encoding), codec_encoding_names },
-	{ "checksum", OPT_ENUM, 0, 0, CODEC_CHECKSUM_NONE, NULL, S_(cfg_serial, checksum), codec_checksum_names },
-	{ "checksum_format", OPT_ENUM, 0, 0, CODEC_FORMAT_BINARY, NULL, S_(cfg_serial, checksum_format), codec_format_names },
-	{ "checksum_order", OPT_ENUM, 0, 0, CODEC_ORDER_LITTLE, NULL, S_(cfg_serial, checksum_order), codec_order_names },
-	{ "checksum_prefix", OPT_STR, 0, 0, 0, "", S_(cfg_serial, checksum_prefix), NULL },
-	{ "checksum_skip", OPT_INT, 0, 65536, 0, NULL, S_(cfg_serial, checksum_skip), NULL },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-
-static const struct opt gpio_opts[] = {
-	{ "name", OPT_STR, 1, 0, 0, NULL, S_(cfg_gpio, name), NULL },
-	{ "chip", OPT_STR, 0, 0, 0, "gpiochip0", S_(cfg_gpio, chip), NULL },
-	{ "line", OPT_SPECIAL, 0, 0, 0, NULL, 0, NULL },
-	{ "direction", OPT_ENUM, 0, 0, CFG_GPIO_INPUT, NULL, S_(cfg_gpio, direction), cfg_dir_names },
-	{ "edge", OPT_ENUM, 0, 0, CFG_EDGE_BOTH, NULL, S_(cfg_gpio, edge), cfg_edge_names },
-	{ "bias", OPT_ENUM, 0, 0, CFG_BIAS_AS_IS, NULL, S_(cfg_gpio, bias), cfg_bias_names },
-	{ "active_low", OPT_BOOL, 0, 1, 0, NULL, S_(cfg_gpio, active_low), NULL },
-	{ "debounce_ms", OPT_INT, 0, 60000, 0, NULL, S_(cfg_gpio, debounce_ms), NULL },
-	{ "initial", OPT_INT, 0, 1, 0, NULL, S_(cfg_gpio, initial), NULL },
-	{ "failsafe", OPT_INT, -1, 1, -1, NULL, S_(cfg_gpio, failsafe), NULL },
-	{ "failsafe_grace_ms", OPT_INT, 0, 3600000, 5000, NULL, S_(cfg_gpio, failsafe_grace_ms), NULL },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-/* clang-format on */
 
 static int cfg_name_ok(const char *n)
 {
@@ -263,7 +203,7 @@ void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting
 
 		cfg->n_serial = i + 1;
 		s->line = config_setting_source_line(g);
-		if (cfg_defaults(serial_opts, s) < 0) {
+		if (cfg_defaults(cfg_serial_opts, s) < 0) {
 			cfg_fail(c, g, "out of memory");
 			return;
 		}
@@ -272,7 +212,7 @@ void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting
 			return;
 		}
 		snprintf(what, sizeof(what), "serial[%d]", i);
-		cfg_apply(c, g, serial_opts, s, what);
+		cfg_apply(c, g, cfg_serial_opts, s, what);
 		if (c->failed)
 			return;
 		if (!cfg_name_ok(s->name)) {
@@ -301,6 +241,8 @@ void cfg_load_serial(struct cfg_ctx *c, struct config *cfg, const config_setting
 		cfg_serial_framing(c, g, s);
 		if (!c->failed)
 			cfg_serial_extras(c, cfg, g, s);
+		if (!c->failed)
+			cfg_serial_polls(c, g, s);
 	}
 }
 
@@ -324,9 +266,9 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 		char what[96];
 
 		cfg->n_gpio = i + 1;
-		p->line_no = config_setting_source_line(g);
-		p->line = -1;
-		if (cfg_defaults(gpio_opts, p) < 0) {
+		p->line = config_setting_source_line(g);
+		p->offset = -1;
+		if (cfg_defaults(cfg_gpio_opts, p) < 0) {
 			cfg_fail(c, g, "out of memory");
 			return;
 		}
@@ -335,7 +277,7 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 			return;
 		}
 		snprintf(what, sizeof(what), "gpio[%d]", i);
-		cfg_apply(c, g, gpio_opts, p, what);
+		cfg_apply(c, g, cfg_gpio_opts, p, what);
 		if (c->failed)
 			return;
 		if (!cfg_name_ok(p->name)) {
@@ -362,7 +304,7 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 				cfg_fail(c, line, "gpio %s: line = %d is out of range (0..1023)", p->name, v);
 				return;
 			}
-			p->line = v;
+			p->offset = v;
 		} else if (config_setting_type(line) == CONFIG_TYPE_STRING && *config_setting_get_string(line)) {
 			p->line_name = strdup(config_setting_get_string(line));
 		} else {
@@ -389,10 +331,10 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 			const struct cfg_gpio *o = &cfg->gpio[j];
 
 			if (strcmp(o->chip, p->chip) == 0 &&
-			    ((p->line >= 0 && o->line == p->line) ||
+			    ((p->offset >= 0 && o->offset == p->offset) ||
 			     (p->line_name && o->line_name && strcmp(p->line_name, o->line_name) == 0)))
 				cfg_fail(c, line, "gpio %s: this line is already gpio %s's (line %d): one line, one entry",
-					 p->name, o->name, o->line_no);
+					 p->name, o->name, o->line);
 		}
 		if (c->failed)
 			return;

@@ -305,7 +305,7 @@ int config_lint(const struct config *cfg, void (*fn)(const char *msg, void *ctx)
 				 cfg->serial[i].name, cfg->serial[i].name);
 	for (i = 0; i < cfg->n_gpio; i++)
 		if (!cfg_dev_used(cfg, ROUTE_GPIO, i))
-			cfg_warn(&w, cfg->gpio[i].line_no,
+			cfg_warn(&w, cfg->gpio[i].line,
 				 "gpio line %s is used by no route: add a route from or to gpio:%s, or remove it",
 				 cfg->gpio[i].name, cfg->gpio[i].name);
 	cfg_lint_shadowed(&w, cfg);

@@ -4,7 +4,10 @@
  * Once every device is known, each route's ends are resolved to a device
  * index or a topic filter, its regexes compiled and its templates compiled
  * against the number of capture groups they may use, so that every mistake
- * is a FILE:LINE error and the hot path compiles nothing.
+ * is a FILE:LINE error and the hot path compiles nothing. A route's plain
+ * settings (from, to, match, qos, retain, ...) are described in
+ * config_schema.c and land in struct cfg_route as written (from_src,
+ * to_src, payload_src); this file compiles them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,29 +15,11 @@
 
 #include <libconfig.h>
 
+#include "codec.h"
 #include "config_int.h"
 #include "info.h"
+#include "payload_json.h"
 #include "topic.h"
-
-/* clang-format off */
-/* Route scalars are parsed into this scratch struct, then compiled. */
-struct route_raw {
-	char *from, *to, *match, *accept, *payload;
-	int retain, qos, require_expiry;
-};
-
-static const struct opt route_opts[] = {
-	{ "from", OPT_STR, 1, 0, 0, NULL, S_(route_raw, from), NULL },
-	{ "to", OPT_STR, 1, 0, 0, NULL, S_(route_raw, to), NULL },
-	{ "match", OPT_STR, 0, 0, 0, NULL, S_(route_raw, match), NULL },
-	{ "accept", OPT_STR, 0, 0, 0, NULL, S_(route_raw, accept), NULL },
-	{ "payload", OPT_STR, 0, 0, 0, "$0", S_(route_raw, payload), NULL },
-	{ "retain", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, retain), NULL },
-	{ "qos", OPT_INT, -1, 2, -1, NULL, S_(route_raw, qos), NULL },
-	{ "require_expiry", OPT_BOOL, 0, 1, 0, NULL, S_(route_raw, require_expiry), NULL },
-	{ NULL, 0, 0, 0, 0, NULL, 0, NULL }
-};
-/* clang-format on */
 
 /* Parse "kind:rest" of a route end. */
 static int cfg_route_end(const char *s, enum route_end *kind, const char **rest)
@@ -73,71 +58,123 @@ static void cfg_template(struct cfg_ctx *c, const config_setting_t *s, struct te
 			 t->max_capture, ncaps, ncaps == 1 ? "" : "s");
 }
 
+/*
+ * ---- sensors (issue 15): json, on_change, heartbeat_ms, and where typed values may go ----
+ * on_change and heartbeat_ms are plain settings of the route table
+ * (config_schema.c); json is compiled here and kept as its layout
+ * (json_src), which config_changes compares and --check prints.
+ */
+static void cfg_route_sensor(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g, struct cfg_route *r,
+			     const char *dev_name, int ncaps)
+{
+	const config_setting_t *js = config_setting_get_member(g, "json");
+	const config_setting_t *oc = config_setting_get_member(g, "on_change");
+	const config_setting_t *hb = config_setting_get_member(g, "heartbeat_ms");
+	const config_setting_t *where = NULL;
+	int to_mqtt = r->to_kind == ROUTE_MQTT;
+	char err[512];
+
+	if (!to_mqtt && (js || oc || hb)) {
+		cfg_fail(c, js ? js : oc ? oc : hb, "%s applies to routes to mqtt", js ? "json" : oc ? "on_change" : "heartbeat_ms");
+		return;
+	}
+	if (hb && !r->on_change) {
+		cfg_fail(c, hb, "heartbeat_ms applies with on_change = true");
+		return;
+	}
+	if (js) {
+		if (config_setting_get_member(g, "payload")) {
+			cfg_fail(c, js, "a route has json or payload, not both");
+			return;
+		}
+		template_free(&r->payload_tpl);
+		if (payload_json_compile(&r->payload_tpl, js, cfg->station, dev_name, err, sizeof(err), &where) < 0) {
+			cfg_fail(c, where, "%s", err);
+			return;
+		}
+		if (!(r->json_src = payload_json_layout(&r->payload_tpl))) {
+			cfg_fail(c, js, "out of memory");
+			return;
+		}
+		if (r->payload_tpl.max_capture > ncaps) {
+			cfg_fail(c, js, "json uses $%d but the pattern has only %d capture group%s",
+				 r->payload_tpl.max_capture, ncaps, ncaps == 1 ? "" : "s");
+			return;
+		}
+	}
+	/* typed fields read the bytes of a binary frame: its hex text, from a hex device */
+	if (r->payload_tpl.has_fields || r->to_tpl.has_fields) {
+		const config_setting_t *at = js ? js : cfg_member_or(g, r->to_tpl.has_fields ? "to" : "payload");
+
+		if (to_mqtt && r->from_kind == ROUTE_SERIAL && cfg->serial[r->from_dev].encoding == CODEC_ENCODING_HEX)
+			return;
+		cfg_fail(c, at, "typed fields (${u16be@3} ...) read binary frames: only in routes from a serial "
+			 "device with encoding = \"hex\"");
+	}
+}
+
 static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_setting_t *g, struct cfg_route *r)
 {
-	struct route_raw raw;
 	const char *from_rest, *to_rest, *dev_name;
 	const config_setting_t *fs, *ts, *ps;
 	int ncaps = 0;
 
-	memset(&raw, 0, sizeof(raw));
 	r->line = config_setting_source_line(g);
 	r->from_dev = r->to_dev = -1;
-	if (cfg_defaults(route_opts, &raw) < 0) {
+	if (cfg_defaults(cfg_route_opts, r) < 0) {
 		cfg_fail(c, g, "out of memory");
 		return;
 	}
 	if (!config_setting_is_group(g)) {
 		cfg_fail(c, g, "each route must be a group { from = ...; to = ...; }");
-		goto out;
+		return;
 	}
-	cfg_apply(c, g, route_opts, &raw, "route");
+	cfg_apply(c, g, cfg_route_opts, r, "route");
 	if (c->failed)
-		goto out;
+		return;
 	fs = config_setting_get_member(g, "from");
 	ts = config_setting_get_member(g, "to");
 	ps = config_setting_get_member(g, "payload");
-	if (cfg_route_end(raw.from, &r->from_kind, &from_rest) < 0) {
-		cfg_fail(c, fs, "route from \"%s\" must be mqtt:TOPIC, serial:NAME or gpio:NAME", raw.from);
-		goto out;
+	if (cfg_route_end(r->from_src, &r->from_kind, &from_rest) < 0) {
+		cfg_fail(c, fs, "route from \"%s\" must be mqtt:TOPIC, serial:NAME or gpio:NAME", r->from_src);
+		return;
 	}
-	if (cfg_route_end(raw.to, &r->to_kind, &to_rest) < 0) {
-		cfg_fail(c, ts, "route to \"%s\" must be mqtt:TOPIC, serial:NAME or gpio:NAME", raw.to);
-		goto out;
+	if (cfg_route_end(r->to_src, &r->to_kind, &to_rest) < 0) {
+		cfg_fail(c, ts, "route to \"%s\" must be mqtt:TOPIC, serial:NAME or gpio:NAME", r->to_src);
+		return;
 	}
 	if ((r->from_kind == ROUTE_MQTT) == (r->to_kind == ROUTE_MQTT)) {
 		cfg_fail(c, g, "a route goes from mqtt to a device or from a device to mqtt (from \"%s\" to \"%s\")",
-			 raw.from, raw.to);
-		goto out;
+			 r->from_src, r->to_src);
+		return;
 	}
-	r->qos = raw.qos >= 0 ? raw.qos : cfg->mqtt.qos;
-	r->retain = raw.retain;
+	if (r->qos < 0)
+		r->qos = cfg->mqtt.qos;
 	if (r->from_kind != ROUTE_MQTT) {
 		/* device -> mqtt */
 		dev_name = from_rest;
 		r->from_dev = cfg_find_dev(cfg, r->from_kind, dev_name);
 		if (r->from_dev < 0) {
-			cfg_fail(c, fs, "route from \"%s\": no %s device named \"%s\"", raw.from,
+			cfg_fail(c, fs, "route from \"%s\": no %s device named \"%s\"", r->from_src,
 				 r->from_kind == ROUTE_SERIAL ? "serial" : "gpio", dev_name);
-			goto out;
+			return;
 		}
-		if (raw.require_expiry) {
+		if (r->require_expiry) {
 			cfg_fail(c, config_setting_get_member(g, "require_expiry"),
 				 "require_expiry applies to commands from mqtt");
-			goto out;
+			return;
 		}
-		if (raw.accept) {
+		if (r->accept_src) {
 			cfg_fail(c, config_setting_get_member(g, "accept"),
 				 "accept applies to commands from mqtt; use match for frames from a device");
-			goto out;
+			return;
 		}
-		r->match_src = raw.match ? strdup(raw.match) : NULL;
-		cfg_regex(c, config_setting_get_member(g, "match"), raw.match, &r->match, &r->has_match, "match");
+		cfg_regex(c, config_setting_get_member(g, "match"), r->match_src, &r->match, &r->has_match, "match");
 		ncaps = r->has_match ? r->match.ngroups : 0;
 		r->from = strdup(dev_name);
 		r->to = cfg_subst(c, ts, to_rest, cfg->station, dev_name);
 		if (c->failed)
-			goto out;
+			return;
 		cfg_template(c, ts, &r->to_tpl, to_rest, cfg->station, dev_name, ncaps, "to");
 		/* a fixed topic is checked whole; one with captures ($1 in it) for its text and length */
 		if (!c->failed && (r->to_tpl.max_capture < 0 ? topic_name_valid(r->to) < 0
@@ -146,56 +183,52 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 			cfg_fail(c, ts,
 				 "route to \"%.100s%s\": not a topic to publish to (no + or #, no leading $, valid "
 				 "UTF-8 without control characters, at most %d bytes)",
-				 raw.to, strlen(raw.to) > 100 ? "..." : "", TOPIC_LEN_MAX);
+				 r->to_src, strlen(r->to_src) > 100 ? "..." : "", TOPIC_LEN_MAX);
 		if (!c->failed && (strstr(r->to, "//") || r->to[0] == '/' || r->to[strlen(r->to) - 1] == '/'))
-			cfg_fail(c, ts, "route to \"%s\": empty topic level", raw.to);
+			cfg_fail(c, ts, "route to \"%s\": empty topic level", r->to_src);
 		if (!c->failed && strpbrk(r->to_tpl.text, "+#"))
-			cfg_fail(c, ts, "route to \"%s\": not a valid topic to publish to (no + or #)", raw.to);
-		cfg_template(c, ps ? ps : g, &r->payload_tpl, raw.payload, cfg->station, dev_name, ncaps, "payload");
+			cfg_fail(c, ts, "route to \"%s\": not a valid topic to publish to (no + or #)", r->to_src);
+		cfg_template(c, ps ? ps : g, &r->payload_tpl, r->payload_src, cfg->station, dev_name, ncaps, "payload");
+		if (!c->failed)
+			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	} else {
 		/* mqtt -> device */
 		dev_name = to_rest;
 		r->to_dev = cfg_find_dev(cfg, r->to_kind, dev_name);
 		if (r->to_dev < 0) {
-			cfg_fail(c, ts, "route to \"%s\": no %s device named \"%s\"", raw.to,
+			cfg_fail(c, ts, "route to \"%s\": no %s device named \"%s\"", r->to_src,
 				 r->to_kind == ROUTE_SERIAL ? "serial" : "gpio", dev_name);
-			goto out;
+			return;
 		}
-		if (raw.match) {
+		if (r->match_src) {
 			cfg_fail(c, config_setting_get_member(g, "match"),
 				 "match applies to frames from a device; use accept for commands from mqtt");
-			goto out;
+			return;
 		}
-		if (raw.retain) {
+		if (r->retain) {
 			cfg_fail(c, config_setting_get_member(g, "retain"), "retain applies to routes to mqtt");
-			goto out;
+			return;
 		}
-		if (raw.require_expiry && cfg->mqtt.protocol != 5) {
+		if (r->require_expiry && cfg->mqtt.protocol != 5) {
 			cfg_fail(c, config_setting_get_member(g, "require_expiry"),
 				 "require_expiry needs mqtt.protocol = 5: MQTT 3.1.1 messages carry no expiry, "
 				 "every command would be refused");
-			goto out;
+			return;
 		}
-		r->require_expiry = raw.require_expiry;
 		r->to = strdup(dev_name);
 		r->from = cfg_subst(c, fs, from_rest, cfg->station, dev_name);
 		if (c->failed)
-			goto out;
+			return;
 		if (topic_filter_valid(r->from) < 0) {
-			cfg_fail(c, fs, "route from \"%s\": not a valid topic filter", raw.from);
-			goto out;
+			cfg_fail(c, fs, "route from \"%s\": not a valid topic filter", r->from_src);
+			return;
 		}
-		r->accept_src = raw.accept ? strdup(raw.accept) : NULL;
-		cfg_regex(c, config_setting_get_member(g, "accept"), raw.accept, &r->accept, &r->has_accept, "accept");
+		cfg_regex(c, config_setting_get_member(g, "accept"), r->accept_src, &r->accept, &r->has_accept, "accept");
 		ncaps = r->has_accept ? r->accept.ngroups : 0;
-		cfg_template(c, ps ? ps : g, &r->payload_tpl, raw.payload, cfg->station, dev_name, ncaps, "payload");
+		cfg_template(c, ps ? ps : g, &r->payload_tpl, r->payload_src, cfg->station, dev_name, ncaps, "payload");
+		if (!c->failed)
+			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	}
-out:
-	free(raw.from);
-	free(raw.to);
-	free(raw.match);
-	free(raw.accept);
-	free(raw.payload);
 }
 
 /* A command filter that also matches a topic the gateway publishes would feed its own messages to a device. */

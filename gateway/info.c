@@ -50,13 +50,18 @@ static char *info_template_src(const struct template *t)
 	int i;
 
 	for (i = 0; i < t->n_parts; i++)
-		cap += t->parts[i].capture >= 0 ? 2 : 2 * t->parts[i].len;
+		cap += t->parts[i].expr && t->parts[i].expr->src ? strlen(t->parts[i].expr->src) + 3
+		       : t->parts[i].capture >= 0 ? 2 : 2 * t->parts[i].len;
 	out = malloc(cap);
 	if (!out)
 		return NULL;
 	for (i = 0; i < t->n_parts; i++) {
 		const struct template_part *p = &t->parts[i];
 
+		if (p->expr && p->expr->src) {	/* a typed value: ${1|float} as written */
+			n += (size_t)sprintf(out + n, "${%s}", p->expr->src);
+			continue;
+		}
 		if (p->capture >= 0) {
 			out[n++] = '$';
 			out[n++] = (char)('0' + p->capture);
@@ -163,7 +168,7 @@ static cJSON *info_gpio(const struct cfg_gpio *g)
 	if (g->line_name)
 		rc |= info_add_str(o, "line", g->line_name);
 	else
-		rc |= info_add_num(o, "line", g->line);
+		rc |= info_add_num(o, "line", g->offset);
 	rc |= info_add_str(o, "direction", cfg_dir_names[g->direction]);
 	rc |= info_add_str(o, "settings", settings);
 	if (rc < 0) {

@@ -8,7 +8,8 @@
  * MQTT UNSUBSCRIBE of a filter nobody subscribes, answered by UNSUBACK: a
  * full round trip that delivers nothing to any subscriber and needs no
  * ACL), and any answer from the broker (the probe's, or a PUBACK of our own
- * publishes) is proof. No proof for link_timeout_ms: the link is declared
+ * publishes) is proof, and so is a message it delivers on this link (a flood
+ * queued ahead of the probe's answer is traffic, not silence). No proof for link_timeout_ms: the link is declared
  * lost, the same path as any lost link (new client, reconnect, the devices'
  * fail-safe grace).
  *

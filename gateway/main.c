@@ -61,24 +61,11 @@ static int main_probe(const struct config *cfg, char *err, size_t errlen)
 	memset(pw, 0, sizeof(pw));
 	for (i = 0; i < cfg->n_gpio; i++) {
 		if (gpio_probe(&cfg->gpio[i], tail, sizeof(tail)) < 0) {
-			snprintf(err, errlen, "%s:%d: %s", cfg->file, cfg->gpio[i].line_no, tail);
+			snprintf(err, errlen, "%s:%d: %s", cfg->file, cfg->gpio[i].line, tail);
 			return -1;
 		}
 	}
 	return 0;
-}
-
-static int main_log_level(const char *name)
-{
-	if (!name)
-		return LOG_INFO;
-	if (strcmp(name, "debug") == 0)
-		return LOG_DEBUG;
-	if (strcmp(name, "warning") == 0)
-		return LOG_WARNING;
-	if (strcmp(name, "error") == 0)
-		return LOG_ERR;
-	return LOG_INFO;
 }
 
 int main(int argc, char **argv)
@@ -173,7 +160,7 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	log_set_level(verbose ? LOG_DEBUG : main_log_level(cfg->log_level));
+	log_set_level(verbose ? LOG_DEBUG : config_log_level(cfg, LOG_INFO));
 	if (config_lint(cfg, main_warning, &check) && strict) {
 		log_msg(LOG_ERR, "warnings are errors with --strict");
 		log_flush();

@@ -28,8 +28,48 @@ const char *mapping_verdict_str(enum mapping_verdict v)
 		return "refused by accept";
 	case MAPPING_BAD_TOPIC:
 		return "capture not allowed in a topic";
+	case MAPPING_NOT_A_NUMBER:
+		return value_err_str(VALUE_ERR_NOT_NUMBER);
+	case MAPPING_NOT_FINITE:
+		return value_err_str(VALUE_ERR_NOT_FINITE);
+	case MAPPING_NOT_INTEGER:
+		return value_err_str(VALUE_ERR_NOT_INTEGER);
+	case MAPPING_OUT_OF_RANGE:
+		return value_err_str(VALUE_ERR_RANGE);
+	case MAPPING_PAST_END:
+		return value_err_str(VALUE_ERR_PAST_END);
 	}
 	return "?";
+}
+
+/*
+ * Why template_expand refused: a value that did not convert, or else what
+ * the caller names. The expansion runs again to learn it: refusals are
+ * rare, and the hot path then carries no reason at all (make bench-map).
+ */
+__attribute__((noinline, cold)) static enum mapping_verdict mapping_refusal(const struct template *t, const struct template_cap *caps, int ncaps,
+					    int topic, char *out, size_t outlen, enum mapping_verdict other)
+{
+	enum value_err e = VALUE_OK;
+
+	if (!t->has_values || template_expand_why(t, caps, ncaps, topic, out, outlen, &e) >= 0)
+		return other;
+	switch (e) {
+	case VALUE_ERR_NOT_NUMBER:
+		return MAPPING_NOT_A_NUMBER;
+	case VALUE_ERR_NOT_FINITE:
+		return MAPPING_NOT_FINITE;
+	case VALUE_ERR_NOT_INTEGER:
+		return MAPPING_NOT_INTEGER;
+	case VALUE_ERR_RANGE:
+		return MAPPING_OUT_OF_RANGE;
+	case VALUE_ERR_PAST_END:
+		return MAPPING_PAST_END;
+	case VALUE_ERR_SPACE:
+		return MAPPING_TOO_LONG;
+	default:
+		return other;
+	}
 }
 
 /*
@@ -76,7 +116,7 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 		out->retain = r->retain;
 		out->topic = topic;
 		if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size) < 0) {
-			out->verdict = MAPPING_BAD_TOPIC;
+			out->verdict = mapping_refusal(&r->to_tpl, caps, ncaps, 1, topic, topic_size, MAPPING_BAD_TOPIC);
 			return 0;
 		}
 		if (template_is_whole(&r->payload_tpl)) {
@@ -85,7 +125,8 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 		} else {
 			n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size);
 			if (n < 0) {
-				out->verdict = MAPPING_TOO_LONG;
+				out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, payload, payload_size,
+							       MAPPING_TOO_LONG);
 				return 0;
 			}
 			out->payload = payload;
@@ -166,7 +207,7 @@ int mapping_downlink(const struct config *cfg, const char *topic, const char *co
 		}
 		n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size);
 		if (n < 0) {
-			out->verdict = MAPPING_TOO_LONG;
+			out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, buf, buf_size, MAPPING_TOO_LONG);
 			return 0;
 		}
 		out->payload = buf;

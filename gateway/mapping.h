@@ -24,7 +24,13 @@ enum mapping_verdict {
 	MAPPING_BAD_BYTES,	/* CR, LF, NUL, the eol, or non-printable without accept */
 	MAPPING_TOO_LONG,	/* longer than the target's max_frame or the scratch buffer */
 	MAPPING_NOT_ACCEPTED,	/* accept regex did not match */
-	MAPPING_BAD_TOPIC	/* a capture would change the topic's shape */
+	MAPPING_BAD_TOPIC,	/* a capture would change the topic's shape */
+	/* a typed value does not convert (value.h): the frame or command is refused */
+	MAPPING_NOT_A_NUMBER,
+	MAPPING_NOT_FINITE,
+	MAPPING_NOT_INTEGER,
+	MAPPING_OUT_OF_RANGE,
+	MAPPING_PAST_END
 };
 
 struct mapping_out {

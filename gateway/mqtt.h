@@ -13,6 +13,10 @@
  * the next attempt with exponential backoff (reconnect_min_ms doubling up to
  * reconnect_max_ms), which mqtt_tick() carries out. That covers a broker that
  * is down at start, which paho's automatic reconnect does not.
+ *
+ * The implementation is split where the threads split (mqtt_int.h):
+ * mqtt_cb.c (paho's threads), mqtt.c (the connection's lifecycle),
+ * mqtt_pub.c (the publish window and back-pressure), mqtt_password.c.
  */
 #ifndef MQTTGW_MQTT_H
 #define MQTTGW_MQTT_H
@@ -48,7 +52,7 @@ struct mqtt_event {
 	size_t correlation_len;
 	int has_expiry;		/* MESSAGE, MQTT 5: it carried a Message Expiry Interval */
 	uint64_t expires_at;	/* ... and must not reach a device from then on (monotonic ms) */
-	uint32_t gen;		/* LOST: the paho client it came from (a replaced one's is ignored) */
+	uint32_t gen;		/* the paho client it came from (a replaced one's news is ignored, its messages kept) */
 	uint32_t sub_ids[MQTT_SUB_IDS_MAX];	/* MESSAGE, MQTT 5: the subscriptions it was sent for */
 	int n_sub_ids;		/* 0: none given (MQTT 3.1.1): every matching route takes it */
 	struct mqtt_event *next;
@@ -76,21 +80,19 @@ struct mqtt;
 /* Create the client (no network yet). NULL with a message in err. */
 struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, char *err, size_t errlen);
 void mqtt_free(struct mqtt *m);
-/* After a reload: the new config's (equal) settings replace the old ones. */
-void mqtt_set_config(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf);
-
 /*
- * Reload (issue 14.2). prepare: everything that can fail, nothing changed
- * yet; new_client when an mqtt setting changed (a new password in the same
- * password_file counts too); a new buffer.dir gets the queue written into
- * its journal. NULL with a message in err: refuse the reload. Then either
+ * Reload (issue 14.2): the new config's settings replace the old ones.
+ * prepare: everything that can fail, nothing changed yet; new_client when
+ * an mqtt setting changed (a new password in the same password_file counts
+ * too); new_dir when buffer.dir changed: the queue is written into the new
+ * dir's journal. NULL with a message in err: refuse the reload. Then either
  * abort (the new journal goes), or commit: the new settings are in force,
  * the queue carried over in order (see mqtt.c). commit returns 1 when the
  * client was replaced (the link is down; a CONNECTED event follows), else 0.
  */
 struct mqtt_reconf;
 struct mqtt_reconf *mqtt_reconf_prepare(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf,
-					int new_client, char *err, size_t errlen);
+					int new_client, int new_dir, char *err, size_t errlen);
 void mqtt_reconf_abort(struct mqtt_reconf *r);
 int mqtt_reconf_commit(struct mqtt *m, struct mqtt_reconf *r, uint64_t now);
 
@@ -103,15 +105,17 @@ int mqtt_fd(const struct mqtt *m);
 void mqtt_start(struct mqtt *m, uint64_t now_ms);
 /* Reconnect when due; returns the next deadline or UINT64_MAX. */
 uint64_t mqtt_tick(struct mqtt *m, uint64_t now_ms);
-/* Clear the eventfd and pop events one by one (NULL: none left). */
+/*
+ * Clear the eventfd and pop events one by one (NULL: none left). The
+ * client has already applied a connection event when it returns it: after
+ * CONNECTED it is connected (the caller publishes its birth with
+ * mqtt_publish_now(), then mqtt_send_queued()); after CONNECT_FAILED or
+ * LOST the next attempt is scheduled (mqtt_tick() makes it).
+ */
 void mqtt_drain_fd(struct mqtt *m);
 struct mqtt_event *mqtt_next_event(struct mqtt *m);
 void mqtt_event_free(struct mqtt_event *ev);
-/* Loop thread bookkeeping after CONNECT_FAILED / LOST events. */
-void mqtt_schedule_reconnect(struct mqtt *m, uint64_t now_ms);
-/* receive_max: the CONNECTED event's rc (MQTT 5 Receive Maximum, 0: none). */
-void mqtt_connected_ok(struct mqtt *m, uint64_t now_ms, int receive_max);
-/* The broker uri being tried or last tried. */
+/* The broker uri being tried or last tried (a CONNECT_FAILED event's). */
 const char *mqtt_attempt_uri(const struct mqtt *m);
 
 int mqtt_is_connected(const struct mqtt *m);
@@ -151,7 +155,10 @@ int mqtt_flush(struct mqtt *m);
 /* Publish and wait (blocking, shutdown only) until the broker has it. 0 / -1. */
 int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
 		      int timeout_ms);
-/* Disconnect, giving in-flight messages up to timeout_ms. */
+/*
+ * Disconnect, giving in-flight messages up to timeout_ms (shutdown): from
+ * then on connection events are handed out as they come and change nothing.
+ */
 void mqtt_disconnect(struct mqtt *m, int timeout_ms);
 const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m);
 /* A CONNACK return code (or paho error code) in words. */

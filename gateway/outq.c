@@ -1,5 +1,6 @@
 /*
- * outq.c - the outbound queue and its journal (see outq.h for the why).
+ * outq.c - the outbound queue and its journal (see outq.h for the why);
+ * what a reload changes in a running queue is outq_reload.c's (outq_int.h).
  *
  * A doubly linked list in publish order: the messages handed to the MQTT
  * library come first, those waiting their turn after them (next_send points
@@ -26,18 +27,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fdio.h"
 #include "log.h"
 #include "clock.h"
-#include "outq.h"
+#include "outq_int.h"
 
 #define OUTQ_VERSION 1
 #define OUTQ_SCAN_MAX (256u * 1024)
@@ -45,10 +44,11 @@
 #define OUTQ_CRC 4
 #define OUTQ_M_FIXED 20
 #define OUTQ_BODY_MAX (64u * 1024 * 1024)
-#define OUTQ_WBUF_FLUSH (64u * 1024)
 
 /* After a failed rewrite (disk full), the next try no sooner than this. */
 #define OUTQ_RETRY_MS 1000
+
+
 
 static uint32_t outq_crc_table[256];
 
@@ -214,13 +214,13 @@ static int outq_rewrite_failed(struct outq *q, const char *what)
 	return -1;
 }
 
-/* buffer.sync batch/always: the directory entry of a rename is on the card. */
-static int outq_sync_dir(const struct outq *q)
+/* buffer.sync batch/always: the directory entry of a rename of file is on the card. */
+int outq_sync_dir(const char *file)
 {
 	char dir[4200];
 	int fd, rc;
 
-	snprintf(dir, sizeof(dir), "%s", q->path);
+	snprintf(dir, sizeof(dir), "%s", file);
 	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -229,24 +229,22 @@ static int outq_sync_dir(const struct outq *q)
 	return rc;
 }
 
-/* Write the live messages to a new file and put it in place of the old. */
-static int outq_rewrite(struct outq *q)
+int outq_write_live(const struct outq *q, const char *tmp, const char *file, int sync)
 {
-	char tmp[4200];
 	unsigned char *buf = NULL;
 	size_t cap = 0, len = 0;
 	struct outq_msg *m;
-	int fd, rc = 0;
+	int e, fd, rc = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.new", q->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return outq_rewrite_failed(q, "cannot create a file next to");
+		return -1;
 	for (m = q->head; m && rc == 0; m = m->next) {
 		if (m->rec_len > cap) {
 			unsigned char *p = realloc(buf, m->rec_len > OUTQ_WBUF_FLUSH ? m->rec_len : OUTQ_WBUF_FLUSH);
 
 			if (!p) {
+				errno = ENOMEM;
 				rc = -1;
 				break;
 			}
@@ -264,16 +262,27 @@ static int outq_rewrite(struct outq *q)
 		rc = -1;
 	free(buf);
 	/* a power cut after the rename must find the new file whole, not empty */
-	if (rc == 0 && q->sync >= OUTQ_SYNC_BATCH && fdatasync(fd) < 0)
+	if (rc == 0 && sync >= OUTQ_SYNC_BATCH && fdatasync(fd) < 0)
 		rc = -1;
-	if (rc < 0 || rename(tmp, q->path) < 0) {
-		int e = errno;
+	if (rc == 0 && rename(tmp, file) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
 
-		close(fd);
-		unlink(tmp);
-		errno = e;
+/* Write the live messages to a new file and put it in place of the old. */
+static int outq_rewrite(struct outq *q)
+{
+	char tmp[4200];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", q->path);
+	fd = outq_write_live(q, tmp, q->path, q->sync);
+	if (fd < 0)
 		return outq_rewrite_failed(q, "cannot rewrite");
-	}
 	/* the new file stays open: O_APPEND was not needed, every write goes at its end */
 	close(q->fd);
 	q->fd = fd;
@@ -281,7 +290,7 @@ static int outq_rewrite(struct outq *q)
 	q->wlen = 0;
 	q->unsynced = 0;
 	/* and the rename itself, or later appends would go to a file a power cut unnames */
-	if (q->sync >= OUTQ_SYNC_BATCH && outq_sync_dir(q) < 0)
+	if (q->sync >= OUTQ_SYNC_BATCH && outq_sync_dir(q->path) < 0)
 		return outq_rewrite_failed(q, "cannot sync the directory of");
 	if (q->rewrite && q->warned)
 		log_msg(LOG_NOTICE, "buffer.dir: %s written again", q->path);
@@ -415,6 +424,58 @@ struct outq_msg *outq_add(struct outq *q, const char *topic, const void *payload
 	outq_link_tail(q, m);
 	outq_journal_m(q, m);
 	return m;
+}
+
+/* The accessors of the opaque struct: one-line getters, alike by nature. */
+
+void outq_set_sync(struct outq *q, int sync)
+{
+	q->sync = sync;
+}
+
+size_t outq_count(const struct outq *q)
+{
+	return q->count;
+}
+
+size_t outq_in_flight(const struct outq *q)
+{
+	return q->n_sent;
+}
+
+uint64_t outq_dropped(const struct outq *q)
+{
+	return q->dropped;
+}
+
+struct outq_msg *outq_first(const struct outq *q)
+{
+	return q->head;
+}
+
+struct outq_msg *outq_last(const struct outq *q)
+{
+	return q->tail;
+}
+
+int outq_has_journal(const struct outq *q)
+{
+	return q->fd >= 0;
+}
+
+uint64_t outq_next_seq(const struct outq *q)
+{
+	return q->next_seq;
+}
+
+uint64_t outq_live_bytes(const struct outq *q)
+{
+	return q->live_bytes;
+}
+
+size_t outq_unwritten(const struct outq *q)
+{
+	return q->wlen;
 }
 
 struct outq_msg *outq_next_unsent(const struct outq *q)
@@ -690,119 +751,3 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 	return 0;
 }
 
-/*
- * ---- reload (issue 14.2): new limits, and a journal moved to another buffer.dir ----
- *
- * A move is two steps so that a reload can still be refused after the
- * first: outq_journal_prepare() writes every live message into the new
- * file (synced as buffer.sync says) and leaves the running journal as it
- * is; outq_journal_switch() then makes it the journal and removes the old
- * file, or outq_journal_abort() removes the new one. Nothing may be queued
- * between the two (the reload runs in one loop turn). Until the switch
- * both files hold the queue: a crash in between restarts from either.
- */
-void outq_set_limits(struct outq *q, size_t max_waiting, int sync)
-{
-	q->max_waiting = max_waiting;
-	q->sync = sync;
-}
-
-int outq_journal_prepare(const struct outq *q, const char *file, int sync, int *fd_out, char *err, size_t errlen)
-{
-	char tmp[4200];
-	struct outq_msg *m;
-	struct stat st;
-	unsigned char *buf;
-	size_t len = 0, cap = OUTQ_WBUF_FLUSH;
-	int fd, rc = 0;
-
-	*fd_out = -1;
-	if (stat(file, &st) == 0 && st.st_size > 0) {
-		/* an earlier run's queue: older than ours, it cannot go behind it, nor be dropped */
-		snprintf(err, errlen,
-			 "buffer.dir: %s already holds a journal (%lld bytes, from an earlier run): move it away, "
-			 "or restart to send what it holds",
-			 file, (long long)st.st_size);
-		return -1;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.new", file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "buffer.dir: cannot create %s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	buf = malloc(cap);
-	rc = buf ? 0 : -1;
-	for (m = q->head; m && rc == 0; m = m->next) {
-		if (len + m->rec_len > cap) {
-			rc = fdio_write_all(fd, buf, len);
-			len = 0;
-		}
-		if (rc == 0 && m->rec_len > cap) {
-			unsigned char *p = realloc(buf, m->rec_len);
-
-			if (!p) {
-				rc = -1;
-				break;
-			}
-			buf = p;
-			cap = m->rec_len;
-		}
-		if (rc == 0) {
-			outq_encode_m(buf + len, m);
-			len += m->rec_len;
-		}
-	}
-	if (rc == 0 && len && fdio_write_all(fd, buf, len) < 0)
-		rc = -1;
-	free(buf);
-	if (rc == 0 && sync >= OUTQ_SYNC_BATCH && fdatasync(fd) < 0)
-		rc = -1;
-	if (rc < 0 || rename(tmp, file) < 0) {
-		snprintf(err, errlen, "buffer.dir: cannot write %s: %s", file, errno ? strerror(errno) : "out of memory");
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	if (sync >= OUTQ_SYNC_BATCH) {
-		struct outq probe = { .path = (char *)(uintptr_t)file };
-
-		if (outq_sync_dir(&probe) < 0) {
-			snprintf(err, errlen, "buffer.dir: cannot sync the directory of %s: %s", file, strerror(errno));
-			close(fd);
-			unlink(file);
-			return -1;
-		}
-	}
-	*fd_out = fd;
-	return 0;
-}
-
-void outq_journal_abort(int fd, const char *file)
-{
-	if (fd < 0)
-		return;
-	close(fd);
-	unlink(file);
-}
-
-void outq_journal_switch(struct outq *q, int fd, char *file)
-{
-	if (q->fd >= 0) {
-		close(q->fd);
-		/* the old journal goes: its messages are in the new one (or, with no dir, in memory only) */
-		if (unlink(q->path) < 0 && errno != ENOENT)
-			log_msg(LOG_WARNING, "buffer.dir: cannot remove the old journal %s: %s", q->path, strerror(errno));
-		else if (q->sync >= OUTQ_SYNC_BATCH)
-			outq_sync_dir(q);
-	}
-	free(q->path);
-	q->path = file;
-	q->fd = fd;
-	q->wlen = 0;
-	q->file_size = fd >= 0 ? q->live_bytes : 0;
-	q->rewrite = 0;
-	q->warned = 0;
-	q->retry_at = 0;
-	q->unsynced = 0;
-}

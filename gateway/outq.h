@@ -37,7 +37,7 @@
 
 #define OUTQ_STRIKES_MAX 3
 
-/* struct outq.sync (the values of buffer.sync, CFG_SYNC_*): when the journal is fdatasync'ed */
+/* outq_set_sync() (the values of buffer.sync, CFG_SYNC_*): when the journal is fdatasync'ed */
 #define OUTQ_SYNC_NONE 0	/* never: survives a kill, not a power cut */
 #define OUTQ_SYNC_BATCH 1	/* at each outq_flush() that wrote, before it returns 0 */
 #define OUTQ_SYNC_ALWAYS 2	/* after every record */
@@ -62,27 +62,8 @@ struct outq_msg {
 	size_t rec_len;		/* its journal record's size */
 };
 
-struct outq {
-	struct outq_msg *head, *tail;
-	struct outq_msg *next_send;	/* the first message not sent, or NULL */
-	size_t count;
-	size_t n_sent;
-	size_t max_waiting;	/* unsent messages kept; the oldest beyond are dropped */
-	uint64_t next_seq;
-	uint64_t dropped;	/* unsent messages dropped for max_waiting */
-	/* journal */
-	int fd;
-	char *path;
-	unsigned char *wbuf;
-	size_t wlen, wcap;
-	uint64_t file_size;
-	uint64_t live_bytes;
-	int rewrite;		/* a write failed: only a rewrite of the live set makes the file whole */
-	int warned;
-	uint64_t retry_at;	/* ms (CLOCK_MONOTONIC): no rewrite before, after a failed one */
-	int sync;		/* OUTQ_SYNC_*, set before outq_open_journal() */
-	int unsynced;		/* an M record (always: any record) not fdatasync'ed yet */
-};
+/* Opaque: only outq.c sees inside; the rest asks through the functions below. */
+struct outq;
 
 /* A queue keeping at most max_waiting unsent messages. NULL: out of memory. */
 struct outq *outq_new(size_t max_waiting);
@@ -94,6 +75,25 @@ void outq_free(struct outq *q);
  * with just them. 0 / -1 with a message in err.
  */
 int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *err, size_t errlen);
+
+/* Before outq_open_journal(): when the journal is fdatasync'ed (OUTQ_SYNC_*). */
+void outq_set_sync(struct outq *q, int sync);
+/* Messages queued (waiting or handed over, not yet done). */
+size_t outq_count(const struct outq *q);
+/* Of them, handed to the library and not yet acknowledged. */
+size_t outq_in_flight(const struct outq *q);
+/* Unsent messages dropped so far for max_waiting, the oldest first. */
+uint64_t outq_dropped(const struct outq *q);
+/* The oldest message (then m->next), the newest; NULL when empty. */
+struct outq_msg *outq_first(const struct outq *q);
+struct outq_msg *outq_last(const struct outq *q);
+/* 1 while a journal (buffer.dir) keeps the queue. */
+int outq_has_journal(const struct outq *q);
+/* The seq the next message gets (every queued one is below it). */
+uint64_t outq_next_seq(const struct outq *q);
+/* Journal bookkeeping: bytes of the live messages' records; bytes batched and not yet written. */
+uint64_t outq_live_bytes(const struct outq *q);
+size_t outq_unwritten(const struct outq *q);
 
 /* Queue a copy; may drop the oldest unsent message. NULL: out of memory. */
 struct outq_msg *outq_add(struct outq *q, const char *topic, const void *payload, size_t len, int qos,
@@ -117,7 +117,7 @@ void outq_remove(struct outq *q, struct outq_msg *m);
  */
 int outq_flush(struct outq *q);
 
-/* ---- reload (issue 14.2) ---- */
+/* ---- reload (issue 14.2, outq_reload.c) ---- */
 /* buffer.max_messages and buffer.sync of a reloaded config (the oldest beyond are dropped at the next add). */
 void outq_set_limits(struct outq *q, size_t max_waiting, int sync);
 /*
@@ -126,6 +126,8 @@ void outq_set_limits(struct outq *q, size_t max_waiting, int sync);
  * touched. 0 with the new file's fd in *fd_out, or -1 with a message in err.
  */
 int outq_journal_prepare(const struct outq *q, const char *file, int sync, int *fd_out, char *err, size_t errlen);
+/* 1 when FILE is the running journal (the same file, whatever the spelling of its path). */
+int outq_journal_is(const struct outq *q, const char *file);
 /* The reload was refused after all: the new file goes. */
 void outq_journal_abort(int fd, const char *file);
 /* Make fd / file (malloc'ed, taken over; -1 / NULL: no journal) the journal; the old file is removed. */

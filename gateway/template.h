@@ -9,11 +9,19 @@
  * $0 is the whole frame or payload, $1..$9 are regex captures, $$ is a
  * literal "$". Expanding for a topic refuses captures that would change the
  * topic's shape (see template_expand).
+ *
+ * ${N|filter|...} and ${TYPE@OFFSET|...} are typed values (value.h): such a
+ * part carries its compiled value_expr, and a part without one costs what a
+ * plain capture always did. JSON payloads (payload_json.c) are templates
+ * too, built part by part with template_add_text / template_add_value.
  */
 #ifndef MQTTGW_TEMPLATE_H
 #define MQTTGW_TEMPLATE_H
 
 #include <stddef.h>
+
+#include "pattern.h"	/* struct template_cap: what a match captured */
+#include "value.h"
 
 #define TEMPLATE_MAX_CAPS 10
 
@@ -21,19 +29,18 @@ struct template_part {
 	int capture;		/* 0..9, or -1 for literal text */
 	size_t off;		/* literal: offset into template.text */
 	size_t len;		/* literal: length */
+	struct value_expr *expr;	/* a typed value of capture, or NULL (plain) */
 };
 
 struct template {
 	char *text;		/* literal bytes (after ${...} folding) */
+	size_t text_len;
 	struct template_part *parts;
 	int n_parts;
 	int max_capture;	/* highest $N used, -1 if none */
-};
-
-/* A capture: bytes and length; ptr NULL means "did not participate". */
-struct template_cap {
-	const char *ptr;
-	size_t len;
+	int has_fields;		/* uses ${TYPE@OFFSET} (binary frames only) */
+	int has_values;		/* uses ${N|...} or typed fields */
+	int whole;		/* exactly "$0" (template_is_whole), set by template_compile */
 };
 
 /*
@@ -56,8 +63,21 @@ char *template_subst_vars(const char *src, const char *station, const char *name
  */
 int template_expand(const struct template *t, const struct template_cap *caps, int ncaps, int topic,
 		    char *out, size_t outlen);
+/*
+ * The same, and verr is set when a template with typed values refuses: why
+ * the value did not convert, or VALUE_ERR_SPACE (callers set VALUE_OK
+ * first). Apart so that the hot call keeps six arguments, in registers.
+ */
+int template_expand_why(const struct template *t, const struct template_cap *caps, int ncaps, int topic,
+			char *out, size_t outlen, enum value_err *verr);
 
-/* 1 when the template is exactly "$0" (the caller can skip the copy). */
+/* Building a template part by part (payload_json.c): an empty template, then parts in order. */
+void template_init(struct template *t);
+int template_add_text(struct template *t, const char *s, size_t len);
+/* Append a value part; takes e (a malloc'ed value_expr) whatever the result. */
+int template_add_value(struct template *t, struct value_expr *e);
+
+/* 1 when the template is exactly "$0", no filter (the caller can skip the copy). */
 int template_is_whole(const struct template *t);
 
 #endif

@@ -57,7 +57,7 @@ for rel in $RELEASES; do
 	deb=build-deb/mqttgw_$VERSION~deb${n}_arm64.deb
 
 	# 1. the package
-	if [ ! -e "$deb" ] || [ -n "$(git ls-files -co --exclude-standard gateway drivers raspbian config Makefile |
+	if [ ! -e "$deb" ] || [ -n "$(git ls-files -co --exclude-standard gateway drivers common raspbian config Makefile |
 		xargs -d '\n' find 2>/dev/null -newer "$deb" -type f | head -1)" ]; then
 		echo "check-rootfs: $rel: building $deb"
 		if ! DEB_RELEASES=$rel DEB_ARCHS=arm64 DEB_NO_LINTIAN=1 VERSION=$VERSION scripts/build-debs.sh >>"$LOG" 2>&1; then

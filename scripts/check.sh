@@ -26,7 +26,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 PHASES=${CHECK_PHASES:-plain mqtt5 gpiod2 san valgrind fuzz}
-MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_firsthour. test_safety.}
+MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_firsthour. test_safety. test_sensors_values.}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
 # tests would take most of the time budget, and test_gpio's 5 s pin waits
@@ -76,6 +76,8 @@ for phase in $PHASES; do
 	case $phase in
 	plain)
 		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
+		# the bench programs link the daemon's core: an API change must not leave them unbuilt
+		make --no-print-directory -s bench-progs >/dev/null || { echo "check: bench programs build failed"; exit 1; }
 		MQTTGW_BUILD=build $PY tests/run.py 2>&1 | tee "$LOGDIR/$phase"
 		;;
 	mqtt5)

@@ -2,8 +2,9 @@
 # demo.sh - the whole round trip in under a minute, on this machine alone.
 #
 # Starts a private mosquitto on a free 127.0.0.1 port, the motor controller
-# simulator on a pseudo-terminal and mqttgw with config/demo.cfg (a copy
-# pointed at that broker and pty), then plays a user: publishes commands
+# simulator and a temperature/humidity sensor simulator on pseudo-terminals
+# and mqttgw with config/demo.cfg (a copy pointed at that broker and those
+# ptys), then plays a user: publishes commands
 # with mosquitto_pub and shows what comes back with mosquitto_sub -v.
 # Everything it started is stopped on exit, whatever happens.
 #
@@ -16,9 +17,10 @@ B=${MQTTGW_BUILD:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
 GW=$B/mqttgw
 SIM=$B/sim/prog_motorsim
+SENSOR=$B/sim/prog_sensorsim
 GPIOSIM=$B/sim/lib_gpiosim.so
 GPIOCTL=$B/sim/prog_gpioctl
-for f in "$GW" "$SIM" "$GPIOSIM" "$GPIOCTL"; do
+for f in "$GW" "$SIM" "$SENSOR" "$GPIOSIM" "$GPIOCTL"; do
 	[ -x "$f" ] || { echo "demo: $f is missing; run 'make demo' (it builds first)" >&2; exit 1; }
 done
 
@@ -75,14 +77,17 @@ mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
 PIDS+=($!)
 wait_for "$TMP/mosquitto.log" "running|Opening ipv4 listen socket" 10
 
-say "2. the motor controller simulator on a pty ($TMP/ttyMOT01)"
+say "2. two simulated devices on ptys: a motor controller ($TMP/ttyMOT01) and a sensor that answers READ only when asked ($TMP/ttyTH01)"
 "$SIM" --link "$TMP/ttyMOT01" --delay-ms 5 >"$TMP/sim.out" 2>"$TMP/sim.log" &
 PIDS+=($!)
 wait_for "$TMP/sim.out" "^ready" 10
+"$SENSOR" --link "$TMP/ttyTH01" --vary >"$TMP/sensor.out" 2>"$TMP/sensor.log" &
+PIDS+=($!)
+wait_for "$TMP/sensor.out" "^ready" 10
 
 say "3. mqttgw with config/demo.cfg (GPIO on the libgpiod stand-in: a Pi 4's gpiochip0)"
 sed -e "s|tcp://127.0.0.1:1883|tcp://127.0.0.1:$PORT|" -e "s|/tmp/mqttgw-demo/ttyMOT01|$TMP/ttyMOT01|" \
-	config/demo.cfg >"$TMP/demo.cfg"
+	-e "s|/tmp/mqttgw-demo/ttyTH01|$TMP/ttyTH01|" config/demo.cfg >"$TMP/demo.cfg"
 run "${GW#"$PWD"/}" --check -c "$TMP/demo.cfg"
 export MQTTGW_GPIOSIM="gpiochip0:pinctrl-bcm2835:54:GPIO17=17,GPIO27=27"
 export MQTTGW_GPIOSIM_SOCKET="$TMP/gpio.sock"
@@ -159,7 +164,14 @@ wait_count "$TMP/sub.out" "^S013/MOT01/BRAKE [01]" 5 10
 show_new
 echo "  pin after the pulse: $(gpio get gpiochip0 27)"
 
-say "12. stop mqttgw: it publishes \"offline\" on its status topic, the motor gets STOP, the brake its fail-safe"
+say "12. the sensor: mqttgw asks it every 2 s (poll), the answers are published as JSON"
+N0=$(grep -c "^S013/TH01/state " "$TMP/sub.out" || true)
+wait_count "$TMP/sub.out" "^S013/TH01/state " $((N0 + 2)) 10
+show_new
+echo "  what the sensor received and answered, the last four lines:"
+grep -E "^sensorsim: [0-9]+ (rx|tx) " "$TMP/sensor.log" | tail -4 | sed -E 's/^sensorsim: ([0-9]+) /sensorsim: /; s/^/  port| /'
+
+say "13. stop mqttgw: it publishes \"offline\" on its status topic, the motor gets STOP, the brake its fail-safe"
 kill -TERM "$GWPID"
 GWRC=0
 wait "$GWPID" || GWRC=$?
@@ -170,4 +182,4 @@ wait_count "$TMP/sim.log" "^motorsim: rx 'STOP'" 2 10
 grep "^motorsim: rx " "$TMP/sim.log" | tail -1 | sed 's/^/  port| /'
 grep -a "27 value" "$TMP/gpio.trace" | tail -1 | sed 's/^/  gpio trace| /' || true
 
-say "done: broker, simulator and gateway stopped"
+say "done: broker, simulators and gateway stopped"

@@ -64,6 +64,49 @@ static inline double bench_num_f(const char *opt, const char *s, double min, dou
 	return v;
 }
 
+/*
+ * The options of the two publishers, prog_pahopub and prog_rawpub: --uri,
+ * --qos, --ports, --seconds, --window, --id, and --inflight where the
+ * caller takes it (inflight not NULL). What each can do sets the limits
+ * (qos_max, window_max, max_ports); o holds the defaults on entry.
+ * Returns -1 for an unknown option or a missing value (the caller prints
+ * its usage), 0 otherwise.
+ */
+struct bench_pub_opts {
+	const char *uri, *id;
+	int qos, ports;
+	double seconds;
+	uint64_t window;
+};
+
+static inline int bench_pub_opts_parse(int argc, char **argv, struct bench_pub_opts *o, int qos_max,
+				       long long window_max, int max_ports, int *inflight)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (i + 1 >= argc)
+			return -1;
+		if (strcmp(argv[i], "--uri") == 0)
+			o->uri = argv[++i];
+		else if (strcmp(argv[i], "--qos") == 0)
+			o->qos = (int)bench_num("--qos", argv[++i], 0, qos_max);
+		else if (strcmp(argv[i], "--ports") == 0)
+			o->ports = (int)bench_num("--ports", argv[++i], 1, max_ports);
+		else if (strcmp(argv[i], "--seconds") == 0)
+			o->seconds = bench_num_f("--seconds", argv[++i], 0.001, 3600);
+		else if (strcmp(argv[i], "--window") == 0)
+			o->window = (uint64_t)bench_num("--window", argv[++i], 1, window_max);
+		else if (inflight && strcmp(argv[i], "--inflight") == 0)
+			*inflight = (int)bench_num("--inflight", argv[++i], 1, 65535);
+		else if (strcmp(argv[i], "--id") == 0)
+			o->id = argv[++i];
+		else
+			return -1;
+	}
+	return 0;
+}
+
 /* Write n int64 values to path (native byte order: read back by run.py on this machine). */
 static inline void bench_write_times(const char *path, const int64_t *v, size_t n)
 {

@@ -15,6 +15,7 @@
 #   make bench MQTTGW_BENCH=PATH      measure that mqttgw binary (a patched build, say)
 #   make bench-profile                callgrind profile of mqttgw ($(B)/bench/profile.md)
 #   make bench-map                    callgrind: instructions per frame/command of the mapping engine alone
+#                                     (up, down, and json: a JSON route with two typed fields)
 #   make bench-progs                  only build the programs
 
 BENCH_SRC    := $(wildcard tests/bench/prog_*.c)
@@ -31,7 +32,7 @@ BENCH_DEBS   := mosquitto mosquitto-clients python3-paho-mqtt python3-serial gnu
 # the mapping engine alone links the daemon's core, not a broker client
 $(B)/bench/prog_benchmap: tests/bench/prog_benchmap.c $(B)/libmqttgw.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -Igateway -Idrivers -o $@ $< $(B)/libmqttgw.a $(LIBS)
+	$(CC) $(BENCH_CFLAGS) -Igateway -Idrivers -Icommon -o $@ $< $(B)/libmqttgw.a $(LIBS)
 
 $(B)/bench/prog_%: tests/bench/prog_%.c tests/bench/bench.h tests/bench/rawmqtt.h
 	@mkdir -p $(dir $@)
@@ -69,12 +70,12 @@ bench-profile: bench-deps
 # and its regexes: two callgrind runs each, 1,000 and 11,000 iterations,
 # so the start-up (config load, JIT) cancels out.
 bench-map: $(B)/bench/prog_benchmap
-	@for m in up down; do \
+	@for m in up down json; do \
 		a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null $(B)/bench/prog_benchmap $$m 1000 2>&1 | \
 			sed -n 's/.*refs: *//p' | tr -d ,); \
 		b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null $(B)/bench/prog_benchmap $$m 11000 2>&1 | \
 			sed -n 's/.*refs: *//p' | tr -d ,); \
-		echo "bench-map: $$m: $$(( (b - a) / 10000 )) instructions per $$( [ $$m = up ] && echo frame || echo command)"; \
+		echo "bench-map: $$m: $$(( (b - a) / 10000 )) instructions per $$( [ $$m = down ] && echo command || echo frame)"; \
 	done
 
 # `make safety`: the fail-safe latency distribution (SAFETY.md): every

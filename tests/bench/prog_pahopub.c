@@ -221,38 +221,19 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *uri = NULL, *id = "pahopub";
-	int qos = 0, ports = 1, i;
-	uint64_t window = 256, sent = 0, seq[BENCH_MAX_PORTS] = { 0 };
-	double seconds = 0;
+	struct bench_pub_opts o = { NULL, "pahopub", 0, 1, 0, 256 };
+	int i;
+	uint64_t sent = 0, seq[BENCH_MAX_PORTS] = { 0 };
 	char topics[BENCH_MAX_PORTS][32], payload[16];
 	int64_t start, end;
 
-	for (i = 1; i < argc; i++) {
-		if (i + 1 >= argc)
-			usage();
-		if (strcmp(argv[i], "--uri") == 0)
-			uri = argv[++i];
-		else if (strcmp(argv[i], "--qos") == 0)
-			qos = (int)bench_num("--qos", argv[++i], 0, 2);
-		else if (strcmp(argv[i], "--ports") == 0)
-			ports = (int)bench_num("--ports", argv[++i], 1, BENCH_MAX_PORTS);
-		else if (strcmp(argv[i], "--seconds") == 0)
-			seconds = bench_num_f("--seconds", argv[++i], 0.001, 3600);
-		else if (strcmp(argv[i], "--window") == 0)
-			window = (uint64_t)bench_num("--window", argv[++i], 1, 10000000);
-		else if (strcmp(argv[i], "--inflight") == 0)
-			inflight = (int)bench_num("--inflight", argv[++i], 1, 65535);
-		else if (strcmp(argv[i], "--id") == 0)
-			id = argv[++i];
-		else
-			usage();
-	}
-	if (!uri || seconds <= 0)
+	if (bench_pub_opts_parse(argc, argv, &o, 2, 10000000, BENCH_MAX_PORTS, &inflight) < 0)
 		usage();
-	for (i = 0; i < ports; i++)
+	if (!o.uri || o.seconds <= 0)
+		usage();
+	for (i = 0; i < o.ports; i++)
 		snprintf(topics[i], sizeof(topics[i]), "S013/MOT%02d/POS/X", i + 1);
-	client_connect(uri, id, (int)window);
+	client_connect(o.uri, o.id, (int)o.window);
 	pthread_mutex_lock(&lock);
 	while (state == 0)
 		pthread_cond_wait(&cond, &lock);
@@ -261,11 +242,11 @@ int main(int argc, char **argv)
 		return 1;
 
 	start = bench_now_ns();
-	end = start + (int64_t)(seconds * 1e9);
+	end = start + (int64_t)(o.seconds * 1e9);
 	while (bench_now_ns() < end) {
 		/* a batch per clock read: the clock is cheap, but not free */
 		for (i = 0; i < 64; i++) {
-			int p = (int)(sent % (uint64_t)ports);
+			int p = (int)(sent % (uint64_t)o.ports);
 			uint64_t s = seq[p]++;
 			int k;
 
@@ -274,16 +255,16 @@ int main(int argc, char **argv)
 				payload[k] = (char)('0' + s % 10);
 				s /= 10;
 			}
-			if (sent - __atomic_load_n(&done_count, __ATOMIC_RELAXED) > window)
-				wait_outstanding(sent, window / 2);
-			client_send(topics[p], payload, qos);
+			if (sent - __atomic_load_n(&done_count, __ATOMIC_RELAXED) > o.window)
+				wait_outstanding(sent, o.window / 2);
+			client_send(topics[p], payload, o.qos);
 			sent++;
 		}
 	}
 	wait_outstanding(sent, 0);
 	printf("api=%s start_ns=%lld end_ns=%lld failed=%llu frames=", API_NAME, (long long)start,
 	       (long long)bench_now_ns(), (unsigned long long)fail_count);
-	for (i = 0; i < ports; i++)
+	for (i = 0; i < o.ports; i++)
 		printf("%s%llu", i ? "," : "", (unsigned long long)seq[i]);
 	printf("\n");
 	fflush(stdout);

@@ -61,48 +61,31 @@ static uint64_t read_acks(int fd, unsigned char *buf, size_t *have, int timeout_
 
 int main(int argc, char **argv)
 {
-	const char *uri = NULL, *id = "rawpub";
-	int qos = 0, ports = 1, i, fd;
-	uint64_t window = 1000, sent = 0, acked = 0, seq[BENCH_MAX_PORTS] = { 0 };
-	double seconds = 0;
+	struct bench_pub_opts o = { NULL, "rawpub", 0, 1, 0, 1000 };
+	int i, fd;
+	uint64_t sent = 0, acked = 0, seq[BENCH_MAX_PORTS] = { 0 };
 	char topics[BENCH_MAX_PORTS][32];
 	unsigned char *out = malloc(OUT_BUF), *in = malloc(65536);
 	size_t have_in = 0;
 	unsigned id_next = 1;
 	int64_t start, end;
 
-	for (i = 1; i < argc; i++) {
-		if (i + 1 >= argc)
-			usage();
-		if (strcmp(argv[i], "--uri") == 0)
-			uri = argv[++i];
-		else if (strcmp(argv[i], "--qos") == 0)
-			qos = (int)bench_num("--qos", argv[++i], 0, 1);
-		else if (strcmp(argv[i], "--ports") == 0)
-			ports = (int)bench_num("--ports", argv[++i], 1, BENCH_MAX_PORTS);
-		else if (strcmp(argv[i], "--seconds") == 0)
-			seconds = bench_num_f("--seconds", argv[++i], 0.001, 3600);
-		else if (strcmp(argv[i], "--window") == 0)
-			window = (uint64_t)bench_num("--window", argv[++i], 1, 60000);
-		else if (strcmp(argv[i], "--id") == 0)
-			id = argv[++i];
-		else
-			usage();
-	}
-	if (!uri || seconds <= 0 || !out || !in)
+	if (bench_pub_opts_parse(argc, argv, &o, 1, 60000, BENCH_MAX_PORTS, NULL) < 0)
 		usage();
-	for (i = 0; i < ports; i++)
+	if (!o.uri || o.seconds <= 0 || !out || !in)
+		usage();
+	for (i = 0; i < o.ports; i++)
 		snprintf(topics[i], sizeof(topics[i]), "S013/MOT%02d/POS/X", i + 1);
-	fd = rawmqtt_connect(uri, id);
+	fd = rawmqtt_connect(o.uri, o.id);
 
 	start = bench_now_ns();
-	end = start + (int64_t)(seconds * 1e9);
+	end = start + (int64_t)(o.seconds * 1e9);
 	while (bench_now_ns() < end) {
 		size_t n = 0;
 
 		/* one buffer of packets, as many as the QoS 1 window allows */
-		while (n + 64 < OUT_BUF && (qos == 0 || sent - acked < window)) {
-			int p = (int)(sent % (uint64_t)ports);
+		while (n + 64 < OUT_BUF && (o.qos == 0 || sent - acked < o.window)) {
+			int p = (int)(sent % (uint64_t)o.ports);
 			uint64_t s = seq[p]++;
 			char payload[10];
 			int k;
@@ -112,19 +95,19 @@ int main(int argc, char **argv)
 				payload[k] = (char)('0' + s % 10);
 				s /= 10;
 			}
-			n += rawmqtt_publish(out + n, topics[p], payload, sizeof(payload), qos, id_next);
+			n += rawmqtt_publish(out + n, topics[p], payload, sizeof(payload), o.qos, id_next);
 			id_next = id_next % 65535 + 1;
 			sent++;
 		}
 		if (n)
 			rawmqtt_write_all(fd, out, n);
-		if (qos)
-			acked += read_acks(fd, in, &have_in, sent - acked >= window ? 100 : 0);
+		if (o.qos)
+			acked += read_acks(fd, in, &have_in, sent - acked >= o.window ? 100 : 0);
 	}
-	while (qos && acked < sent)
+	while (o.qos && acked < sent)
 		acked += read_acks(fd, in, &have_in, 1000);
 	printf("api=raw start_ns=%lld end_ns=%lld failed=0 frames=", (long long)start, (long long)bench_now_ns());
-	for (i = 0; i < ports; i++)
+	for (i = 0; i < o.ports; i++)
 		printf("%s%llu", i ? "," : "", (unsigned long long)seq[i]);
 	printf("\n");
 	fflush(stdout);

@@ -59,7 +59,6 @@ Why it is shaped so:
 
 import argparse
 import struct
-import ctypes
 import json
 import os
 import platform
@@ -74,6 +73,9 @@ import time
 import tty
 
 from report import callgrind_summary, render_profile, report
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import procs  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 _build = os.environ.get("MQTTGW_BUILD", "build")
@@ -142,35 +144,20 @@ def log(msg):
 # --------------------------------------------------------------------------
 # processes: own session, die with us, always stopped
 
+# Started and stopped as the integration tests do (tests/integration/
+# harness/procs.py: own session, PR_SET_PDEATHSIG, SIGTERM then the group's
+# SIGKILL); the list here is this run's, for stop_all().
 _procs = []
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _pdeathsig():
-    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def spawn(argv, **kw):
-    kw.setdefault("stdin", subprocess.DEVNULL)
-    p = subprocess.Popen(argv, start_new_session=True, preexec_fn=_pdeathsig, **kw)
+    p = procs.spawn(argv, **kw)
     _procs.append(p)
     return p
 
 
 def stop(p, sig=signal.SIGTERM, grace=3.0):
-    if p.poll() is None:
-        try:
-            os.kill(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
+    procs.stop_process(p, sig, grace)
     for f in (p.stdin, p.stdout, p.stderr):
         if f:
             try:

@@ -20,16 +20,16 @@ FUZZ_ARGS    ?=
 FB           := build-fuzz
 
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" -Igateway -Idrivers
+FUZZ_CFLAGS  := -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -DMQTTGW_VERSION=\"$(VERSION)\" -Igateway -Idrivers -Icommon
 # Pure modules only. codec.c is pure too and config.c / mapping.c use it
 # once it exists; a new pure module they call must be added here. outq.c
 # does file I/O, but only on the journal path its caller gives it
 # (fuzz_outq: a private temp dir).
-FUZZ_LIB_SRC := gateway/config.c gateway/config_devices.c gateway/config_lint.c gateway/config_routes.c gateway/info.c gateway/template.c gateway/topic.c gateway/mapping.c gateway/pattern.c gateway/log.c \
-                gateway/outq.c gateway/fdio.c drivers/framing.c $(wildcard drivers/codec.c)
+FUZZ_LIB_SRC := gateway/config.c gateway/config_devices.c gateway/config_schema.c gateway/config_lint.c gateway/config_poll.c gateway/config_routes.c gateway/info.c gateway/template.c gateway/value.c gateway/json_escape.c gateway/payload_json.c gateway/topic.c gateway/mapping.c common/pattern.c common/log.c \
+                gateway/outq.c common/fdio.c drivers/framing.c $(wildcard drivers/codec.c)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
-FUZZ_HDRS    := $(wildcard gateway/*.h drivers/*.h)
+FUZZ_HDRS    := $(wildcard gateway/*.h drivers/*.h common/*.h)
 
 .PHONY: fuzz fuzz-build
 .SECONDARY: $(FUZZ_LIB_OBJ)

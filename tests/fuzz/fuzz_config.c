@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "framing.h"
 
 /* Every warning is "fuzz.cfg:LINE: warning: ..." with a line number. */
 static void fuzz_warning(const char *msg, void *ctx)
@@ -72,7 +73,9 @@ static void check_config(const struct config *cfg)
 	if (!cfg->mqtt.client_id || !cfg->mqtt.status_topic)
 		fail("accepted without client_id / status_topic", "");
 	for (i = 0; i < cfg->n_serial; i++)
-		if (!cfg->serial[i].name || !cfg->serial[i].port || cfg->serial[i].eol_len < 1 ||
+		/* binary framings (fixed, idle) have no eol unless one is given */
+		if (!cfg->serial[i].name || !cfg->serial[i].port ||
+		    (cfg->serial[i].eol_len < 1 && cfg->serial[i].framing == FRAMING_EOL) ||
 		    cfg->serial[i].max_frame < 1)
 			fail("incomplete serial device", cfg->serial[i].name ? cfg->serial[i].name : "?");
 	for (i = 0; i < cfg->n_routes; i++) {
@@ -110,8 +113,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 'X', sizeof(err));
 	cfg = config_load_string(text, "fuzz.cfg", err, sizeof(err));
 	if (cfg) {
+		struct config *again = config_load_string(text, "fuzz.cfg", err, sizeof(err));
+		char path[160];
+
 		check_config(cfg);
 		config_lint(cfg, fuzz_warning, NULL);	/* the --check warnings run on whatever loads */
+		/* the reload comparison (config_schema.c): the same text twice is the same config */
+		if (!again)
+			fail("the same text loaded twice: refused the second time", err);
+		if (config_changes(cfg, again) || config_first_change(cfg, again, ~0u, path, sizeof(path)))
+			fail("the same text loaded twice compares unequal", path);
+		config_free(again);
 	} else
 		check_error(err, sizeof(err), text);
 	config_free(cfg);

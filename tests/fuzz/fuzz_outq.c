@@ -56,8 +56,8 @@
  *
  * A broken property prints "outq property broken: ..." and aborts.
  *
- *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Igateway \
- *       tests/fuzz/fuzz_outq.c gateway/outq.c gateway/log.c
+ *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Igateway -Icommon \
+ *       tests/fuzz/fuzz_outq.c gateway/outq.c common/log.c common/fdio.c
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -283,8 +283,8 @@ static void check_list(const struct outq *q, int replayed)
 	size_t n = 0, n_sent = 0;
 	uint64_t live = 0;
 
-	for (m = q->head; m; prev = m, m = m->next) {
-		check(++n <= q->count, "count is smaller than the list", m->seq);
+	for (m = outq_first(q); m; prev = m, m = m->next) {
+		check(++n <= outq_count(q), "count is smaller than the list", m->seq);
 		check(m->prev == prev, "prev link disagrees with next", m->seq);
 		check(!prev || prev->seq < m->seq, "seq does not strictly increase", m->seq);
 		check(m->qos >= 0 && m->qos <= 2, "qos outside 0..2", m->seq);
@@ -292,7 +292,7 @@ static void check_list(const struct outq *q, int replayed)
 		check(m->topic && m->topic[0], "empty topic", m->seq);
 		check(m->payload != NULL, "NULL payload", m->seq);
 		check(!m->corr_len || m->corr, "NULL correlation data with a length", m->seq);
-		check(m->seq < q->next_seq, "next_seq is not above every seq", m->seq);
+		check(m->seq < outq_next_seq(q), "next_seq is not above every seq", m->seq);
 		check(m->rec_len == REC_HDR + M_FIXED + strlen(m->topic) + m->len + m->corr_len + REC_CRC,
 		      "rec_len is not the record's size", m->seq);
 		live += m->rec_len;
@@ -301,14 +301,14 @@ static void check_list(const struct outq *q, int replayed)
 		else if (!first_unsent)
 			first_unsent = m;
 	}
-	check(q->tail == prev, "tail is not the last message", 0);
-	check(q->count == n, "count is larger than the list", n);
-	check(q->n_sent == n_sent, "n_sent is not the number of sent messages", n_sent);
-	check(q->next_send == first_unsent, "next_send is not the first unsent message", 0);
-	check(q->live_bytes == live, "live_bytes is not the sum of rec_len", live);
+	check(outq_last(q) == prev, "tail is not the last message", 0);
+	check(outq_count(q) == n, "count is larger than the list", n);
+	check(outq_in_flight(q) == n_sent, "n_sent is not the number of sent messages", n_sent);
+	check(outq_next_unsent(q) == first_unsent, "next_send is not the first unsent message", 0);
+	check(outq_live_bytes(q) == live, "live_bytes is not the sum of rec_len", live);
 	if (replayed) {
-		check(q->n_sent == 0, "replayed queue has sent messages", 0);
-		check(q->next_send == q->head, "replayed queue: next_send is not the head", 0);
+		check(outq_in_flight(q) == 0, "replayed queue has sent messages", 0);
+		check(outq_next_unsent(q) == outq_first(q), "replayed queue: next_send is not the head", 0);
 	}
 }
 
@@ -324,8 +324,8 @@ static struct outq *open_checked(const char *path, size_t max_waiting)
 		snprintf(what, sizeof(what), "outq_open_journal failed: %s", err);
 		fail(what, 0);
 	}
-	check(restored == q->count, "restored is not the number queued", restored);
-	check(q->fd >= 0, "journal not open after outq_open_journal", 0);
+	check(restored == outq_count(q), "restored is not the number queued", restored);
+	check(outq_has_journal(q), "journal not open after outq_open_journal", 0);
 	check_list(q, 1);
 	return q;
 }
@@ -335,12 +335,12 @@ static void same_queue(const struct outq *got, const struct outq *want, const ch
 {
 	const struct outq_msg *a, *b;
 
-	for (a = got->head, b = want->head; a && b; a = a->next, b = b->next) {
+	for (a = outq_first(got), b = outq_first(want); a && b; a = a->next, b = b->next) {
 		struct view va = view_of(a), vb = view_of(b);
 
 		same_msg(&va, &vb, what);
 	}
-	check(got->count == want->count, "second replay: count differs", got->count);
+	check(outq_count(got) == outq_count(want), "second replay: count differs", outq_count(got));
 }
 
 /* ---- the reference reader ---- */
@@ -426,7 +426,7 @@ static struct outq *replay_input(const uint8_t *d, size_t size, size_t max_waiti
 		write_file(jpath, d, size);
 	q = open_checked(jpath, max_waiting);
 	ref_replay(d, size, &r);
-	for (m = q->head, i = 0; !r.exotic && m && i < r.n; m = m->next, i++) {
+	for (m = outq_first(q), i = 0; !r.exotic && m && i < r.n; m = m->next, i++) {
 		struct view v = view_of(m);
 
 		same_msg(&v, &r.v[i], "replay vs the records");
@@ -517,14 +517,14 @@ static void model_load(struct model *md, const struct outq *q)
 
 	while (md->n)
 		model_remove(md, md->n - 1);
-	for (m = q->head; m; m = m->next) {
+	for (m = outq_first(q); m; m = m->next) {
 		struct view v = view_of(m);
 
 		model_append(md, &v);
 		md->m[md->n - 1].resend = 1;	/* it may have reached the broker before */
 	}
-	md->next_seq = q->next_seq;
-	md->dropped = q->dropped;
+	md->next_seq = outq_next_seq(q);
+	md->dropped = outq_dropped(q);
 }
 
 static void same_as_model(const struct outq *q, const struct model *md, const char *what)
@@ -533,10 +533,10 @@ static void same_as_model(const struct outq *q, const struct model *md, const ch
 	size_t i;
 
 	check_list(q, 0);
-	check(q->count == md->n, "count differs from the model", md->n);
-	check(q->next_seq == md->next_seq, "next_seq differs from the model", q->next_seq);
-	check(q->dropped == md->dropped, "dropped differs from the model", q->dropped);
-	for (m = q->head, i = 0; m && i < md->n; m = m->next, i++) {
+	check(outq_count(q) == md->n, "count differs from the model", md->n);
+	check(outq_next_seq(q) == md->next_seq, "next_seq differs from the model", outq_next_seq(q));
+	check(outq_dropped(q) == md->dropped, "dropped differs from the model", outq_dropped(q));
+	for (m = outq_first(q), i = 0; m && i < md->n; m = m->next, i++) {
 		const struct mmsg *mm = &md->m[i];
 		struct view v = view_of(m);
 
@@ -560,12 +560,12 @@ static struct outq *replay_matches_model(const char *path, size_t max_waiting, c
 	const struct outq_msg *m;
 	size_t i;
 
-	for (m = q->head, i = 0; m && i < md->n; m = m->next, i++) {
+	for (m = outq_first(q), i = 0; m && i < md->n; m = m->next, i++) {
 		struct view v = view_of(m);
 
 		same_msg(&v, &md->m[i].v, what);
 	}
-	check(q->count == md->n, what, md->n);
+	check(outq_count(q) == md->n, what, md->n);
 	return q;
 }
 
@@ -583,7 +583,7 @@ static unsigned next_byte(struct script *s)
 
 static struct outq_msg *nth(const struct outq *q, size_t i)
 {
-	struct outq_msg *m = q->head;
+	struct outq_msg *m = outq_first(q);
 
 	while (m && i--)
 		m = m->next;
@@ -654,7 +654,7 @@ static void run_ops(struct outq *q, size_t max_waiting, struct script *s)
 			model_append(&md, &v);
 			m = outq_add(q, topic, payload, plen, v.qos, v.retain, clen ? corr : NULL, clen);
 			check(m != NULL, "outq_add failed", v.seq);
-			check(m == q->tail, "outq_add did not queue at the tail", v.seq);
+			check(m == outq_last(q), "outq_add did not queue at the tail", v.seq);
 			break;
 		}
 		case OP_REMOVE: {
@@ -737,7 +737,7 @@ static void run_ops(struct outq *q, size_t max_waiting, struct script *s)
 			struct outq *q2;
 
 			check(outq_flush(q) == 0, "outq_flush failed", 0);
-			check(q->wlen == 0, "outq_flush left bytes in the batch", q->wlen);
+			check(outq_unwritten(q) == 0, "outq_flush left bytes in the batch", outq_unwritten(q));
 			/* a kill now loses nothing: a copy of the file replays to what is live */
 			copy_file(jpath, cpath);
 			q2 = replay_matches_model(cpath, max_waiting, &md, "replay after a flush differs from the live messages");

@@ -17,6 +17,11 @@
  *  - topic expansion is refused exactly when a capture used holds
  *    + # / $ or NUL, or the result is empty or has an empty level.
  * Any difference aborts with the template on stderr.
+ *
+ * "${3}" is "$3"; "${...}" holding "|" or "@" or starting with a digit is
+ * a typed value (value.c, fuzzed through fuzz_json and unit-tested): the
+ * reference does not compute those, so a template with one is only held
+ * to compiling or not without crashing and to staying inside its buffer.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +38,7 @@ struct ref {
 	char out[OUT_MAX];
 	size_t len;
 	int bad_cap;  /* a used capture holds + # / $, NUL, a control, or bad UTF-8 */
+	int values;   /* has a typed value the reference does not compute */
 	int overflow; /* the output did not fit in out */
 };
 
@@ -128,6 +134,28 @@ static int ref_expand(const char *src, const char *station, const char *name, co
 				ref_put(r, caps[k].ptr, caps[k].len);
 			}
 			p += 2;
+		} else if (p[1] == '{' && strchr(p + 2, '}') &&
+			   ((p[2] >= '0' && p[2] <= '9') || memchr(p + 2, '|', (size_t)(strchr(p + 2, '}') - p - 2)) ||
+			    memchr(p + 2, '@', (size_t)(strchr(p + 2, '}') - p - 2)))) {
+			const char *close = strchr(p + 2, '}');
+
+			if (close == p + 3 && p[2] >= '0' && p[2] <= '9') {	/* ${N}: $N */
+				int k = p[2] - '0';
+
+				if (k < ncaps && caps[k].ptr) {
+					size_t i;
+
+					for (i = 0; i < caps[k].len; i++)
+						if (strchr("+#/$", caps[k].ptr[i]) || caps[k].ptr[i] == '\0')
+							r->bad_cap = 1;
+					if (!ref_utf8_text(caps[k].ptr, caps[k].len))
+						r->bad_cap = 1;
+					ref_put(r, caps[k].ptr, caps[k].len);
+				}
+			} else {
+				r->values = 1;
+			}
+			p = close + 1;
 		} else if (strncmp(p, "${station}", 10) == 0 && station) {
 			ref_put(r, station, strlen(station));
 			p += 10;
@@ -191,6 +219,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	rc = template_compile(&t, src, station, name, err, sizeof(err));
 	rn = ref_expand(src, station, name, caps, ncaps, &r);
+	if ((rn == 0 || rn == -2) && r.values) {
+		/* typed values: compiling may fail; expanding must stay inside its buffer */
+		if (rc == 0) {
+			memset(out, 'Z', sizeof(out));
+			n = template_expand(&t, caps, ncaps, 0, out, 64);
+			if (out[64] != 'Z' || (n >= 0 && (n >= 64 || out[n] != '\0')))
+				fail("a template with values wrote past its buffer", src);
+			template_free(&t);
+		}
+		free(src);
+		return 0;
+	}
 	if (rc < 0) {
 		if (!err[0] || !memchr(err, '\0', sizeof(err)))
 			fail("refused without a message", src);
@@ -232,7 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n >= 0 && ((size_t)n != r.len || memcmp(out, r.out, r.len) != 0))
 			fail("topic differs from the reference", src);
 	}
-	if (template_is_whole(&t) && strcmp(src, "$0") != 0)
+	if (template_is_whole(&t) && strcmp(src, "$0") != 0 && strcmp(src, "${0}") != 0)
 		fail("is_whole for something other than \"$0\"", src);
 	template_free(&t);
 	free(src);

@@ -18,8 +18,8 @@ import socket
 import time
 
 from harness import (SPSHIM, Broker, Gateway, MotorSim, Pty, Sub, gateway_config, is_raw,
-                     preload_env, pub, pub_lines, retained_now, serial_dev, wait_retained,
-                     wait_until)
+                     preload_env, pub, pub_lines, retained_now, serial_dev, sync_in, sync_out,
+                     wait_retained, wait_until)
 
 TIMEOUT = 60
 
@@ -37,59 +37,6 @@ def motor_routes(dev="MOT01", raw_route=False):
            "to": "mqtt:${station}/%s/POS/$1" % dev, "payload": "$2", "retain": True, "qos": 0},
           {"from": "serial:%s" % dev, "to": "mqtt:${station}/%s/SEND" % dev}]
     return r
-
-
-def sync_out(broker, pty, topic="S013/MOT01/RECM", eol=b"\r\n", timeout=15.0):
-    """Publish DRVX+1, DRVX+2, ... on topic until one reaches the port, then
-    consume the rest of them: afterwards the daemon is subscribed, the port
-    is open and nothing of ours is in flight."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    wait = 0.2
-    while True:
-        n += 1
-        pub(broker, topic, "DRVX+%d" % n)
-        try:
-            line = pty.read_line(min(wait, max(0.0, deadline - time.monotonic())))
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise AssertionError("no command published on %s reached %s within %.0fs "
-                                     "(got %r)" % (topic, pty.path, timeout, pty.received))
-            wait = min(wait * 1.5, 1.0)
-            continue
-        while True:
-            m = re.match(rb"^DRVX\+(\d+)" + re.escape(eol) + rb"$", line)
-            assert m, "unexpected bytes on %s while syncing: %r" % (pty.path, line)
-            if int(m.group(1)) == n:
-                return
-            line = pty.read_line(5.0)
-
-
-def sync_in(pty, sub, topic="S013/MOT01/SEND", eol=b"\r\n", timeout=15.0):
-    """Write SYNC 1, SYNC 2, ... lines until one is published on topic, then
-    consume the rest of them."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    wait = 0.2
-    while True:
-        n += 1
-        pty.write(b"SYNC %d" % n + eol)
-        end = min(deadline, time.monotonic() + wait)
-        got = None
-        while got is None and time.monotonic() < end:
-            m = sub.next(max(0.0, end - time.monotonic()))
-            if m is not None and m.topic == topic and m.payload.startswith("SYNC "):
-                got = m
-        if got is None:
-            if time.monotonic() >= deadline:
-                raise AssertionError("no line written to %s was published on %s within %.0fs"
-                                     % (pty.path, topic, timeout))
-            wait = min(wait * 1.5, 1.0)
-            continue
-        while got.payload != "SYNC %d" % n:
-            got = sub.expect(topic, timeout=5.0)
-            assert got.payload.startswith("SYNC "), "unexpected %r while syncing" % (got,)
-        return
 
 
 def assert_not_spinning(gw, t0, cpu0):
@@ -120,6 +67,14 @@ class Rig:
         sync_out(self.broker, self.pty)
         sync_in(self.pty, self.sub)
         return self
+
+    def round_trip(self, cmd, axis, pos):
+        """cmd published reaches the port; the device's answer POS<axis><pos>
+        is published on S013/MOT01/POS/<axis>."""
+        pub(self.broker, "S013/MOT01/RECM", cmd)
+        assert self.pty.read_line() == cmd.encode() + b"\r\n"
+        self.pty.write(b"POS%s%s\r\n" % (axis.encode(), pos.encode()))
+        self.sub.expect("S013/MOT01/POS/" + axis, pos)
 
 
 # --------------------------------------------------------------------------
@@ -237,10 +192,7 @@ def test_port_given_as_symlink():
     rig = Rig(link="ttyMOT01")
     assert os.path.islink(rig.pty.path)
     rig.ready()
-    pub(rig.broker, "S013/MOT01/RECM", "HOME")
-    assert rig.pty.read_line() == b"HOME\r\n"
-    rig.pty.write(b"POSY+000007\r\n")
-    rig.sub.expect("S013/MOT01/POS/Y", "+000007")
+    rig.round_trip("HOME", "Y", "+000007")
 
 
 def test_motor_simulator_round_trip():
@@ -354,6 +306,24 @@ def test_binary_garbage_does_not_crash():
     rig.sub.expect("S013/MOT01/POS/Z", "+000003")
 
 
+def wait_raw_and_synced(rig):
+    """Wait for the daemon to put rig's (cooked) pty in raw mode, drop what
+    the cooked port echoed, and sync both directions."""
+    wait_until(lambda: not is_raw(rig.pty.termios()), 10,
+               what="the daemon to put %s in raw mode" % rig.pty.path)
+    rig.pty.read_available()
+    sync_out(rig.broker, rig.pty)
+    sync_in(rig.pty, rig.sub)
+
+
+def assert_frame_bytes_unchanged(rig):
+    """Every byte but NUL, CR and LF arrives unchanged from the port on MQTT."""
+    line = bytes(b for b in range(1, 256) if b not in (0x0a, 0x0d))
+    rig.pty.write(b"X" + line + b"\r\n")
+    m = rig.sub.expect("S013/MOT01/SEND", timeout=5)
+    assert m.raw == b"X" + line, "frame changed on the way: %r" % m.raw
+
+
 def test_port_put_in_raw_mode_by_daemon():
     # The pty starts in the kernel's cooked mode (echo, ICRNL, IXON, ONLCR,
     # ICANON, ISIG); the daemon must make it raw itself.
@@ -361,16 +331,8 @@ def test_port_put_in_raw_mode_by_daemon():
     assert is_raw(rig.pty.termios()), "the test pty should start cooked"
     rig.gw.start()
     rig.sub.expect(STATUS, "online", timeout=10)
-    wait_until(lambda: not is_raw(rig.pty.termios()), 10,
-               what="the daemon to put %s in raw mode" % rig.pty.path)
-    rig.pty.read_available()
-    sync_out(rig.broker, rig.pty)
-    sync_in(rig.pty, rig.sub)
-    # Every byte but NUL, CR and LF arrives unchanged.
-    line = bytes(b for b in range(1, 256) if b not in (0x0a, 0x0d))
-    rig.pty.write(b"X" + line + b"\r\n")
-    m = rig.sub.expect("S013/MOT01/SEND", timeout=5)
-    assert m.raw == b"X" + line, "frame changed on the way: %r" % m.raw
+    wait_raw_and_synced(rig)
+    assert_frame_bytes_unchanged(rig)
     # And on the way out: the eol is not turned into CR CR LF (ONLCR), no
     # byte is changed. (Control bytes in commands may be refused: the
     # contract only says which ones must be.)
@@ -389,19 +351,9 @@ def test_libserialport_path_with_spshim():
     rig.gw.start()
     rig.sub.expect(STATUS, "online", timeout=10)
     rig.gw.wait_for_log(r"with libserialport")
-    wait_until(lambda: not is_raw(rig.pty.termios()), 10,
-               what="the daemon to put %s in raw mode" % rig.pty.path)
-    rig.pty.read_available()
-    sync_out(rig.broker, rig.pty)
-    sync_in(rig.pty, rig.sub)
-    line = bytes(b for b in range(1, 256) if b not in (0x0a, 0x0d))
-    rig.pty.write(b"X" + line + b"\r\n")
-    m = rig.sub.expect("S013/MOT01/SEND", timeout=5)
-    assert m.raw == b"X" + line, "frame changed on the way: %r" % m.raw
-    pub(rig.broker, "S013/MOT01/RECM", "DRVZ+1000")
-    assert rig.pty.read_line() == b"DRVZ+1000\r\n"
-    rig.pty.write(b"POSZ+001000\r\n")
-    rig.sub.expect("S013/MOT01/POS/Z", "+001000")
+    wait_raw_and_synced(rig)
+    assert_frame_bytes_unchanged(rig)
+    rig.round_trip("DRVZ+1000", "Z", "+001000")
 
 
 def test_two_devices_work_independently():

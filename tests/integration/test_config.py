@@ -63,6 +63,19 @@ def mutate(text, old, new):
     return "\n".join(lines)
 
 
+def route_added(route):
+    """base() with route added after ROUTE1, on the marked line."""
+    return mutate(base(), ROUTE1.strip(), ROUTE1 + "\n  " + route + ",  #<--")
+
+
+def send_route_with(setting):
+    """base() with one more setting in the route serial:MOT01 -> SEND, on
+    the marked line."""
+    return mutate(base(), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
+                  '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; %s }  #<--'
+                  % setting)
+
+
 def marked_line(text):
     hits = [i + 1 for i, l in enumerate(text.split("\n")) if "#<--" in l]
     assert len(hits) == 1, "test bug: %d markers" % len(hits)
@@ -111,6 +124,29 @@ def test_base_config_is_valid():
     assert r.stdout.strip(), "--check printed no summary"
 
 
+def test_check_prints_every_setting_not_at_its_default():
+    # The "settings" lines of --check come from the config schema: a
+    # setting changed from its default shows, as it will be used (the
+    # station substituted, the eol escaped), and one left alone does not.
+    text = mutate(base(), "baud = 115200;", "    baud = 9600;")
+    text = mutate(text, "keepalive = 60;", "  keepalive = 30;\n  protocol = 5;")
+    write_config(text, "good.cfg")
+    r = run_mqttgw(["--check", "-c", "good.cfg"], timeout=10)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    top = [l for l in lines if l.startswith("settings: ")]
+    assert len(top) == 1, r.stdout
+    assert "mqtt.keepalive = 30" in top[0] and "mqtt.protocol = 5" in top[0], top[0]
+    assert 'mqtt.status_topic = "S013/gateway/status"' in top[0], top[0]
+    assert "mqtt.qos" not in top[0], "mqtt.qos = 1 is the default: " + top[0]
+    dev = [l for l in lines if l.startswith("    settings: ")]
+    assert len(dev) == 1 and "baud = 9600" in dev[0], r.stdout
+    assert "eol" not in dev[0] and "max_frame" not in dev[0], "defaults shown: " + dev[0]
+    route = [l for l in lines if l.startswith("  2: ")]
+    assert len(route) == 1, r.stdout
+    assert 'payload = "$2"' in route[0] and "retain = true" in route[0] and "qos = 0" in route[0], route[0]
+
+
 def test_check_does_not_touch_devices_or_broker():
     # A missing port and no broker: --check still validates fine.
     write_config(base(), "good.cfg")
@@ -131,6 +167,13 @@ def test_check_does_not_touch_devices_or_broker():
     assert broker.foreign_clients() == [], "--check connected to the broker: %s" \
         % broker.foreign_clients()
 
+
+# The error cases: one test function per broken line, on purpose. Each is
+# a call of expect_config_error() with base() changed at one line (the
+# helpers mutate, route_added, send_route_with, with_gpio), so neighbours
+# look alike to `duplicates`; a table would be shorter, but the runner
+# names, filters and reports test functions, and a failure must say which
+# mistake the daemon let through.
 
 def test_error_syntax():
     expect_config_error(mutate(base(), "keepalive = 60;", "  keepalive = = 60;  #<--"))
@@ -164,9 +207,7 @@ def test_error_unknown_key_in_serial_device():
 
 
 def test_error_unknown_key_in_route():
-    expect_config_error(mutate(base(), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
-                               '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; '
-                               'acept = "x"; }  #<--'), mentions="acept")
+    expect_config_error(send_route_with('acept = "x";'), mentions="acept")
 
 
 def test_error_wrong_type_keepalive():
@@ -178,9 +219,7 @@ def test_error_wrong_type_baud():
 
 
 def test_error_wrong_type_retain():
-    expect_config_error(mutate(base(), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
-                               '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; '
-                               'retain = "yes"; }  #<--'))
+    expect_config_error(send_route_with('retain = "yes";'))
 
 
 def test_error_out_of_range_qos():
@@ -188,9 +227,7 @@ def test_error_out_of_range_qos():
 
 
 def test_error_out_of_range_route_qos():
-    expect_config_error(mutate(base(), '"serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"',
-                               '  { from = "serial:MOT01"; to = "mqtt:${station}/MOT01/SEND"; '
-                               'qos = 3; }  #<--'))
+    expect_config_error(send_route_with('qos = 3;'))
 
 
 def test_error_out_of_range_baud():
@@ -202,14 +239,12 @@ def test_error_bad_enum_parity():
 
 
 def test_error_route_to_unknown_device():
-    expect_config_error(mutate(base(), ROUTE1.strip(),
-                               ROUTE1 + '\n  { from = "mqtt:${station}/X"; to = "serial:NOPE"; },  #<--'),
+    expect_config_error(route_added('{ from = "mqtt:${station}/X"; to = "serial:NOPE"; }'),
                         mentions="NOPE")
 
 
 def test_error_route_from_unknown_device():
-    expect_config_error(mutate(base(), ROUTE1.strip(),
-                               ROUTE1 + '\n  { from = "serial:NOPE"; to = "mqtt:${station}/X"; },  #<--'),
+    expect_config_error(route_added('{ from = "serial:NOPE"; to = "mqtt:${station}/X"; }'),
                         mentions="NOPE")
 
 
@@ -362,14 +397,12 @@ def test_error_route_behind_a_catch_all():
 
 def test_error_command_filter_matching_the_gateways_own_topics():
     # the device would be sent "online", its own frames, ...
-    expect_config_error(mutate(base(), ROUTE1.strip(),
-                               ROUTE1 + '\n  { from = "mqtt:${station}/#"; to = "serial:MOT01"; },  #<--'),
+    expect_config_error(route_added('{ from = "mqtt:${station}/#"; to = "serial:MOT01"; }'),
                         mentions="publishes itself")
 
 
 def test_error_device_fed_its_own_frames():
-    expect_config_error(mutate(base(), ROUTE1.strip(),
-                               ROUTE1 + '\n  { from = "mqtt:${station}/MOT01/SEND"; to = "serial:MOT01"; },  #<--'),
+    expect_config_error(route_added('{ from = "mqtt:${station}/MOT01/SEND"; to = "serial:MOT01"; }'),
                         mentions="MOT01/SEND")
 
 

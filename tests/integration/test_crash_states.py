@@ -329,23 +329,27 @@ def record(sync, n_quiet=40):
     def quiet():
         wait_until(lambda: empty(outq) and empty(rx), 15, what="the journals to empty")
 
+    def write_split(n, whole, eol_head, eol_tail):
+        """Frames n+1..n+whole, then SEQ n+whole+1 and eol_head: once that
+        partial frame alone is in rx-MOT01, eol_tail ends it. Returns the
+        last frame's number."""
+        last = n + whole + 1
+        pty.write(frames(n + 1, n + whole) + b"SEQ %06d" % last + eol_head)
+        size = len(b"SEQ %06d" % last + eol_head)
+        wait_until(lambda: os.path.exists(rx) and os.path.getsize(rx) == size, 10,
+                   what="the partial frame alone in rx-MOT01")
+        pty.write(eol_tail)
+        return last
+
     # 1: broker up, lines split across reads (a partial frame kept via rename)
     for _ in range(6):
-        pty.write(frames(n + 1, n + 3) + b"SEQ %06d" % (n + 4))
-        wait_until(lambda: os.path.exists(rx) and os.path.getsize(rx) == 10, 10,
-                   what="the partial frame alone in rx-MOT01")
-        pty.write(b"\r\n")
-        n += 4
+        n = write_split(n, 3, b"", b"\r\n")
     quiet()
     # 2: broker down: outq.journal fills
     broker.stop()
     gw.wait_for_log(r"mqtt: connection lost", timeout=10)
     for _ in range(4):
-        pty.write(frames(n + 1, n + 10) + b"SEQ %06d\r" % (n + 11))
-        wait_until(lambda: os.path.exists(rx) and os.path.getsize(rx) == 11, 10,
-                   what="the partial frame alone in rx-MOT01")
-        pty.write(b"\n")
-        n += 11
+        n = write_split(n, 10, b"\r", b"\n")
     wait_until(lambda: empty(rx), 10, what="rx-MOT01 to be cut back")
     # 3: broker back: acknowledged, D records, emptied
     broker.start()

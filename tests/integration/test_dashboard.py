@@ -23,19 +23,18 @@ every test here fails saying what is missing.
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 
-from harness import (BUILD, ROOT, Broker, Gateway, MotorSim, Sub, gateway_config, pub, preload_env,
-                     retained_now, spawn, tmppath, wait_retained, wait_until)
+from harness import (ROOT, Broker, Ctl, Gateway, MotorSim, Sub, conf_settings, free_port,
+                     gateway_config, gpio_env, pub, retained_now, secret_file, spawn, station_acl,
+                     tmppath, wait_retained, wait_until)
 
 TIMEOUT = 120
 
 WEB = os.path.join(ROOT, "build", "web")
 BROWSER_JS = os.path.join(ROOT, "web", "test", "browser.mjs")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
 PI4 = "gpiochip0:pinctrl-bcm2835:54:GPIO17=17,GPIO27=27,GPIO22=22"
 SHOTS = os.path.join(ROOT, "build")
 ACCEPT = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME|STAT)$"
@@ -151,26 +150,16 @@ class Login:
 
 
 def web_broker():
-    passwd = tmppath("passwd")
-    acl = tmppath("stations.acl")
-    shutil.copy(os.path.join(ROOT, "raspbian", "mosquitto-acl.conf"), acl)
-    subprocess.run(["mosquitto_passwd", "-c", "-b", passwd, "admin", LOGINS["admin"]], check=True)
-    for user in ("S013", "operator", "dashboard"):
-        subprocess.run(["mosquitto_passwd", "-b", passwd, user, LOGINS[user]], check=True)
-    from harness import free_port
+    passwd, acl = station_acl(LOGINS)
     ws_port = free_port()
     # the shipped snippet, with a test port and the page just built
     ws = []
-    with open(os.path.join(ROOT, "raspbian", "mosquitto-websockets.conf")) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("listener "):
-                line = "listener %d 127.0.0.1" % ws_port
-            elif line.startswith("http_dir "):
-                line = "http_dir " + WEB
-            ws.append(line)
+    for line in conf_settings(os.path.join(ROOT, "raspbian", "mosquitto-websockets.conf")):
+        if line.startswith("listener "):
+            line = "listener %d 127.0.0.1" % ws_port
+        elif line.startswith("http_dir "):
+            line = "http_dir " + WEB
+        ws.append(line)
     assert any(l.startswith("http_dir") for l in ws) and "protocol websockets" in ws, ws
     conf = ["allow_anonymous false", "password_file " + passwd, "acl_file " + acl,
             # as mosquitto-acl.example: with 0, 2.0.11 hangs up on a client
@@ -181,27 +170,17 @@ def web_broker():
     return b
 
 
-def gpio_env(sock, trace):
-    env = preload_env(GPIOSIM)
-    env.update({"MQTTGW_GPIOSIM": PI4, "MQTTGW_GPIOSIM_SOCKET": sock, "MQTTGW_GPIOSIM_TRACE": trace})
-    return env
-
-
 class Rig:
     """Broker, motor simulator, the daemon (with the GPIO stand-in) and a
     subscriber as admin. ready(): the gateway is online."""
 
     def __init__(self, protocol=None, reply=None):
-        from test_gpio import Ctl
         why = missing()
         assert not why, "cannot run the dashboard tests: " + "; ".join(why)
         self.broker = web_broker()
         Login("admin")
         self.sim = MotorSim(link="ttyMOT01")
-        pwfile = tmppath("gw.password")
-        with open(pwfile, "w") as f:
-            f.write(LOGINS["S013"] + "\n")
-        os.chmod(pwfile, 0o600)
+        pwfile = secret_file("gw.password", LOGINS["S013"])
         self.sub = Sub(self.broker, ["S013/#"])
         self.cfg = gateway_config(
             self.broker,
@@ -220,7 +199,7 @@ class Rig:
             mqtt={"username": "S013", "password_file": pwfile, "stats_topic": "${station}/gateway/stats",
                   "stats_interval": 1, "reconnect_min_ms": 100, "reconnect_max_ms": 500,
                   **({"protocol": protocol} if protocol else {})})
-        self.gw = Gateway(self.cfg, env=gpio_env(tmppath("gpio.sock"), tmppath("gpio.trace")))
+        self.gw = Gateway(self.cfg, env=gpio_env(PI4, tmppath("gpio.sock"), tmppath("gpio.trace")))
         self.ctl = Ctl(tmppath("gpio.sock"), self.gw)
         self.sub.expect("S013/gateway/status", "online", timeout=15)
         self.ctl.wait("gpiochip0", 27, "used", 5000)

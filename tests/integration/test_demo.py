@@ -4,7 +4,7 @@ runs (scripts/demo.sh) is run here as a user would, against this build, and
 what it prints is checked for what the README promises: the command reaches
 the controller, the position comes back retained, a command the route does
 not accept never reaches the port, the limit switch publishes one message
-per stable change, the brake pulses, and SIGTERM leaves "offline", the
+per stable change, the brake pulses, the polled sensor publishes JSON, and SIGTERM leaves "offline", the
 brake at its fail-safe and exit status 0.
 
 The sanitizer phase does not run it: the script starts mosquitto and the
@@ -53,10 +53,15 @@ def test_demo_shows_the_round_trip():
     s11 = _section(out, 11)
     assert "pin: ok 1" in s11 and "pin after the pulse: ok 0" in s11, s11
     s12 = _section(out, 12)
-    assert "sub> S013/gateway/status offline" in s12, s12
-    assert "mqttgw exit status: 0" in s12, s12
-    assert "port| motorsim: rx 'STOP'" in s12, s12
-    assert re.search(r"gpio trace\| .* 27 value 1$", s12, re.M), s12
+    states = re.findall(r"^  sub> S013/TH01/state (.*)$", s12, re.M)
+    assert len(states) >= 2, s12
+    assert all(re.match(r'^\{"temperature":2[12]\.[0-9],"humidity":(39|40|41)\.[0-9]\}$', p) for p in states), s12
+    assert "port| sensorsim: rx 'READ'" in s12, s12
+    s13 = _section(out, 13)
+    assert "sub> S013/gateway/status offline" in s13, s13
+    assert "mqttgw exit status: 0" in s13, s13
+    assert "port| motorsim: rx 'STOP'" in s13, s13
+    assert re.search(r"gpio trace\| .* 27 value 1$", s13, re.M), s13
 
 
 if os.environ.get("SAN", "") not in ("", "0"):

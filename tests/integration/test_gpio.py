@@ -24,20 +24,17 @@ only those.
 import glob
 import os
 import re
-import socket
 import subprocess
 import time
 
-from harness import (BUILD, Broker, Gateway, Sub, free_port, gateway_config, preload_env, pub,
-                     render_config, retained_now, root_args, run_mqttgw, tmppath, wait_retained,
-                     wait_until)
+from harness import (BUILD, MQTTGW, PI4, Broker, Ctl, Gateway, Sub, free_port, gateway_config,
+                     gpio_env, gpio_in, gpio_out, pub, read_trace, render_config, retained_now,
+                     root_args, run_mqttgw, set_route, state_route, tmppath, trace_of,
+                     wait_retained, wait_until)
 
 TIMEOUT = 60
 
-GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
-MQTTGW = os.path.join(BUILD, "mqttgw")
 STATUS = "S013/gateway/status"
-PI4 = "gpiochip0:pinctrl-bcm2835:54:GPIO17=17,GPIO27=27,GPIO22=22,GPIO23=23,GPIO24=24"
 
 
 def gpiod_major():
@@ -49,101 +46,7 @@ def gpiod_major():
 
 
 # --------------------------------------------------------------------------
-# Helpers: the stand-in's control socket and trace file
-
-class Ctl:
-    """One connection to the stand-in's control socket (served from inside
-    the daemon once it opened its first chip). cmd() sends one command and
-    returns the reply line; an "err" reply fails unless allow_err."""
-
-    def __init__(self, path, gw=None, timeout=10.0):
-        self.path = path
-        self.buf = b""
-        deadline = time.monotonic() + timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(path)
-                self.sock = s
-                return
-            except OSError:
-                s.close()
-            if gw is not None and not gw.running():
-                raise AssertionError("mqttgw exited (%s) before serving the GPIO socket:\n%s"
-                                     % (gw.returncode, gw.log_tail()))
-            if time.monotonic() >= deadline:
-                raise AssertionError("no GPIO control socket at %s within %.0fs" % (path, timeout))
-            time.sleep(0.02)
-
-    def cmd(self, *args, timeout=10.0, allow_err=False):
-        line = " ".join(str(a) for a in args)
-        self.sock.settimeout(timeout)
-        self.sock.sendall(line.encode() + b"\n")
-        while b"\n" not in self.buf:
-            data = self.sock.recv(4096)
-            if not data:
-                raise AssertionError("GPIO socket closed while waiting for the reply to %r" % line)
-            self.buf += data
-        reply, self.buf = self.buf.split(b"\n", 1)
-        reply = reply.decode("utf-8", "replace")
-        if not allow_err and not reply.startswith("ok"):
-            raise AssertionError("gpio control %r -> %r" % (line, reply))
-        return reply
-
-    def get(self, chip, line):
-        return int(self.cmd("get", chip, line).split()[1])
-
-    def set(self, chip, line, level):
-        self.cmd("set", chip, line, level)
-
-    def bounce(self, chip, line, level, n, us):
-        self.cmd("bounce", chip, line, level, n, us)
-
-    def wait(self, chip, line, what, ms=5000):
-        """Block until the pin is at level what (0/1) or the line is used/free."""
-        r = self.cmd("wait", chip, line, what, ms, timeout=ms / 1000.0 + 10, allow_err=True)
-        if not r.startswith("ok"):
-            raise AssertionError("pin %s %s did not become %s within %d ms: %s"
-                                 % (chip, line, what, ms, r))
-        return r
-
-    def info(self, chip, line):
-        r = self.cmd("info", chip, line)
-        return dict(kv.split("=", 1) for kv in r.split()[1:] if "=" in kv)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def read_trace(path):
-    """The trace file as (ms, chip, offset, what, level) tuples; what is
-    e.g. "value", "release", "request output mqttgw"."""
-    out = []
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return out
-    for l in lines:
-        p = l.split()
-        if len(p) >= 5:
-            out.append((int(p[0]), p[1], int(p[2]), " ".join(p[3:-1]), p[-1]))
-    return out
-
-
-def trace_of(path, chip, offset):
-    return [t for t in read_trace(path) if t[1] == chip and t[2] == offset]
-
-
-def gpio_env(chips, sock, trace):
-    env = preload_env(GPIOSIM)
-    env.update({"MQTTGW_GPIOSIM": chips, "MQTTGW_GPIOSIM_SOCKET": sock,
-                "MQTTGW_GPIOSIM_TRACE": trace})
-    return env
-
+# Helpers (the stand-in's control socket, trace file and config entries: harness/gpio.py)
 
 def next_on(sub, topic, timeout=5.0):
     """The next message on topic (other topics stay queued)."""
@@ -166,26 +69,6 @@ def assert_retained(broker, topic, payload):
     m = retained_now(broker, topic)
     assert m is not None and m.retained and m.payload == payload, \
         "retained message on %s: expected %r, got %r" % (topic, payload, m)
-
-
-def gpio_in(name, line, **kw):
-    d = {"name": name, "chip": "gpiochip0", "line": line, "direction": "input"}
-    d.update(kw)
-    return d
-
-
-def gpio_out(name, line, **kw):
-    d = {"name": name, "chip": "gpiochip0", "line": line, "direction": "output"}
-    d.update(kw)
-    return d
-
-
-def state_route(dev, topic="${station}/${name}/state"):
-    return {"from": "gpio:%s" % dev, "to": "mqtt:%s" % topic, "retain": True}
-
-
-def set_route(dev, topic=None):
-    return {"from": "mqtt:%s" % (topic or "${station}/%s/set" % dev), "to": "gpio:%s" % dev}
 
 
 class Rig:
@@ -389,19 +272,26 @@ def test_output_commands_drive_the_pin_and_state_comes_back_retained():
     assert rig.ctl.get("gpiochip0", 27) == 1
 
 
+def pulse(rig, dev, line, cmd, active):
+    """Command a pulse on output dev (gpiochip0 line): the pin goes to level
+    active and back, and S013/dev/state says 1, then 0 again."""
+    topic = "S013/%s/state" % dev
+    wait_retained(rig.broker, topic, "0")
+    pub(rig.broker, "S013/%s/set" % dev, cmd)
+    rig.ctl.wait("gpiochip0", line, active)
+    rig.ctl.wait("gpiochip0", line, 1 - active, 5000)
+    expect_change(rig.sub, topic, "0", "1")
+    rig.sub.expect_next(topic, "0")
+
+
 def test_output_pulse_goes_high_then_back():
-    TB, TL = "S013/BRAKE/state", "S013/LAMP/state"
+    TB = "S013/BRAKE/state"
     rig = Rig([gpio_out("BRAKE", 27, initial=0),
                gpio_out("LAMP", 22, active_low=True, initial=0)],
               [set_route("BRAKE"), state_route("BRAKE"),
                set_route("LAMP"), state_route("LAMP")]).ready([("gpiochip0", 27),
                                                                 ("gpiochip0", 22)])
-    wait_retained(rig.broker, TB, "0")
-    pub(rig.broker, "S013/BRAKE/set", "pulse 300")
-    rig.ctl.wait("gpiochip0", 27, 1)
-    rig.ctl.wait("gpiochip0", 27, 0, 5000)
-    expect_change(rig.sub, TB, "0", "1")
-    rig.sub.expect_next(TB, "0")
+    pulse(rig, "BRAKE", 27, "pulse 300", 1)
     vals = [t for t in rig.trace_of("gpiochip0", 27) if t[3] == "value"]
     assert [t[4] for t in vals] == ["1", "0"], "pin 27 changes: %r" % vals
     width = vals[1][0] - vals[0][0]
@@ -409,12 +299,7 @@ def test_output_pulse_goes_high_then_back():
     assert_retained(rig.broker, TB, "0")
 
     # Another spelling, on an active-low output: the pin goes low, then high.
-    wait_retained(rig.broker, TL, "0")
-    pub(rig.broker, "S013/LAMP/set", "pulse:150ms")
-    rig.ctl.wait("gpiochip0", 22, 0)
-    rig.ctl.wait("gpiochip0", 22, 1, 5000)
-    expect_change(rig.sub, TL, "0", "1")
-    rig.sub.expect_next(TL, "0")
+    pulse(rig, "LAMP", 22, "pulse:150ms", 0)
     vals = [t for t in rig.trace_of("gpiochip0", 22) if t[3] == "value"]
     assert [t[4] for t in vals] == ["0", "1"], "pin 22 changes: %r" % vals
     assert 140 <= vals[1][0] - vals[0][0] <= 2000, "pulse:150ms lasted %d ms" % (

@@ -54,8 +54,9 @@ import threading
 import time
 
 import harness
-from harness import (Broker, Gateway, PubackProxy, Pty, Sub, free_port, gateway_config, pub,
-                     retained_now, serial_dev, tmppath, wait_retained, wait_until)
+from harness import (Broker, Gateway, PubackProxy, Pty, Sub, free_port, gateway_config,
+                     mosquitto_passwd, pub, retained_now, secret_file, serial_dev, sync_out,
+                     tmppath, wait_retained, wait_until)
 
 TIMEOUT = 60
 
@@ -403,28 +404,15 @@ def session_sync_in_sub(pty, sub, topic, timeout=15.0):
                                      % (pty.path, topic, timeout))
 
 
-def sync_out(broker, pty, topic="S013/MOT01/RECM", timeout=15.0):
-    """Publish DRVX+n until one reaches the port; consume the rest."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    wait = 0.2
-    while True:
-        n += 1
-        pub(broker, topic, "DRVX+%d" % n)
-        try:
-            line = pty.read_line(min(wait, max(0.0, deadline - time.monotonic())))
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise AssertionError("no command on %s reached %s within %.0fs (got %r)"
-                                     % (topic, pty.path, timeout, pty.received[-200:]))
-            wait = min(wait * 1.5, 1.0)
-            continue
-        while True:
-            m = re.match(rb"^DRVX\+(\d+)\r\n$", line)
-            assert m, "unexpected bytes on %s while syncing: %r" % (pty.path, line)
-            if int(m.group(1)) == n:
-                return
-            line = pty.read_line(5.0)
+def both_ways(broker, pty, sub, k):
+    """A command reaches the port (DRVZ+k), a frame (HELLO k) and a position
+    (POSZ, k) from the port are published: the link works both ways."""
+    pub(broker, "S013/MOT01/RECM", "DRVZ+%d" % k)
+    assert pty.read_line() == b"DRVZ+%d\r\n" % k
+    pty.write(b"HELLO %d\r\n" % k)
+    sub.expect("S013/MOT01/SEND", "HELLO %d" % k)
+    pty.write(b"POSZ+%06d\r\n" % k)
+    sub.expect("S013/MOT01/POS/Z", "+%06d" % k)
 
 
 def connected_count(gw):
@@ -433,6 +421,20 @@ def connected_count(gw):
 
 def connect_attempts(gw):
     return len(re.findall(r"mqtt: connecting to", gw.log_text()))
+
+
+def counting_broker(topic, client_id):
+    """A broker that limits neither in-flight nor queued messages, and a
+    SessionSub (client_id) on topic to count what arrives."""
+    broker = Broker(extra_conf="max_inflight_messages 0\nmax_queued_messages 0")
+    return broker, SessionSub(broker.port, [topic], client_id)
+
+
+def buffer_dir():
+    """An empty directory for the daemon's buffer.dir (mode 0700)."""
+    bufdir = tmppath("buffer")
+    os.mkdir(bufdir, 0o700)
+    return bufdir
 
 
 def saved_session_broker(sub_topics, client_id, extra_conf=""):
@@ -481,20 +483,67 @@ def proxy_counts(proxy):
         return proxy.publishes, proxy.pubacks
 
 
+def synced_gateway(broker, pty, sub, topic, env=None, **kw):
+    """The gateway on pty (rel_config(broker, ..., **kw)), connected and
+    proven to publish what the port reads (a SYNC line reached sub)."""
+    gw = Gateway(rel_config(broker, pty.path, **kw), env=env)
+    gw.wait_for_log(r"mqtt: connected to", timeout=10)
+    session_sync_in(pty, sub, topic)
+    return gw
+
+
+def first_half(proxy, pty, sub, topic):
+    """Write SEQ 1-5000 to the port. Returns when the writing began, how
+    many frames had arrived at sub by its end, and how many QoS 1 PUBLISHes
+    and PUBACKs had gone through the proxy."""
+    t0 = time.monotonic()
+    write_seq(pty, 1, 5000)
+    return (t0, len(sub.payloads(topic, since=t0))) + proxy_counts(proxy)
+
+
+def finish_stream(pty, sub, topic, n, label):
+    """Wait for the last frame SEQ n, then for END written after it (the
+    port is read in order, so nothing of the stream is still on its way).
+    A timeout is a figure, not the failure: the count that follows says
+    what is missing."""
+    try:
+        wait_until(lambda: "SEQ %06d" % n in sub.payloads(topic), 15,
+                   what="the last frame SEQ %06d" % n)
+        pty.write(b"END\r\n")                      # ordered after every frame
+        sub.wait_payload(topic, "END", timeout=10)
+    except AssertionError as e:
+        figure("%s: %s", label, e)
+
+
+def last_arrival(sub, topic, default):
+    """When the last message on topic arrived at sub (default: none did)."""
+    return max((m[4] for m in list(sub.msgs) if m[0] == topic), default=default)
+
+
+def reconnect_figure(label, back, sub, topic, proxy, t_up, since):
+    """How soon after t_up (the broker or link back) the gateway was
+    through again: its first TCP connection and CONNACK after since, its
+    first and last message on topic."""
+    after = [m[4] for m in list(sub.msgs) if m[0] == topic and m[4] > t_up]
+    t_all = last_arrival(sub, topic, t_up)
+    t_gw = min((t for t in proxy.connected_at if t > since), default=None)
+    t_ca = min((t for t in proxy.connack_at if t > since), default=None)
+    figure("%s: gateway reconnected (TCP) %.2fs after %s, CONNACK %.2fs after, first "
+           "message %.2fs after, all %.2fs after; %d DUP-flagged", label,
+           (t_gw - t_up) if t_gw else -1, back, (t_ca - t_up) if t_ca else -1,
+           (min(after) - t_up) if after else -1, t_all - t_up,
+           sum(1 for m in list(sub.msgs) if m[0] == topic and m[2]))
+
+
 def test_broker_sigkill_mid_stream_loses_nothing():
     n = 10000
     topic = "S013/MOT01/SEND"
     broker, sub = saved_session_broker([topic], "rel-count-1")
     proxy = PubackProxy(broker)
     pty = Pty()
-    gw = Gateway(rel_config(proxy, pty.path))
-    gw.wait_for_log(r"mqtt: connected to", timeout=10)
-    session_sync_in(pty, sub, topic)
+    gw = synced_gateway(proxy, pty, sub, topic)
 
-    t0 = time.monotonic()
-    write_seq(pty, 1, 5000)
-    got_before = len(sub.payloads(topic, since=t0))
-    pubs_before, acks_before = proxy_counts(proxy)
+    t0, got_before, pubs_before, acks_before = first_half(proxy, pty, sub, topic)
     broker.kill()                                  # SIGKILL, mid-stream
     t_kill = time.monotonic()
     write_seq(pty, 5001, 7500)                     # while the broker is down
@@ -504,13 +553,7 @@ def test_broker_sigkill_mid_stream_loses_nothing():
     write_seq(pty, 7501, n)                        # while the gateway reconnects
     present = sub.wait_connects(3, timeout=15)
     wait_until(lambda: connected_count(gw) >= 2, 15, what="the gateway to reconnect")
-    try:
-        wait_until(lambda: "SEQ %06d" % n in sub.payloads(topic), 15,
-                   what="the last frame SEQ %06d" % n)
-        pty.write(b"END\r\n")                      # ordered after every frame
-        sub.wait_payload(topic, "END", timeout=10)
-    except AssertionError as e:
-        figure("broker SIGKILL mid-stream: %s", e)
+    finish_stream(pty, sub, topic, n, "broker SIGKILL mid-stream")
     blog = broker.log_text()
     malformed = len(re.findall(r"Client mqttgw-S013 disconnected due to malformed packet",
                                blog))
@@ -521,10 +564,6 @@ def test_broker_sigkill_mid_stream_loses_nothing():
     st = seq_stats(pl, n)
     by_broker, unacked, unsent = split_losses(st, proxy)
     by_gateway = sorted(unacked + unsent)
-    after = [m[4] for m in list(sub.msgs) if m[0] == topic and m[4] > t_up]
-    t_all = max((m[4] for m in list(sub.msgs) if m[0] == topic), default=t_up)
-    t_gw = min((t for t in proxy.connected_at if t > t_up), default=None)
-    t_ca = min((t for t in proxy.connack_at if t > t_up), default=None)
     pubs, acks = proxy_counts(proxy)
     figure("broker SIGKILL mid-stream: sent %d, received %d (%d distinct), lost by the "
            "gateway %d (%d sent but never acked, %d never sent), lost by the broker %d "
@@ -537,11 +576,7 @@ def test_broker_sigkill_mid_stream_loses_nothing():
     figure("broker SIGKILL mid-stream: %d frames had arrived at the kill, %d QoS 1 PUBLISHes "
            "and %d PUBACKs through the proxy; broker down %.2fs; subscriber session kept: %s",
            got_before, pubs_before, acks_before, t_up - t_kill, present)
-    figure("broker SIGKILL mid-stream: gateway reconnected (TCP) %.2fs after the restart, "
-           "CONNACK %.2fs after, first message %.2fs after, all %.2fs after; %d DUP-flagged",
-           (t_gw - t_up) if t_gw else -1, (t_ca - t_up) if t_ca else -1,
-           (min(after) - t_up) if after else -1, t_all - t_up,
-           sum(1 for m in list(sub.msgs) if m[0] == topic and m[2]))
+    reconnect_figure("broker SIGKILL mid-stream", "the restart", sub, topic, proxy, t_up, t_up)
     figure("broker SIGKILL mid-stream: through the proxy %d QoS 1 PUBLISHes, %d PUBACKs, "
            "%d connections (%d refused while the broker was down), closed by %s",
            pubs, acks, proxy.connections, proxy.refused, proxy.closes)
@@ -574,18 +609,12 @@ def test_network_cut_mid_stream_loses_nothing():
     n = 10000
     topic = "S013/MOT01/SEND"
     refuse = 1.0
-    broker = Broker(extra_conf="max_inflight_messages 0\nmax_queued_messages 0")
-    sub = SessionSub(broker.port, [topic], "rel-count-cut")
+    broker, sub = counting_broker(topic, "rel-count-cut")
     proxy = PubackProxy(broker)
     pty = Pty()
-    gw = Gateway(rel_config(proxy, pty.path))
-    gw.wait_for_log(r"mqtt: connected to", timeout=10)
-    session_sync_in(pty, sub, topic)
+    gw = synced_gateway(proxy, pty, sub, topic)
 
-    t0 = time.monotonic()
-    write_seq(pty, 1, 5000)
-    got_before = len(sub.payloads(topic, since=t0))
-    pubs_before, acks_before = proxy_counts(proxy)
+    t0, got_before, pubs_before, acks_before = first_half(proxy, pty, sub, topic)
     cut = proxy.cut(refuse_for=refuse)             # RST both ways, mid-stream
     t_cut = time.monotonic()
     t_up = proxy.refuse_until                      # connections let through from here
@@ -594,19 +623,9 @@ def test_network_cut_mid_stream_loses_nothing():
     write_seq(pty, 7501, n)                        # around and after the link is back
     wait_until(lambda: proxy.connections >= 2, 15,
                what="the gateway to reconnect through the proxy")
-    try:
-        wait_until(lambda: "SEQ %06d" % n in sub.payloads(topic), 15,
-                   what="the last frame SEQ %06d" % n)
-        pty.write(b"END\r\n")                      # ordered after every frame
-        sub.wait_payload(topic, "END", timeout=10)
-    except AssertionError as e:
-        figure("network cut mid-stream: %s", e)
+    finish_stream(pty, sub, topic, n, "network cut mid-stream")
     st = seq_stats(sub.payloads(topic, since=t0), n)
     by_broker, unacked, unsent = split_losses(st, proxy)
-    after = [m[4] for m in list(sub.msgs) if m[0] == topic and m[4] > t_up]
-    t_all = max((m[4] for m in list(sub.msgs) if m[0] == topic), default=t_up)
-    t_gw = min((t for t in proxy.connected_at if t > t_cut), default=None)
-    t_ca = min((t for t in proxy.connack_at if t > t_cut), default=None)
     pubs, acks = proxy_counts(proxy)
     figure("network cut mid-stream: sent %d, received %d (%d distinct), lost %d (%d sent but "
            "never acked, %d never sent, %d acked by the broker), duplicated %d, out of "
@@ -617,11 +636,7 @@ def test_network_cut_mid_stream_loses_nothing():
     figure("network cut mid-stream: %d frames had arrived at the cut, %d QoS 1 PUBLISHes and "
            "%d PUBACKs through the proxy; %d connection cut, refused for %.1fs (%d attempts)",
            got_before, pubs_before, acks_before, cut, refuse, proxy.refused)
-    figure("network cut mid-stream: gateway reconnected (TCP) %.2fs after the link was back, "
-           "CONNACK %.2fs after, first message %.2fs after, all %.2fs after; %d DUP-flagged",
-           (t_gw - t_up) if t_gw else -1, (t_ca - t_up) if t_ca else -1,
-           (min(after) - t_up) if after else -1, t_all - t_up,
-           sum(1 for m in list(sub.msgs) if m[0] == topic and m[2]))
+    reconnect_figure("network cut mid-stream", "the link was back", sub, topic, proxy, t_up, t_cut)
     figure("network cut mid-stream: through the proxy %d QoS 1 PUBLISHes, %d PUBACKs, "
            "%d connections, closed by %s; gateway connects %d",
            pubs, acks, proxy.connections, proxy.closes, connected_count(gw))
@@ -639,14 +654,10 @@ def test_network_cut_mid_stream_loses_nothing():
 def test_gateway_sigkill_with_buffer_dir_loses_nothing():
     n = 4000
     topic = "S013/MOT01/SEND"
-    broker = Broker(extra_conf="max_inflight_messages 0\nmax_queued_messages 0")
-    sub = SessionSub(broker.port, [topic], "rel-count-2")
+    broker, sub = counting_broker(topic, "rel-count-2")
     pty = Pty()
-    bufdir = tmppath("buffer")
-    os.mkdir(bufdir, 0o700)
-    gw = Gateway(rel_config(broker, pty.path, buffer={"dir": bufdir}))
-    gw.wait_for_log(r"mqtt: connected to", timeout=10)
-    session_sync_in(pty, sub, topic)
+    bufdir = buffer_dir()
+    gw = synced_gateway(broker, pty, sub, topic, buffer={"dir": bufdir})
 
     t0 = time.monotonic()
     write_seq(pty, 1, 1500)
@@ -665,15 +676,9 @@ def test_gateway_sigkill_with_buffer_dir_loses_nothing():
     t_up = time.monotonic()
     pty.write(rest)
     write_seq(pty, last + 1, n)
-    try:
-        wait_until(lambda: "SEQ %06d" % n in sub.payloads(topic), 15,
-                   what="the last frame SEQ %06d" % n)
-        pty.write(b"END\r\n")
-        sub.wait_payload(topic, "END", timeout=10)
-    except AssertionError as e:
-        figure("gateway SIGKILL mid-stream: %s", e)
+    finish_stream(pty, sub, topic, n, "gateway SIGKILL mid-stream")
     st = seq_stats(sub.payloads(topic, since=t0), n)
-    t_all = max((m[4] for m in list(sub.msgs) if m[0] == topic), default=t_up)
+    t_all = last_arrival(sub, topic, t_up)
     figure("gateway SIGKILL mid-stream (buffer.dir): sent %d, received %d (%d distinct), "
            "lost %d, duplicated %d, out of order %d", n, st["received"], st["distinct"],
            len(st["lost"]), st["dups"], len(st["backwards"]))
@@ -694,17 +699,13 @@ def test_gateway_killed_as_read_returns_loses_nothing():
     # preempted on its way out with the bytes in hand): 342 frames, one full
     # read, were lost there once. The restarted daemon must publish them.
     topic = "S013/MOT01/SEND"
-    broker = Broker(extra_conf="max_inflight_messages 0\nmax_queued_messages 0")
-    sub = SessionSub(broker.port, [topic], "rel-count-kr")
+    broker, sub = counting_broker(topic, "rel-count-kr")
     pty = Pty()
-    bufdir = tmppath("buffer")
-    os.mkdir(bufdir, 0o700)
+    bufdir = buffer_dir()
     arm = tmppath("killread.arm")
     env = harness.preload_env(os.path.join(harness.BUILD, "sim", "lib_killread.so"))
     env["MQTTGW_KILLREAD_ARM"] = arm
-    gw = Gateway(rel_config(broker, pty.path, buffer={"dir": bufdir}), env=env)
-    gw.wait_for_log(r"mqtt: connected to", timeout=10)
-    session_sync_in(pty, sub, topic)
+    gw = synced_gateway(broker, pty, sub, topic, buffer={"dir": bufdir}, env=env)
     t0 = time.monotonic()
     write_seq(pty, 1, 100)
     wait_until(lambda: "SEQ %06d" % 100 in sub.payloads(topic, since=t0), 10,
@@ -739,11 +740,8 @@ def test_buffer_dir_survives_sigkill_while_broker_down():
     topic = "S013/MOT01/SEND"
     broker, sub = saved_session_broker([topic], "rel-count-2b")
     pty = Pty()
-    bufdir = tmppath("buffer")
-    os.mkdir(bufdir, 0o700)
-    gw = Gateway(rel_config(broker, pty.path, buffer={"dir": bufdir}))
-    gw.wait_for_log(r"mqtt: connected to", timeout=10)
-    session_sync_in(pty, sub, topic)
+    bufdir = buffer_dir()
+    gw = synced_gateway(broker, pty, sub, topic, buffer={"dir": bufdir})
     base = up_frames(gw)
 
     broker.stop()
@@ -758,15 +756,9 @@ def test_buffer_dir_survives_sigkill_while_broker_down():
     wait_until(lambda: connect_attempts(gw) >= 3, 10, what="the restarted gateway to try")
     broker.start()
     t_up = time.monotonic()
-    try:
-        wait_until(lambda: "SEQ %06d" % n in sub.payloads(topic), 15,
-                   what="the last frame SEQ %06d" % n)
-        pty.write(b"END\r\n")
-        sub.wait_payload(topic, "END", timeout=10)
-    except AssertionError as e:
-        figure("buffer.dir across a SIGKILL: %s", e)
+    finish_stream(pty, sub, topic, n, "buffer.dir across a SIGKILL")
     st = seq_stats(sub.payloads(topic, since=t0), n)
-    t_all = max((m[4] for m in list(sub.msgs) if m[0] == topic), default=t_up)
+    t_all = last_arrival(sub, topic, t_up)
     figure("buffer.dir across a SIGKILL with the broker down: sent %d, received %d "
            "(%d distinct), lost %d, duplicated %d, out of order %d; %d files in buffer.dir "
            "at the kill; all arrived %.2fs after the broker came back", n, st["received"],
@@ -798,12 +790,7 @@ def test_failover_to_second_uri():
     attempts = connect_attempts(gw) - attempts0
     # Traffic continues on the second broker, both ways.
     sync_out(b2, pty)
-    pub(b2, "S013/MOT01/RECM", "DRVZ+2000")
-    assert pty.read_line() == b"DRVZ+2000\r\n"
-    pty.write(b"HELLO 2\r\n")
-    sub2.expect("S013/MOT01/SEND", "HELLO 2")
-    pty.write(b"POSZ+000042\r\n")
-    sub2.expect("S013/MOT01/POS/Z", "+000042")
+    both_ways(b2, pty, sub2, 2)
     wait_retained(b2, "S013/gateway/status", "online")
     # And it stays there: no more connection attempts once connected.
     window0 = connect_attempts(gw)
@@ -842,19 +829,26 @@ def test_commands_while_gateway_down_are_delivered():
     sub.expect("S013/gateway/status", "online", timeout=10)
     sync_out(broker, pty)                          # subscribed once, with clean_session false
 
+    def delivered_after_start(cmds, how):
+        """Publish cmds while the gateway is down; none reaches the port
+        until it starts, then each once, in order. Returns the time from
+        the start to the last of them."""
+        for c in cmds:
+            pub(broker, "S013/MOT01/RECM", c, qos=1)
+        assert pty.read_available(0.2) == b"", "something reached the port with the gateway down"
+        t0 = time.monotonic()
+        gw.start()
+        got = [pty.read_line(10) for _ in cmds]
+        took = time.monotonic() - t0
+        assert got == [c.encode() + b"\r\n" for c in cmds], \
+            "commands published while the gateway was %s: %r" % (how, got)
+        return took
+
     # Down by SIGTERM (clean disconnect): the broker keeps the session.
     assert gw.terminate() == 0
     sub.expect("S013/gateway/status", "offline", timeout=5)
     cmds = ["DRVZ+%d" % i for i in range(1, 6)] + ["STOP"]
-    for c in cmds:
-        pub(broker, "S013/MOT01/RECM", c, qos=1)
-    assert pty.read_available(0.2) == b"", "something reached the port with the gateway down"
-    t0 = time.monotonic()
-    gw.start()
-    got = [pty.read_line(10) for _ in cmds]
-    t_first = time.monotonic() - t0
-    assert got == [c.encode() + b"\r\n" for c in cmds], \
-        "commands published while the gateway was stopped: %r" % got
+    t_first = delivered_after_start(cmds, "stopped")
 
     # Down by SIGKILL (the broker sees the connection drop): the same. The
     # first batch must be acknowledged before the kill, or the broker rightly
@@ -865,16 +859,9 @@ def test_commands_while_gateway_down_are_delivered():
     gw.kill()
     sub.expect("S013/gateway/status", "offline", timeout=10)   # the will
     cmds2 = ["DRVY-%d" % i for i in range(1, 4)] + ["HOME"]
-    for c in cmds2:
-        pub(broker, "S013/MOT01/RECM", c, qos=1)
-    t1 = time.monotonic()
-    gw.start()
-    got2 = [pty.read_line(10) for _ in cmds2]
-    t_second = time.monotonic() - t1
-    assert got2 == [c.encode() + b"\r\n" for c in cmds2], \
-        "commands published while the gateway was killed: %r" % got2
+    t_second = delivered_after_start(cmds2, "killed")
     figure("offline commands: %d + %d delivered after restart (%.2fs / %.2fs from start)",
-           len(got), len(got2), t_first, t_second)
+           len(cmds), len(cmds2), t_first, t_second)
     pty.expect_nothing(0.5)                        # exactly once each, nothing more
 
 
@@ -1010,20 +997,8 @@ def test_tls_connects_verifies_and_refuses():
 # 6. username + password_file
 
 def password_broker(user="gwuser", password="s3cret"):
-    pwfile = tmppath("mosquitto.passwd")
-    r = subprocess.run(["mosquitto_passwd", "-c", "-b", pwfile, user, password],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
-    assert r.returncode == 0, r.stdout
-    os.chmod(pwfile, 0o600)
+    pwfile = mosquitto_passwd(tmppath("mosquitto.passwd"), {user: password})
     return Broker(extra_conf="allow_anonymous false\npassword_file %s" % pwfile)
-
-
-def secret_file(name, text, mode):
-    path = tmppath(name)
-    with open(path, "w") as f:
-        f.write(text + "\n")
-    os.chmod(path, mode)
-    return path
 
 
 def attempt_times(gw, window):
@@ -1117,12 +1092,7 @@ def test_mqtt5_round_trip_and_reason_codes():
     gw = Gateway(rel_config(broker, pty.path, mqtt={"protocol": 5}))
     sub.expect("S013/gateway/status", "online", timeout=10)
     sync_out(broker, pty)
-    pub(broker, "S013/MOT01/RECM", "DRVZ+500")
-    assert pty.read_line() == b"DRVZ+500\r\n"
-    pty.write(b"POSZ+000500\r\n")
-    sub.expect("S013/MOT01/POS/Z", "+000500")
-    pty.write(b"HELLO 5\r\n")
-    sub.expect("S013/MOT01/SEND", "HELLO 5")
+    both_ways(broker, pty, sub, 5)
     assert re.search(r"New client connected from \S+ as mqttgw-S013 \(p5,", broker.log_text()), \
         "the broker did not see an MQTT 5 connection"
     gw.assert_running()
@@ -1257,9 +1227,7 @@ def test_mqtt5_receive_maximum_burst_and_offline_at_shutdown():
     broker = Broker(extra_conf="max_queued_messages 0")
     sub = SessionSub(broker.port, [topic, "S013/gateway/status"], "rel-mqtt5")
     pty = Pty()
-    gw = Gateway(rel_config(broker, pty.path, mqtt={"protocol": 5}))
-    gw.wait_for_log(r"mqtt: connected to", timeout=10)
-    session_sync_in(pty, sub, topic)
+    gw = synced_gateway(broker, pty, sub, topic, mqtt={"protocol": 5})
     t0 = time.monotonic()
     write_seq(pty, 1, n)
     wait_until(lambda: "SEQ %06d" % n in sub.payloads(topic), 20,

@@ -343,6 +343,10 @@ def test_reload_status_topic_moves_will_and_status():
                                    sub_topics=("S013/#",))
     wait_retained(a, "S013/gw/state", "online")
     wait_retained(a, STATUS, "offline")
+    # the replaced client left with a clean DISCONNECT (its will discarded), on MQTT 3.1.1 and 5 alike
+    wait_until(lambda: re.search(r"Client mqttgw-S013 disconnected\.", a.log_text()), 10,
+               what="the replaced client's DISCONNECT in the broker's log")
+    assert not re.search(r"cannot disconnect|did not disconnect in time", gw.log_text()[mark:]), gw.log_tail(20)
     command_reaches(a, pty)
     gw.kill()
     wait_retained(a, "S013/gw/state", "offline", timeout=30)

@@ -235,7 +235,7 @@ def test_gpio_and_serial_failsafe_in_the_same_turn():
     # One grace for the motor's port and the brake's pin: the STOP and the
     # brake come from the same loop turn (the trace and the pty read use
     # the same monotonic clock).
-    from test_gpio import PI4, Ctl, gpio_env, gpio_out, trace_of
+    from harness import PI4, Ctl, gpio_env, gpio_out, trace_of
     from harness import tmppath
     broker = Broker()
     pty = Pty()

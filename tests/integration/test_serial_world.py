@@ -28,7 +28,7 @@ import threading
 import time
 
 import harness
-from harness import (SPSHIM, Broker, Gateway, Pty, Sub, gateway_config, preload_env, pub, pub_lines, retained_now,
+from harness import (SPSHIM, crc16_modbus, Broker, Gateway, Pty, Sub, gateway_config, preload_env, pub, pub_lines, retained_now,
                      serial_dev, spawn, tail, wait_retained, wait_until)
 
 TIMEOUT = 60
@@ -84,21 +84,25 @@ def expect_bytes(pty, want, timeout=5.0):
     return t
 
 
+def one_port(name, make=serial_dev, env=None, **kw):
+    """A broker, a pty, a subscriber on S013/# and the gateway with one
+    port, make(name, the pty, **kw), and dev_routes(name); ready for
+    commands. Returns broker, pty, sub and the gateway."""
+    broker = Broker()
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    gw = Gateway(gateway_config(broker, serial=[make(name, pty.path, **kw)],
+                                routes=dev_routes(name)), env=env)
+    ready(broker, sub, [name], ["S013/%s/RECM" % name])
+    return broker, pty, sub, gw
+
+
 def binary_dev(name, port, **kw):
     """serial_dev() without its eol: fixed and idle framings take no eol
     unless one is configured, and a binary frame must not get CR LF."""
     d = serial_dev(name, port, **kw)
     del d["eol"]
     return d
-
-
-def crc16_modbus(data):
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return bytes([crc & 0xFF, crc >> 8])       # low byte first, as MODBUS RTU sends it
 
 
 def lrc8(data):
@@ -730,14 +734,8 @@ def test_request_response_mqtt311_req_res_topics():
 # 9. Framing beyond eol
 
 def test_framing_fixed_hex_lrc8_mhz19():
-    broker = Broker()
-    pty = Pty()
-    sub = Sub(broker, ["S013/#"])
-    gw = Gateway(gateway_config(broker, serial=[
-        binary_dev("CO2", pty.path, baud=9600, framing="fixed", frame_len=9, encoding="hex",
-                   checksum="lrc8", checksum_skip=1)],
-        routes=dev_routes("CO2")))
-    ready(broker, sub, ["CO2"], ["S013/CO2/RECM"])
+    broker, pty, sub, gw = one_port("CO2", binary_dev, baud=9600, framing="fixed", frame_len=9,
+                                    encoding="hex", checksum="lrc8", checksum_skip=1)
     frame = bytes.fromhex("FF 86 02 60 47 00 00 00 D1")
     assert lrc8(frame[1:8]) == 0xD1
     # Split across two writes: still one frame; checksum byte stripped.
@@ -762,14 +760,9 @@ def test_framing_fixed_hex_lrc8_mhz19():
 
 
 def test_framing_idle_hex_crc16_modbus():
-    broker = Broker()
-    pty = Pty()
-    sub = Sub(broker, ["S013/#"])
-    gw = Gateway(gateway_config(broker, serial=[
-        binary_dev("MB", pty.path, baud=19200, framing="idle", idle_ms=30, encoding="hex",
-                   checksum="crc16-modbus", error_topic="${station}/${name}/error")],
-        routes=dev_routes("MB")))
-    ready(broker, sub, ["MB"], ["S013/MB/RECM"])
+    broker, pty, sub, gw = one_port("MB", binary_dev, baud=19200, framing="idle", idle_ms=30,
+                                    encoding="hex", checksum="crc16-modbus",
+                                    error_topic="${station}/${name}/error")
     # Downlink, the example of the issue.
     pub(broker, "S013/MB/RECM", "01 03 00 00 00 0A")
     expect_bytes(pty, bytes.fromhex("01 03 00 00 00 0A C5 CD"))
@@ -795,14 +788,9 @@ def test_framing_idle_hex_crc16_modbus():
 
 
 def test_framing_eol_nmea_xor8_hex_ascii():
-    broker = Broker()
-    pty = Pty()
-    sub = Sub(broker, ["S013/#"])
-    gw = Gateway(gateway_config(broker, serial=[
-        serial_dev("GPS", pty.path, baud=9600, max_frame=128, checksum="xor8",
-                   checksum_format="hex-ascii", checksum_prefix="*", checksum_skip=1)],
-        routes=dev_routes("GPS")))
-    ready(broker, sub, ["GPS"], ["S013/GPS/RECM"])
+    broker, pty, sub, gw = one_port("GPS", baud=9600, max_frame=128, checksum="xor8",
+                                    checksum_format="hex-ascii", checksum_prefix="*",
+                                    checksum_skip=1)
     gga = "$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"
     assert nmea(gga[1:-3]) == gga
     pty.write(gga + "\r\n")
@@ -883,11 +871,15 @@ def test_reload_applies_framing_and_checksum_changes():
     gw.assert_running()
 
 
-def _rs485_gateway(broker, pty, trace, **kw):
+def _rs485_rig(trace_name, **kw):
+    """Port RS (rs485 = true, kw) on a pty through the spshim, which traces
+    what the daemon does to RTS into trace_name; ready for commands.
+    Returns broker, pty, sub (S013/#), the trace's path and the gateway."""
+    trace = harness.tmppath(trace_name)
     env = preload_env(SPSHIM)
     env["MQTTGW_SPSHIM_TRACE"] = trace
-    return Gateway(gateway_config(broker, serial=[serial_dev("RS", pty.path, rs485=True, **kw)],
-                                  routes=dev_routes("RS")), env=env)
+    broker, pty, sub, gw = one_port("RS", env=env, rs485=True, **kw)
+    return broker, pty, sub, trace, gw
 
 
 def _rts_trace(path):
@@ -903,13 +895,8 @@ def test_rs485_software_rts_released_after_each_write():
     # daemon drives RTS itself. After a write it must let go of the bus
     # once the bytes are out, not at its next wake-up (the device's answer
     # would collide with our own driver).
-    broker = Broker()
-    pty = Pty()
-    sub = Sub(broker, ["S013/#"])
-    trace = harness.tmppath("rts.trace")
-    gw = _rs485_gateway(broker, pty, trace, rs485_delay_before_ms=20, reply="^OK",
-                        reply_timeout_ms=60000)
-    ready(broker, sub, ["RS"], ["S013/RS/RECM"])
+    broker, pty, sub, trace, gw = _rs485_rig("rts.trace", rs485_delay_before_ms=20,
+                                             reply="^OK", reply_timeout_ms=60000)
     n0 = len(_rts_trace(trace))
     pub(broker, "S013/RS/RECM", "RUN")
     assert pty.read_line() == b"RUN\r\n"
@@ -926,13 +913,8 @@ def test_rs485_software_rts_released_after_each_write():
 def test_rs485_software_rts_failsafe_written_at_sigterm():
     # The same port with a fail-safe: systemctl stop must put STOP on the
     # wire after the driver-enable delay, before the port is closed.
-    broker = Broker()
-    pty = Pty()
-    sub = Sub(broker, ["S013/#"])
-    trace = harness.tmppath("rts-stop.trace")
-    gw = _rs485_gateway(broker, pty, trace, rs485_delay_before_ms=20, on_disconnect="STOP",
-                        failsafe_grace_ms=5000)
-    ready(broker, sub, ["RS"], ["S013/RS/RECM"])
+    broker, pty, sub, trace, gw = _rs485_rig("rts-stop.trace", rs485_delay_before_ms=20,
+                                             on_disconnect="STOP", failsafe_grace_ms=5000)
     pub(broker, "S013/RS/RECM", "RUN")
     assert pty.read_line() == b"RUN\r\n"
     # the device talks; the bus is released (RTS off), as it is most of the time

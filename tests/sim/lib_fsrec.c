@@ -17,6 +17,10 @@
  * does not judge, and it keeps the daemon's errno; mapped stores (the
  * rx-NAME.read slot) are not seen, the test models that file itself.
  * One write() per line and a lock, so paho's threads cannot interleave.
+ * The wrappers below share one shape on purpose (lock, call the real
+ * function, keep its errno, record on success, unlock): that shape is the
+ * recorder's rule, written out in each so that each reads with its own
+ * arguments and record line (`duplicates` lists them as near-copies).
  */
 #include <dlfcn.h>
 #include <errno.h>

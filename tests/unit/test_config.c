@@ -103,7 +103,7 @@ static void check_design_example(const struct config *cfg)
 	const struct cfg_route *r;
 
 	CHECK_STR(cfg->station, "S013");
-	CHECK(cfg->log_level == NULL);
+	CHECK_INT(cfg->log_level, -1);
 	/* mqtt */
 	CHECK_INT(cfg->mqtt.n_uris, 1);
 	CHECK_STR(cfg->mqtt.uris[0], "tcp://127.0.0.1:1883");
@@ -140,7 +140,7 @@ static void check_design_example(const struct config *cfg)
 	g = &cfg->gpio[0];
 	CHECK_STR(g->name, "LIMZ");
 	CHECK_STR(g->chip, "gpiochip0");
-	CHECK_INT(g->line, 17);
+	CHECK_INT(g->offset, 17);
 	CHECK(g->line_name == NULL);
 	CHECK_INT(g->direction, CFG_GPIO_INPUT);
 	CHECK_INT(g->edge, CFG_EDGE_BOTH);
@@ -148,10 +148,10 @@ static void check_design_example(const struct config *cfg)
 	CHECK_INT(g->active_low, 1);
 	CHECK_INT(g->debounce_ms, 20);
 	CHECK_INT(g->failsafe, -1);
-	CHECK_INT(g->line_no, 12);
+	CHECK_INT(g->line, 12);
 	g = &cfg->gpio[1];
 	CHECK_STR(g->name, "BRAKE");
-	CHECK_INT(g->line, 27);
+	CHECK_INT(g->offset, 27);
 	CHECK_INT(g->direction, CFG_GPIO_OUTPUT);
 	CHECK_INT(g->initial, 0);
 	CHECK_INT(g->active_low, 0);
@@ -159,7 +159,7 @@ static void check_design_example(const struct config *cfg)
 	CHECK_INT(g->debounce_ms, 0);
 	CHECK_INT(g->failsafe, -1);
 	CHECK_INT(g->failsafe_grace_ms, 5000);
-	CHECK_INT(g->line_no, 14);
+	CHECK_INT(g->line, 14);
 	CHECK_INT(config_find_gpio(cfg, "BRAKE"), 1);
 	CHECK_INT(config_find_gpio(cfg, "MOT01"), -1);
 	/* routes, in file order */
@@ -312,7 +312,7 @@ TEST(serial_and_gpio_defaults)
 	CHECK_INT(cfg->serial[0].eol_len, 2);
 	CHECK_INT(cfg->serial[0].max_frame, 256);
 	CHECK_STR(cfg->gpio[0].chip, "gpiochip0");
-	CHECK_INT(cfg->gpio[0].line, -1);
+	CHECK_INT(cfg->gpio[0].offset, -1);
 	CHECK_STR(cfg->gpio[0].line_name, "GPIO17");
 	CHECK_INT(cfg->gpio[0].direction, CFG_GPIO_INPUT);
 	CHECK_INT(cfg->gpio[0].edge, CFG_EDGE_BOTH);
@@ -336,7 +336,7 @@ TEST(other_valid_settings)
 		printf("# %s\n", err);
 		return;
 	}
-	CHECK_STR(cfg->log_level, "debug");
+	CHECK_STR(config_log_level_names[cfg->log_level], "debug");
 	CHECK_INT(cfg->mqtt.n_uris, 3);
 	CHECK_STR(cfg->mqtt.uris[0], "mqtts://a:8883");
 	CHECK_STR(cfg->mqtt.uris[1], "ssl://b:8883");

@@ -14,6 +14,10 @@
  * Frames are collected with their length, so NUL bytes inside a frame are
  * checked as bytes, and the collector checks the NUL terminator the header
  * promises after every frame.
+ *
+ * The EXPECT() lines are the table of directed cases, grouped into tests by
+ * what they show; neighbouring tests look alike to `duplicates` and are
+ * meant to. The collector and the cutting are in frames.h.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,39 +27,7 @@
 #include "unit.h"
 
 #define MAXF 64
-
-struct frames {
-	int n;
-	char *f[MAXF];
-	size_t len[MAXF];
-	int unterminated; /* frames delivered without the promised NUL */
-};
-
-static void collect(const char *frame, size_t len, void *ctx)
-{
-	struct frames *c = ctx;
-
-	if (frame[len] != '\0')
-		c->unterminated++;
-	if (c->n >= MAXF)
-		return;
-	c->f[c->n] = malloc(len + 1);
-	if (!c->f[c->n])
-		return;
-	memcpy(c->f[c->n], frame, len);
-	c->f[c->n][len] = '\0';
-	c->len[c->n] = len;
-	c->n++;
-}
-
-static void frames_clear(struct frames *c)
-{
-	int i;
-
-	for (i = 0; i < c->n; i++)
-		free(c->f[i]);
-	memset(c, 0, sizeof(*c));
-}
+#include "frames.h"
 
 /* Expected frames as C strings (no NULs) */
 static int frames_equal(const struct frames *c, const char *const *want, int nwant)
@@ -68,16 +40,6 @@ static int frames_equal(const struct frames *c, const char *const *want, int nwa
 		if (c->len[i] != strlen(want[i]) || memcmp(c->f[i], want[i], c->len[i]) != 0)
 			return 0;
 	return 1;
-}
-
-static void frames_dump(const struct frames *c, const char *how)
-{
-	int i;
-
-	printf("#   %s: %d frame(s)%s:", how, c->n, c->unterminated ? " (some without NUL)" : "");
-	for (i = 0; i < c->n; i++)
-		printf(" [%.*s]", (int)c->len[i], c->f[i]);
-	printf("\n");
 }
 
 /*
@@ -112,47 +74,32 @@ static int feed_cut(const char *eol, size_t max, const char *s, size_t len, cons
 	return ok;
 }
 
+struct eol_case {
+	const char *eol, *s;
+	size_t max, len;
+	const char *const *want;
+	int nwant;
+	uint64_t dropped;
+};
+
+static int eol_case_check(const size_t *cuts, int ncuts, const char *how, void *ctx)
+{
+	const struct eol_case *k = ctx;
+
+	return feed_cut(k->eol, k->max, k->s, k->len, cuts, ncuts, k->want, k->nwant, k->dropped, how);
+}
+
 /*
- * The stream must give want[] and dropped whatever the cuts: whole, byte by
- * byte, one cut anywhere, two cuts anywhere. Reports the first failure only.
+ * The stream must give want[] and dropped whatever the cuts (frames.h).
+ * Reports the first failure only.
  */
 static void expect_frames(const char *eol, size_t max, const char *s, const char *const *want, int nwant,
 			  uint64_t dropped)
 {
-	size_t len = strlen(s), cuts[2], *bytes, i, j;
-	char how[64];
+	struct eol_case k = {eol, s, max, strlen(s), want, nwant, dropped};
 
-	if (!feed_cut(eol, max, s, len, NULL, 0, want, nwant, dropped, "in one feed")) {
+	if (!frames_every_cut(k.len, eol_case_check, &k))
 		unit_cur_failed = 1;
-		return;
-	}
-	bytes = malloc(len * sizeof(*bytes) + 1);
-	for (i = 0; i < len; i++)
-		bytes[i] = i;
-	if (len > 1 && !feed_cut(eol, max, s, len, bytes + 1, (int)len - 1, want, nwant, dropped, "byte by byte")) {
-		unit_cur_failed = 1;
-		free(bytes);
-		return;
-	}
-	free(bytes);
-	for (i = 1; i < len; i++) {
-		cuts[0] = i;
-		snprintf(how, sizeof(how), "cut at %zu", i);
-		if (!feed_cut(eol, max, s, len, cuts, 1, want, nwant, dropped, how)) {
-			unit_cur_failed = 1;
-			return;
-		}
-	}
-	for (i = 1; i < len; i++)
-		for (j = i + 1; j < len; j++) {
-			cuts[0] = i;
-			cuts[1] = j;
-			snprintf(how, sizeof(how), "cut at %zu and %zu", i, j);
-			if (!feed_cut(eol, max, s, len, cuts, 2, want, nwant, dropped, how)) {
-				unit_cur_failed = 1;
-				return;
-			}
-		}
 }
 
 #define W(...) ((const char *const[]){__VA_ARGS__})
@@ -401,10 +348,7 @@ static uint32_t rng_state = 12345;
 
 static uint32_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
+	return unit_xorshift32(&rng_state);
 }
 
 /*

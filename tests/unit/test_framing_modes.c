@@ -10,6 +10,12 @@
  * only the next feed does. Pseudo-random event streams (fixed seed) are then
  * compared with a few-line reference model, with extra cuts and stray ticks
  * thrown in. (Framing and the codec together are tested in test_codec.c.)
+ *
+ * The directed cases spell out their init/feed/tick/CHECK calls one by one,
+ * and look alike to `duplicates`: the bytes and the times are the case, and
+ * a CHECK inside a shared helper would name the helper's line, not the
+ * case's. What every case shares (the collector, every way of cutting a
+ * stream) is in frames.h.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,41 +26,7 @@
 
 #define MAXF 512
 
-struct frames {
-	int n;
-	char *f[MAXF];
-	size_t len[MAXF];
-	int unterminated; /* frames delivered without the promised NUL */
-	int overflow;
-};
-
-static void collect(const char *frame, size_t len, void *ctx)
-{
-	struct frames *c = ctx;
-
-	if (frame[len] != '\0')
-		c->unterminated++;
-	if (c->n >= MAXF) {
-		c->overflow = 1;
-		return;
-	}
-	c->f[c->n] = malloc(len + 1);
-	if (!c->f[c->n])
-		return;
-	memcpy(c->f[c->n], frame, len);
-	c->f[c->n][len] = '\0';
-	c->len[c->n] = len;
-	c->n++;
-}
-
-static void frames_clear(struct frames *c)
-{
-	int i;
-
-	for (i = 0; i < c->n; i++)
-		free(c->f[i]);
-	memset(c, 0, sizeof(*c));
-}
+#include "frames.h"
 
 static int frames_same(const struct frames *a, const struct frames *b)
 {
@@ -66,16 +38,6 @@ static int frames_same(const struct frames *a, const struct frames *b)
 		if (a->len[i] != b->len[i] || memcmp(a->f[i], b->f[i], a->len[i]) != 0)
 			return 0;
 	return 1;
-}
-
-static void frames_dump(const struct frames *c, const char *how)
-{
-	int i;
-
-	printf("#   %s: %d frame(s)%s:", how, c->n, c->unterminated ? " (some without NUL)" : "");
-	for (i = 0; i < c->n; i++)
-		printf(" [%.*s]", (int)c->len[i], c->f[i]);
-	printf("\n");
 }
 
 /* Expected frames: strings, split at '|' ("ABC|DEF"); "" is none. */
@@ -149,43 +111,32 @@ static int feed_cut(const struct framing_params *p, const char *s, size_t len, c
 	return ok;
 }
 
-/* Whole, byte by byte, one cut anywhere, two cuts anywhere: same frames. */
+struct mode_case {
+	const struct framing_params *p;
+	const char *s;
+	size_t len;
+	uint64_t tick_at;
+	const struct frames *want;
+	uint64_t dropped;
+};
+
+static int mode_case_check(const size_t *cuts, int ncuts, const char *how, void *ctx)
+{
+	const struct mode_case *k = ctx;
+
+	return feed_cut(k->p, k->s, k->len, cuts, ncuts, 0, k->tick_at, k->want, k->dropped, how);
+}
+
+/* Whole, byte by byte, one cut anywhere, two cuts anywhere: same frames (frames.h). */
 static void expect_cuts(const struct framing_params *p, const char *s, size_t len, uint64_t tick_at,
 			const char *want_spec, uint64_t dropped)
 {
 	struct frames want;
-	size_t cuts[2], i, j, *bytes;
-	char how[64];
+	struct mode_case k = {p, s, len, tick_at, &want, dropped};
 
 	frames_from(&want, want_spec);
-	if (!feed_cut(p, s, len, NULL, 0, 0, tick_at, &want, dropped, "in one feed"))
-		goto fail;
-	bytes = malloc((len + 1) * sizeof(*bytes));
-	for (i = 0; i < len; i++)
-		bytes[i] = i;
-	if (len > 1 && !feed_cut(p, s, len, bytes + 1, (int)len - 1, 0, tick_at, &want, dropped, "byte by byte")) {
-		free(bytes);
-		goto fail;
-	}
-	free(bytes);
-	for (i = 1; i < len; i++) {
-		cuts[0] = i;
-		snprintf(how, sizeof(how), "cut at %zu", i);
-		if (!feed_cut(p, s, len, cuts, 1, 0, tick_at, &want, dropped, how))
-			goto fail;
-	}
-	for (i = 1; i < len; i++)
-		for (j = i + 1; j < len; j++) {
-			cuts[0] = i;
-			cuts[1] = j;
-			snprintf(how, sizeof(how), "cut at %zu and %zu", i, j);
-			if (!feed_cut(p, s, len, cuts, 2, 0, tick_at, &want, dropped, how))
-				goto fail;
-		}
-	frames_clear(&want);
-	return;
-fail:
-	unit_cur_failed = 1;
+	if (!frames_every_cut(len, mode_case_check, &k))
+		unit_cur_failed = 1;
 	frames_clear(&want);
 }
 
@@ -764,10 +715,7 @@ static uint32_t rng_state = 4242;
 
 static uint32_t rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
+	return unit_xorshift32(&rng_state);
 }
 
 struct event {

@@ -176,14 +176,14 @@ TEST(test_probe_missing_chip)
 	memset(&g, 0, sizeof(g));
 	g.name = "LIMZ";
 	g.chip = "mqttgw-test-no-such-chip";
-	g.line = 17;
+	g.offset = 17;
 	g.failsafe = -1;
 	CHECK_INT(gpio_probe(&g, err, sizeof(err)), -1);
 	CHECK_STR(err, "gpio LIMZ: no chip \"mqttgw-test-no-such-chip\"");
 	g.chip = "*";
 	CHECK_INT(gpio_probe(&g, err, sizeof(err)), -1);
 	CHECK_STR(err, "gpio LIMZ: chip \"*\" needs a line name (line = \"GPIO17\")");
-	g.line = -1;
+	g.offset = -1;
 	g.line_name = "MQTTGW_TEST_NO_SUCH_LINE";
 	CHECK_INT(gpio_probe(&g, err, sizeof(err)), -1);
 	CHECK_STR(err, "gpio LIMZ: no line named \"MQTTGW_TEST_NO_SUCH_LINE\" on any chip");

@@ -8,6 +8,8 @@
  * backslashes, UTF-8, control bytes in an eol) comes back byte for byte, and
  * that no secret leaks: the password_file path, the TLS key, cert and CA
  * paths, the username and the broker URIs are nowhere in the text.
+ * The runs of CHECK_STR(str_of(...)) are that member-by-member check
+ * written out: one line a member, so a failure names the member's line.
  */
 #include <stdlib.h>
 #include <string.h>

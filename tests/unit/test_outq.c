@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "outq.h"
+#include "journal_crc.h"
 #include "unit.h"
 
 /* ---- helpers ---- */
@@ -36,7 +37,7 @@ static void check_queue_at(const struct outq *q, int line)
 	const struct outq_msg *m, *prev = NULL, *first_unsent = NULL;
 	size_t n = 0, n_sent = 0;
 
-	for (m = q->head; m; prev = m, m = m->next) {
+	for (m = outq_first(q); m; prev = m, m = m->next) {
 		if (m->prev != prev) {
 			printf("# line %d: seq %llu: prev link broken\n", line, (unsigned long long)m->seq);
 			unit_cur_failed = 1;
@@ -53,18 +54,18 @@ static void check_queue_at(const struct outq *q, int line)
 		if (++n > 100000)
 			break;
 	}
-	if (q->tail != prev) {
+	if (outq_last(q) != prev) {
 		printf("# line %d: tail is not the last message\n", line);
 		unit_cur_failed = 1;
 	}
-	if (q->count != n || q->n_sent != n_sent) {
-		printf("# line %d: count %zu n_sent %zu, the list holds %zu, %zu sent\n", line, q->count,
-		       q->n_sent, n, n_sent);
+	if (outq_count(q) != n || outq_in_flight(q) != n_sent) {
+		printf("# line %d: count %zu n_sent %zu, the list holds %zu, %zu sent\n", line, outq_count(q),
+		       outq_in_flight(q), n, n_sent);
 		unit_cur_failed = 1;
 	}
-	if (q->next_send != first_unsent) {
+	if (outq_next_unsent(q) != first_unsent) {
 		printf("# line %d: next_send is seq %llu, the first unsent is seq %llu\n", line,
-		       q->next_send ? (unsigned long long)q->next_send->seq : 0ull,
+		       outq_next_unsent(q) ? (unsigned long long)outq_next_unsent(q)->seq : 0ull,
 		       first_unsent ? (unsigned long long)first_unsent->seq : 0ull);
 		unit_cur_failed = 1;
 	}
@@ -75,7 +76,7 @@ static size_t list_of(const struct outq *q, struct outq_msg **out, size_t max)
 {
 	size_t n = 0;
 
-	for (struct outq_msg *m = q->head; m && n < max; m = m->next)
+	for (struct outq_msg *m = outq_first(q); m && n < max; m = m->next)
 		out[n++] = m;
 	return n;
 }
@@ -92,7 +93,7 @@ static const char *topics_of(const struct outq *q)
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (const struct outq_msg *m = q->head; m; m = m->next) {
+	for (const struct outq_msg *m = outq_first(q); m; m = m->next) {
 		int w = snprintf(buf + len, sizeof(buf) - len, "%s%s", len ? " " : "", m->topic);
 
 		if (w < 0 || (size_t)w >= sizeof(buf) - len)
@@ -231,12 +232,12 @@ static void snap_in(struct snap *s, uint64_t seq, const char *topic, const void 
 #define check_content(q, s, n) check_content_at((q), (s), (n), 0, __LINE__)
 static void check_content_at(const struct outq *q, const struct snap *s, size_t n, int restored, int line)
 {
-	const struct outq_msg *m = q->head;
+	const struct outq_msg *m = outq_first(q);
 	size_t i;
 
 	check_queue_at(q, line);
-	if (q->count != n) {
-		printf("# line %d: %zu restored, expected %zu\n", line, q->count, n);
+	if (outq_count(q) != n) {
+		printf("# line %d: %zu restored, expected %zu\n", line, outq_count(q), n);
 		unit_cur_failed = 1;
 	}
 	for (i = 0; i < n && m; i++, m = m->next) {
@@ -285,10 +286,10 @@ TEST(add_then_send_in_order)
 		CHECK(!m[i]->sent && !m[i]->resend && m[i]->strikes == 0);
 		check_queue(q);
 	}
-	CHECK_INT(q->count, 6);
-	CHECK_INT(q->n_sent, 0);
-	CHECK_INT(q->dropped, 0);
-	CHECK(q->head == m[0] && q->tail == m[5]);
+	CHECK_INT(outq_count(q), 6);
+	CHECK_INT(outq_in_flight(q), 0);
+	CHECK_INT(outq_dropped(q), 0);
+	CHECK(outq_first(q) == m[0] && outq_last(q) == m[5]);
 	CHECK_STR(topics_of(q), "t/0 t/1 t/2 t/3 t/4 t/5");
 
 	/* walk them: each next_unsent is the next in line */
@@ -296,8 +297,8 @@ TEST(add_then_send_in_order)
 		CHECK(outq_next_unsent(q) == m[i]);
 		outq_mark_sent(q, m[i], 7, 100 + i);
 		CHECK(m[i]->sent && m[i]->gen == 7 && m[i]->token == 100 + i);
-		CHECK_INT(q->n_sent, i + 1);
-		CHECK_INT(q->count, 6);
+		CHECK_INT(outq_in_flight(q), i + 1);
+		CHECK_INT(outq_count(q), 6);
 		check_queue(q);
 	}
 	CHECK(outq_next_unsent(q) == NULL);
@@ -346,13 +347,13 @@ TEST(remove_out_of_order_keeps_the_rest_in_order)
 	ack(q, 1, 2);
 	check_queue(q);
 	CHECK_STR(topics_of(q), "t/0 t/1 t/3 t/4 t/5");
-	CHECK_INT(q->count, 5);
-	CHECK_INT(q->n_sent, 3);
+	CHECK_INT(outq_count(q), 5);
+	CHECK_INT(outq_in_flight(q), 3);
 	ack(q, 1, 0);
 	check_queue(q);
 	CHECK_STR(topics_of(q), "t/1 t/3 t/4 t/5");
-	CHECK(q->head == m[1]);
-	CHECK_INT(q->n_sent, 2);
+	CHECK(outq_first(q) == m[1]);
+	CHECK_INT(outq_in_flight(q), 2);
 	CHECK(outq_find_sent(q, 1, 0) == NULL);
 	CHECK(outq_find_sent(q, 1, 2) == NULL);
 	CHECK(outq_find_sent(q, 1, 1) == m[1]);
@@ -361,17 +362,17 @@ TEST(remove_out_of_order_keeps_the_rest_in_order)
 	/* the tail, unsent */
 	outq_remove(q, m[5]);
 	check_queue(q);
-	CHECK(q->tail == m[4]);
+	CHECK(outq_last(q) == m[4]);
 	CHECK_STR(topics_of(q), "t/1 t/3 t/4");
-	CHECK_INT(q->count, 3);
-	CHECK_INT(q->n_sent, 2);
+	CHECK_INT(outq_count(q), 3);
+	CHECK_INT(outq_in_flight(q), 2);
 	CHECK(outq_next_unsent(q) == m[4]);
 
 	/* next_send itself, dropped: nothing waits */
 	outq_remove(q, m[4]);
 	check_queue(q);
 	CHECK(outq_next_unsent(q) == NULL);
-	CHECK_INT(q->count, 2);
+	CHECK_INT(outq_count(q), 2);
 
 	/* the rest */
 	CHECK_INT(list_of(q, l, 6), 2);
@@ -379,13 +380,13 @@ TEST(remove_out_of_order_keeps_the_rest_in_order)
 	outq_remove(q, m[3]);
 	outq_remove(q, m[1]);
 	check_queue(q);
-	CHECK(q->head == NULL && q->tail == NULL && q->next_send == NULL);
-	CHECK_INT(q->count, 0);
-	CHECK_INT(q->n_sent, 0);
+	CHECK(outq_first(q) == NULL && outq_last(q) == NULL && outq_next_unsent(q) == NULL);
+	CHECK_INT(outq_count(q), 0);
+	CHECK_INT(outq_in_flight(q), 0);
 
 	/* and it works again from empty */
 	m[0] = add_named(q, "t/again");
-	CHECK(m[0] && q->head == m[0] && q->tail == m[0] && outq_next_unsent(q) == m[0]);
+	CHECK(m[0] && outq_first(q) == m[0] && outq_last(q) == m[0] && outq_next_unsent(q) == m[0]);
 	CHECK(m[0] && m[0]->seq == 7);
 	check_queue(q);
 	outq_free(q);
@@ -416,7 +417,7 @@ TEST(remove_waiting_in_the_middle_moves_next_send_past_it)
 	CHECK(outq_next_unsent(q) == m[3]);
 	CHECK_STR(send_all(q, 1, 12), "t/3");
 	CHECK_STR(topics_of(q), "t/0 t/1 t/3");
-	CHECK_INT(q->n_sent, 3);
+	CHECK_INT(outq_in_flight(q), 3);
 	outq_free(q);
 }
 
@@ -444,9 +445,9 @@ TEST(unsend_all_puts_everything_back_in_order_and_strikes_the_oldest)
 	o = outq_unsend_all(q);
 	CHECK(o == m[0]);
 	check_queue(q);
-	CHECK_INT(q->n_sent, 0);
-	CHECK_INT(q->count, 5);
-	CHECK(outq_next_unsent(q) == q->head);
+	CHECK_INT(outq_in_flight(q), 0);
+	CHECK_INT(outq_count(q), 5);
+	CHECK(outq_next_unsent(q) == outq_first(q));
 	CHECK(outq_next_unsent(q) == m[0]);
 	CHECK_INT(m[0]->strikes, 1);
 	for (i = 1; i < 5; i++)
@@ -462,7 +463,7 @@ TEST(unsend_all_puts_everything_back_in_order_and_strikes_the_oldest)
 
 	/* resent in the same order on the new link */
 	CHECK_STR(send_all(q, 2, 0), "t/0 t/1 t/2 t/3 t/4");
-	CHECK_INT(q->n_sent, 5);
+	CHECK_INT(outq_in_flight(q), 5);
 	for (i = 0; i < 5; i++)
 		CHECK(outq_find_sent(q, 2, i) == m[i]);
 	check_queue(q);
@@ -592,32 +593,32 @@ TEST(unsend_one_puts_next_send_back_when_older)
 	CHECK(outq_next_unsent(q) == m[2]);
 	CHECK(!m[2]->sent && m[2]->resend);
 	CHECK_INT(m[2]->strikes, 0);
-	CHECK_INT(q->n_sent, 3);
+	CHECK_INT(outq_in_flight(q), 3);
 	CHECK(outq_find_sent(q, 1, 2) == NULL);
 
 	/* 1 comes back: older still */
 	outq_unsend(q, m[1]);
 	check_queue(q);
 	CHECK(outq_next_unsent(q) == m[1]);
-	CHECK_INT(q->n_sent, 2);
+	CHECK_INT(outq_in_flight(q), 2);
 
 	/* 3 comes back: newer than 1, next_send stays */
 	outq_unsend(q, m[3]);
 	check_queue(q);
 	CHECK(outq_next_unsent(q) == m[1]);
-	CHECK_INT(q->n_sent, 1);
+	CHECK_INT(outq_in_flight(q), 1);
 
 	/* unsending one not sent changes nothing */
 	outq_unsend(q, m[4]);
 	check_queue(q);
-	CHECK_INT(q->n_sent, 1);
+	CHECK_INT(outq_in_flight(q), 1);
 	CHECK(!m[4]->resend);
 	CHECK(outq_next_unsent(q) == m[1]);
 
 	/* they go out again in order */
 	CHECK_STR(send_all(q, 1, 10), "t/1 t/2 t/3 t/4");
 	CHECK_STR(topics_of(q), "t/0 t/1 t/2 t/3 t/4");
-	CHECK_INT(q->n_sent, 5);
+	CHECK_INT(outq_in_flight(q), 5);
 	check_queue(q);
 
 	/* with nothing waiting, the one unsent becomes next */
@@ -640,14 +641,14 @@ TEST(max_waiting_keeps_the_newest_unsent)
 	for (i = 0; i < 10; i++) {
 		snprintf(t, sizeof(t), "t/%d", i);
 		CHECK(add_named(q, t) != NULL);
-		CHECK(q->count <= 3);
+		CHECK(outq_count(q) <= 3);
 		check_queue(q);
 	}
-	CHECK_INT(q->count, 3);
-	CHECK_INT(q->dropped, 7);
+	CHECK_INT(outq_count(q), 3);
+	CHECK_INT(outq_dropped(q), 7);
 	CHECK_STR(topics_of(q), "t/7 t/8 t/9");
-	CHECK(q->head && q->head->seq == 8);
-	CHECK(q->tail && q->tail->seq == 10);
+	CHECK(outq_first(q) && outq_first(q)->seq == 8);
+	CHECK(outq_last(q) && outq_last(q)->seq == 10);
 	CHECK_STR(send_all(q, 1, 0), "t/7 t/8 t/9");
 	outq_free(q);
 }
@@ -667,10 +668,10 @@ TEST(max_waiting_never_drops_messages_in_flight)
 			return;
 	}
 	/* the bound dropped s/0 already: 3 waiting */
-	CHECK_INT(q->dropped, 1);
+	CHECK_INT(outq_dropped(q), 1);
 	CHECK_STR(topics_of(q), "s/1 s/2 s/3");
 	CHECK_STR(send_all(q, 1, 0), "s/1 s/2 s/3");
-	CHECK_INT(q->n_sent, 3);
+	CHECK_INT(outq_in_flight(q), 3);
 
 	for (i = 0; i < 10; i++) {
 		snprintf(t, sizeof(t), "w/%d", i);
@@ -678,9 +679,9 @@ TEST(max_waiting_never_drops_messages_in_flight)
 		check_queue(q);
 	}
 	/* 3 in flight + the newest 3 waiting */
-	CHECK_INT(q->count, 6);
-	CHECK_INT(q->n_sent, 3);
-	CHECK_INT(q->dropped, 1 + 7);
+	CHECK_INT(outq_count(q), 6);
+	CHECK_INT(outq_in_flight(q), 3);
+	CHECK_INT(outq_dropped(q), 1 + 7);
 	CHECK_STR(topics_of(q), "s/1 s/2 s/3 w/7 w/8 w/9");
 	for (i = 0; i < 3; i++)
 		CHECK(outq_find_sent(q, 1, i) == m[i + 1]);
@@ -691,9 +692,9 @@ TEST(max_waiting_never_drops_messages_in_flight)
 		snprintf(t, sizeof(t), "x/%d", i);
 		CHECK(add_named(q, t) != NULL);
 	}
-	CHECK_INT(q->count, 9);
-	CHECK_INT(q->n_sent, 6);
-	CHECK_INT(q->dropped, 8 + 2);
+	CHECK_INT(outq_count(q), 9);
+	CHECK_INT(outq_in_flight(q), 6);
+	CHECK_INT(outq_dropped(q), 8 + 2);
 	CHECK_STR(topics_of(q), "s/1 s/2 s/3 w/7 w/8 w/9 x/2 x/3 x/4");
 	check_queue(q);
 	outq_free(q);
@@ -775,7 +776,7 @@ TEST(journal_restores_the_live_messages_exactly)
 	for (i = 0; i < 12; i++)
 		if (i != 1 && i != 5 && i != 11 && i != 6)
 			want[nw++] = in[i];
-	CHECK_INT(q->count, nw);
+	CHECK_INT(outq_count(q), nw);
 	outq_free(q);
 
 	q = open_q(path, 100, &restored);
@@ -787,7 +788,7 @@ TEST(journal_restores_the_live_messages_exactly)
 	{
 		long long sum = 0;
 
-		for (struct outq_msg *x = q->head; x; x = x->next)
+		for (struct outq_msg *x = outq_first(q); x; x = x->next)
 			sum += (long long)x->rec_len;
 		CHECK_INT(file_size(path), sum);
 	}
@@ -855,7 +856,7 @@ TEST(journal_records_drops_for_max_waiting)
 		snprintf(t, sizeof(t), "t/%d", i);
 		add_named(q, t);
 	}
-	CHECK_INT(q->dropped, 7);
+	CHECK_INT(outq_dropped(q), 7);
 	outq_free(q);
 	if (!(q = open_q(path, 3, &restored)))
 		return;
@@ -892,7 +893,7 @@ TEST(journal_emptied_when_the_queue_is)
 	outq_remove(q, m[2]);
 	CHECK_INT(outq_flush(q), 0);
 	CHECK_INT(file_size(path), 0);
-	CHECK_INT(q->count, 0);
+	CHECK_INT(outq_count(q), 0);
 
 	/* the same with the records still in the batch: added and done between two flushes */
 	add_varied(q, m, 4, NULL);
@@ -917,7 +918,7 @@ TEST(journal_emptied_when_the_queue_is)
 	if (!(q = open_q(path, 100, &restored)))
 		return;
 	CHECK_INT(restored, 0);
-	CHECK(q->head == NULL);
+	CHECK(outq_first(q) == NULL);
 	/* a new message into the emptied file survives a restart */
 	CHECK(add_named(q, "after/empty") != NULL);
 	outq_free(q);
@@ -1002,7 +1003,7 @@ static void expect_replay_at(const char *path, const struct snap *want, size_t n
 		unit_cur_failed = 1;
 	}
 	check_content_at(q, want, n, 1, line);
-	for (struct outq_msg *x = q->head; x; x = x->next)
+	for (struct outq_msg *x = outq_first(q); x; x = x->next)
 		sum += (long long)x->rec_len;
 	if (file_size(path) != sum) {
 		printf("# line %d: after the replay the file is %lld bytes, the live records %lld\n", line,
@@ -1075,19 +1076,6 @@ TEST(journal_torn_tail_garbage_appended)
 		expect_replay(path, want, 5);
 	}
 	unlink(path);
-}
-
-/* The journal's CRC-32 (the zlib one), to forge records in the tests. */
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-
-	while (n--) {
-		c ^= *p++;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-	}
-	return ~c;
 }
 
 /* A well-formed D record for seq. */
@@ -1290,7 +1278,7 @@ TEST(journal_large_messages_round_trip)
 			goto out;
 		CHECK_INT(restored, n);
 		check_queue(q);
-		for (i = 0, m = q->head; i < n && m; i++, m = m->next) {
+		for (i = 0, m = outq_first(q); i < n && m; i++, m = m->next) {
 			size_t bad = SIZE_MAX;
 			char t[16];
 
@@ -1386,7 +1374,7 @@ TEST(journal_in_a_missing_directory_fails_with_a_message)
 	/* the queue still works, in memory */
 	CHECK(add_named(q, "mem/only") != NULL);
 	CHECK_INT(outq_flush(q), 0);
-	CHECK_INT(q->count, 1);
+	CHECK_INT(outq_count(q), 1);
 	outq_free(q);
 }
 
@@ -1413,8 +1401,8 @@ TEST(journal_write_failure_is_reported_and_retried)
 		CHECK(outq_add(q, "full/t", big, sizeof(big), 1, 0, NULL, 0) != NULL);
 	CHECK_INT(outq_flush(q), -1);	/* not on disk, and it says so */
 	CHECK_INT(outq_flush(q), -1);	/* still not (and no retry storm: the rewrite waits) */
-	CHECK_INT(q->count, 10);
-	CHECK(q->fd >= 0);		/* the journal is not given up */
+	CHECK_INT(outq_count(q), 10);
+	CHECK(outq_has_journal(q));		/* the journal is not given up */
 	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
 	/* the retry comes within about a second: poll with a deadline */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1430,7 +1418,7 @@ TEST(journal_write_failure_is_reported_and_retried)
 	if (!(r = open_q(path, 100, &restored)))
 		return;
 	CHECK_INT(restored, 11);
-	CHECK_STR(r->tail->topic, "full/after");
+	CHECK_STR(outq_last(r)->topic, "full/after");
 	outq_free(r);
 }
 
@@ -1539,7 +1527,7 @@ TEST(seq_keeps_increasing_after_a_restore)
 	if (!(q = open_q(path, 100, &restored)))
 		return;
 	CHECK_INT(restored, 5);
-	for (struct outq_msg *x = q->head; x; x = x->next)
+	for (struct outq_msg *x = outq_first(q); x; x = x->next)
 		if (x->seq > max_seq)
 			max_seq = x->seq;
 	CHECK_INT(max_seq, 8);
@@ -1557,7 +1545,7 @@ TEST(seq_keeps_increasing_after_a_restore)
 		if (!(q = open_q(path, 100, &restored)))
 			return;
 		CHECK_INT(restored, 7);
-		CHECK(q->tail && q->tail->seq == s1 && q->tail->prev && q->tail->prev->seq == s0);
+		CHECK(outq_last(q) && outq_last(q)->seq == s1 && outq_last(q)->prev && outq_last(q)->prev->seq == s0);
 		m[2] = add_named(q, "new/three");
 		CHECK(m[2] != NULL && m[2]->seq > s1);
 		check_queue(q);
@@ -1567,14 +1555,14 @@ TEST(seq_keeps_increasing_after_a_restore)
 	if (!(q = open_q(path, 100, &restored)))
 		return;
 	CHECK_INT(restored, 8);
-	for (int k = 0; k < 3 && q->tail; k++)
-		outq_remove(q, q->tail);
+	for (int k = 0; k < 3 && outq_last(q); k++)
+		outq_remove(q, outq_last(q));
 	outq_free(q);
 	if (!(q = open_q(path, 100, &restored)))
 		return;
 	CHECK_INT(restored, 5);
 	m[0] = add_named(q, "after");
-	CHECK(m[0] != NULL && q->tail && q->tail->prev && m[0]->seq > q->tail->prev->seq);
+	CHECK(m[0] != NULL && outq_last(q) && outq_last(q)->prev && m[0]->seq > outq_last(q)->prev->seq);
 	check_queue(q);
 	outq_free(q);
 	unlink(path);
@@ -1594,20 +1582,18 @@ TEST(journal_moves_to_a_new_file_on_reload)
 	jpath(path, sizeof(path), "before.q");
 	jpath(moved, sizeof(moved), "after.q");
 	jpath(taken, sizeof(taken), "taken.q");
-	if (!(q = open_q(path, 100, &restored)))
-		return;
-	add_varied(q, m, 8, in);
-	if (unit_cur_failed) {
-		outq_free(q);
-		return;
-	}
-	outq_mark_sent(q, m[0], 1, 0);
-	outq_mark_sent(q, m[1], 1, 1);
-	outq_remove(q, m[3]);
-	/* a file an earlier run left there is refused, and stays as it was */
+	/* a file an earlier run left there (refused below, and left as it was) */
 	fd = open(taken, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	CHECK(fd >= 0 && write(fd, "x", 1) == 1);
 	close(fd);
+	if (!(q = open_q(path, 100, &restored)))
+		goto out;
+	add_varied(q, m, 8, in);
+	if (unit_cur_failed)
+		goto out;
+	outq_mark_sent(q, m[0], 1, 0);
+	outq_mark_sent(q, m[1], 1, 1);
+	outq_remove(q, m[3]);
 	CHECK_INT(outq_journal_prepare(q, taken, OUTQ_SYNC_BATCH, &fd, err, sizeof(err)), -1);
 	CHECK(strstr(err, "already holds a journal") != NULL);
 	CHECK_INT(file_size(taken), 1);
@@ -1627,12 +1613,13 @@ TEST(journal_moves_to_a_new_file_on_reload)
 			want[nw++] = in[i];
 	outq_free(q);
 	if (!(q = open_q(moved, 100, &restored)))
-		return;
+		goto out;
 	CHECK_INT(restored, nw);
 	check_restored(q, want, nw);
 	/* and back to memory only: no file at all */
 	outq_journal_switch(q, -1, NULL);
 	CHECK(!file_exists(moved));
+out:
 	outq_free(q);
 	unlink(taken);
 }

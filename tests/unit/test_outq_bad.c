@@ -20,22 +20,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "journal_crc.h"
 #include "outq.h"
 #include "unit.h"
 
 static char tmpdir[64];
-
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-
-	while (n--) {
-		c ^= *p++;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-	}
-	return ~c;
-}
 
 static void put_le(unsigned char *p, uint64_t v, int n)
 {
@@ -129,7 +118,7 @@ static void expect_open_at(const unsigned char *p, size_t n, size_t want, int as
 	clear_dir();
 	snprintf(path, sizeof(path), "%s/outq.journal", tmpdir);
 	write_file(path, p, n);
-	q->sync = sync;
+	outq_set_sync(q, sync);
 	if (outq_open_journal(q, path, &restored, err, sizeof(err)) != 0) {
 		printf("# line %d: outq_open_journal: %s\n", line, err);
 		unit_cur_failed = 1;
@@ -144,7 +133,7 @@ static void expect_open_at(const unsigned char *p, size_t n, size_t want, int as
 		size_t k = 1;
 		char t[32];
 
-		for (struct outq_msg *m = q->head; m; m = m->next, k++) {
+		for (struct outq_msg *m = outq_first(q); m; m = m->next, k++) {
 			snprintf(t, sizeof(t), "t/%zu", k);
 			if (strcmp(m->topic, t) != 0 || m->seq != k) {
 				printf("# line %d: message %zu is %s (seq %llu)\n", line, k, m->topic,
@@ -254,7 +243,7 @@ TEST(sync_always_writes_each_record_at_once)
 
 	clear_dir();
 	snprintf(path, sizeof(path), "%s/outq.journal", tmpdir);
-	q->sync = OUTQ_SYNC_ALWAYS;
+	outq_set_sync(q, OUTQ_SYNC_ALWAYS);
 	CHECK(outq_open_journal(q, path, &restored, err, sizeof(err)) == 0);
 	CHECK(outq_add(q, "t/1", "p1", 2, 1, 0, NULL, 0) != NULL);
 	/* no outq_flush(): the record is in the file already */

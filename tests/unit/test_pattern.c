@@ -1,5 +1,5 @@
 /*
- * test_pattern.c - unit tests for gateway/pattern.c: the regex syntax users
+ * test_pattern.c - unit tests for common/pattern.c: the regex syntax users
  * know (\d \w \s, (?:...), lazy quantifiers) works, the ERE-era semantics
  * configs rely on hold (byte-wise, '.' takes a newline, '$' only at the very
  * end, matching on the length with NUL bytes), where PCRE2 and POSIX differ
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pattern.h"
+#include "template.h"
 #include "unit.h"
 
 /* 1 when src matches s (a C string); -1 when src does not compile. */

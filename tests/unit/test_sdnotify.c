@@ -85,6 +85,29 @@ static ssize_t test_recv(int fd, char *buf, size_t size, pid_t *pid)
 	return n;
 }
 
+/* A socket at name (as test_listen) named in NOTIFY_SOCKET; -1 and a failed check if it cannot be made. */
+static int notify_socket(const char *name)
+{
+	int fd = test_listen(name);
+
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		setenv("NOTIFY_SOCKET", name, 1);
+	return fd;
+}
+
+/* sdnotify_ready() sends READY=1 to fd, from this process. */
+static void expect_ready(int fd)
+{
+	char buf[256];
+	pid_t pid;
+
+	CHECK_INT(sdnotify_ready(), 0);
+	CHECK_INT(test_recv(fd, buf, sizeof(buf), &pid), 7);
+	CHECK_STR(buf, "READY=1");
+	CHECK_INT(pid, getpid());
+}
+
 TEST(unset_is_silent)
 {
 	unsetenv("NOTIFY_SOCKET");
@@ -102,17 +125,12 @@ TEST(filesystem_socket)
 {
 	char buf[1024];
 	pid_t pid;
-	int fd = test_listen(test_path);
+	int fd = notify_socket(test_path);
 
-	CHECK(fd >= 0);
 	if (fd < 0)
 		return;
-	setenv("NOTIFY_SOCKET", test_path, 1);
 
-	CHECK_INT(sdnotify_ready(), 0);
-	CHECK_INT(test_recv(fd, buf, sizeof(buf), &pid), 7);
-	CHECK_STR(buf, "READY=1");
-	CHECK_INT(pid, getpid());
+	expect_ready(fd);
 
 	CHECK_INT(sdnotify_watchdog(), 0);
 	test_recv(fd, buf, sizeof(buf), &pid);
@@ -133,20 +151,14 @@ TEST(filesystem_socket)
 
 TEST(abstract_socket)
 {
-	char name[64], buf[256];
-	pid_t pid;
+	char name[64];
 	int fd;
 
 	snprintf(name, sizeof(name), "@mqttgw-test-sdnotify-%ld", (long)getpid());
-	fd = test_listen(name);
-	CHECK(fd >= 0);
+	fd = notify_socket(name);
 	if (fd < 0)
 		return;
-	setenv("NOTIFY_SOCKET", name, 1);
-	CHECK_INT(sdnotify_ready(), 0);
-	CHECK_INT(test_recv(fd, buf, sizeof(buf), &pid), 7);
-	CHECK_STR(buf, "READY=1");
-	CHECK_INT(pid, getpid());
+	expect_ready(fd);
 	unsetenv("NOTIFY_SOCKET");
 	close(fd);
 }
@@ -157,12 +169,10 @@ TEST(reloading_carries_monotonic_usec)
 	char buf[256], *end;
 	unsigned long long usec;
 	pid_t pid;
-	int fd = test_listen(test_path);
+	int fd = notify_socket(test_path);
 
-	CHECK(fd >= 0);
 	if (fd < 0)
 		return;
-	setenv("NOTIFY_SOCKET", test_path, 1);
 	CHECK_INT(sdnotify_reloading(), 0);
 	CHECK(test_recv(fd, buf, sizeof(buf), &pid) > (ssize_t)sizeof(want));
 	CHECK(strncmp(buf, want, sizeof(want) - 1) == 0);
@@ -180,12 +190,10 @@ TEST(status_is_one_line)
 	char buf[2048], big[1500];
 	pid_t pid;
 	ssize_t n;
-	int fd = test_listen(test_path);
+	int fd = notify_socket(test_path);
 
-	CHECK(fd >= 0);
 	if (fd < 0)
 		return;
-	setenv("NOTIFY_SOCKET", test_path, 1);
 	CHECK_INT(sdnotify_status("port lost\nREADY=1\r"), 0);
 	test_recv(fd, buf, sizeof(buf), &pid);
 	CHECK_STR(buf, "STATUS=port lost READY=1 ");

@@ -9,6 +9,7 @@
 #ifndef MQTTGW_UNIT_H
 #define MQTTGW_UNIT_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,6 +51,16 @@ static int unit_cur_failed;
 	unit_failed_total += unit_cur_failed; \
 	fflush(stdout); \
 } while (0)
+
+/* xorshift32: the pseudo-random numbers of the randomised tests, from a
+ * fixed seed in *state, so a failure is reproducible. */
+static inline uint32_t unit_xorshift32(uint32_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 17;
+	*state ^= *state << 5;
+	return *state;
+}
 
 #define UNIT_DONE() (printf("1..%d\n", unit_count), unit_failed_total ? 1 : 0)
 

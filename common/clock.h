@@ -1,5 +1,5 @@
 /*
- * clock.h - the gateway's one clock: CLOCK_MONOTONIC in milliseconds.
+ * clock.h - the daemon's one clock: CLOCK_MONOTONIC in milliseconds.
  *
  * Every deadline (timers, reconnect backoff, link checks, journal ages) is
  * taken from it, so they never jump with the wall clock. Inline: it is read

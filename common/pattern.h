@@ -26,10 +26,19 @@
 
 #include <stddef.h>
 
-#include "template.h"
-
 /* Most a frame or command may cost before it counts as "no match" (ReDoS). */
 #define PATTERN_MATCH_LIMIT 1000000
+
+/*
+ * A capture: bytes and length; ptr NULL means "did not participate". Named
+ * for the templates that expand captures (template.h), defined here, with
+ * the matcher that fills it, so the drivers match replies without the
+ * gateway's template engine.
+ */
+struct template_cap {
+	const char *ptr;
+	size_t len;
+};
 
 struct pattern {
 	void *code;		/* pcre2_code * (opaque here: one file includes pcre2.h) */

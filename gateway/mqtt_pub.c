@@ -1,0 +1,407 @@
+/*
+ * mqtt_pub.c - the outbound side of the client: the publish window over
+ * our own queue, completions, back-pressure, subscriptions. Loop thread.
+ *
+ * Paho is only the pipe. Every QoS 1/2 publish goes into our own queue
+ * (outq.c), which hands paho at most MQTT_WINDOW of them at a time (or the
+ * broker's MQTT 5 Receive Maximum, beyond which paho would hold them
+ * unwoken) and forgets each when its completion says the broker
+ * acknowledged it. When the link dies (mqtt.c) everything unacknowledged
+ * is sent again on the next connection, in order. Measured reasons for
+ * not leaving this to paho (1.3.12): it lost publishes that failed on a
+ * dead socket (about 1,000 of 10,000 frames around a broker kill), could
+ * resend a half-written PUBLISH for ever (eclipse-paho #1592, #1310),
+ * resent a publish the broker hangs up on after every reconnect, with no
+ * way to give up on it, and its file store costs a file a message (3,647
+ * frames/s). buffer.dir is instead one append-only journal written in
+ * batches (before the loop sleeps, and before a serial port forgets the
+ * bytes it framed). Completions travel like every other event: a locked
+ * list and the eventfd (mqtt_cb.c). QoS 2 is exactly-once within a
+ * connection; a message resent on a new connection may arrive twice.
+ *
+ * QoS 0 while connected, with nothing older waiting, goes straight to
+ * paho. Offline it is dropped (counted), unless buffer.qos0 keeps it.
+ *
+ * Back-pressure: while connected with MQTT_BACKLOG_HIGH or more messages
+ * queued or unfinished, mqtt_congested() tells the bridge to stop reading
+ * serial ports: bytes wait in the kernel and, with flow = rtscts, the
+ * device is held off (before this, `make bench` lost 25-46% of frames in
+ * 8-port bursts and reached 112 MB RSS). Reading resumes at
+ * MQTT_BACKLOG_LOW, or when nothing was acknowledged for
+ * MQTT_BACKLOG_STALL_MS (the queue then keeps the newest max_messages, as
+ * offline). A short paho queue is a fast one too: paho walks its command
+ * list to give each QoS 1 message an id.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "mqtt_int.h"
+
+/* Hand one message to paho. 0, or -1 (not now: it stays queued). */
+static int mqtt_send(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
+		     const void *corr, size_t corr_len, int *token)
+{
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	/* paho 1.3 drops a message's properties when no response options are given */
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTProperty prop;
+	int rc;
+
+	msg.payload = (void *)(uintptr_t)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = retain;
+	if (corr_len && m->cfg->protocol == 5) {
+		prop.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
+		prop.value.data.data = (char *)(uintptr_t)corr;
+		prop.value.data.len = (int)corr_len;
+		MQTTProperties_add(&msg.properties, &prop);
+	}
+	mqtt_cb_publish_opts(m, &ro, qos);
+	/* counted before the send: the completion may come before it returns */
+	if (!qos)
+		__atomic_add_fetch(&m->sent, 1, __ATOMIC_SEQ_CST);
+	rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+	MQTTProperties_free(&msg.properties);
+	if (rc != MQTTASYNC_SUCCESS) {
+		if (!qos)
+			__atomic_sub_fetch(&m->sent, 1, __ATOMIC_SEQ_CST);
+		/* disconnected, or paho's command list full: not now, the queue keeps it */
+		if (rc != MQTTASYNC_DISCONNECTED && rc != MQTTASYNC_MAX_BUFFERED_MESSAGES)
+			log_msg(LOG_WARNING, "mqtt: publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
+		return -1;
+	}
+	*token = ro.token;
+	return 0;
+}
+
+void mqtt_pump(struct mqtt *m)
+{
+	struct outq_msg *msg;
+	int token;
+
+	/*
+	 * While a message the link died holding is unacknowledged, nothing new
+	 * goes to paho: if it is the broker's poison, the next loss finds
+	 * nothing else queued in the client that must then be replaced.
+	 */
+	if (!m->connected || !outq_next_unsent(m->q))
+		return;	/* nothing to send (most turns) */
+	if ((msg = outq_first(m->q)) && msg->sent && msg->strikes > 0)
+		return;
+	while (m->connected && outq_in_flight(m->q) < (size_t)m->window && (msg = outq_next_unsent(m->q))) {
+		if (mqtt_send(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->corr, msg->corr_len,
+			      &token) < 0)
+			return;
+		if (msg->resend)
+			m->stats.resent++;
+		if (msg->qos == 0) {
+			outq_remove(m->q, msg);	/* kept while offline; now gone for good */
+			continue;
+		}
+		outq_mark_sent(m->q, msg, m->link->gen, token);
+		msg->sent_at = m->now;
+		if (msg->strikes > 0)
+			return;	/* alone, as above */
+	}
+}
+
+void mqtt_send_queued(struct mqtt *m)
+{
+	mqtt_pump(m);
+}
+
+void mqtt_pub_restart_count(struct mqtt *m)
+{
+	__atomic_store_n(&m->sent, __atomic_load_n(&m->done, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+}
+
+static int mqtt_publish_msg(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+			    int retain, const void *corr, size_t corr_len)
+{
+	int token;
+
+	if (m->cfg->protocol != 5)
+		corr_len = 0;
+	if (!*topic) {
+		/* a reply to an MQTT 5 response topic that was empty, or began with a NUL */
+		m->stats.publish_failed++;
+		return -1;
+	}
+	if (qos == 0 && m->connected && !outq_next_unsent(m->q) &&
+	    mqtt_send(m, topic, payload, len, 0, retain, corr, corr_len, &token) == 0) {
+		/* now or never: straight to paho, nothing older is waiting */
+		m->stats.published++;
+		return 0;
+	}
+	/* QoS 0 paho would not take while connected waits its turn in the queue, like QoS 1 */
+	if (qos == 0 && !m->connected && !m->buf->qos0) {
+		m->stats.dropped_offline++;
+		return -1;
+	}
+	if (!outq_add(m->q, topic, payload, len, qos, retain, corr, corr_len)) {
+		m->stats.publish_failed++;
+		log_msg(LOG_WARNING, "mqtt: publish to %s failed: out of memory", topic);
+		return -1;
+	}
+	m->stats.published++;
+	m->stats.buffer_dropped = outq_dropped(m->q);
+	mqtt_pump(m);
+	return 0;
+}
+
+int mqtt_publish_now(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain)
+{
+	int token;
+
+	/* its completion matches nothing in the queue and is ignored */
+	if (!m->connected || mqtt_send(m, topic, payload, len, qos, retain, NULL, 0, &token) < 0) {
+		m->stats.publish_failed++;
+		return -1;
+	}
+	m->stats.published++;
+	return 0;
+}
+
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain)
+{
+	return mqtt_publish_msg(m, topic, payload, len, qos, retain, NULL, 0);
+}
+
+int mqtt_publish_reply(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+		       const void *corr, size_t corr_len)
+{
+	return mqtt_publish_msg(m, topic, payload, len, qos, 0, corr, corr_len);
+}
+
+int mqtt_publish_sync(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
+		      int timeout_ms)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc = MQTTASYNC_DISCONNECTED;
+
+	/* ahead of what still waits in the queue (kept in buffer.dir, or counted as lost at exit) */
+	if (m->client)
+		rc = MQTTAsync_send(m->client, topic, (int)len, payload, qos, retain, &ro);
+	if (rc == MQTTASYNC_SUCCESS)
+		rc = MQTTAsync_waitForCompletion(m->client, ro.token, (unsigned long)timeout_ms);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_msg(LOG_WARNING, "mqtt: publish to %s not acknowledged in time: %s", topic, MQTTAsync_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int mqtt_flush(struct mqtt *m)
+{
+	return outq_flush(m->q);
+}
+
+/* ---- completions ---- */
+
+/* Apply one completion (taken at now) to the queue, or to the link check for a probe's. */
+static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d, uint64_t now)
+{
+	struct outq_msg *msg;
+
+	if (d->gen != m->link->gen)
+		return;	/* an old client's */
+	if (d->probe) {
+		if (m->lc.outstanding && d->token == m->probe_token)
+			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, now);
+		return;
+	}
+	/* any answer of the broker's proves the link (a PUBACK, a refusal) */
+	if (d->code == 0 || d->code >= 0x80)
+		linkcheck_proof(&m->lc, now);
+	if (!(msg = outq_find_sent(m->q, d->gen, d->token)))
+		return;	/* not ours (the shutdown "offline", the birth) */
+	if (d->code == 0) {
+		m->progress++;
+		outq_remove(m->q, msg);
+	} else if (d->code >= 0x80) {
+		log_msg(LOG_WARNING, "mqtt: the broker refused a publish to %s: %s (reason code %d); dropped",
+			msg->topic, MQTTReasonCode_toString((enum MQTTReasonCodes)d->code), d->code);
+		m->stats.refused_out++;
+		outq_remove(m->q, msg);
+	} else if (d->code == MQTTASYNC_OPERATION_INCOMPLETE || d->code == MQTTASYNC_DISCONNECTED) {
+		/*
+		 * The link is going (paho fails what is in flight on a clean
+		 * session before it reports the loss): the loss handling puts
+		 * it back in line, and gives the strike to the right message.
+		 */
+	} else {
+		outq_unsend(m->q, msg);
+	}
+}
+
+void mqtt_pub_completions(struct mqtt *m, const struct mqtt_done *v, size_t n)
+{
+	uint64_t now;
+	size_t i;
+
+	if (n == 0)
+		return;
+	now = clock_now_ms();	/* once per batch, not per message */
+	for (i = 0; i < n; i++)
+		mqtt_done_one(m, &v[i], now);
+	mqtt_pump(m);
+}
+
+void mqtt_pub_ack_check(struct mqtt *m, uint64_t now, uint64_t *next)
+{
+	struct outq_msg *oldest;
+	uint64_t due;
+
+	if (!m->connected || (oldest = outq_oldest_sent(m->q)) == NULL)
+		return;
+	due = (oldest->sent_at > m->connected_at ? oldest->sent_at : m->connected_at) + (uint64_t)m->cfg->ack_timeout_ms;
+	if (now < due) {
+		if (due < *next)
+			*next = due;
+		return;
+	}
+	/*
+	 * A safety net: no broker takes this long while the link is up.
+	 * Sending it again on this connection would put it after newer ones
+	 * (and paho still has the first copy): the link is replaced instead,
+	 * and the queue resent in order.
+	 */
+	if (m->ack_lost_gen != m->link->gen) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "no acknowledgement for a publish to %s in %d ms", oldest->topic,
+			 m->cfg->ack_timeout_ms);
+		m->ack_lost_gen = m->link->gen;
+		mqtt_lost(m->link, why, 0);
+	}
+}
+
+/* ---- back-pressure ---- */
+
+void mqtt_pub_stall_deadline(struct mqtt *m, uint64_t *next)
+{
+	/* serial reading held: look again when the stall check is due */
+	if (__atomic_load_n(&m->held, __ATOMIC_SEQ_CST) && m->seen_at + MQTT_BACKLOG_STALL_MS < *next)
+		*next = m->seen_at + MQTT_BACKLOG_STALL_MS;
+}
+
+/* Held, and the backlog is down to MQTT_BACKLOG_LOW or stalled: read again. backlog0: QoS 0's part. */
+static int mqtt_release(struct mqtt *m, uint64_t now, int64_t backlog, int64_t backlog0)
+{
+	if (backlog > MQTT_BACKLOG_LOW && now - m->seen_at < MQTT_BACKLOG_STALL_MS)
+		return 1;
+	if (backlog > MQTT_BACKLOG_LOW) {
+		/* QoS 0 completions that never come are written off; the queue keeps its own */
+		log_msg(LOG_WARNING, "mqtt: nothing acknowledged for %d ms with %lld messages waiting; reading "
+			"ports again (the queue keeps the newest buffer.max_messages)",
+			MQTT_BACKLOG_STALL_MS, (long long)backlog);
+		if (backlog0 > 0) {
+			m->stats.backlog_written_off += (uint64_t)backlog0;
+			__atomic_sub_fetch(&m->sent, (uint64_t)backlog0, __ATOMIC_SEQ_CST);
+		}
+	}
+	__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int mqtt_congested(struct mqtt *m, uint64_t now)
+{
+	uint64_t done = __atomic_load_n(&m->done, __ATOMIC_SEQ_CST);
+	int64_t backlog0 = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - done);
+	size_t queued = outq_count(m->q);
+	int64_t backlog = backlog0 + (int64_t)queued;
+
+	m->now = now;
+	m->stats.queued = queued;
+	if (done + m->progress != m->seen_progress) {
+		m->seen_progress = done + m->progress;
+		m->seen_at = now;
+	}
+	if (!m->connected) {
+		/* offline, the store-and-forward buffer's own rules apply */
+		__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	if (__atomic_load_n(&m->held, __ATOMIC_SEQ_CST))
+		return mqtt_release(m, now, backlog, backlog0);
+	if (backlog < MQTT_BACKLOG_HIGH || now - m->seen_at >= MQTT_BACKLOG_STALL_MS)
+		return 0;
+	__atomic_store_n(&m->held, 1, __ATOMIC_SEQ_CST);
+	/* a completion between the loads above and the store may have missed the flag */
+	backlog = (int64_t)(__atomic_load_n(&m->sent, __ATOMIC_SEQ_CST) - __atomic_load_n(&m->done, __ATOMIC_SEQ_CST)) +
+		  (int64_t)outq_count(m->q);
+	if (backlog <= MQTT_BACKLOG_LOW) {
+		__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	m->seen_at = now;
+	m->stats.held++;
+	return 1;
+}
+
+/* ---- subscriptions ---- */
+
+/*
+ * Every paho call gets response options, even when we want no callback:
+ * for an MQTT 5 client paho 1.3.12 reads the subscribe options (and the
+ * properties) from them, and with two or more filters dereferences a NULL
+ * one (issue 22: SIGSEGV on every connect).
+ *
+ * MQTT 5: one SUBSCRIBE per filter, since a subscription identifier is a
+ * property of the packet, not of a filter in it.
+ */
+static int mqtt_subscribe_v5(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
+{
+	int i, rc, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER };
+
+		p.value.integer4 = (int)ids[i];
+		rc = MQTTProperties_add(&ro.properties, &p);
+		if (rc == 0)
+			rc = MQTTAsync_subscribe(m->client, filters[i], qos[i], &ro);
+		MQTTProperties_free(&ro.properties);
+		if (rc != MQTTASYNC_SUCCESS) {
+			log_msg(LOG_ERR, "mqtt: subscribe to %s failed: %s", filters[i], MQTTAsync_strerror(rc));
+			failed = 1;
+		}
+	}
+	return failed ? -1 : 0;
+}
+
+int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (m->cfg->protocol == 5)
+		return mqtt_subscribe_v5(m, filters, qos, ids, n);
+	rc = MQTTAsync_subscribeMany(m->client, n, filters, (int *)(uintptr_t)qos, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_msg(LOG_ERR, "mqtt: subscribe failed: %s", MQTTAsync_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = MQTTAsync_unsubscribeMany(m->client, n, filters, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_msg(LOG_ERR, "mqtt: unsubscribe failed: %s", MQTTAsync_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
