@@ -672,6 +672,7 @@ static void mqtt_reconf_replace(struct mqtt *m, struct mqtt_reconf *r, uint64_t 
 	m->client = NULL;
 	if (efd >= 0)
 		close(efd);
+	m->link->gone_efd = -1;	/* until the new client's link replaces it */
 	m->cfg = r->cfg;
 	m->buf = r->buf;
 	memcpy(m->password, r->password, sizeof(m->password));
