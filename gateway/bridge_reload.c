@@ -131,15 +131,58 @@ static void bridge_set_spool(struct bridge *b, const struct config *nc)
 	}
 }
 
-/* After the commit: the link is down until the new client connects, if it was up. */
-static void bridge_reconnected(struct bridge *b, int replaced, int was_up, uint64_t now)
+/*
+ * What the reload can fail at, before anything changes: the mqtt and
+ * buffer side (mqtt_reconf_prepare) and the copy of a new buffer.dir
+ * (*spool, NULL when none). NULL: refused, logged.
+ */
+static struct mqtt_reconf *bridge_reload_prepare(struct bridge *b, const struct config *nc, unsigned changes,
+						 char **spool)
 {
+	char err[CONFIG_ERRLEN];
+	int new_dir = (changes & CFG_CHANGE_JOURNAL) != 0;
+	struct mqtt_reconf *mr;
+
+	*spool = NULL;
+	if (new_dir && *nc->buffer.dir && !(*spool = strdup(nc->buffer.dir))) {
+		log_msg(LOG_ERR, "reload failed: out of memory");
+		return NULL;
+	}
+	mr = mqtt_reconf_prepare(b->mqtt, &nc->mqtt, &nc->buffer, (changes & CFG_CHANGE_MQTT) != 0, new_dir, err,
+				 sizeof(err));
+	if (!mr) {
+		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);
+		free(*spool);
+		*spool = NULL;
+	}
+	return mr;
+}
+
+/* The new config's settings in force: the client (made anew or not), the stats publisher, the routes' memory. */
+static void bridge_reload_commit(struct bridge *b, struct mqtt_reconf *mr, const struct config *nc, unsigned changes,
+				 uint64_t now)
+{
+	char changed[160];
+	int was_up = mqtt_is_connected(b->mqtt), replaced;
+
+	if (config_first_change(b->cfg, nc, CFG_CHANGE_MQTT, changed, sizeof(changed)))
+		log_msg(LOG_INFO, "reload: mqtt settings changed (%s first): the client is made anew", changed);
+	replaced = mqtt_reconf_commit(b->mqtt, mr, now);
 	if (mqtt_is_connected(b->mqtt)) {
 		bridge_subscribe_all(b);	/* a new client subscribes when it connects */
 	} else if (replaced && was_up) {
-		/* fail-safes run their grace, as for any loss */
+		/* down until the new client connects: fail-safes run their grace, as for any loss */
 		b->connected_at = 0;	/* and no "quick loss" is counted for it */
 		bridge_link(b, 0, now);
+	}
+	/* the stats topic and interval apply at once: started, stopped or rescheduled */
+	if (changes & CFG_CHANGE_STATS)
+		b->stats_next = *nc->mqtt.stats_topic ? now + (uint64_t)nc->mqtt.stats_interval * 1000u : UINT64_MAX;
+	/* routes changed (an on_change turned off and on, a new layout): their memory starts afresh,
+	   one extra publish per topic rather than a payload held back against a stale one (onchange.h) */
+	if (changes & CFG_CHANGE_ROUTES) {
+		onchange_free(b->onchange);
+		b->onchange = NULL;
 	}
 }
 
@@ -149,9 +192,9 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	struct config *nc = config_load(b->cfg_path, err, sizeof(err));
 	struct mqtt_reconf *mr;
 	struct subs *subs;
-	char changed[160], *spool = NULL, *old_spool;
+	char *spool, *old_spool = b->spool_dir;
 	unsigned changes;
-	int i, new_dir, replaced, was_up;
+	int i;
 
 	b->reloads++;
 
@@ -161,24 +204,12 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	}
 	/* what the change needs comes from the schema (config_schema.c), which sees every setting */
 	changes = config_changes(b->cfg, nc);
-	config_first_change(b->cfg, nc, CFG_CHANGE_MQTT, changed, sizeof(changed));
-	new_dir = (changes & CFG_CHANGE_JOURNAL) != 0;
-	if (new_dir && *nc->buffer.dir && !(spool = strdup(nc->buffer.dir))) {
-		log_msg(LOG_ERR, "reload failed: out of memory");
-		config_free(nc);
-		return;
-	}
-	mr = mqtt_reconf_prepare(b->mqtt, &nc->mqtt, &nc->buffer, (changes & CFG_CHANGE_MQTT) != 0, new_dir, err,
-				 sizeof(err));
-	if (!mr) {
-		log_msg(LOG_ERR, "reload refused, the running config stays: %s", err);
-		free(spool);
+	if (!(mr = bridge_reload_prepare(b, nc, changes, &spool))) {
 		config_free(nc);
 		return;
 	}
 	/* devices made anew journal in the new buffer.dir from their first open */
-	old_spool = b->spool_dir;
-	if (new_dir)
+	if (changes & CFG_CHANGE_JOURNAL)
 		b->spool_dir = spool;
 	subs = subs_new(nc, b->subs, &b->next_sub_id);
 	if (!subs || bridge_swap_devices(b, nc, now) < 0) {
@@ -192,7 +223,7 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	}
 	if (changes & CFG_CHANGE_BUFFER)
 		bridge_set_spool(b, nc);
-	if (new_dir)
+	if (changes & CFG_CHANGE_JOURNAL)
 		free(old_spool);
 	/* subscriptions: drop the ones gone (on the old client: a kept session shares them), add the new ones */
 	for (i = 0; i < b->subs->n; i++)
@@ -200,21 +231,8 @@ void bridge_reload(struct bridge *b, uint64_t now)
 			mqtt_unsubscribe(b->mqtt, &b->subs->filter[i], 1);
 	subs_free(b->subs);
 	b->subs = subs;
-	if (changes & CFG_CHANGE_MQTT)
-		log_msg(LOG_INFO, "reload: mqtt settings changed (%s first): the client is made anew", changed);
-	/* everything that points into the old config moves first */
-	was_up = mqtt_is_connected(b->mqtt);
-	replaced = mqtt_reconf_commit(b->mqtt, mr, now);
-	bridge_reconnected(b, replaced, was_up, now);
-	/* the stats topic and interval apply at once: started, stopped or rescheduled */
-	if (changes & CFG_CHANGE_STATS)
-		b->stats_next = *nc->mqtt.stats_topic ? now + (uint64_t)nc->mqtt.stats_interval * 1000u : UINT64_MAX;
-	/* routes changed (an on_change turned off and on, a new layout): their memory starts afresh,
-	   one extra publish per topic rather than a payload held back against a stale one (onchange.h) */
-	if (changes & CFG_CHANGE_ROUTES) {
-		onchange_free(b->onchange);
-		b->onchange = NULL;
-	}
+	/* everything that points into the old config moves before it is freed */
+	bridge_reload_commit(b, mr, nc, changes, now);
 	config_free(b->cfg);
 	b->cfg = nc;
 	if (nc->log_level >= 0)
