@@ -226,7 +226,7 @@ void bridge_subscribe_all(struct bridge *b)
 
 /* ---- broker events ---- */
 
-static void bridge_link(struct bridge *b, int up, uint64_t now)
+void bridge_link(struct bridge *b, int up, uint64_t now)
 {
 	int i;
 
@@ -687,7 +687,7 @@ struct bridge *bridge_new(struct config *cfg, const char *cfg_path, char *err, s
 	b->cfg = cfg;
 	b->sfd = -1;
 	b->cfg_path = strdup(cfg_path);
-	/* buffer settings do not change on reload: the devices may keep a pointer */
+	/* the devices keep a pointer: a reload that changes buffer.dir swaps them all (bridge_reload.c) */
 	b->spool_dir = *cfg->buffer.dir ? strdup(cfg->buffer.dir) : NULL;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

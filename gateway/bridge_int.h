@@ -76,6 +76,8 @@ int bridge_device_pos(const struct config *cfg, enum route_end end, int index);
 struct device *bridge_device_new(struct bridge *b, const struct bridge_entry *e);
 void bridge_device_free(struct device *dev);
 void bridge_subscribe_all(struct bridge *b);
+/* Tell every device whether the broker link is up (fail-safes). */
+void bridge_link(struct bridge *b, int up, uint64_t now);
 
 /* bridge_replies.c: per device that owes replies, where each command's reply goes */
 struct bridge_replies;

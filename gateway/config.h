@@ -129,10 +129,11 @@ void config_free(struct config *cfg);
 #define CFG_CHANGE_LIVE 0x01u	/* read where used: applies as it is */
 #define CFG_CHANGE_DEVICE 0x02u /* the device made anew (port reopened, line re-requested) */
 #define CFG_CHANGE_MQTT 0x04u	/* the MQTT client made anew */
-#define CFG_CHANGE_BUFFER 0x08u /* the outbound buffer made anew */
+#define CFG_CHANGE_BUFFER 0x08u /* the outbound queue's limits set anew (applied to the running queue) */
 #define CFG_CHANGE_STATS 0x10u	/* the stats publisher started, stopped or rescheduled */
 #define CFG_CHANGE_LOG 0x20u	/* the log level set */
 #define CFG_CHANGE_ROUTES 0x40u /* routes and subscriptions replaced */
+#define CFG_CHANGE_JOURNAL 0x80u /* the queue's journal moved (buffer.dir; with CFG_CHANGE_BUFFER) */
 
 /* The CFG_CHANGE_* bits of every setting that differs between a and b (0: equal). */
 unsigned config_changes(const struct config *a, const struct config *b);

@@ -103,7 +103,7 @@ static const struct opt_shape cfg_mqtt_shape = { cfg_mqtt_opts, sizeof(struct cf
 
 const struct opt cfg_buffer_opts[] = {
 	O_INT("max_messages", cfg_buffer, max_messages, 0, 10000000, 100000, CFG_CHANGE_BUFFER),
-	O_STR("dir", cfg_buffer, dir, "", CFG_CHANGE_BUFFER),
+	O_STR("dir", cfg_buffer, dir, "", CFG_CHANGE_BUFFER | CFG_CHANGE_JOURNAL),
 	O_BOOL("qos0", cfg_buffer, qos0, 0, CFG_CHANGE_BUFFER),
 	O_ENUM("sync", cfg_buffer, sync, cfg_sync_names, CFG_SYNC_BATCH, CFG_CHANGE_BUFFER),
 	O_END

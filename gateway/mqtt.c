@@ -23,6 +23,7 @@
  * and the next attempt tries again (a CONNECT_FAILED event, backoff).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ static int mqtt_link_next(struct mqtt *m)
 		return -1;
 	link->m = m;
 	link->gen = m->link ? m->link->gen + 1 : 1;
+	link->gone_efd = -1;
 	if (m->link)
 		free(m->link->uri);
 	free(m->link);
@@ -195,12 +197,6 @@ void mqtt_free(struct mqtt *m)
 	free(m);
 }
 
-void mqtt_set_config(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf)
-{
-	m->cfg = cfg;
-	m->buf = buf;
-}
-
 /* ---- connecting ---- */
 
 static int mqtt_is_tls(const char *uri)
@@ -273,6 +269,7 @@ static void mqtt_attempt_failed(struct mqtt *m, const char *why, int rc)
 	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, why);
 
 	if (ev) {
+		ev->gen = m->link->gen;
 		ev->rc = rc;
 		mqtt_push(m, ev);
 	}
@@ -409,9 +406,10 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 		mqtt_pub_completions(m, done, n);
 		if (!ev)
 			return NULL;
-		if (ev->type != MQTT_EV_LOST || ev->gen == m->link->gen)
+		if (ev->type == MQTT_EV_MESSAGE || ev->type == MQTT_EV_DISCONNECTED || ev->gen == m->link->gen)
 			break;
-		mqtt_event_free(ev);	/* a second report of a loss already handled (the client is new since) */
+		/* news of a client replaced since: a second report of a loss, a reload's old client (mqtt_reconf_*) */
+		mqtt_event_free(ev);
 	}
 	if (ev->type == MQTT_EV_MESSAGE) {
 		m->stats.received++;
@@ -518,4 +516,205 @@ void mqtt_disconnect(struct mqtt *m, int timeout_ms)
 const struct mqtt_stats *mqtt_get_stats(const struct mqtt *m)
 {
 	return &m->stats;
+}
+
+/*
+ * ---- reload (issue 14.2): a new client for new mqtt settings, the buffer's new limits and dir ----
+ *
+ * Kept together so that it can move as one piece. prepare() does all that
+ * can fail (the password file, the new journal) and changes nothing the
+ * running client sees; commit() cannot fail: a new client that cannot be
+ * made is a failed attempt, retried after the backoff like any other.
+ *
+ * Replacing a connected client: the old one publishes "offline", retained,
+ * on its status topic and waits (MQTT_RECONF_WAIT_MS at most) for the
+ * broker's acknowledgement, which in MQTT's order means every publish
+ * handed over before it is acknowledged too; those acknowledgements are
+ * applied, so the new client sends nothing twice. The old client then
+ * disconnects cleanly (its will is discarded) and is destroyed; everything
+ * still unacknowledged waits again, in order, without a strike, and goes
+ * first on the new client, after its "online". "offline" is always sent,
+ * even with the same status topic on the same broker: between the two
+ * clients the gateway really is away (a command published then misses it
+ * unless the session is kept), and a new client that cannot connect (a
+ * wrong password) must not leave an "online" behind that nobody refreshes.
+ * News of the old client's connection still in the event list (connected,
+ * failed, lost) carries its generation and is dropped (mqtt_next_event);
+ * messages it received are kept and routed.
+ */
+#define MQTT_RECONF_WAIT_MS 1000
+
+struct mqtt_reconf {
+	const struct cfg_mqtt *cfg;
+	const struct cfg_buffer *buf;
+	int new_client;
+	int move;		/* buffer.dir changed: the journal moves to jpath / jfd */
+	int jfd;
+	char *jpath;		/* NULL: no journal any more */
+	char password[MQTT_PASSWORD_MAX];
+};
+
+static void mqtt_reconf_free(struct mqtt_reconf *r)
+{
+	if (!r)
+		return;
+	free(r->jpath);
+	memset(r->password, 0, sizeof(r->password));
+	free(r);
+}
+
+/* A new buffer.dir: what is queued, in flight or not, is in its journal before anything else changes. */
+static int mqtt_reconf_dir(struct mqtt *m, struct mqtt_reconf *r, char *err, size_t errlen)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", r->buf->dir, MQTT_JOURNAL);
+	/* the same directory spelled otherwise ("/var/x/", a symlink): the journal stays */
+	if (*r->buf->dir && outq_journal_is(m->q, path))
+		return 0;
+	r->move = 1;
+	if (!*r->buf->dir)
+		return 0;
+	r->jpath = strdup(path);
+	if (!r->jpath) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return outq_journal_prepare(m->q, path, r->buf->sync, &r->jfd, err, errlen);
+}
+
+/* mqtt.password_file, read again: a new password in the same file (rotated credentials) needs a new client too. */
+static int mqtt_reconf_password(const struct mqtt *m, struct mqtt_reconf *r, char *err, size_t errlen)
+{
+	if (!r->cfg->password_file || !*r->cfg->password_file)
+		return 0;
+	if (mqtt_read_password(r->cfg->password_file, r->password, sizeof(r->password), err, errlen) < 0)
+		return -1;
+	if (strcmp(r->password, m->password) != 0)
+		r->new_client = 1;
+	return 0;
+}
+
+struct mqtt_reconf *mqtt_reconf_prepare(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf,
+					int new_client, int new_dir, char *err, size_t errlen)
+{
+	struct mqtt_reconf *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	*r = (struct mqtt_reconf){ .cfg = cfg, .buf = buf, .new_client = new_client, .jfd = -1 };
+	if (mqtt_reconf_password(m, r, err, errlen) < 0 || (new_dir && mqtt_reconf_dir(m, r, err, errlen) < 0)) {
+		mqtt_reconf_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void mqtt_reconf_abort(struct mqtt_reconf *r)
+{
+	if (r && r->jpath)
+		outq_journal_abort(r->jfd, r->jpath);
+	mqtt_reconf_free(r);
+}
+
+/*
+ * The connected old client: "offline", the acknowledgements before it, a
+ * clean disconnect. Returns the eventfd its disconnect callback writes
+ * (mqtt_cb.c; closed by the caller once the client is destroyed, which
+ * ends its callbacks), or -1.
+ */
+static int mqtt_reconf_leave(struct mqtt *m)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+	const struct mqtt_done *done;
+	size_t n;
+	int rc, efd = eventfd(0, EFD_CLOEXEC);
+
+	/* nothing more goes to this client (mqtt_pump looks at connected) */
+	m->connected = 0;
+	rc = MQTTAsync_send(m->client, m->cfg->status_topic, 7, "offline", 1, 1, &ro);
+	if (rc == MQTTASYNC_SUCCESS)
+		rc = MQTTAsync_waitForCompletion(m->client, ro.token, MQTT_RECONF_WAIT_MS);
+	if (rc != MQTTASYNC_SUCCESS)
+		log_msg(LOG_WARNING, "mqtt: \"offline\" to %s not acknowledged before the client was replaced: %s",
+			m->cfg->status_topic, MQTTAsync_strerror(rc));
+	/* the acknowledgements that came meanwhile: those messages are the broker's, not sent again */
+	mqtt_take_done(m, &done, &n);
+	mqtt_pub_completions(m, done, n);
+	if (efd < 0)
+		return -1;	/* no way to wait: destroyed at once, the broker may publish the will */
+	o.timeout = 100;
+	mqtt_cb_disconnect_opts(m, &o);
+	m->link->gone_efd = efd;	/* its disconnect wakes us, not the bridge */
+	rc = MQTTAsync_disconnect(m->client, &o);
+	if (rc == MQTTASYNC_SUCCESS) {
+		struct pollfd p = { efd, POLLIN, 0 };
+
+		if (poll(&p, 1, MQTT_RECONF_WAIT_MS) <= 0)
+			log_msg(LOG_WARNING, "mqtt: the replaced client did not disconnect in time");
+	} else {
+		log_msg(LOG_WARNING, "mqtt: the replaced client cannot disconnect: %s", MQTTAsync_strerror(rc));
+	}
+	return efd;
+}
+
+/* The old client goes, a new one connects with the new settings; the queue goes again, in order. */
+static void mqtt_reconf_replace(struct mqtt *m, struct mqtt_reconf *r, uint64_t now)
+{
+	struct outq_msg *oldest;
+	int efd = m->connected ? mqtt_reconf_leave(m) : -1;
+
+	if (m->client)
+		MQTTAsync_destroy(&m->client);
+	m->client = NULL;
+	if (efd >= 0)
+		close(efd);
+	m->link->gone_efd = -1;	/* until the new client's link replaces it */
+	m->cfg = r->cfg;
+	m->buf = r->buf;
+	memcpy(m->password, r->password, sizeof(m->password));
+	/* everything unacknowledged goes again, first, in order; a reload is no verdict on a message */
+	if ((oldest = outq_oldest_sent(m->q)) != NULL)
+		oldest->strikes--;
+	outq_unsend_all(m->q);
+	linkcheck_down(&m->lc);
+	linkcheck_init(&m->lc, m->cfg->link_timeout_ms, m->cfg->link_check_ms);
+	m->connected = 0;
+	m->connecting = 0;
+	m->uri_idx = 0;
+	__atomic_store_n(&m->held, 0, __ATOMIC_SEQ_CST);
+	m->backoff_ms = m->cfg->reconnect_min_ms;
+	m->now = now;
+	log_msg(LOG_INFO, "mqtt: settings changed: a new client (%s, MQTT %s)", m->cfg->client_id,
+		m->cfg->protocol == 5 ? "5" : "3.1.1");
+	/* makes the client: one that cannot be made is a failed attempt, retried after the backoff */
+	mqtt_connect_now(m);
+}
+
+int mqtt_reconf_commit(struct mqtt *m, struct mqtt_reconf *r, uint64_t now)
+{
+	int replaced = r->new_client;
+
+	if (replaced) {
+		mqtt_reconf_replace(m, r, now);
+	} else {
+		m->cfg = r->cfg;
+		m->buf = r->buf;
+	}
+	outq_set_limits(m->q, (size_t)m->buf->max_messages, m->buf->sync);
+	if (r->move) {
+		size_t n = outq_count(m->q);
+
+		outq_journal_switch(m->q, r->jfd, r->jpath);
+		if (r->jpath)
+			log_msg(LOG_INFO, "buffer.dir: the journal moved to %s with %zu queued messages", r->jpath, n);
+		else
+			log_msg(LOG_INFO, "buffer.dir: off; %zu queued messages are kept in memory only", n);
+		r->jpath = NULL;
+	}
+	mqtt_reconf_free(r);
+	return replaced;
 }

@@ -52,7 +52,7 @@ struct mqtt_event {
 	size_t correlation_len;
 	int has_expiry;		/* MESSAGE, MQTT 5: it carried a Message Expiry Interval */
 	uint64_t expires_at;	/* ... and must not reach a device from then on (monotonic ms) */
-	uint32_t gen;		/* LOST, MESSAGE: the paho client it came from (a replaced one's is ignored) */
+	uint32_t gen;		/* the paho client it came from (a replaced one's news is ignored, its messages kept) */
 	uint32_t sub_ids[MQTT_SUB_IDS_MAX];	/* MESSAGE, MQTT 5: the subscriptions it was sent for */
 	int n_sub_ids;		/* 0: none given (MQTT 3.1.1): every matching route takes it */
 	struct mqtt_event *next;
@@ -80,8 +80,21 @@ struct mqtt;
 /* Create the client (no network yet). NULL with a message in err. */
 struct mqtt *mqtt_new(const struct cfg_mqtt *cfg, const struct cfg_buffer *buf, char *err, size_t errlen);
 void mqtt_free(struct mqtt *m);
-/* After a reload: the new config's (equal) settings replace the old ones. */
-void mqtt_set_config(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf);
+/*
+ * Reload (issue 14.2): the new config's settings replace the old ones.
+ * prepare: everything that can fail, nothing changed yet; new_client when
+ * an mqtt setting changed (a new password in the same password_file counts
+ * too); new_dir when buffer.dir changed: the queue is written into the new
+ * dir's journal. NULL with a message in err: refuse the reload. Then either
+ * abort (the new journal goes), or commit: the new settings are in force,
+ * the queue carried over in order (see mqtt.c). commit returns 1 when the
+ * client was replaced (the link is down; a CONNECTED event follows), else 0.
+ */
+struct mqtt_reconf;
+struct mqtt_reconf *mqtt_reconf_prepare(struct mqtt *m, const struct cfg_mqtt *cfg, const struct cfg_buffer *buf,
+					int new_client, int new_dir, char *err, size_t errlen);
+void mqtt_reconf_abort(struct mqtt_reconf *r);
+int mqtt_reconf_commit(struct mqtt *m, struct mqtt_reconf *r, uint64_t now);
 
 /* Read a password file: refuses one readable by group or others. 0 / -1. */
 int mqtt_read_password(const char *file, char *out, size_t outlen, char *err, size_t errlen);

@@ -32,12 +32,17 @@
 /* ---- the hand-off ---- */
 
 /* Make the loop look (the eventfd counter only says "look"; a failed write means it is full). */
-static void mqtt_wake(struct mqtt *m)
+static void mqtt_wake_fd(int efd)
 {
 	uint64_t one = 1;
 
-	if (write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (write(efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		abort();
+}
+
+static void mqtt_wake(struct mqtt *m)
+{
+	mqtt_wake_fd(m->efd);
 }
 
 struct mqtt_event *mqtt_event_new(enum mqtt_event_type type, const char *text)
@@ -160,24 +165,38 @@ static void mqtt_completed(struct mqtt_link *l, int token, int code, int probe)
 		mqtt_wake(m);
 }
 
-struct mqtt_event *mqtt_take(struct mqtt *m, const struct mqtt_done **v, size_t *n)
+/* The completions so far into *v, *n. Under m->lock. */
+static void mqtt_take_done_locked(struct mqtt *m, const struct mqtt_done **v, size_t *n)
 {
 	/* the batch handed out last time is done with: it becomes the list paho fills */
 	struct mqtt_done *spare = m->spare_v;
 	size_t cap = m->spare_cap;
-	struct mqtt_event *ev;
 
-	pthread_mutex_lock(&m->lock);
 	*n = m->done_n;
 	m->spare_v = m->done_v;
 	m->spare_cap = m->done_cap;
 	m->done_v = spare;
 	m->done_cap = cap;
 	m->done_n = 0;
+	*v = m->spare_v;
+}
+
+struct mqtt_event *mqtt_take(struct mqtt *m, const struct mqtt_done **v, size_t *n)
+{
+	struct mqtt_event *ev;
+
+	pthread_mutex_lock(&m->lock);
+	mqtt_take_done_locked(m, v, n);
 	ev = mqtt_pop_locked(m);
 	pthread_mutex_unlock(&m->lock);
-	*v = m->spare_v;
 	return ev;
+}
+
+void mqtt_take_done(struct mqtt *m, const struct mqtt_done **v, size_t *n)
+{
+	pthread_mutex_lock(&m->lock);
+	mqtt_take_done_locked(m, v, n);
+	pthread_mutex_unlock(&m->lock);
 }
 
 void mqtt_drain_fd(struct mqtt *m)
@@ -362,6 +381,7 @@ static void mqtt_connected(struct mqtt_link *l, int receive_max)
 	struct mqtt_event *ev = mqtt_event_new(MQTT_EV_CONNECTED, l->uri);
 
 	if (ev) {
+		ev->gen = l->gen;	/* a replaced client's is dropped (mqtt_next_event) */
 		ev->rc = receive_max;
 		mqtt_push(l->m, ev);
 	}
@@ -396,6 +416,7 @@ static void mqtt_connect_failed(struct mqtt_link *l, char *why, size_t size, int
 	pthread_mutex_unlock(&m->lock);
 	ev = mqtt_event_new(MQTT_EV_CONNECT_FAILED, why);
 	if (ev) {
+		ev->gen = l->gen;
 		ev->rc = code;
 		mqtt_push(m, ev);
 	}
@@ -468,16 +489,25 @@ void mqtt_cb_disconnected_now(struct mqtt *m)
 		mqtt_push(m, ev);
 }
 
+/* The shutdown's: an event for the loop; a client a reload replaces: its waiting loop woken (mqtt.c). */
+static void mqtt_disconnect_over(struct mqtt_link *l)
+{
+	if (l->gone_efd >= 0)
+		mqtt_wake_fd(l->gone_efd);
+	else
+		mqtt_cb_disconnected_now(l->m);
+}
+
 static void mqtt_cb_disconnected(void *ctx, MQTTAsync_successData *resp)
 {
 	(void)resp;
-	mqtt_cb_disconnected_now(((struct mqtt_link *)ctx)->m);
+	mqtt_disconnect_over(ctx);
 }
 
 static void mqtt_cb_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	(void)resp;
-	mqtt_cb_disconnected_now(((struct mqtt_link *)ctx)->m);
+	mqtt_disconnect_over(ctx);
 }
 
 void mqtt_cb_disconnect_opts(struct mqtt *m, MQTTAsync_disconnectOptions *o)

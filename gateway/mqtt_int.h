@@ -58,6 +58,7 @@ struct mqtt_link {
 	struct mqtt *m;
 	uint32_t gen;
 	char *uri;	/* the uri of its current / last attempt (the loop writes it before connecting) */
+	int gone_efd;	/* -1; a reload replacing the client: the eventfd its clean disconnect writes */
 };
 
 /* A publish completion: code 0 acknowledged, else paho's code or an MQTT 5 reason code. */
@@ -121,6 +122,8 @@ void mqtt_lost(struct mqtt_link *l, const char *why, int rc);
 struct mqtt_event *mqtt_pop(struct mqtt *m);
 /* Loop thread: as mqtt_pop, and the completions reported so far (*v, *n: valid until the next call). */
 struct mqtt_event *mqtt_take(struct mqtt *m, const struct mqtt_done **v, size_t *n);
+/* Loop thread: the completions alone (a reload applies them before it replaces the client). */
+void mqtt_take_done(struct mqtt *m, const struct mqtt_done **v, size_t *n);
 /* Paho's callbacks for each kind of request, into its options (ctx: the current link). */
 int mqtt_cb_client(struct mqtt *m);	/* connection lost, messages, MQTT 5 DISCONNECT: paho's rc */
 void mqtt_cb_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTAsync_SSLOptions *ssl);

@@ -1,5 +1,6 @@
 /*
- * outq.c - the outbound queue and its journal (see outq.h for the why).
+ * outq.c - the outbound queue and its journal (see outq.h for the why);
+ * what a reload changes in a running queue is outq_reload.c's (outq_int.h).
  *
  * A doubly linked list in publish order: the messages handed to the MQTT
  * library come first, those waiting their turn after them (next_send points
@@ -35,7 +36,7 @@
 #include "fdio.h"
 #include "log.h"
 #include "clock.h"
-#include "outq.h"
+#include "outq_int.h"
 
 #define OUTQ_VERSION 1
 #define OUTQ_SCAN_MAX (256u * 1024)
@@ -43,32 +44,10 @@
 #define OUTQ_CRC 4
 #define OUTQ_M_FIXED 20
 #define OUTQ_BODY_MAX (64u * 1024 * 1024)
-#define OUTQ_WBUF_FLUSH (64u * 1024)
 
 /* After a failed rewrite (disk full), the next try no sooner than this. */
 #define OUTQ_RETRY_MS 1000
 
-struct outq {
-	struct outq_msg *head, *tail;
-	struct outq_msg *next_send;	/* the first message not sent, or NULL */
-	size_t count;
-	size_t n_sent;
-	size_t max_waiting;	/* unsent messages kept; the oldest beyond are dropped */
-	uint64_t next_seq;
-	uint64_t dropped;	/* unsent messages dropped for max_waiting */
-	/* journal */
-	int fd;
-	char *path;
-	unsigned char *wbuf;
-	size_t wlen, wcap;
-	uint64_t file_size;
-	uint64_t live_bytes;
-	int rewrite;		/* a write failed: only a rewrite of the live set makes the file whole */
-	int warned;
-	uint64_t retry_at;	/* ms (CLOCK_MONOTONIC): no rewrite before, after a failed one */
-	int sync;		/* OUTQ_SYNC_*, set before outq_open_journal() */
-	int unsynced;		/* an M record (always: any record) not fdatasync'ed yet */
-};
 
 
 static uint32_t outq_crc_table[256];
@@ -235,13 +214,13 @@ static int outq_rewrite_failed(struct outq *q, const char *what)
 	return -1;
 }
 
-/* buffer.sync batch/always: the directory entry of a rename is on the card. */
-static int outq_sync_dir(const struct outq *q)
+/* buffer.sync batch/always: the directory entry of a rename of file is on the card. */
+int outq_sync_dir(const char *file)
 {
 	char dir[4200];
 	int fd, rc;
 
-	snprintf(dir, sizeof(dir), "%s", q->path);
+	snprintf(dir, sizeof(dir), "%s", file);
 	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -250,24 +229,22 @@ static int outq_sync_dir(const struct outq *q)
 	return rc;
 }
 
-/* Write the live messages to a new file and put it in place of the old. */
-static int outq_rewrite(struct outq *q)
+int outq_write_live(const struct outq *q, const char *tmp, const char *file, int sync)
 {
-	char tmp[4200];
 	unsigned char *buf = NULL;
 	size_t cap = 0, len = 0;
 	struct outq_msg *m;
-	int fd, rc = 0;
+	int e, fd, rc = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.new", q->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return outq_rewrite_failed(q, "cannot create a file next to");
+		return -1;
 	for (m = q->head; m && rc == 0; m = m->next) {
 		if (m->rec_len > cap) {
 			unsigned char *p = realloc(buf, m->rec_len > OUTQ_WBUF_FLUSH ? m->rec_len : OUTQ_WBUF_FLUSH);
 
 			if (!p) {
+				errno = ENOMEM;
 				rc = -1;
 				break;
 			}
@@ -285,16 +262,27 @@ static int outq_rewrite(struct outq *q)
 		rc = -1;
 	free(buf);
 	/* a power cut after the rename must find the new file whole, not empty */
-	if (rc == 0 && q->sync >= OUTQ_SYNC_BATCH && fdatasync(fd) < 0)
+	if (rc == 0 && sync >= OUTQ_SYNC_BATCH && fdatasync(fd) < 0)
 		rc = -1;
-	if (rc < 0 || rename(tmp, q->path) < 0) {
-		int e = errno;
+	if (rc == 0 && rename(tmp, file) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
 
-		close(fd);
-		unlink(tmp);
-		errno = e;
+/* Write the live messages to a new file and put it in place of the old. */
+static int outq_rewrite(struct outq *q)
+{
+	char tmp[4200];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", q->path);
+	fd = outq_write_live(q, tmp, q->path, q->sync);
+	if (fd < 0)
 		return outq_rewrite_failed(q, "cannot rewrite");
-	}
 	/* the new file stays open: O_APPEND was not needed, every write goes at its end */
 	close(q->fd);
 	q->fd = fd;
@@ -302,7 +290,7 @@ static int outq_rewrite(struct outq *q)
 	q->wlen = 0;
 	q->unsynced = 0;
 	/* and the rename itself, or later appends would go to a file a power cut unnames */
-	if (q->sync >= OUTQ_SYNC_BATCH && outq_sync_dir(q) < 0)
+	if (q->sync >= OUTQ_SYNC_BATCH && outq_sync_dir(q->path) < 0)
 		return outq_rewrite_failed(q, "cannot sync the directory of");
 	if (q->rewrite && q->warned)
 		log_msg(LOG_NOTICE, "buffer.dir: %s written again", q->path);
@@ -762,3 +750,4 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 	outq_rewrite(q);
 	return 0;
 }
+

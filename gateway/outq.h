@@ -117,4 +117,20 @@ void outq_remove(struct outq *q, struct outq_msg *m);
  */
 int outq_flush(struct outq *q);
 
+/* ---- reload (issue 14.2, outq_reload.c) ---- */
+/* buffer.max_messages and buffer.sync of a reloaded config (the oldest beyond are dropped at the next add). */
+void outq_set_limits(struct outq *q, size_t max_waiting, int sync);
+/*
+ * A new buffer.dir: write every live message into FILE (refused when FILE
+ * already holds an earlier run's journal); the running journal is not
+ * touched. 0 with the new file's fd in *fd_out, or -1 with a message in err.
+ */
+int outq_journal_prepare(const struct outq *q, const char *file, int sync, int *fd_out, char *err, size_t errlen);
+/* 1 when FILE is the running journal (the same file, whatever the spelling of its path). */
+int outq_journal_is(const struct outq *q, const char *file);
+/* The reload was refused after all: the new file goes. */
+void outq_journal_abort(int fd, const char *file);
+/* Make fd / file (malloc'ed, taken over; -1 / NULL: no journal) the journal; the old file is removed. */
+void outq_journal_switch(struct outq *q, int fd, char *file);
+
 #endif

@@ -536,11 +536,12 @@ def test_reload_drops_and_adds_command_topics():
     rig.gw.assert_running()
 
 
-def test_reload_of_protocol_is_refused_and_stats_topic_applies():
-    """A reload that changes mqtt.protocol (or session_expiry) needs a new
-    client: refused, and the running link keeps publishing (it used to be
-    accepted, and every publish after it failed with "Options for wrong
-    MQTT version"). A new stats_topic applies at once."""
+def test_reload_of_protocol_applies_and_stats_topic_applies():
+    """A reload that changes mqtt.protocol (or session_expiry) makes a new
+    client, and the link keeps publishing (it used to be accepted, and
+    every publish after it failed with "Options for wrong MQTT version";
+    then refused as needing a restart). A new stats_topic applies at once.
+    tests/integration/test_reload.py covers every mqtt and buffer setting."""
     broker = Broker()
     pty = Pty()
     sub = Sub(broker, ["S013/#"])
@@ -549,14 +550,14 @@ def test_reload_of_protocol_is_refused_and_stats_topic_applies():
     gw = Gateway(cfg)
     sub.expect(STATUS, "online", timeout=10)
     sync_in(pty, sub)
-    for change in ({"protocol": 5}, {"protocol": 4, "session_expiry": 60}):
+    for change in ({"protocol": 5}, {"protocol": 5, "session_expiry": 60}, {"protocol": 4}):
         new = dict(cfg, mqtt=dict(cfg["mqtt"], **change))
-        mark = gw.log_mark()
-        gw.rewrite_config(new)
-        gw.signal(signal.SIGHUP)
-        gw.wait_for_log(r"reload refused: mqtt settings changed \(mqtt\.%s\)" % list(change)[-1], since=mark)
+        mark = gw.reload(new)
+        gw.wait_for_log(r"reload: mqtt settings changed \(mqtt\.%s first\)" % list(change)[-1], since=mark)
+        sub.expect(STATUS, "online", timeout=10)
         pty.write(b"AFTER %s\r\n" % list(change)[-1].encode())
         sub.expect("S013/MOT01/SEND", "AFTER %s" % list(change)[-1])
+        assert "wrong MQTT version" not in gw.log_text()[mark:], gw.log_tail(20)
     new = dict(cfg, mqtt=dict(cfg["mqtt"], stats_topic="${station}/gateway/stats", stats_interval=1))
     gw.reload(new)
     m = sub.expect("S013/gateway/stats", timeout=5)

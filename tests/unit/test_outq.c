@@ -1568,6 +1568,62 @@ TEST(seq_keeps_increasing_after_a_restore)
 	unlink(path);
 }
 
+/* Reload (issue 14.2): a new buffer.dir gets the queue, in flight or not, and the old file goes. */
+TEST(journal_moves_to_a_new_file_on_reload)
+{
+	char path[256], moved[256], taken[256];
+	struct outq *q;
+	struct outq_msg *m[8];
+	struct snap in[8], want[8];
+	size_t restored, nw = 0;
+	char err[512];
+	int fd, i;
+
+	jpath(path, sizeof(path), "before.q");
+	jpath(moved, sizeof(moved), "after.q");
+	jpath(taken, sizeof(taken), "taken.q");
+	/* a file an earlier run left there (refused below, and left as it was) */
+	fd = open(taken, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0 && write(fd, "x", 1) == 1);
+	close(fd);
+	if (!(q = open_q(path, 100, &restored)))
+		goto out;
+	add_varied(q, m, 8, in);
+	if (unit_cur_failed)
+		goto out;
+	outq_mark_sent(q, m[0], 1, 0);
+	outq_mark_sent(q, m[1], 1, 1);
+	outq_remove(q, m[3]);
+	CHECK_INT(outq_journal_prepare(q, taken, OUTQ_SYNC_BATCH, &fd, err, sizeof(err)), -1);
+	CHECK(strstr(err, "already holds a journal") != NULL);
+	CHECK_INT(file_size(taken), 1);
+	/* prepared, then aborted: the new file goes, the running one is untouched */
+	CHECK_INT(outq_journal_prepare(q, moved, OUTQ_SYNC_BATCH, &fd, err, sizeof(err)), 0);
+	CHECK(file_exists(moved));
+	outq_journal_abort(fd, moved);
+	CHECK(!file_exists(moved));
+	CHECK(file_exists(path));
+	/* prepared and switched: the old file is gone, the new one is the journal from now on */
+	CHECK_INT(outq_journal_prepare(q, moved, OUTQ_SYNC_BATCH, &fd, err, sizeof(err)), 0);
+	outq_journal_switch(q, fd, strdup(moved));
+	CHECK(!file_exists(path));
+	outq_remove(q, m[7]);
+	for (i = 0; i < 8; i++)
+		if (i != 3 && i != 7)
+			want[nw++] = in[i];
+	outq_free(q);
+	if (!(q = open_q(moved, 100, &restored)))
+		goto out;
+	CHECK_INT(restored, nw);
+	check_restored(q, want, nw);
+	/* and back to memory only: no file at all */
+	outq_journal_switch(q, -1, NULL);
+	CHECK(!file_exists(moved));
+out:
+	outq_free(q);
+	unlink(taken);
+}
+
 int main(void)
 {
 	RUN(add_then_send_in_order);
@@ -1600,6 +1656,7 @@ int main(void)
 	RUN(journal_write_failure_is_reported_and_retried);
 	RUN(journal_compacts_when_it_grows);
 	RUN(seq_keeps_increasing_after_a_restore);
+	RUN(journal_moves_to_a_new_file_on_reload);
 	remove_tmpdir();
 	return UNIT_DONE();
 }
