@@ -326,32 +326,18 @@ void mqtt_start(struct mqtt *m, uint64_t now)
  * new client: paho leaks the publish commands still queued (not yet
  * written) in a client destroyed after a lost connection (#1474, fixed in
  * 1.3.14), about 140 bytes each, at most MQTT_WINDOW a loss and in practice
- * those of the last few milliseconds. The oldest message in flight gets a
- * strike; at OUTQ_STRIKES_MAX it is dropped. Completions still coming from
+ * those of the last few milliseconds. Whether the loss was about one
+ * message is mqtt_pub_link_lost's to judge. Completions still coming from
  * the old client carry its generation and are ignored.
  */
 static void mqtt_link_lost(struct mqtt *m)
 {
-	struct outq_msg *oldest = outq_oldest_sent(m->q);
-	int quick = oldest && m->now - oldest->sent_at < MQTT_STRIKE_MS;
 	char err[256];
 
 	MQTTAsync_destroy(&m->client);
 	if (mqtt_client_create(m, err, sizeof(err)) < 0)
 		log_msg(LOG_ERR, "mqtt: %s; trying again at the next attempt", err);
-	/* a strike only for a loss right after the message went out; a link that dies slowly is no verdict */
-	if (oldest && !quick)
-		oldest->strikes--;
-	oldest = outq_unsend_all(m->q);
-	if (oldest && oldest->strikes >= OUTQ_STRIKES_MAX) {
-		/* AWS IoT, and mosquitto in some set-ups, hang up instead of refusing */
-		log_msg(LOG_WARNING,
-			"mqtt: the connection died within %d ms of sending a publish to %s, %d times in a row; "
-			"dropped (does the broker refuse it? an ACL?)",
-			MQTT_STRIKE_MS, oldest->topic, oldest->strikes);
-		m->stats.refused_out++;
-		outq_remove(m->q, oldest);
-	}
+	mqtt_pub_link_lost(m);
 }
 
 /* After a CONNECT_FAILED or LOST: the next attempt, the next uri or after the backoff. */
@@ -487,6 +473,8 @@ uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
 	due = linkcheck_deadline(&m->lc);
 	if (due < next)
 		next = due;
+	/* a suspect message's round trip first (the bridge has subscribed by now) */
+	mqtt_pub_settle(m);
 	/* a send paho refused a moment ago (the link going down) */
 	mqtt_pump(m);
 	mqtt_pub_stall_deadline(m, &next);

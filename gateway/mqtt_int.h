@@ -43,8 +43,14 @@
 #define MQTT_BACKLOG_STALL_MS 2000
 /* QoS 1/2 messages handed to paho and not yet acknowledged, at most */
 #define MQTT_WINDOW 1000
+/*
+ * ... and of them QoS 2 on MQTT 3.1.1, which cannot tell us the broker's
+ * limit: mosquitto takes max_inflight_messages (default 20) QoS 2
+ * publishes awaiting PUBREL from a client and drops the connection beyond.
+ */
+#define MQTT_WINDOW_QOS2_V311 20
 #define MQTT_JOURNAL "outq.journal"
-/* A loss this soon after the oldest unacknowledged message went out is a strike against it. */
+/* A loss this soon after the oldest unacknowledged message went out makes it suspect, or a strike (mqtt_pub_link_lost). */
 #define MQTT_STRIKE_MS 2000
 /* A link probe's completion code when the broker answered it (whatever it said). */
 #define MQTT_PROBE_ANSWERED (-1000)
@@ -105,6 +111,9 @@ struct mqtt {
 	uint64_t seen_at;
 	struct linkcheck lc;		/* loop thread: mqtt.link_timeout_ms */
 	int probe_token;		/* the unanswered link probe's (lc.outstanding) */
+	uint32_t settle_gen;		/* the link a settle probe went out on (mqtt_pub_settle) */
+	int settle_token;
+	uint32_t settled_gen;		/* the link that answered it: a suspect may go out alone */
 	uint32_t lc_lost_gen;		/* the link the link check has already declared lost */
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
@@ -140,6 +149,14 @@ void mqtt_pump(struct mqtt *m);
 void mqtt_pub_ack_check(struct mqtt *m, uint64_t now, uint64_t *next);
 /* Serial reading held: when the stall check is due (lowers *next). */
 void mqtt_pub_stall_deadline(struct mqtt *m, uint64_t *next);
+/*
+ * The link died (mqtt.c then makes a new client): everything unacknowledged
+ * waits again, in order; the oldest in flight becomes suspect, or gets a
+ * strike, or is dropped as refused (see the function).
+ */
+void mqtt_pub_link_lost(struct mqtt *m);
+/* Loop turn, after the bridge's subscriptions: a suspect waits for a round trip on this link. */
+void mqtt_pub_settle(struct mqtt *m);
 /* A new client: its QoS 0 publishes are counted afresh (a replaced one's never finish). */
 void mqtt_pub_restart_count(struct mqtt *m);
 

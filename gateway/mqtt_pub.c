@@ -77,21 +77,40 @@ static int mqtt_send(struct mqtt *m, const char *topic, const void *payload, siz
 	return 0;
 }
 
+/*
+ * Room for msg in the window? On MQTT 5 the window is the broker's Receive
+ * Maximum (mqtt_up); MQTT 3.1.1 has no way to say how many QoS 2 publishes
+ * the broker takes unfinished, and mosquitto drops the connection beyond its
+ * max_inflight_messages (20): a backlog of QoS 2 used to cost every
+ * reconnection, and through the strikes the messages themselves.
+ */
+static int mqtt_room(const struct mqtt *m, const struct outq_msg *msg)
+{
+	if (outq_in_flight(m->q) >= (size_t)m->window)
+		return 0;
+	return msg->qos != 2 || m->cfg->protocol == 5 || outq_in_flight_qos2(m->q) < MQTT_WINDOW_QOS2_V311;
+}
+
 void mqtt_pump(struct mqtt *m)
 {
 	struct outq_msg *msg;
 	int token;
 
 	/*
-	 * While a message the link died holding is unacknowledged, nothing new
-	 * goes to paho: if it is the broker's poison, the next loss finds
-	 * nothing else queued in the client that must then be replaced.
+	 * A suspect (a link died right after it went out, mqtt_pub_link_lost)
+	 * goes alone, once the link has answered a round trip sent after the
+	 * subscriptions (mqtt_pub_settle), and nothing goes after it until it
+	 * is acknowledged: if it is the broker's poison, the next loss is its
+	 * verdict; if the broker hangs up for a reason of its own, the suspect
+	 * was never sent and nothing is blamed.
 	 */
 	if (!m->connected || !outq_next_unsent(m->q))
 		return;	/* nothing to send (most turns) */
-	if ((msg = outq_first(m->q)) && msg->sent && msg->strikes > 0)
+	if ((msg = outq_first(m->q)) && msg->sent && msg->suspect)
 		return;
-	while (m->connected && outq_in_flight(m->q) < (size_t)m->window && (msg = outq_next_unsent(m->q))) {
+	while (m->connected && (msg = outq_next_unsent(m->q)) && mqtt_room(m, msg)) {
+		if (msg->suspect && (outq_in_flight(m->q) > 0 || m->settled_gen != m->link->gen))
+			return;
 		if (mqtt_send(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->corr, msg->corr_len,
 			      &token) < 0)
 			return;
@@ -103,9 +122,68 @@ void mqtt_pump(struct mqtt *m)
 		}
 		outq_mark_sent(m->q, msg, m->link->gen, token);
 		msg->sent_at = m->now;
-		if (msg->strikes > 0)
+		if (msg->suspect)
 			return;	/* alone, as above */
 	}
+}
+
+void mqtt_pub_settle(struct mqtt *m)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct outq_msg *msg = outq_next_unsent(m->q);
+
+	if (!m->connected || !msg || !msg->suspect || m->settle_gen == m->link->gen)
+		return;
+	/* the link check's probe (an UNSUBSCRIBE nobody minds): the broker answers in order */
+	mqtt_cb_probe_opts(m, &ro);
+	if (MQTTAsync_unsubscribe(m->client, m->cfg->link_check_topic, &ro) != MQTTASYNC_SUCCESS)
+		return;	/* paho's list full, or the link going: the next turn tries again */
+	m->settle_gen = m->link->gen;
+	m->settle_token = ro.token;
+}
+
+/*
+ * Was the loss about one message? Brokers that refuse a publish by
+ * hanging up (AWS IoT, mosquitto for a packet over max_packet_size, an ACL
+ * in some set-ups) would otherwise have the gateway resend it for ever. But
+ * a broker hangs up for reasons of its own too (RabbitMQ, its session's
+ * queue on a dead cluster node, closed every new connection shortly after
+ * it opened; a quota), and that must never cost a message. So:
+ *   - a loss long after the oldest unacknowledged message went out (>=
+ *     MQTT_STRIKE_MS) is no verdict on it;
+ *   - a loss right after it went out with others makes it a suspect: it is
+ *     sent again alone, and only once the new link answered a round trip
+ *     sent after the subscriptions (a broker that closes connections it
+ *     cannot serve does so before);
+ *   - a loss right after a suspect went out alone is a strike, and
+ *     OUTQ_STRIKES_MAX of them drop it as refused (logged, counted).
+ * A connection closed with nothing in flight blames nobody. MQTT 5 says a
+ * refusal in words (a PUBACK / PUBREC reason code >= 0x80, mqtt_done_one).
+ */
+void mqtt_pub_link_lost(struct mqtt *m)
+{
+	struct outq_msg *oldest = outq_oldest_sent(m->q);
+	int strikes = oldest ? oldest->strikes : 0;
+	int quick = oldest && m->now - oldest->sent_at < MQTT_STRIKE_MS;
+	/* a suspect in flight went out alone on a settled link: mqtt_pump sees to it */
+	int alone = oldest && oldest->suspect;
+
+	outq_unsend_all(m->q);	/* (it strikes the oldest itself; the verdict is made here) */
+	if (!oldest)
+		return;
+	oldest->strikes = strikes;
+	if (!quick)
+		return;
+	oldest->suspect = 1;
+	if (!alone || ++oldest->strikes < OUTQ_STRIKES_MAX)
+		return;
+	log_msg(LOG_WARNING,
+		"mqtt: the connection died within %d ms of sending a publish to %s, %d times in a row; dropped "
+		"(sent alone each time, on a link that had answered: does the broker refuse it? an ACL? "
+		"max_packet_size?)",
+		MQTT_STRIKE_MS, oldest->topic, oldest->strikes);
+	m->stats.refused_out++;
+	outq_remove(m->q, oldest);
 }
 
 void mqtt_send_queued(struct mqtt *m)
@@ -211,6 +289,12 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d, uint64_t no
 	if (d->probe) {
 		if (m->lc.outstanding && d->token == m->probe_token)
 			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, now);
+		if (m->settle_gen == d->gen && d->token == m->settle_token) {
+			if (d->code == MQTT_PROBE_ANSWERED)
+				m->settled_gen = d->gen;
+			else
+				m->settle_gen = 0;	/* paho gave up on it: again at the next turn */
+		}
 		return;
 	}
 	/* any answer of the broker's proves the link (a PUBACK, a refusal) */

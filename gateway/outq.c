@@ -53,6 +53,7 @@ struct outq {
 	struct outq_msg *next_send;	/* the first message not sent, or NULL */
 	size_t count;
 	size_t n_sent;
+	size_t n_sent2;		/* of them QoS 2 (MQTT 3.1.1 brokers cap those: mqtt_pub.c) */
 	size_t max_waiting;	/* unsent messages kept; the oldest beyond are dropped */
 	uint64_t next_seq;
 	uint64_t dropped;	/* unsent messages dropped for max_waiting */
@@ -391,6 +392,8 @@ static void outq_unlink(struct outq *q, struct outq_msg *m)
 	q->count--;
 	if (m->sent)
 		q->n_sent--;
+	if (m->sent && m->qos == 2)
+		q->n_sent2--;
 	q->live_bytes -= m->rec_len;
 }
 
@@ -455,6 +458,11 @@ size_t outq_in_flight(const struct outq *q)
 	return q->n_sent;
 }
 
+size_t outq_in_flight_qos2(const struct outq *q)
+{
+	return q->n_sent2;
+}
+
 uint64_t outq_dropped(const struct outq *q)
 {
 	return q->dropped;
@@ -501,6 +509,8 @@ void outq_mark_sent(struct outq *q, struct outq_msg *m, uint32_t gen, int token)
 	m->gen = gen;
 	m->token = token;
 	q->n_sent++;
+	if (m->qos == 2)
+		q->n_sent2++;
 	if (q->next_send == m) {
 		struct outq_msg *n = m->next;
 
@@ -538,6 +548,8 @@ void outq_unsend(struct outq *q, struct outq_msg *m)
 	m->sent = 0;
 	m->resend = 1;
 	q->n_sent--;
+	if (m->qos == 2)
+		q->n_sent2--;
 	if (!q->next_send || q->next_send->seq > m->seq)
 		q->next_send = m;
 }
@@ -554,6 +566,7 @@ struct outq_msg *outq_unsend_all(struct outq *q)
 		m->sent = 0;
 	}
 	q->n_sent = 0;
+	q->n_sent2 = 0;
 	q->next_send = q->head;
 	if (oldest)
 		oldest->strikes++;
