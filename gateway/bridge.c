@@ -318,6 +318,9 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			break;
 		case MQTT_EV_DISCONNECTED:
 			break;
+		case MQTT_EV_SUB_REFUSED:
+			bridge_replies_sub_refused(b, ev->topic, ev->rc);
+			break;
 		}
 		mqtt_event_free(ev);
 	}

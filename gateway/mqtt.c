@@ -181,6 +181,7 @@ void mqtt_free(struct mqtt *m)
 			outq_count(m->q),
 			outq_has_journal(m->q) ? "are kept in buffer.dir" : "are lost (buffer.dir keeps them)");
 	outq_free(m->q);
+	mqtt_pub_free(m);
 	if (m->link)
 		free(m->link->uri);
 	free(m->link);
@@ -418,6 +419,7 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 		mqtt_down(m, clock_now_ms());
 		break;
 	case MQTT_EV_DISCONNECTED:
+	case MQTT_EV_SUB_REFUSED:
 		break;
 	}
 	return ev;

@@ -72,6 +72,15 @@ struct mqtt_done {
 	int token;
 	int code;
 	int probe;	/* the link probe's (tokens of a probe and a publish may meet in one batch) */
+	int sub;	/* a SUBACK's: code is its reason code (0..2 granted, >= 0x80 refused) or paho's (< 0) */
+};
+
+/* A SUBSCRIBE awaiting its SUBACK (loop thread): which filter a token was. */
+struct mqtt_subreq {
+	uint32_t gen;
+	int token;
+	int qos;
+	char *filter;
 };
 
 struct mqtt {
@@ -115,6 +124,8 @@ struct mqtt {
 	int settle_token;
 	uint32_t settled_gen;		/* the link that answered it: a suspect may go out alone */
 	uint32_t lc_lost_gen;		/* the link the link check has already declared lost */
+	struct mqtt_subreq *subreq;	/* loop thread: SUBSCRIBEs of the current link awaiting their SUBACK */
+	size_t n_subreq, cap_subreq;
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
 };
@@ -135,6 +146,7 @@ int mqtt_cb_client(struct mqtt *m);	/* connection lost, messages, MQTT 5 DISCONN
 void mqtt_cb_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTAsync_SSLOptions *ssl);
 void mqtt_cb_publish_opts(struct mqtt *m, MQTTAsync_responseOptions *ro, int qos);
 void mqtt_cb_probe_opts(struct mqtt *m, MQTTAsync_responseOptions *ro);
+void mqtt_cb_subscribe_opts(struct mqtt *m, MQTTAsync_responseOptions *ro);
 void mqtt_cb_disconnect_opts(struct mqtt *m, MQTTAsync_disconnectOptions *o);
 /* Our own disconnect is over (also when paho would not start one). */
 void mqtt_cb_disconnected_now(struct mqtt *m);
@@ -157,6 +169,8 @@ void mqtt_pub_stall_deadline(struct mqtt *m, uint64_t *next);
 void mqtt_pub_link_lost(struct mqtt *m);
 /* Loop turn, after the bridge's subscriptions: a suspect waits for a round trip on this link. */
 void mqtt_pub_settle(struct mqtt *m);
+/* At mqtt_free(): what mqtt_pub.c holds (SUBSCRIBEs awaiting their SUBACK). */
+void mqtt_pub_free(struct mqtt *m);
 /* A new client: its QoS 0 publishes are counted afresh (a replaced one's never finish). */
 void mqtt_pub_restart_count(struct mqtt *m);
 

@@ -33,11 +33,14 @@
  * list to give each QoS 1 message an id.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "log.h"
 #include "mqtt_int.h"
+
+static void mqtt_pub_suback(struct mqtt *m, const struct mqtt_done *d);
 
 /* Hand one message to paho. 0, or -1 (not now: it stays queued). */
 static int mqtt_send(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
@@ -286,6 +289,12 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d, uint64_t no
 
 	if (d->gen != m->link->gen)
 		return;	/* an old client's */
+	if (d->sub) {
+		if (d->code >= 0)
+			linkcheck_proof(&m->lc, now);
+		mqtt_pub_suback(m, d);
+		return;
+	}
 	if (d->probe) {
 		if (m->lc.outstanding && d->token == m->probe_token)
 			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, now);
@@ -434,45 +443,128 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
  * properties) from them, and with two or more filters dereferences a NULL
  * one (issue 22: SIGSEGV on every connect).
  *
- * MQTT 5: one SUBSCRIBE per filter, since a subscription identifier is a
- * property of the packet, not of a filter in it.
+ * One SUBSCRIBE per filter, on both protocols: MQTT 5's subscription
+ * identifier is a property of the packet, not of a filter in it; and a
+ * SUBACK of one filter is one answer paho reports plainly (for several,
+ * MQTT 3.1.1 gets a list whose length the callback cannot know). Each
+ * SUBSCRIBE's token is kept with its filter (m->subreq) until the SUBACK
+ * says granted or refused (mqtt_pub_suback).
  */
-static int mqtt_subscribe_v5(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
+
+/* Forget the SUBSCRIBEs of earlier links (their SUBACKs will never come, or are ignored). */
+static void mqtt_subreq_prune(struct mqtt *m)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < m->n_subreq; i++) {
+		if (m->subreq[i].gen == m->link->gen)
+			m->subreq[k++] = m->subreq[i];
+		else
+			free(m->subreq[i].filter);
+	}
+	m->n_subreq = k;
+}
+
+/* Keep token -> filter; without memory a refusal is still logged, with the token only. */
+static void mqtt_subreq_add(struct mqtt *m, int token, const char *filter, int qos)
+{
+	char *f;
+
+	if (m->n_subreq == m->cap_subreq) {
+		size_t cap = m->cap_subreq ? 2 * m->cap_subreq : 8;
+		struct mqtt_subreq *v = realloc(m->subreq, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		m->subreq = v;
+		m->cap_subreq = cap;
+	}
+	if (!(f = strdup(filter)))
+		return;
+	m->subreq[m->n_subreq++] = (struct mqtt_subreq){ m->link->gen, token, qos, f };
+}
+
+void mqtt_pub_free(struct mqtt *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_subreq; i++)
+		free(m->subreq[i].filter);
+	free(m->subreq);
+	m->subreq = NULL;
+	m->n_subreq = m->cap_subreq = 0;
+}
+
+/*
+ * A SUBACK (d->code: granted QoS / reason code, or paho's negative code).
+ * A refusal means commands on that filter will never arrive while the
+ * gateway looks healthy: logged at error level with the filter and what to
+ * do, counted (sub_refused), and handed to the bridge (MQTT_EV_SUB_REFUSED),
+ * which says it on the error topics of the devices the filter feeds.
+ */
+static void mqtt_pub_suback(struct mqtt *m, const struct mqtt_done *d)
+{
+	struct mqtt_subreq *r = NULL;
+	struct mqtt_event *ev;
+	size_t i;
+
+	for (i = 0; i < m->n_subreq && !r; i++)
+		if (m->subreq[i].gen == d->gen && m->subreq[i].token == d->token)
+			r = &m->subreq[i];
+	if (d->code >= 0 && d->code < 0x80) {
+		if (r && d->code < r->qos)
+			log_msg(LOG_INFO, "mqtt: subscribed to %s with qos %d (asked for %d: the broker's maximum)",
+				r->filter, d->code, r->qos);
+	} else if (d->code >= 0x80) {
+		const char *filter = r ? r->filter : "?";
+
+		m->stats.sub_refused++;
+		log_msg(LOG_ERR,
+			"mqtt: the broker refused the subscription to %s (%s, reason code 0x%02x): commands on it "
+			"will not arrive. Let the gateway's MQTT user (client id %s) subscribe to it in the broker's "
+			"ACL (mosquitto: a role of the dynamic security plugin; RabbitMQ: topic permissions), or "
+			"change the route",
+			filter, d->code == 0x80 ? "failure" : MQTTReasonCode_toString((enum MQTTReasonCodes)d->code),
+			d->code, m->cfg->client_id);
+		if ((ev = mqtt_event_new(MQTT_EV_SUB_REFUSED, NULL)) != NULL) {
+			ev->topic = strdup(filter);
+			ev->rc = d->code;
+			ev->gen = d->gen;
+			mqtt_push(m, ev);
+		}
+	}
+	if (r) {
+		free(r->filter);
+		*r = m->subreq[--m->n_subreq];
+	}
+}
+
+int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
 {
 	int i, rc, failed = 0;
 
+	mqtt_subreq_prune(m);
 	for (i = 0; i < n; i++) {
 		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 		MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER };
 
-		p.value.integer4 = (int)ids[i];
-		rc = MQTTProperties_add(&ro.properties, &p);
+		mqtt_cb_subscribe_opts(m, &ro);
+		rc = 0;
+		if (m->cfg->protocol == 5) {
+			p.value.integer4 = (int)ids[i];
+			rc = MQTTProperties_add(&ro.properties, &p);
+		}
 		if (rc == 0)
 			rc = MQTTAsync_subscribe(m->client, filters[i], qos[i], &ro);
 		MQTTProperties_free(&ro.properties);
 		if (rc != MQTTASYNC_SUCCESS) {
 			log_msg(LOG_ERR, "mqtt: subscribe to %s failed: %s", filters[i], MQTTAsync_strerror(rc));
 			failed = 1;
+			continue;
 		}
+		mqtt_subreq_add(m, ro.token, filters[i], qos[i]);
 	}
 	return failed ? -1 : 0;
-}
-
-int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
-{
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	int rc;
-
-	if (n == 0)
-		return 0;
-	if (m->cfg->protocol == 5)
-		return mqtt_subscribe_v5(m, filters, qos, ids, n);
-	rc = MQTTAsync_subscribeMany(m->client, n, filters, (int *)(uintptr_t)qos, &ro);
-	if (rc != MQTTASYNC_SUCCESS) {
-		log_msg(LOG_ERR, "mqtt: subscribe failed: %s", MQTTAsync_strerror(rc));
-		return -1;
-	}
-	return 0;
 }
 
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n)

@@ -26,6 +26,10 @@ repeats=R" for the issue's closing note. Both protocols: make check runs the
 file again with MQTTGW_PROTOCOL=5.
 """
 
+import base64
+import hashlib
+import json
+import os
 import re
 import select
 import socket
@@ -33,9 +37,10 @@ import threading
 import time
 
 import harness
-from harness import (Broker, Gateway, PubackProxy, Pty, Sub, gateway_config, serial_dev,
-                     wait_until)
+from harness import (Broker, Gateway, PubackProxy, Pty, Sub, gateway_config, secret_file,
+                     serial_dev, wait_until)
 from harness.proxy import _rst_close, mqtt_split
+from harness.stats import wait_stats
 
 STATUS = "S013/gateway/status"
 SEND = "S013/MOT01/SEND"
@@ -282,4 +287,62 @@ def test_hangups_after_connect_cost_no_message():
     check_stream("hangups_after_connect", got, 20)
     assert not re.search(r"times in a row; dropped", gw.log_text()), \
         "a hang-up that was not about a message cost one"
+    gw.assert_running()
+
+
+# --------------------------------------------------------------------------
+# A subscription the broker refuses
+
+def dynsec_broker(client, password, acls):
+    """A mosquitto whose dynamic security plugin knows one client (user
+    client, password) with a role of acls (dynsec acl entries); everything
+    else is allowed, anonymous clients included (the test's own)."""
+    salt = os.urandom(12)
+    pw = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101, 64)
+    conf = {"defaultACLAccess": {"publishClientSend": True, "publishClientReceive": True,
+                                 "subscribe": True, "unsubscribe": True},
+            "clients": [{"username": client, "password": base64.b64encode(pw).decode(),
+                         "salt": base64.b64encode(salt).decode(), "iterations": 101,
+                         "roles": [{"rolename": "r"}]}],
+            "groups": [], "roles": [{"rolename": "r", "acls": acls}]}
+    path = harness.tmppath("dynsec.json")
+    with open(path, "w") as f:
+        json.dump(conf, f)
+    plugin = os.path.join(os.path.dirname(os.path.realpath(harness.MOSQUITTO)), "..", "lib",
+                          "x86_64-linux-gnu", "mosquitto_dynamic_security.so")
+    if not os.path.exists(plugin):
+        plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+    return Broker(extra_conf="plugin %s\nplugin_opt_config_file %s" % (os.path.realpath(plugin), path))
+
+
+def test_refused_subscription_is_reported():
+    # The broker lets the gateway (user "gw") publish but not subscribe to
+    # its command topic: the SUBACK says 0x80 (MQTT 3.1.1) or 0x87 (MQTT 5).
+    # Commands will never arrive while everything else looks healthy, so
+    # the gateway says so: an error-level log line naming the filter and
+    # what to do, the device's error topic, the stats. (mosquitto's
+    # acl_file does not refuse a SUBSCRIBE: it grants it and withholds
+    # the messages; its dynamic security plugin refuses, as RabbitMQ does.)
+    broker = dynsec_broker("gw", "gw-pw-1", [{"acltype": "subscribeLiteral", "topic": "S013/MOT01/RECM",
+                                              "priority": 0, "allow": False}])
+    pty = Pty()
+    sub = Sub(broker, ["S013/#"])
+    gw = Gateway(gateway_config(
+        broker, serial=[serial_dev("MOT01", pty.path, error_topic="${station}/${name}/error")],
+        routes=routes(qos=1),
+        mqtt={"username": "gw", "password_file": secret_file("gw.pw", "gw-pw-1"), "stats_topic": "S013/gateway/stats", "stats_interval": 1}))
+    sub.expect(STATUS, "online", timeout=15)
+    line = gw.wait_for_log(r"error: mqtt: the broker refused the subscription to S013/MOT01/RECM "
+                           r"\((failure|Not authorized), reason code 0x(80|87)\): commands on it will "
+                           r"not arrive\. Let the gateway's MQTT user .*ACL", timeout=10).group(0)
+    m = sub.expect("S013/MOT01/error", timeout=10)
+    assert "refused the subscription" in m.payload and m.payload.endswith(": S013/MOT01/RECM"), m.payload
+    st = wait_stats(sub, "S013/gateway/stats", lambda s: s.get("sub_refused", 0) >= 1, 10,
+                    "sub_refused >= 1")
+    # the rest of the gateway works: the uplink flows, the link stays up
+    pty.write(b"SEQ 00001\r\n")
+    assert collect(sub, 1, timeout=10) == [1]
+    assert len(re.findall(r"mqtt: connected to", gw.log_text())) == 1
+    figure("interop-pub: refused subscription protocol=%d: %s; error topic %r; sub_refused=%d",
+           harness.PROTOCOL, line[:90], m.payload, st["sub_refused"])
     gw.assert_running()
