@@ -110,6 +110,9 @@ class RabbitNode:
         return out
 
     def start(self, timeout=120):
+        pidfile = os.path.join(self.dir, "pid")
+        if os.path.exists(pidfile):         # the last run's: `wait` would watch that pid
+            os.unlink(pidfile)
         logf = open(self.log, "ab")
         self.proc = spawn([os.path.join(RMQ_BIN, "rabbitmq-server")], env=self.env(),
                           stdout=logf, stderr=logf)
