@@ -27,6 +27,7 @@ file again with MQTTGW_PROTOCOL=5.
 """
 
 import base64
+import glob
 import hashlib
 import json
 import os
@@ -308,10 +309,10 @@ def dynsec_broker(client, password, acls):
     path = harness.tmppath("dynsec.json")
     with open(path, "w") as f:
         json.dump(conf, f)
-    plugin = os.path.join(os.path.dirname(os.path.realpath(harness.MOSQUITTO)), "..", "lib",
-                          "x86_64-linux-gnu", "mosquitto_dynamic_security.so")
-    if not os.path.exists(plugin):
-        plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+    # the plugin of the broker under test: tests/interop/fetch-mosquitto.sh unpacks one beside it
+    found = glob.glob(os.path.join(os.path.dirname(os.path.realpath(harness.MOSQUITTO)), "root", "usr", "lib",
+                                   "*", "mosquitto_dynamic_security.so"))
+    plugin = found[0] if found else glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")[0]
     return Broker(extra_conf="plugin %s\nplugin_opt_config_file %s" % (os.path.realpath(plugin), path))
 
 
