@@ -269,7 +269,8 @@ static void bridge_lost_why(struct bridge *b, int reason, uint64_t now)
 		log_msg(LOG_ERR,
 			"mqtt: the broker closed the connection right after connecting %d times in a row: another "
 			"client probably uses the same client_id \"%s\" (a second mqttgw with this config?); each "
-			"client needs its own mqtt.client_id",
+			"client needs its own mqtt.client_id. Or the broker cannot serve our session (a RabbitMQ "
+			"cluster node holding it is down: see docs/INTEROP.md)",
 			BRIDGE_QUICK_LOSSES, id);
 }
 
