@@ -45,10 +45,13 @@
 #define MQTT_WINDOW 1000
 /*
  * ... and of them QoS 2 on MQTT 3.1.1, which cannot tell us the broker's
- * limit: mosquitto takes max_inflight_messages (default 20) QoS 2
- * publishes awaiting PUBREL from a client and drops the connection beyond.
+ * limit: mosquitto takes max_inflight_messages (default 20) publishes
+ * from a client at a time, counting each QoS 2 one until its PUBREL and a
+ * QoS 1 one while it is handled, and beyond answers 0x97 (quota exceeded,
+ * which ends a 3.1.1 connection). 19: one place stays free for the QoS 1
+ * publishes between them (a device status, the birth).
  */
-#define MQTT_WINDOW_QOS2_V311 20
+#define MQTT_WINDOW_QOS2_V311 19
 #define MQTT_JOURNAL "outq.journal"
 /* A loss this soon after the oldest unacknowledged message went out makes it suspect, or a strike (mqtt_pub_link_lost). */
 #define MQTT_STRIKE_MS 2000
