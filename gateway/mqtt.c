@@ -236,7 +236,8 @@ static void mqtt_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTA
 	const struct cfg_mqtt *c = m->cfg;
 
 	o->keepAliveInterval = c->keepalive;
-	o->cleansession = c->clean_session;
+	/* m->clean_next: the broker must forget QoS 2 flows a new client cannot finish (mqtt_pub_link_lost) */
+	o->cleansession = c->clean_session || m->clean_next;
 	o->connectTimeout = 10;
 	o->automaticReconnect = 0;
 	/* one uri per attempt: we rotate, so we know which one answered */
@@ -247,7 +248,7 @@ static void mqtt_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTA
 	if (c->protocol == 5) {
 		o->MQTTVersion = MQTTVERSION_5;
 		o->cleansession = 0;
-		o->cleanstart = c->clean_session;
+		o->cleanstart = c->clean_session || m->clean_next;
 		if (!c->clean_session && c->session_expiry > 0) {
 			/* without an expiry an MQTT 5 session ends with the connection */
 			expiry->identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
@@ -376,6 +377,13 @@ static void mqtt_up(struct mqtt *m, uint64_t now, int receive_max)
 		log_msg(LOG_WARNING, "mqtt: %llu queued messages were dropped, the oldest first (buffer.max_messages = %d)",
 			(unsigned long long)(outq_dropped(m->q) - m->dropped_seen), m->buf->max_messages);
 		m->dropped_seen = outq_dropped(m->q);
+	}
+	if (m->clean_next) {
+		log_msg(LOG_WARNING, "mqtt: connected with a clean session: the last connection ended with QoS 2 "
+			"publishes unfinished, which the broker would hold for ever (a new client cannot send their "
+			"PUBREL); commands published while the gateway was away are lost, those publishes go again "
+			"(possibly twice)");
+		m->clean_next = 0;
 	}
 	m->connected = 1;
 	m->connecting = 0;

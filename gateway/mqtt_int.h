@@ -126,6 +126,7 @@ struct mqtt {
 	uint32_t settle_gen;		/* the link a settle probe went out on (mqtt_pub_settle) */
 	int settle_token;
 	uint32_t settled_gen;		/* the link that answered it: a suspect may go out alone */
+	int clean_next;			/* QoS 2 unfinished when the link died: the next CONNECT starts clean */
 	uint32_t lc_lost_gen;		/* the link the link check has already declared lost */
 	struct mqtt_subreq *subreq;	/* loop thread: SUBSCRIBEs of the current link awaiting their SUBACK */
 	size_t n_subreq, cap_subreq;

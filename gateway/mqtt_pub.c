@@ -171,6 +171,16 @@ void mqtt_pub_link_lost(struct mqtt *m)
 	/* a suspect in flight went out alone on a settled link: mqtt_pump sees to it */
 	int alone = oldest && oldest->suspect;
 
+	/*
+	 * QoS 2 publishes between PUBLISH and PUBCOMP: a persistent session at
+	 * the broker keeps them awaiting a PUBREL, counted against its quota
+	 * (mosquitto's max_inflight_messages / Receive Maximum) for ever, since
+	 * packet ids belong to the paho client we replace. With the quota full
+	 * every later connection died at its first publish. The next CONNECT
+	 * starts a clean session instead (mqtt.c).
+	 */
+	if (outq_in_flight_qos2(m->q) > 0 && !m->cfg->clean_session)
+		m->clean_next = 1;
 	outq_unsend_all(m->q);	/* (it strikes the oldest itself; the verdict is made here) */
 	if (!oldest)
 		return;
