@@ -5,8 +5,10 @@
  * Paho is only the pipe. Every QoS 1/2 publish goes into our own queue
  * (outq.c), which hands paho at most MQTT_WINDOW of them at a time (or the
  * broker's MQTT 5 Receive Maximum, beyond which paho would hold them
- * unwoken) and forgets each when its completion says the broker
- * acknowledged it. When the link dies (mqtt.c) everything unacknowledged
+ * unwoken; on MQTT 3.1.1 at most MQTT_WINDOW_QOS2_V311 QoS 2 ones, see
+ * mqtt_room) and forgets each when its completion says the broker
+ * acknowledged it. Whether a lost link was about one message (the broker
+ * refusing it by hanging up) is judged in mqtt_pub_link_lost. When the link dies (mqtt.c) everything unacknowledged
  * is sent again on the next connection, in order. Measured reasons for
  * not leaving this to paho (1.3.12): it lost publishes that failed on a
  * dead socket (about 1,000 of 10,000 frames around a broker kill), could
