@@ -20,14 +20,34 @@ survives the node it was made on.
 """
 
 import os
+import random
+import socket
 import subprocess
 import time
 
 import harness
-from harness import HarnessError, free_port, spawn, stop_process, tail, tmpdir
+from harness import HarnessError, spawn, stop_process, tail, tmpdir
 
 RMQ_BIN = "/usr/lib/rabbitmq/bin"
 POLICY = '{"ha-mode":"all","ha-sync-mode":"automatic"}'
+
+
+def quiet_port():
+    """A free 127.0.0.1 port below the ephemeral range (32768 and up on
+    Linux): the nodes bind theirs seconds after they are chosen, and an
+    outgoing connection (rabbitmqctl, the Erlang distribution) could take a
+    port from that range meanwhile (seen: eaddrinuse at a node start)."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise HarnessError("no free port in 20000..32000")
 
 
 def available():
@@ -38,8 +58,8 @@ class _Epmd:
     teardown_rank = 3       # after the nodes
 
     def __init__(self, home):
-        self.port = free_port()
-        self.proc = spawn(["epmd", "-port", str(self.port)], env=dict(os.environ, HOME=home),
+        self.port = quiet_port()
+        self.proc = spawn(["epmd", "-address", "127.0.0.1", "-port", str(self.port)], env=dict(os.environ, HOME=home),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         harness._register(self)
         deadline = time.monotonic() + 10
@@ -60,12 +80,12 @@ class RabbitNode:
         self.name = "rmq%d@localhost" % (i + 1)
         self.dir = os.path.join(cluster.dir, "rmq%d" % (i + 1))
         os.makedirs(os.path.join(self.dir, "log"), exist_ok=True)
-        self.amqp_port, self.mqtt_port, self.dist_port = free_port(), free_port(), free_port()
+        self.amqp_port, self.mqtt_port, self.dist_port = quiet_port(), quiet_port(), quiet_port()
         self.proc = None
         self.log = os.path.join(self.dir, "stdout.log")
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
-            f.write("listeners.tcp.default = %d\n"
-                    "mqtt.listeners.tcp.default = %d\n"
+            f.write("listeners.tcp.1 = 127.0.0.1:%d\n"
+                    "mqtt.listeners.tcp.1 = 127.0.0.1:%d\n"
                     "mqtt.allow_anonymous = true\n"
                     "mqtt.default_user = guest\n"
                     "mqtt.default_pass = guest\n"
@@ -95,6 +115,8 @@ class RabbitNode:
                  RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
                  RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
                  RABBITMQ_PID_FILE=os.path.join(self.dir, "pid"),
+                 # the Erlang distribution on loopback too
+                 RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
                  RABBITMQ_CONF_ENV_FILE=os.path.join(self.dir, "no-env.conf"),
                  RABBITMQ_ADVANCED_CONFIG_FILE=os.path.join(self.dir, "no-advanced.config"))
         return e
