@@ -269,7 +269,8 @@ static void bridge_lost_why(struct bridge *b, int reason, uint64_t now)
 		log_msg(LOG_ERR,
 			"mqtt: the broker closed the connection right after connecting %d times in a row: another "
 			"client probably uses the same client_id \"%s\" (a second mqttgw with this config?); each "
-			"client needs its own mqtt.client_id",
+			"client needs its own mqtt.client_id. Or the broker cannot serve our session (a RabbitMQ "
+			"cluster node holding it is down: see docs/INTEROP.md)",
 			BRIDGE_QUICK_LOSSES, id);
 }
 
@@ -317,6 +318,9 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			bridge_message(b, ev, now);
 			break;
 		case MQTT_EV_DISCONNECTED:
+			break;
+		case MQTT_EV_SUB_REFUSED:
+			bridge_replies_sub_refused(b, ev->topic, ev->rc);
 			break;
 		}
 		mqtt_event_free(ev);

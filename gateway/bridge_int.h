@@ -90,6 +90,8 @@ void bridge_replies_unpush(struct device *dev);
 /* The device_event_fn: REPLY, TIMEOUT, DROPPED. */
 void bridge_replies_event(struct device *dev, enum device_event what, const char *data, size_t len, void *ctx);
 /* "reason: command" on dev's error topic, if it has one. */
+/* The broker refused the subscription to filter (SUBACK code): said on the error topics it feeds. */
+void bridge_replies_sub_refused(struct bridge *b, const char *filter, int code);
 void bridge_replies_error(struct bridge *b, struct device *dev, const char *reason, const char *data,
 			  size_t len);
 

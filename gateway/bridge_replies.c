@@ -40,6 +40,29 @@ void bridge_replies_error(struct bridge *b, struct device *dev, const char *reas
 		mqtt_publish(b->mqtt, topic, msg, strlen(msg), 1, 0);
 }
 
+void bridge_replies_sub_refused(struct bridge *b, const char *filter, int code)
+{
+	char reason[160];
+	int i, j, seen;
+
+	snprintf(reason, sizeof(reason),
+		 "the broker refused the subscription (reason code 0x%02x), no command will arrive; "
+		 "allow the gateway to subscribe (broker ACL) to", code);
+	for (i = 0; i < b->cfg->n_routes; i++) {
+		const struct cfg_route *r = &b->cfg->routes[i];
+
+		if (r->from_kind != ROUTE_MQTT || r->to_kind == ROUTE_MQTT || strcmp(r->from, filter) != 0)
+			continue;
+		/* once per device, however many routes it has from this filter */
+		for (j = 0, seen = 0; j < i && !seen; j++)
+			seen = b->cfg->routes[j].from_kind == ROUTE_MQTT && b->cfg->routes[j].to_kind == r->to_kind &&
+			       b->cfg->routes[j].to_dev == r->to_dev && strcmp(b->cfg->routes[j].from, filter) == 0;
+		if (!seen)
+			bridge_replies_error(b, b->devs[bridge_device_pos(b->cfg, r->to_kind, r->to_dev)], reason,
+					     filter, strlen(filter));
+	}
+}
+
 static void bridge_target_free(struct bridge_target *t)
 {
 	free(t->topic);

@@ -43,6 +43,7 @@ static const struct stats_counter stats_counters[] = {
 	MS(queued, "; queue %llu waiting"),
 	MS(resent, ", %llu resent"),
 	MS(refused_out, ", %llu refused by the broker"),
+	MS(sub_refused, ", %llu subscriptions refused"),
 	MS(buffer_dropped, ", %llu dropped (buffer.max_messages)"),
 	MS(held, "; serial reading held %llu times for the broker"),
 	MS(backlog_written_off, " (%llu QoS 0 publishes never finished)"),

@@ -183,6 +183,7 @@ void mqtt_free(struct mqtt *m)
 			outq_count(m->q),
 			outq_has_journal(m->q) ? "are kept in buffer.dir" : "are lost (buffer.dir keeps them)");
 	outq_free(m->q);
+	mqtt_pub_free(m);
 	if (m->link)
 		free(m->link->uri);
 	free(m->link);
@@ -231,7 +232,8 @@ static void mqtt_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTA
 	const struct cfg_mqtt *c = m->cfg;
 
 	o->keepAliveInterval = c->keepalive;
-	o->cleansession = c->clean_session;
+	/* m->clean_next: the broker must forget QoS 2 flows a new client cannot finish (mqtt_pub_link_lost) */
+	o->cleansession = c->clean_session || m->clean_next;
 	o->connectTimeout = 10;
 	o->automaticReconnect = 0;
 	/* one uri per attempt: we rotate, so we know which one answered */
@@ -242,7 +244,7 @@ static void mqtt_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTA
 	if (c->protocol == 5) {
 		o->MQTTVersion = MQTTVERSION_5;
 		o->cleansession = 0;
-		o->cleanstart = c->clean_session;
+		o->cleanstart = c->clean_session || m->clean_next;
 		if (!c->clean_session && c->session_expiry > 0) {
 			/* without an expiry an MQTT 5 session ends with the connection */
 			expiry->identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
@@ -323,32 +325,18 @@ void mqtt_start(struct mqtt *m, uint64_t now)
  * new client: paho leaks the publish commands still queued (not yet
  * written) in a client destroyed after a lost connection (#1474, fixed in
  * 1.3.14), about 140 bytes each, at most MQTT_WINDOW a loss and in practice
- * those of the last few milliseconds. The oldest message in flight gets a
- * strike; at OUTQ_STRIKES_MAX it is dropped. Completions still coming from
+ * those of the last few milliseconds. Whether the loss was about one
+ * message is mqtt_pub_link_lost's to judge. Completions still coming from
  * the old client carry its generation and are ignored.
  */
 static void mqtt_link_lost(struct mqtt *m)
 {
-	struct outq_msg *oldest = outq_oldest_sent(m->q);
-	int quick = oldest && m->now - oldest->sent_at < MQTT_STRIKE_MS;
 	char err[256];
 
 	MQTTAsync_destroy(&m->client);
 	if (mqtt_client_create(m, err, sizeof(err)) < 0)
 		log_msg(LOG_ERR, "mqtt: %s; trying again at the next attempt", err);
-	/* a strike only for a loss right after the message went out; a link that dies slowly is no verdict */
-	if (oldest && !quick)
-		oldest->strikes--;
-	oldest = outq_unsend_all(m->q);
-	if (oldest && oldest->strikes >= OUTQ_STRIKES_MAX) {
-		/* AWS IoT, and mosquitto in some set-ups, hang up instead of refusing */
-		log_msg(LOG_WARNING,
-			"mqtt: the connection died within %d ms of sending a publish to %s, %d times in a row; "
-			"dropped (does the broker refuse it? an ACL?)",
-			MQTT_STRIKE_MS, oldest->topic, oldest->strikes);
-		m->stats.refused_out++;
-		outq_remove(m->q, oldest);
-	}
+	mqtt_pub_link_lost(m);
 }
 
 /* After a CONNECT_FAILED or LOST: the next attempt, the next uri or after the backoff. */
@@ -386,6 +374,13 @@ static void mqtt_up(struct mqtt *m, uint64_t now, int receive_max)
 		log_msg(LOG_WARNING, "mqtt: %llu queued messages were dropped, the oldest first (buffer.max_messages = %d)",
 			(unsigned long long)(outq_dropped(m->q) - m->dropped_seen), m->buf->max_messages);
 		m->dropped_seen = outq_dropped(m->q);
+	}
+	if (m->clean_next) {
+		log_msg(LOG_WARNING, "mqtt: connected with a clean session: the last connection ended with QoS 2 "
+			"publishes unfinished, which the broker would hold for ever (a new client cannot send their "
+			"PUBREL); commands published while the gateway was away are lost, those publishes go again "
+			"(possibly twice)");
+		m->clean_next = 0;
 	}
 	m->connected = 1;
 	m->connecting = 0;
@@ -430,6 +425,7 @@ struct mqtt_event *mqtt_next_event(struct mqtt *m)
 		mqtt_down(m, clock_now_ms());
 		break;
 	case MQTT_EV_DISCONNECTED:
+	case MQTT_EV_SUB_REFUSED:
 		break;
 	}
 	return ev;
@@ -485,6 +481,8 @@ uint64_t mqtt_tick(struct mqtt *m, uint64_t now)
 	due = linkcheck_deadline(&m->lc);
 	if (due < next)
 		next = due;
+	/* a suspect message's round trip first (the bridge has subscribed by now) */
+	mqtt_pub_settle(m);
 	/* a send paho refused a moment ago (the link going down) */
 	mqtt_pump(m);
 	mqtt_pub_stall_deadline(m, &next);

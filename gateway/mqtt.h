@@ -32,7 +32,9 @@ enum mqtt_event_type {
 	MQTT_EV_LOST,		/* an established connection dropped, the broker sent MQTT 5 DISCONNECT,
 				   or acknowledgements stopped for ack_timeout_ms */
 	MQTT_EV_MESSAGE,	/* a message arrived */
-	MQTT_EV_DISCONNECTED	/* our own disconnect finished */
+	MQTT_EV_DISCONNECTED,	/* our own disconnect finished */
+	MQTT_EV_SUB_REFUSED	/* the broker refused a subscription (filter in topic, reason code in rc);
+				   already logged and counted */
 };
 
 #define MQTT_SUB_IDS_MAX 16	/* identifiers kept per message; more are ignored */
@@ -45,7 +47,8 @@ struct mqtt_event {
 	int qos;
 	int retained;
 	int rc;			/* CONNECT_FAILED: paho code; CONNECTED: Receive Maximum (MQTT 5, 0: none);
-				   LOST: the broker's DISCONNECT reason code (MQTT 5, 0: none) */
+				   LOST: the broker's DISCONNECT reason code (MQTT 5, 0: none);
+				   SUB_REFUSED: the SUBACK's code (0x80 on MQTT 3.1.1) */
 	char *text;		/* CONNECTED: uri; CONNECT_FAILED / LOST: reason */
 	char *response_topic;	/* MESSAGE, MQTT 5: where a reply should go */
 	char *correlation;	/* MESSAGE, MQTT 5: correlation data for the reply */
@@ -71,6 +74,7 @@ struct mqtt_stats {
 	uint64_t backlog_written_off;	/* QoS 0 publishes whose completion never came */
 	uint64_t buffer_dropped;	/* oldest queued messages dropped (buffer.max_messages) */
 	uint64_t refused_out;	/* publishes the broker refused (reason code, or hanging up) */
+	uint64_t sub_refused;	/* subscriptions the broker refused (SUBACK failure) */
 	uint64_t resent;	/* sent again on a new connection or after a restart */
 	uint64_t queued;	/* waiting or unacknowledged now */
 };

@@ -140,7 +140,7 @@ struct mqtt_event *mqtt_pop(struct mqtt *m)
 }
 
 /* A QoS 1/2 publish or a link probe is finished: to the loop, which owns the queue. */
-static void mqtt_completed(struct mqtt_link *l, int token, int code, int probe)
+static void mqtt_completed(struct mqtt_link *l, int token, int code, int probe, int sub)
 {
 	struct mqtt *m = l->m;
 	int wake = 0;
@@ -158,7 +158,7 @@ static void mqtt_completed(struct mqtt_link *l, int token, int code, int probe)
 	/* without memory the message stays in flight and is sent again after the next loss */
 	if (m->done_n < m->done_cap) {
 		wake = !m->head && m->done_n == 0;
-		m->done_v[m->done_n++] = (struct mqtt_done){ l->gen, token, code, probe };
+		m->done_v[m->done_n++] = (struct mqtt_done){ l->gen, token, code, probe, sub };
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (wake)
@@ -578,22 +578,22 @@ static int mqtt_fail_code5(const MQTTAsync_failureData5 *resp)
 
 static void mqtt_cb_published(void *ctx, MQTTAsync_successData *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, 0, 0);
+	mqtt_completed(ctx, resp ? resp->token : 0, 0, 0, 0);
 }
 
 static void mqtt_cb_publish_failed(void *ctx, MQTTAsync_failureData *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, mqtt_fail_code(resp), 0);
+	mqtt_completed(ctx, resp ? resp->token : 0, mqtt_fail_code(resp), 0, 0);
 }
 
 static void mqtt_cb_published5(void *ctx, MQTTAsync_successData5 *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, 0, 0);
+	mqtt_completed(ctx, resp ? resp->token : 0, 0, 0, 0);
 }
 
 static void mqtt_cb_publish_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, mqtt_fail_code5(resp), 0);
+	mqtt_completed(ctx, resp ? resp->token : 0, mqtt_fail_code5(resp), 0, 0);
 }
 
 void mqtt_cb_publish_opts(struct mqtt *m, MQTTAsync_responseOptions *ro, int qos)
@@ -615,17 +615,17 @@ void mqtt_cb_publish_opts(struct mqtt *m, MQTTAsync_responseOptions *ro, int qos
  */
 static void mqtt_cb_probe_ok(void *ctx, MQTTAsync_successData *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1);
+	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1, 0);
 }
 
 static void mqtt_cb_probe_failed(void *ctx, MQTTAsync_failureData *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, mqtt_fail_code(resp), 1);
+	mqtt_completed(ctx, resp ? resp->token : 0, mqtt_fail_code(resp), 1, 0);
 }
 
 static void mqtt_cb_probe_ok5(void *ctx, MQTTAsync_successData5 *resp)
 {
-	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1);
+	mqtt_completed(ctx, resp ? resp->token : 0, MQTT_PROBE_ANSWERED, 1, 0);
 }
 
 static void mqtt_cb_probe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
@@ -634,7 +634,7 @@ static void mqtt_cb_probe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 	int answered = resp && (resp->reasonCode >= 0x80 || resp->packet_type == 11);
 
 	mqtt_completed(ctx, resp ? resp->token : 0,
-		       answered ? MQTT_PROBE_ANSWERED : resp && resp->code ? resp->code : MQTTASYNC_FAILURE, 1);
+		       answered ? MQTT_PROBE_ANSWERED : resp && resp->code ? resp->code : MQTTASYNC_FAILURE, 1, 0);
 }
 
 void mqtt_cb_probe_opts(struct mqtt *m, MQTTAsync_responseOptions *ro)
@@ -645,6 +645,50 @@ void mqtt_cb_probe_opts(struct mqtt *m, MQTTAsync_responseOptions *ro)
 	} else {
 		ro->onSuccess = mqtt_cb_probe_ok;
 		ro->onFailure = mqtt_cb_probe_failed;
+	}
+	ro->context = m->link;
+}
+
+/*
+ * A SUBACK came (one filter a SUBSCRIBE, mqtt_subscribe): its code travels
+ * like a publish completion, and the loop names the filter. MQTT 3.1.1: a
+ * granted QoS, or 0x80 (paho calls onFailure with code 0x80 for a SUBACK of
+ * one filter); MQTT 5: the reason code, >= 0x80 a refusal. Any other
+ * failure is paho's (the link going): a negative code, nothing refused.
+ */
+static void mqtt_cb_subscribed(void *ctx, MQTTAsync_successData *resp)
+{
+	mqtt_completed(ctx, resp ? resp->token : 0, resp ? resp->alt.qos : 0, 0, 1);
+}
+
+static void mqtt_cb_subscribe_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+	int code = resp && resp->code == MQTT_BAD_SUBSCRIBE ? MQTT_BAD_SUBSCRIBE : MQTTASYNC_FAILURE;
+
+	mqtt_completed(ctx, resp ? resp->token : 0, code, 0, 1);
+}
+
+static void mqtt_cb_subscribed5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	/* one filter: reasonCode (paho 1.3.12 leaves alt.sub.reasonCodes uninitialised then) */
+	mqtt_completed(ctx, resp ? resp->token : 0, resp ? (int)resp->reasonCode : 0, 0, 1);
+}
+
+static void mqtt_cb_subscribe_failed5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	int code = resp && resp->reasonCode >= 0x80 ? (int)resp->reasonCode : MQTTASYNC_FAILURE;
+
+	mqtt_completed(ctx, resp ? resp->token : 0, code, 0, 1);
+}
+
+void mqtt_cb_subscribe_opts(struct mqtt *m, MQTTAsync_responseOptions *ro)
+{
+	if (m->cfg->protocol == 5) {
+		ro->onSuccess5 = mqtt_cb_subscribed5;
+		ro->onFailure5 = mqtt_cb_subscribe_failed5;
+	} else {
+		ro->onSuccess = mqtt_cb_subscribed;
+		ro->onFailure = mqtt_cb_subscribe_failed;
 	}
 	ro->context = m->link;
 }

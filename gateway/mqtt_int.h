@@ -43,8 +43,17 @@
 #define MQTT_BACKLOG_STALL_MS 2000
 /* QoS 1/2 messages handed to paho and not yet acknowledged, at most */
 #define MQTT_WINDOW 1000
+/*
+ * ... and of them QoS 2 on MQTT 3.1.1, which cannot tell us the broker's
+ * limit: mosquitto takes max_inflight_messages (default 20) publishes
+ * from a client at a time, counting each QoS 2 one until its PUBREL and a
+ * QoS 1 one while it is handled, and beyond answers 0x97 (quota exceeded,
+ * which ends a 3.1.1 connection). 19: one place stays free for the QoS 1
+ * publishes between them (a device status, the birth).
+ */
+#define MQTT_WINDOW_QOS2_V311 19
 #define MQTT_JOURNAL "outq.journal"
-/* A loss this soon after the oldest unacknowledged message went out is a strike against it. */
+/* A loss this soon after the oldest unacknowledged message went out makes it suspect, or a strike (mqtt_pub_link_lost). */
 #define MQTT_STRIKE_MS 2000
 /* A link probe's completion code when the broker answered it (whatever it said). */
 #define MQTT_PROBE_ANSWERED (-1000)
@@ -67,6 +76,15 @@ struct mqtt_done {
 	int token;
 	int code;
 	int probe;	/* the link probe's (tokens of a probe and a publish may meet in one batch) */
+	int sub;	/* a SUBACK's: code is its reason code (0..2 granted, >= 0x80 refused) or paho's (< 0) */
+};
+
+/* A SUBSCRIBE awaiting its SUBACK (loop thread): which filter a token was. */
+struct mqtt_subreq {
+	uint32_t gen;
+	int token;
+	int qos;
+	char *filter;
 };
 
 struct mqtt {
@@ -106,7 +124,13 @@ struct mqtt {
 	uint64_t seen_at;
 	struct linkcheck lc;		/* loop thread: mqtt.link_timeout_ms */
 	int probe_token;		/* the unanswered link probe's (lc.outstanding) */
+	uint32_t settle_gen;		/* the link a settle probe went out on (mqtt_pub_settle) */
+	int settle_token;
+	uint32_t settled_gen;		/* the link that answered it: a suspect may go out alone */
+	int clean_next;			/* QoS 2 unfinished when the link died: the next CONNECT starts clean */
 	uint32_t lc_lost_gen;		/* the link the link check has already declared lost */
+	struct mqtt_subreq *subreq;	/* loop thread: SUBSCRIBEs of the current link awaiting their SUBACK */
+	size_t n_subreq, cap_subreq;
 	char password[MQTT_PASSWORD_MAX];
 	struct mqtt_stats stats;
 };
@@ -129,6 +153,7 @@ int mqtt_cb_client(struct mqtt *m);	/* connection lost, messages, MQTT 5 DISCONN
 void mqtt_cb_connect_opts(struct mqtt *m, MQTTAsync_connectOptions *o, MQTTAsync_SSLOptions *ssl);
 void mqtt_cb_publish_opts(struct mqtt *m, MQTTAsync_responseOptions *ro, int qos);
 void mqtt_cb_probe_opts(struct mqtt *m, MQTTAsync_responseOptions *ro);
+void mqtt_cb_subscribe_opts(struct mqtt *m, MQTTAsync_responseOptions *ro);
 void mqtt_cb_disconnect_opts(struct mqtt *m, MQTTAsync_disconnectOptions *o);
 /* Our own disconnect is over (also when paho would not start one). */
 void mqtt_cb_disconnected_now(struct mqtt *m);
@@ -143,6 +168,16 @@ void mqtt_pump(struct mqtt *m);
 void mqtt_pub_ack_check(struct mqtt *m, uint64_t now, uint64_t *next);
 /* Serial reading held: when the stall check is due (lowers *next). */
 void mqtt_pub_stall_deadline(struct mqtt *m, uint64_t *next);
+/*
+ * The link died (mqtt.c then makes a new client): everything unacknowledged
+ * waits again, in order; the oldest in flight becomes suspect, or gets a
+ * strike, or is dropped as refused (see the function).
+ */
+void mqtt_pub_link_lost(struct mqtt *m);
+/* Loop turn, after the bridge's subscriptions: a suspect waits for a round trip on this link. */
+void mqtt_pub_settle(struct mqtt *m);
+/* At mqtt_free(): what mqtt_pub.c holds (SUBSCRIBEs awaiting their SUBACK). */
+void mqtt_pub_free(struct mqtt *m);
 /* A new client: its QoS 0 publishes are counted afresh (a replaced one's never finish). */
 void mqtt_pub_restart_count(struct mqtt *m);
 

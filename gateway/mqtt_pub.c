@@ -5,8 +5,10 @@
  * Paho is only the pipe. Every QoS 1/2 publish goes into our own queue
  * (outq.c), which hands paho at most MQTT_WINDOW of them at a time (or the
  * broker's MQTT 5 Receive Maximum, beyond which paho would hold them
- * unwoken) and forgets each when its completion says the broker
- * acknowledged it. When the link dies (mqtt.c) everything unacknowledged
+ * unwoken; on MQTT 3.1.1 at most MQTT_WINDOW_QOS2_V311 QoS 2 ones, see
+ * mqtt_room) and forgets each when its completion says the broker
+ * acknowledged it. Whether a lost link was about one message (the broker
+ * refusing it by hanging up) is judged in mqtt_pub_link_lost. When the link dies (mqtt.c) everything unacknowledged
  * is sent again on the next connection, in order. Measured reasons for
  * not leaving this to paho (1.3.12): it lost publishes that failed on a
  * dead socket (about 1,000 of 10,000 frames around a broker kill), could
@@ -33,11 +35,14 @@
  * list to give each QoS 1 message an id.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "log.h"
 #include "mqtt_int.h"
+
+static void mqtt_pub_suback(struct mqtt *m, const struct mqtt_done *d);
 
 /* Hand one message to paho. 0, or -1 (not now: it stays queued). */
 static int mqtt_send(struct mqtt *m, const char *topic, const void *payload, size_t len, int qos, int retain,
@@ -77,21 +82,40 @@ static int mqtt_send(struct mqtt *m, const char *topic, const void *payload, siz
 	return 0;
 }
 
+/*
+ * Room for msg in the window? On MQTT 5 the window is the broker's Receive
+ * Maximum (mqtt_up); MQTT 3.1.1 has no way to say how many QoS 2 publishes
+ * the broker takes unfinished, and mosquitto drops the connection beyond its
+ * max_inflight_messages (20): a backlog of QoS 2 used to cost every
+ * reconnection, and through the strikes the messages themselves.
+ */
+static int mqtt_room(const struct mqtt *m, const struct outq_msg *msg)
+{
+	if (outq_in_flight(m->q) >= (size_t)m->window)
+		return 0;
+	return msg->qos != 2 || m->cfg->protocol == 5 || outq_in_flight_qos2(m->q) < MQTT_WINDOW_QOS2_V311;
+}
+
 void mqtt_pump(struct mqtt *m)
 {
 	struct outq_msg *msg;
 	int token;
 
 	/*
-	 * While a message the link died holding is unacknowledged, nothing new
-	 * goes to paho: if it is the broker's poison, the next loss finds
-	 * nothing else queued in the client that must then be replaced.
+	 * A suspect (a link died right after it went out, mqtt_pub_link_lost)
+	 * goes alone, once the link has answered a round trip sent after the
+	 * subscriptions (mqtt_pub_settle), and nothing goes after it until it
+	 * is acknowledged: if it is the broker's poison, the next loss is its
+	 * verdict; if the broker hangs up for a reason of its own, the suspect
+	 * was never sent and nothing is blamed.
 	 */
 	if (!m->connected || !outq_next_unsent(m->q))
 		return;	/* nothing to send (most turns) */
-	if ((msg = outq_first(m->q)) && msg->sent && msg->strikes > 0)
+	if ((msg = outq_first(m->q)) && msg->sent && msg->suspect)
 		return;
-	while (m->connected && outq_in_flight(m->q) < (size_t)m->window && (msg = outq_next_unsent(m->q))) {
+	while (m->connected && (msg = outq_next_unsent(m->q)) && mqtt_room(m, msg)) {
+		if (msg->suspect && (outq_in_flight(m->q) > 0 || m->settled_gen != m->link->gen))
+			return;
 		if (mqtt_send(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->corr, msg->corr_len,
 			      &token) < 0)
 			return;
@@ -103,9 +127,78 @@ void mqtt_pump(struct mqtt *m)
 		}
 		outq_mark_sent(m->q, msg, m->link->gen, token);
 		msg->sent_at = m->now;
-		if (msg->strikes > 0)
+		if (msg->suspect)
 			return;	/* alone, as above */
 	}
+}
+
+void mqtt_pub_settle(struct mqtt *m)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct outq_msg *msg = outq_next_unsent(m->q);
+
+	if (!m->connected || !msg || !msg->suspect || m->settle_gen == m->link->gen)
+		return;
+	/* the link check's probe (an UNSUBSCRIBE nobody minds): the broker answers in order */
+	mqtt_cb_probe_opts(m, &ro);
+	if (MQTTAsync_unsubscribe(m->client, m->cfg->link_check_topic, &ro) != MQTTASYNC_SUCCESS)
+		return;	/* paho's list full, or the link going: the next turn tries again */
+	m->settle_gen = m->link->gen;
+	m->settle_token = ro.token;
+}
+
+/*
+ * Was the loss about one message? Brokers that refuse a publish by
+ * hanging up (AWS IoT, mosquitto for a packet over max_packet_size, an ACL
+ * in some set-ups) would otherwise have the gateway resend it for ever. But
+ * a broker hangs up for reasons of its own too (RabbitMQ, its session's
+ * queue on a dead cluster node, closed every new connection shortly after
+ * it opened; a quota), and that must never cost a message. So:
+ *   - a loss long after the oldest unacknowledged message went out (>=
+ *     MQTT_STRIKE_MS) is no verdict on it;
+ *   - a loss right after it went out with others makes it a suspect: it is
+ *     sent again alone, and only once the new link answered a round trip
+ *     sent after the subscriptions (a broker that closes connections it
+ *     cannot serve does so before);
+ *   - a loss right after a suspect went out alone is a strike, and
+ *     OUTQ_STRIKES_MAX of them drop it as refused (logged, counted).
+ * A connection closed with nothing in flight blames nobody. MQTT 5 says a
+ * refusal in words (a PUBACK / PUBREC reason code >= 0x80, mqtt_done_one).
+ */
+void mqtt_pub_link_lost(struct mqtt *m)
+{
+	struct outq_msg *oldest = outq_oldest_sent(m->q);
+	int strikes = oldest ? oldest->strikes : 0;
+	int quick = oldest && m->now - oldest->sent_at < MQTT_STRIKE_MS;
+	/* a suspect in flight went out alone on a settled link: mqtt_pump sees to it */
+	int alone = oldest && oldest->suspect;
+
+	/*
+	 * QoS 2 publishes between PUBLISH and PUBCOMP: a persistent session at
+	 * the broker keeps them awaiting a PUBREL, counted against its quota
+	 * (mosquitto's max_inflight_messages / Receive Maximum) for ever, since
+	 * packet ids belong to the paho client we replace. With the quota full
+	 * every later connection died at its first publish. The next CONNECT
+	 * starts a clean session instead (mqtt.c).
+	 */
+	if (outq_in_flight_qos2(m->q) > 0 && !m->cfg->clean_session)
+		m->clean_next = 1;
+	outq_unsend_all(m->q);	/* (it strikes the oldest itself; the verdict is made here) */
+	if (!oldest)
+		return;
+	oldest->strikes = strikes;
+	if (!quick)
+		return;
+	oldest->suspect = 1;
+	if (!alone || ++oldest->strikes < OUTQ_STRIKES_MAX)
+		return;
+	log_msg(LOG_WARNING,
+		"mqtt: the connection died within %d ms of sending a publish to %s, %d times in a row; dropped "
+		"(sent alone each time, on a link that had answered: does the broker refuse it? an ACL? "
+		"max_packet_size?)",
+		MQTT_STRIKE_MS, oldest->topic, oldest->strikes);
+	m->stats.refused_out++;
+	outq_remove(m->q, oldest);
 }
 
 void mqtt_send_queued(struct mqtt *m)
@@ -208,9 +301,21 @@ static void mqtt_done_one(struct mqtt *m, const struct mqtt_done *d, uint64_t no
 
 	if (d->gen != m->link->gen)
 		return;	/* an old client's */
+	if (d->sub) {
+		if (d->code >= 0)
+			linkcheck_proof(&m->lc, now);
+		mqtt_pub_suback(m, d);
+		return;
+	}
 	if (d->probe) {
 		if (m->lc.outstanding && d->token == m->probe_token)
 			linkcheck_answer(&m->lc, d->code == MQTT_PROBE_ANSWERED, now);
+		if (m->settle_gen == d->gen && d->token == m->settle_token) {
+			if (d->code == MQTT_PROBE_ANSWERED)
+				m->settled_gen = d->gen;
+			else
+				m->settle_gen = 0;	/* paho gave up on it: again at the next turn */
+		}
 		return;
 	}
 	/* any answer of the broker's proves the link (a PUBACK, a refusal) */
@@ -350,45 +455,128 @@ int mqtt_congested(struct mqtt *m, uint64_t now)
  * properties) from them, and with two or more filters dereferences a NULL
  * one (issue 22: SIGSEGV on every connect).
  *
- * MQTT 5: one SUBSCRIBE per filter, since a subscription identifier is a
- * property of the packet, not of a filter in it.
+ * One SUBSCRIBE per filter, on both protocols: MQTT 5's subscription
+ * identifier is a property of the packet, not of a filter in it; and a
+ * SUBACK of one filter is one answer paho reports plainly (for several,
+ * MQTT 3.1.1 gets a list whose length the callback cannot know). Each
+ * SUBSCRIBE's token is kept with its filter (m->subreq) until the SUBACK
+ * says granted or refused (mqtt_pub_suback).
  */
-static int mqtt_subscribe_v5(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
+
+/* Forget the SUBSCRIBEs of earlier links (their SUBACKs will never come, or are ignored). */
+static void mqtt_subreq_prune(struct mqtt *m)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < m->n_subreq; i++) {
+		if (m->subreq[i].gen == m->link->gen)
+			m->subreq[k++] = m->subreq[i];
+		else
+			free(m->subreq[i].filter);
+	}
+	m->n_subreq = k;
+}
+
+/* Keep token -> filter; without memory a refusal is still logged, with the token only. */
+static void mqtt_subreq_add(struct mqtt *m, int token, const char *filter, int qos)
+{
+	char *f;
+
+	if (m->n_subreq == m->cap_subreq) {
+		size_t cap = m->cap_subreq ? 2 * m->cap_subreq : 8;
+		struct mqtt_subreq *v = realloc(m->subreq, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		m->subreq = v;
+		m->cap_subreq = cap;
+	}
+	if (!(f = strdup(filter)))
+		return;
+	m->subreq[m->n_subreq++] = (struct mqtt_subreq){ m->link->gen, token, qos, f };
+}
+
+void mqtt_pub_free(struct mqtt *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_subreq; i++)
+		free(m->subreq[i].filter);
+	free(m->subreq);
+	m->subreq = NULL;
+	m->n_subreq = m->cap_subreq = 0;
+}
+
+/*
+ * A SUBACK (d->code: granted QoS / reason code, or paho's negative code).
+ * A refusal means commands on that filter will never arrive while the
+ * gateway looks healthy: logged at error level with the filter and what to
+ * do, counted (sub_refused), and handed to the bridge (MQTT_EV_SUB_REFUSED),
+ * which says it on the error topics of the devices the filter feeds.
+ */
+static void mqtt_pub_suback(struct mqtt *m, const struct mqtt_done *d)
+{
+	struct mqtt_subreq *r = NULL;
+	struct mqtt_event *ev;
+	size_t i;
+
+	for (i = 0; i < m->n_subreq && !r; i++)
+		if (m->subreq[i].gen == d->gen && m->subreq[i].token == d->token)
+			r = &m->subreq[i];
+	if (d->code >= 0 && d->code < 0x80) {
+		if (r && d->code < r->qos)
+			log_msg(LOG_INFO, "mqtt: subscribed to %s with qos %d (asked for %d: the broker's maximum)",
+				r->filter, d->code, r->qos);
+	} else if (d->code >= 0x80) {
+		const char *filter = r ? r->filter : "?";
+
+		m->stats.sub_refused++;
+		log_msg(LOG_ERR,
+			"mqtt: the broker refused the subscription to %s (%s, reason code 0x%02x): commands on it "
+			"will not arrive. Let the gateway's MQTT user (client id %s) subscribe to it in the broker's "
+			"ACL (mosquitto: a role of the dynamic security plugin; RabbitMQ: topic permissions), or "
+			"change the route",
+			filter, d->code == 0x80 ? "failure" : MQTTReasonCode_toString((enum MQTTReasonCodes)d->code),
+			d->code, m->cfg->client_id);
+		if ((ev = mqtt_event_new(MQTT_EV_SUB_REFUSED, NULL)) != NULL) {
+			ev->topic = strdup(filter);
+			ev->rc = d->code;
+			ev->gen = d->gen;
+			mqtt_push(m, ev);
+		}
+	}
+	if (r) {
+		free(r->filter);
+		*r = m->subreq[--m->n_subreq];
+	}
+}
+
+int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
 {
 	int i, rc, failed = 0;
 
+	mqtt_subreq_prune(m);
 	for (i = 0; i < n; i++) {
 		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 		MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER };
 
-		p.value.integer4 = (int)ids[i];
-		rc = MQTTProperties_add(&ro.properties, &p);
+		mqtt_cb_subscribe_opts(m, &ro);
+		rc = 0;
+		if (m->cfg->protocol == 5) {
+			p.value.integer4 = (int)ids[i];
+			rc = MQTTProperties_add(&ro.properties, &p);
+		}
 		if (rc == 0)
 			rc = MQTTAsync_subscribe(m->client, filters[i], qos[i], &ro);
 		MQTTProperties_free(&ro.properties);
 		if (rc != MQTTASYNC_SUCCESS) {
 			log_msg(LOG_ERR, "mqtt: subscribe to %s failed: %s", filters[i], MQTTAsync_strerror(rc));
 			failed = 1;
+			continue;
 		}
+		mqtt_subreq_add(m, ro.token, filters[i], qos[i]);
 	}
 	return failed ? -1 : 0;
-}
-
-int mqtt_subscribe(struct mqtt *m, char *const *filters, const int *qos, const uint32_t *ids, int n)
-{
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	int rc;
-
-	if (n == 0)
-		return 0;
-	if (m->cfg->protocol == 5)
-		return mqtt_subscribe_v5(m, filters, qos, ids, n);
-	rc = MQTTAsync_subscribeMany(m->client, n, filters, (int *)(uintptr_t)qos, &ro);
-	if (rc != MQTTASYNC_SUCCESS) {
-		log_msg(LOG_ERR, "mqtt: subscribe failed: %s", MQTTAsync_strerror(rc));
-		return -1;
-	}
-	return 0;
 }
 
 int mqtt_unsubscribe(struct mqtt *m, char *const *filters, int n)

@@ -379,6 +379,8 @@ static void outq_unlink(struct outq *q, struct outq_msg *m)
 	q->count--;
 	if (m->sent)
 		q->n_sent--;
+	if (m->sent && m->qos == 2)
+		q->n_sent2--;
 	q->live_bytes -= m->rec_len;
 }
 
@@ -443,6 +445,11 @@ size_t outq_in_flight(const struct outq *q)
 	return q->n_sent;
 }
 
+size_t outq_in_flight_qos2(const struct outq *q)
+{
+	return q->n_sent2;
+}
+
 uint64_t outq_dropped(const struct outq *q)
 {
 	return q->dropped;
@@ -489,6 +496,8 @@ void outq_mark_sent(struct outq *q, struct outq_msg *m, uint32_t gen, int token)
 	m->gen = gen;
 	m->token = token;
 	q->n_sent++;
+	if (m->qos == 2)
+		q->n_sent2++;
 	if (q->next_send == m) {
 		struct outq_msg *n = m->next;
 
@@ -526,6 +535,8 @@ void outq_unsend(struct outq *q, struct outq_msg *m)
 	m->sent = 0;
 	m->resend = 1;
 	q->n_sent--;
+	if (m->qos == 2)
+		q->n_sent2--;
 	if (!q->next_send || q->next_send->seq > m->seq)
 		q->next_send = m;
 }
@@ -542,6 +553,7 @@ struct outq_msg *outq_unsend_all(struct outq *q)
 		m->sent = 0;
 	}
 	q->n_sent = 0;
+	q->n_sent2 = 0;
 	q->next_send = q->head;
 	if (oldest)
 		oldest->strikes++;

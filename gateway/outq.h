@@ -7,9 +7,10 @@
  * acknowledges it (outq_find_sent, outq_remove), and when the link dies puts
  * everything unacknowledged back in line, in order, when the caller starts
  * over with a new client (outq_unsend_all). The oldest message in flight at
- * each loss gets a strike: a message that every connection dies holding is
- * one the broker refuses by hanging up, and the caller drops it
- * (OUTQ_STRIKES_MAX) instead of looping for ever.
+ * each loss gets a strike, which the caller may take back (mqtt_pub.c
+ * counts only losses right after it went out alone): a message that every
+ * connection dies holding is one the broker refuses by hanging up, and the
+ * caller drops it (OUTQ_STRIKES_MAX) instead of looping for ever.
  *
  * With a journal (outq_open_journal, buffer.dir), every message added and
  * every message done is appended to one file as a checksummed record; the
@@ -56,7 +57,8 @@ struct outq_msg {
 	int sent;		/* handed to the client of generation gen as token */
 	uint32_t gen;
 	int token;
-	int strikes;		/* links lost while this was the oldest in flight */
+	int strikes;		/* links lost right after it went out alone (mqtt_pub_link_lost) */
+	int suspect;		/* a link died right after it went out: next time alone, on a settled link */
 	uint64_t sent_at;	/* ms, set by the caller when it hands it over */
 	int resend;		/* it was sent before (a duplicate is possible) */
 	size_t rec_len;		/* its journal record's size */
@@ -80,8 +82,9 @@ int outq_open_journal(struct outq *q, const char *file, size_t *restored, char *
 void outq_set_sync(struct outq *q, int sync);
 /* Messages queued (waiting or handed over, not yet done). */
 size_t outq_count(const struct outq *q);
-/* Of them, handed to the library and not yet acknowledged. */
+/* Of them, handed to the library and not yet acknowledged; and of those, QoS 2 ones. */
 size_t outq_in_flight(const struct outq *q);
+size_t outq_in_flight_qos2(const struct outq *q);
 /* Unsent messages dropped so far for max_waiting, the oldest first. */
 uint64_t outq_dropped(const struct outq *q);
 /* The oldest message (then m->next), the newest; NULL when empty. */

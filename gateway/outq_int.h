@@ -22,6 +22,7 @@ struct outq {
 	struct outq_msg *next_send;	/* the first message not sent, or NULL */
 	size_t count;
 	size_t n_sent;
+	size_t n_sent2;		/* of them QoS 2 (MQTT 3.1.1 brokers cap those: mqtt_pub.c) */
 	size_t max_waiting;	/* unsent messages kept; the oldest beyond are dropped */
 	uint64_t next_seq;
 	uint64_t dropped;	/* unsent messages dropped for max_waiting */
