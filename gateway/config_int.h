@@ -75,6 +75,27 @@ struct cfg_ctx {
 /* Where a setting lands in its struct, for the tables. */
 #define S_(st, f) offsetof(struct st, f)
 
+/* The kinds of entry, one macro each: N name, ST struct, F field, CH CFG_CHANGE_* bits. */
+#define O_STR(N, ST, F, DEF, CH) {.name = N, .type = OPT_STR, .def_str = DEF, .off = S_(ST, F), .change = CH}
+#define O_REQ(N, ST, F, CH) {.name = N, .type = OPT_STR, .off = S_(ST, F), .change = CH, .flags = OPT_REQUIRED}
+#define O_INT(N, ST, F, LO, HI, DEF, CH) \
+	{.name = N, .type = OPT_INT, .min = LO, .max = HI, .def = DEF, .off = S_(ST, F), .change = CH}
+#define O_BOOL(N, ST, F, DEF, CH) {.name = N, .type = OPT_BOOL, .min = 0, .max = 1, .def = DEF, .off = S_(ST, F), .change = CH}
+#define O_ENUM(N, ST, F, NAMES, DEF, CH) \
+	{.name = N, .type = OPT_ENUM, .def = DEF, .off = S_(ST, F), .names = NAMES, .change = CH}
+/* Lists and groups: parsed by the walker from their shape, or (FL = OPT_OWN) by their group's code. */
+#define O_STRLIST(N, ST, F, CNT, CH, FL) \
+	{.name = N, .type = OPT_STRLIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .change = CH, .flags = FL}
+#define O_GROUP(N, ST, F, HAS, SUB, CH, FL) \
+	{.name = N, .type = OPT_GROUP, .off = S_(ST, F), .off2 = HAS, .sub = SUB, .change = CH, .flags = FL}
+#define O_LIST(N, ST, F, CNT, SUB, CH, FL) \
+	{.name = N, .type = OPT_LIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .sub = SUB, .change = CH, .flags = FL}
+#define O_NAME(N) {.name = N, .type = OPT_SPECIAL, .flags = OPT_OWN}
+#define O_END {.name = NULL}
+
+/* The route table lives with the routes' code (config_routes.c). */
+extern const struct opt_shape cfg_route_shape;
+
 /* Enum names shared with the --check summary (config_schema.c). */
 extern const char *const cfg_parity_names[];
 extern const char *const cfg_flow_names[];
