@@ -152,4 +152,10 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 /* config_routes.c */
 void cfg_load_routes(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list);
 
+/* config_ha.c: Home Assistant discovery (issue 16) */
+/* Route g's ha and instances, checked against its direction and accept, into r->ha_src. */
+void cfg_route_ha(struct cfg_ctx *c, const struct config *cfg, const config_setting_t *g, struct cfg_route *r);
+/* Once every route is in: the prefix, and every unique_id once (root: the file's root setting). */
+void cfg_load_ha(struct cfg_ctx *c, struct config *cfg, const config_setting_t *root);
+
 #endif

@@ -40,6 +40,9 @@ const struct opt cfg_route_opts[] = {
 	O_BOOL("on_change", cfg_route, on_change, 0, CFG_CHANGE_ROUTES),
 	O_INT("heartbeat_ms", cfg_route, heartbeat_ms, 0, 604800000, 0, CFG_CHANGE_ROUTES),	/* a week */
 	{ .name = "json", .type = OPT_STR, .off = S_(cfg_route, json_src), .change = CFG_CHANGE_ROUTES, .flags = OPT_OWN },
+	/* Home Assistant (issue 16): ha is a group or list config_ha.c checks, kept as a JSON array */
+	{ .name = "ha", .type = OPT_STR, .off = S_(cfg_route, ha_src), .change = CFG_CHANGE_ROUTES, .flags = OPT_OWN },
+	O_STRLIST("instances", cfg_route, instances, n_instances, CFG_CHANGE_ROUTES, 0),
 	O_END
 };
 const struct opt_shape cfg_route_shape = { cfg_route_opts, sizeof(struct cfg_route), cfg_route_free_extra };
@@ -267,6 +270,8 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		if (!c->failed)
 			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	}
+	if (!c->failed)
+		cfg_route_ha(c, cfg, g, r);
 }
 
 /* A command filter that also matches a topic the gateway publishes would feed its own messages to a device. */

@@ -164,6 +164,13 @@ const struct opt cfg_gpio_opts[] = {
 };
 static const struct opt_shape cfg_gpio_shape = { cfg_gpio_opts, sizeof(struct cfg_gpio), NULL };
 
+/* Home Assistant discovery (issue 16): the prefix is checked, the entities built, in config_ha.c */
+static const struct opt cfg_ha_opts[] = {
+	O_STR("prefix", cfg_ha, prefix, "homeassistant", CFG_CHANGE_ROUTES),
+	O_END
+};
+static const struct opt_shape cfg_ha_shape = { cfg_ha_opts, sizeof(struct cfg_ha), NULL };
+
 const struct opt cfg_top_opts[] = {
 	O_STR("station", config, station, NULL, LIVE),
 	{ .name = "log_level", .type = OPT_ENUM, .def = -1, .off = S_(config, log_level),
@@ -173,6 +180,7 @@ const struct opt cfg_top_opts[] = {
 	O_LIST("serial", config, serial, n_serial, &cfg_serial_shape, DEV, OPT_OWN),
 	O_LIST("gpio", config, gpio, n_gpio, &cfg_gpio_shape, DEV, OPT_OWN),
 	O_LIST("routes", config, routes, n_routes, &cfg_route_shape, CFG_CHANGE_ROUTES, OPT_OWN),
+	O_GROUP("homeassistant", config, ha, S_(config, has_ha), &cfg_ha_shape, CFG_CHANGE_ROUTES, 0),
 	O_END
 };
 /* clang-format on */
