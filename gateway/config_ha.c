@@ -9,7 +9,7 @@
  * A route's ha is checked here, where its lines are known (FILE:LINE, exit
  * 2): the component fits the route's direction, payload_press, options and
  * a switch's payloads pass the route's accept, a key names a member of the
- * route's json, the keys mqttgw computes are not given, every value is a
+ * route's json (on a command route: a name telling its entities apart), the keys mqttgw computes are not given, every value is a
  * string, number, boolean or list of strings in valid UTF-8. What is left
  * is kept as a JSON array (r->ha_src) with the defaults filled in (the
  * component, "1"/"0" for GPIO lines, "PRESS"), so that the reload compares
@@ -188,7 +188,15 @@ static cJSON *cfg_ha_entity(struct cfg_ctx *c, const struct config *cfg, const c
 			cfg_fail(c, m, "ha.%s is set by mqttgw itself (from the route, its device and the station)", name);
 			break;
 		}
-		if (strcmp(name, "key") == 0) {
+		if (strcmp(name, "key") == 0 && !to_mqtt) {
+			/* on a command route, a name telling its entities apart (a STOP and a HOME button) */
+			const char *k = config_setting_type(m) == CONFIG_TYPE_STRING ? config_setting_get_string(m) : "";
+
+			if (!*k || k[strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")]) {
+				cfg_fail(c, m, "ha.key on a command route is a name of letters, digits, _ and -");
+				break;
+			}
+		} else if (strcmp(name, "key") == 0) {
 			if (config_setting_type(m) != CONFIG_TYPE_STRING || !js ||
 			    !config_setting_get_member(js, config_setting_get_string(m))) {
 				cfg_fail(c, m, "ha.key names a member of the route's json = { ... } (this route has %s)",

@@ -11,7 +11,8 @@
  * Names (the contract of issue 16, mqttgw.cfg(5)):
  *   node_id     the station (or the client id), limited to [a-zA-Z0-9_-]
  *   object_id   device "_" topic without its station and device levels
- *               ["_" json key], limited the same way
+ *               ["_" key], limited the same way (key: the json member, or
+ *               the name that tells a command route's entities apart)
  *   unique_id   "mqttgw_" node_id "_" object_id: from station, device and
  *               topic or key, never from a route's position
  *   default_entity_id  component "." unique_id in lower case

@@ -250,6 +250,30 @@ static void refused(const char *routes, int line, const char *words)
 	}
 }
 
+/* Two buttons on one command route, told apart by key. */
+TEST(test_ha_two_buttons_one_route)
+{
+	struct config *cfg = load(HEAD "routes = ( { from = \"mqtt:${station}/MOT01/RECM\"; to = \"serial:MOT01\";\n"
+				  "  accept = \"^(STOP|HOME)$\"; ha = ( { component = \"button\"; key = \"stop\"; payload_press = \"STOP\"; },\n"
+				  "  { component = \"button\"; key = \"home\"; payload_press = \"HOME\"; } ); } );\n");
+	struct ha_set s;
+	cJSON *p;
+
+	CHECK(cfg != NULL);
+	if (!cfg)
+		return;
+	CHECK_INT(ha_discovery_build(cfg, &s, err, sizeof(err)), 0);
+	p = payload_of(&s, "homeassistant/button/S013/MOT01_RECM_home/config");
+	CHECK(p != NULL);
+	CHECK_STR(str_of(p, "payload_press"), "HOME");
+	CHECK_STR(str_of(p, "command_topic"), "S013/MOT01/RECM");
+	CHECK(str_of(p, "value_template") == NULL);
+	cJSON_Delete(p);
+	CHECK(ha_set_find(&s, "homeassistant/button/S013/MOT01_RECM_stop/config") >= 0);
+	ha_set_free(&s);
+	config_free(cfg);
+}
+
 TEST(test_ha_bad_input)
 {
 	/* HEAD is 5 lines, "routes = (" the 6th: the first route is on line 7 */
@@ -282,6 +306,10 @@ TEST(test_ha_bad_input)
 	refused("{ from = \"serial:MOT01\"; to = \"mqtt:x/a\";\n  instances = [ \"X\" ]; }", 8, "instances");
 	refused("{ from = \"mqtt:x/RECM\"; to = \"serial:MOT01\";\n  ha = { component = \"select\"; }; }", 8,
 		"needs options");
+	refused("{ from = \"mqtt:x/RECM\"; to = \"serial:MOT01\";\n  ha = ( { component = \"button\"; },\n"
+		"  { component = \"button\"; payload_press = \"HOME\"; } ); }", 8, "unique_id");
+	refused("{ from = \"mqtt:x/RECM\"; to = \"serial:MOT01\";\n  ha = { component = \"button\"; key = \"a b\"; }; }",
+		8, "letters, digits");
 }
 
 int main(void)
@@ -289,6 +317,7 @@ int main(void)
 	RUN(test_ha_payloads);
 	RUN(test_ha_ids_do_not_depend_on_order);
 	RUN(test_ha_off_without_group_and_stats_sensors);
+	RUN(test_ha_two_buttons_one_route);
 	RUN(test_ha_bad_input);
 	return UNIT_DONE();
 }
