@@ -481,18 +481,31 @@ def test_example_modbus_cfg():
     sub = Sub(broker, ["S013/#"])
     Gateway(example_config("example-modbus.cfg", [("tcp://127.0.0.1:1883", broker.uri),
                                                   ('"/tmp/ttyPLC01"', '"%s"' % sim.path)]))
-    ready(broker, sub, ["PLC01"], ["S013/PLC01/setpoint/hex"])
-    m = sub.expect("S013/PLC01/regs", timeout=5)
-    regs = [int(m.payload[i:i + 4], 16) for i in range(0, 20, 4)]
-    assert regs[0] == 215 and regs[1] == 402 and regs[4] == 200, regs
-    energy = regs[3] << 16 | regs[2]     # CDAB: low word first
-    assert energy > 70000, regs
-    pub(broker, "S013/PLC01/setpoint/hex", "00FA")
+    ready(broker, sub, ["PLC01"], ["S013/PLC01/setpoint/set"])
+    # typed JSON: 0.1 C signed as a number, the 32-bit counter read in CDAB order
+    m = sub.expect("S013/PLC01/state", timeout=5)
+    state = json.loads(m.payload)
+    assert set(state) == {"temperature", "humidity", "energy_wh", "setpoint"}, state
+    assert state["temperature"] == 21.5 and state["humidity"] == 40.2 and state["setpoint"] == 20.0, state
+    assert isinstance(state["energy_wh"], int) and state["energy_wh"] > 70000, state
+    energy = state["energy_wh"]
+    # an MQTT number sets the register: "25" -> 01 06 00 04 00FA, echoed by the slave
+    pub(broker, "S013/PLC01/setpoint/set", "25")
     sub.expect("S013/PLC01/reply", "0106000400FA", timeout=5)
     # the first poll answered after the write reads it back (earlier ones may still be queued here)
     deadline = time.monotonic() + 5
     while True:
-        m = sub.expect("S013/PLC01/regs", timeout=max(0.1, deadline - time.monotonic()))
-        if m.payload.endswith("00FA"):
+        m = sub.expect("S013/PLC01/state", timeout=max(0.1, deadline - time.monotonic()))
+        state = json.loads(m.payload)
+        if state["setpoint"] == 25.0:
             break
-    assert (int(m.payload[12:16], 16) << 16 | int(m.payload[8:12], 16)) > energy, m
+    assert state["energy_wh"] > energy, state
+    # a setpoint the accept pattern refuses never reaches the wire
+    # the simulator logs the bytes it got, CRC included: "01 06 00 04 00 FA 88 0E"
+    writes = [text[:17] for _, text in sim.rx() if text.startswith("01 06")]
+    assert writes == ["01 06 00 04 00 FA"], writes
+    pub(broker, "S013/PLC01/setpoint/set", "hot")
+    pub(broker, "S013/PLC01/setpoint/set", "30")
+    sub.expect("S013/PLC01/reply", "01060004012C", timeout=5)
+    writes = [text[:17] for _, text in sim.rx() if text.startswith("01 06")]
+    assert writes == ["01 06 00 04 00 FA", "01 06 00 04 01 2C"], writes
