@@ -21,8 +21,8 @@ import json
 import os
 
 from ha_schema import check_set, parse_check_output
-from harness import (PI4, Broker, Ctl, Gateway, Pty, Sub, gateway_config, gpio_env, gpio_out, pub,
-                     retained_now, run_mqttgw, serial_dev, tmppath, wait_until, write_config)
+from harness import (PI4, ROOT, Broker, Ctl, Gateway, PubackProxy, Pty, Sub, gateway_config, gpio_env,
+                     gpio_out, pub, retained_now, run_mqttgw, serial_dev, tmppath, wait_until, write_config)
 
 TIMEOUT = 90
 HA = "homeassistant"
@@ -125,6 +125,15 @@ def test_check_ha_prints_every_entity_valid():
     assert r.returncode == 0 and "nothing is announced" in r.stdout, r
 
 
+def test_example_configs_announce_valid_entities():
+    # the shipped examples carry an ha group per route (issue 16's "done")
+    for name, n in (("example-sensors.cfg", 12), ("demo.cfg", 13)):
+        r = run_mqttgw(["--check", "--ha", "-c", os.path.join(ROOT, "config", name)])
+        assert r.returncode == 0, (name, r.stderr)
+        payloads = check_set(parse_check_output(r.stdout))
+        assert len(payloads) == n, (name, sorted(payloads))
+
+
 def test_check_ha_refuses_bad_entities_with_file_and_line():
     broker = Broker(start=False)
     cases = [
@@ -225,3 +234,32 @@ def test_home_assistant_drives_the_gateway_end_to_end():
     wait_until(lambda: not available(broker, switch) and not available(broker, number), 15, interval=0.1,
                what="entities unavailable after the gateway died")
     assert os.path.exists(trace)
+
+
+def test_discovery_comes_before_the_states_on_every_connect():
+    # a network cut: on the new connection Home Assistant must learn the
+    # entities before their states are republished
+    broker = Broker()
+    proxy = PubackProxy(broker)
+    motor = Pty(link="ttyMOT01")
+    cfg = gateway_config(proxy, serial=[serial_dev("MOT01", motor.path)],
+                         routes=[routes()[2]], homeassistant={},
+                         mqtt={"reconnect_min_ms": 100, "reconnect_max_ms": 500})
+    sub = Sub(broker, ["%s/#" % HA, "S013/MOT01/POS/#", "S013/gateway/status"])
+    Gateway(cfg)
+    sub.expect("S013/gateway/status", "online", timeout=10)
+    motor.write(b"POSZ+000042\r\n")
+    sub.expect("S013/MOT01/POS/Z", "+000042", timeout=10)
+    configs = set(wait_configs(broker, lambda c: len(c) == 4, "4 configs"))
+    sub.drain()
+    proxy.cut()
+    sub.expect("S013/gateway/status", "offline", timeout=10)     # the will
+    sub.expect("S013/gateway/status", "online", timeout=10)
+    before = []
+    while True:
+        m = sub.next(timeout=10)
+        assert m is not None, "no state after the reconnect; seen %r" % before
+        if m.topic == "S013/MOT01/POS/Z":
+            break
+        before.append(m.topic)
+    assert configs <= set(before), "configs %r not all before the state; seen %r" % (configs, before)
