@@ -304,10 +304,12 @@ static int ha_route_entity(struct ha_set *out, const struct config *cfg, int ri,
 	if (cJSON_IsString(m)) {
 		const char *nm = m->valuestring, *at = inst ? strstr(nm, "$1") : NULL;
 		char *full = NULL;
+		int w = at ? asprintf(&full, "%.*s%s%s", (int)(at - nm), nm, inst, at + 2)
+			: inst ? asprintf(&full, "%s %s", nm, inst) : 0;
 
-		if (at && asprintf(&full, "%.*s%s%s", (int)(at - nm), nm, inst, at + 2) >= 0)
-			cJSON_AddStringToObject(p, "name", full);
-		else if (inst && asprintf(&full, "%s %s", nm, inst) >= 0)
+		if (w < 0)
+			full = NULL; /* asprintf leaves it undefined on failure */
+		if (full)
 			cJSON_AddStringToObject(p, "name", full);
 		else
 			cJSON_AddItemToObject(p, "name", cJSON_Duplicate(m, 1));
