@@ -9,7 +9,8 @@
  * through mapping_downlink() to the device's write().
  *
  * Reload is in bridge_reload.c, counters in bridge_stats.c, where replies
- * go in bridge_replies.c; bridge_int.h is what they share.
+ * go in bridge_replies.c, Home Assistant discovery in bridge_ha.c;
+ * bridge_int.h is what they share.
  */
 #include <errno.h>
 #include <limits.h>

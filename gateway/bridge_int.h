@@ -1,8 +1,8 @@
 /*
  * bridge_int.h - what the bridge's own files share (not the rest of the
  * daemon: that is bridge.h). The running gateway's state and the few
- * functions that cross between bridge.c, bridge_reload.c, bridge_stats.c
- * and bridge_replies.c; all of it is touched by the loop thread only.
+ * functions that cross between bridge.c, bridge_reload.c, bridge_stats.c,
+ * bridge_replies.c and bridge_ha.c; all of it is touched by the loop thread only.
  */
 #ifndef MQTTGW_BRIDGE_INT_H
 #define MQTTGW_BRIDGE_INT_H
