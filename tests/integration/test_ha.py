@@ -60,7 +60,7 @@ def config(broker, port_path, **kw):
     return gateway_config(broker, serial=[serial_dev("MOT01", port_path)],
                           gpio=[gpio_out("BRAKE", 27, initial=0)], routes=routes(**kw),
                           mqtt={"reconnect_min_ms": 100, "reconnect_max_ms": 500,
-                                "stats_topic": "${station}/gateway/stats"},
+                                "stats_topic": "${station}/gateway/stats", "stats_interval": 1},
                           homeassistant={})
 
 
@@ -200,6 +200,15 @@ def test_home_assistant_drives_the_gateway_end_to_end():
     pub(broker, switch["command_topic"], switch["payload_on"])
     ctl.wait("gpiochip0", 27, 1)
     ha_sub.expect(switch["state_topic"], switch["payload_on"], timeout=10)
+
+    # ... and the gateway's own counters: each diagnostic sensor finds its member
+    stats = [p for p in payloads.values() if p.get("entity_category") == "diagnostic" and
+             p["state_topic"] == "S013/gateway/stats"]
+    assert len(stats) == 8, stats
+    doc = json.loads(ha_sub.expect("S013/gateway/stats", timeout=10).payload)
+    for p in stats:
+        key = p["value_template"].split("'")[1]
+        assert isinstance(doc.get(key), int), (key, doc)
 
     # 4. Home Assistant restarts: "online" brings every config again
     ha_sub.drain()
