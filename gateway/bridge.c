@@ -9,7 +9,8 @@
  * through mapping_downlink() to the device's write().
  *
  * Reload is in bridge_reload.c, counters in bridge_stats.c, where replies
- * go in bridge_replies.c; bridge_int.h is what they share.
+ * go in bridge_replies.c, Home Assistant discovery in bridge_ha.c;
+ * bridge_int.h is what they share.
  */
 #include <errno.h>
 #include <limits.h>
@@ -298,6 +299,8 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			/* the backlog before anything new (a republished state must not push it out) */
 			mqtt_send_queued(b->mqtt);
 			bridge_subscribe_all(b);
+			/* Home Assistant learns the entities before their states come */
+			bridge_ha_connected(b);
 			retained_each(b->retained, bridge_republish, b);
 			bridge_info(b);
 			bridge_link(b, 1, now);
@@ -315,7 +318,8 @@ static void bridge_mqtt_events(struct bridge *b, uint64_t now)
 			bridge_link(b, 0, now);
 			break;
 		case MQTT_EV_MESSAGE:
-			bridge_message(b, ev, now);
+			if (!bridge_ha_message(b, ev, now))
+				bridge_message(b, ev, now);
 			break;
 		case MQTT_EV_DISCONNECTED:
 			break;
@@ -526,7 +530,8 @@ static uint64_t bridge_deadline(struct bridge *b, uint64_t now)
 		t = b->devs[i]->drv->tick(b->devs[i], now);
 		d = t < d ? t : d;
 	}
-	return d;
+	t = bridge_ha_tick(b, now);
+	return t < d ? t : d;
 }
 
 static int bridge_timeout(uint64_t deadline, uint64_t now)
@@ -710,6 +715,7 @@ struct bridge *bridge_new(struct config *cfg, const char *cfg_path, char *err, s
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	bridge_ha_init(b);
 	b->retained = retained_new();
 	if (!b->retained) {
 		snprintf(err, errlen, "out of memory");
@@ -742,6 +748,7 @@ void bridge_free(struct bridge *b)
 		close(b->sfd);
 	retained_free(b->retained);
 	onchange_free(b->onchange);
+	bridge_ha_free(b);
 	free(b->pfds);
 	free(b->pdev);
 	free(b->cfg_path);

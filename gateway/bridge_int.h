@@ -1,8 +1,8 @@
 /*
  * bridge_int.h - what the bridge's own files share (not the rest of the
  * daemon: that is bridge.h). The running gateway's state and the few
- * functions that cross between bridge.c, bridge_reload.c, bridge_stats.c
- * and bridge_replies.c; all of it is touched by the loop thread only.
+ * functions that cross between bridge.c, bridge_reload.c, bridge_stats.c,
+ * bridge_replies.c and bridge_ha.c; all of it is touched by the loop thread only.
  */
 #ifndef MQTTGW_BRIDGE_INT_H
 #define MQTTGW_BRIDGE_INT_H
@@ -14,11 +14,20 @@
 #include "bridge.h"
 #include "config.h"
 #include "device.h"
+#include "ha_discovery.h"
 #include "mqtt.h"
 #include "onchange.h"
 
 #define BRIDGE_TOPIC_MAX 1024
 #define BRIDGE_PAYLOAD_MAX (128 * 1024)
+
+/* Home Assistant discovery, live (bridge_ha.c) */
+struct bridge_ha {
+	struct ha_set set;		/* what the running config announces */
+	char status[BRIDGE_TOPIC_MAX];	/* <prefix>/status; "": discovery off */
+	char filter[BRIDGE_TOPIC_MAX];	/* <prefix>/+/<node_id>/+/config */
+	uint64_t announce_at;		/* announce again then (Home Assistant came online); 0: not due */
+};
 
 struct bridge {
 	struct config *cfg;
@@ -46,6 +55,7 @@ struct bridge {
 	struct retained *retained;	/* serial states to republish on connect */
 	struct bridge_stats stats;
 	struct onchange *onchange;	/* last payload per topic of on_change routes (onchange.h) */
+	struct bridge_ha ha;		/* Home Assistant discovery (bridge_ha.c) */
 	char topic[BRIDGE_TOPIC_MAX];
 	char payload[BRIDGE_PAYLOAD_MAX];
 };
@@ -97,6 +107,18 @@ void bridge_replies_error(struct bridge *b, struct device *dev, const char *reas
 
 /* bridge_reload.c */
 void bridge_reload(struct bridge *b, uint64_t now);
+
+/* bridge_ha.c: Home Assistant discovery (issue 16) */
+void bridge_ha_init(struct bridge *b);
+void bridge_ha_free(struct bridge *b);
+/* Connected: announce everything, subscribe <prefix>/status and our retained configs. */
+void bridge_ha_connected(struct bridge *b);
+/* A message on one of those: handled (1), or not ours (0). */
+int bridge_ha_message(struct bridge *b, const struct mqtt_event *ev, uint64_t now);
+/* The delayed announcement when due; the next deadline or UINT64_MAX. */
+uint64_t bridge_ha_tick(struct bridge *b, uint64_t now);
+/* After a reload (b->cfg is the new config): remove what it dropped, announce the rest. */
+void bridge_ha_reload(struct bridge *b);
 
 /* bridge_stats.c */
 void bridge_stats_log(struct bridge *b);

@@ -235,6 +235,7 @@ void bridge_reload(struct bridge *b, uint64_t now)
 	bridge_reload_commit(b, mr, nc, changes, now);
 	config_free(b->cfg);
 	b->cfg = nc;
+	bridge_ha_reload(b);	/* Home Assistant: entities the new config dropped are removed */
 	if (nc->log_level >= 0)
 		log_set_level(config_log_level(nc, LOG_INFO));
 	log_msg(LOG_INFO, "reloaded %s: %d serial, %d gpio, %d routes", b->cfg_path, nc->n_serial, nc->n_gpio,

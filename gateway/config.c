@@ -314,6 +314,8 @@ static struct config *cfg_build(config_t *lc, struct cfg_ctx *c)
 	s = config_setting_get_member(root, "routes");
 	if (!c->failed && s)
 		cfg_load_routes(c, cfg, s);
+	if (!c->failed)
+		cfg_load_ha(c, cfg, root);
 	if (c->failed) {
 		config_free(cfg);
 		return NULL;

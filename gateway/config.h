@@ -52,6 +52,16 @@ struct cfg_route {
 	char *json_src;			/* json = { ... } as the layout payload_tpl was built to, or NULL */
 	int on_change;			/* an unchanged payload on a topic is not published again ... */
 	int heartbeat_ms;		/* ... until this long after the last publish (0: never) */
+	/* Home Assistant discovery (issue 16; config_ha.c, ha_discovery.c) */
+	char *ha_src;			/* the route's ha entities, checked and completed, as a JSON array; or NULL */
+	int ha_line;			/* where ha is written */
+	char **instances;		/* one entity each, for a topic with captures or wildcards */
+	int n_instances;
+};
+
+/* Home Assistant discovery: homeassistant = { prefix = "homeassistant"; }; */
+struct cfg_ha {
+	char *prefix;
 };
 
 struct cfg_tls {
@@ -111,6 +121,8 @@ struct config {
 	int n_gpio;
 	struct cfg_route *routes;
 	int n_routes;
+	struct cfg_ha ha;
+	int has_ha;			/* a homeassistant group: discovery on */
 };
 
 /*

@@ -75,6 +75,27 @@ struct cfg_ctx {
 /* Where a setting lands in its struct, for the tables. */
 #define S_(st, f) offsetof(struct st, f)
 
+/* The kinds of entry, one macro each: N name, ST struct, F field, CH CFG_CHANGE_* bits. */
+#define O_STR(N, ST, F, DEF, CH) {.name = N, .type = OPT_STR, .def_str = DEF, .off = S_(ST, F), .change = CH}
+#define O_REQ(N, ST, F, CH) {.name = N, .type = OPT_STR, .off = S_(ST, F), .change = CH, .flags = OPT_REQUIRED}
+#define O_INT(N, ST, F, LO, HI, DEF, CH) \
+	{.name = N, .type = OPT_INT, .min = LO, .max = HI, .def = DEF, .off = S_(ST, F), .change = CH}
+#define O_BOOL(N, ST, F, DEF, CH) {.name = N, .type = OPT_BOOL, .min = 0, .max = 1, .def = DEF, .off = S_(ST, F), .change = CH}
+#define O_ENUM(N, ST, F, NAMES, DEF, CH) \
+	{.name = N, .type = OPT_ENUM, .def = DEF, .off = S_(ST, F), .names = NAMES, .change = CH}
+/* Lists and groups: parsed by the walker from their shape, or (FL = OPT_OWN) by their group's code. */
+#define O_STRLIST(N, ST, F, CNT, CH, FL) \
+	{.name = N, .type = OPT_STRLIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .change = CH, .flags = FL}
+#define O_GROUP(N, ST, F, HAS, SUB, CH, FL) \
+	{.name = N, .type = OPT_GROUP, .off = S_(ST, F), .off2 = HAS, .sub = SUB, .change = CH, .flags = FL}
+#define O_LIST(N, ST, F, CNT, SUB, CH, FL) \
+	{.name = N, .type = OPT_LIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .sub = SUB, .change = CH, .flags = FL}
+#define O_NAME(N) {.name = N, .type = OPT_SPECIAL, .flags = OPT_OWN}
+#define O_END {.name = NULL}
+
+/* The route table lives with the routes' code (config_routes.c). */
+extern const struct opt_shape cfg_route_shape;
+
 /* Enum names shared with the --check summary (config_schema.c). */
 extern const char *const cfg_parity_names[];
 extern const char *const cfg_flow_names[];
@@ -130,5 +151,11 @@ void cfg_load_gpio(struct cfg_ctx *c, struct config *cfg, const config_setting_t
 
 /* config_routes.c */
 void cfg_load_routes(struct cfg_ctx *c, struct config *cfg, const config_setting_t *list);
+
+/* config_ha.c: Home Assistant discovery (issue 16) */
+/* Route g's ha and instances, checked against its direction and accept, into r->ha_src. */
+void cfg_route_ha(struct cfg_ctx *c, const struct config *cfg, const config_setting_t *g, struct cfg_route *r);
+/* Once every route is in: the prefix, and every unique_id once (root: the file's root setting). */
+void cfg_load_ha(struct cfg_ctx *c, struct config *cfg, const config_setting_t *root);
 
 #endif

@@ -21,6 +21,47 @@
 #include "payload_json.h"
 #include "topic.h"
 
+static void cfg_route_free_extra(void *elem);
+
+/* clang-format off */
+/* A route's settings as written (moved here from config_schema.c to keep that file under ~800 lines);
+   the code below compiles them (ends, regexes, templates). */
+const struct opt cfg_route_opts[] = {
+	O_REQ("from", cfg_route, from_src, CFG_CHANGE_ROUTES),
+	O_REQ("to", cfg_route, to_src, CFG_CHANGE_ROUTES),
+	O_STR("match", cfg_route, match_src, NULL, CFG_CHANGE_ROUTES),
+	O_STR("accept", cfg_route, accept_src, NULL, CFG_CHANGE_ROUTES),
+	O_STR("payload", cfg_route, payload_src, "$0", CFG_CHANGE_ROUTES),
+	O_BOOL("retain", cfg_route, retain, 0, CFG_CHANGE_ROUTES),
+	O_INT("qos", cfg_route, qos, -1, 2, -1, CFG_CHANGE_ROUTES),	/* -1: mqtt.qos */
+	O_BOOL("require_expiry", cfg_route, require_expiry, 0, CFG_CHANGE_ROUTES),
+	/* sensors (issue 15): heartbeat_ms needs on_change; json is a group config_routes.c compiles, kept
+	   (compared, printed) as its compiled layout: {"t":${1|float},"unit":"C"} */
+	O_BOOL("on_change", cfg_route, on_change, 0, CFG_CHANGE_ROUTES),
+	O_INT("heartbeat_ms", cfg_route, heartbeat_ms, 0, 604800000, 0, CFG_CHANGE_ROUTES),	/* a week */
+	{ .name = "json", .type = OPT_STR, .off = S_(cfg_route, json_src), .change = CFG_CHANGE_ROUTES, .flags = OPT_OWN },
+	/* Home Assistant (issue 16): ha is a group or list config_ha.c checks, kept as a JSON array */
+	{ .name = "ha", .type = OPT_STR, .off = S_(cfg_route, ha_src), .change = CFG_CHANGE_ROUTES, .flags = OPT_OWN },
+	O_STRLIST("instances", cfg_route, instances, n_instances, CFG_CHANGE_ROUTES, 0),
+	O_END
+};
+const struct opt_shape cfg_route_shape = { cfg_route_opts, sizeof(struct cfg_route), cfg_route_free_extra };
+/* clang-format on */
+
+static void cfg_route_free_extra(void *elem)
+{
+	struct cfg_route *r = elem;
+
+	free(r->from);
+	free(r->to);
+	if (r->has_match)
+		pattern_free(&r->match);
+	if (r->has_accept)
+		pattern_free(&r->accept);
+	template_free(&r->to_tpl);
+	template_free(&r->payload_tpl);
+}
+
 /* Parse "kind:rest" of a route end. */
 static int cfg_route_end(const char *s, enum route_end *kind, const char **rest)
 {
@@ -229,6 +270,8 @@ static void cfg_load_route(struct cfg_ctx *c, struct config *cfg, const config_s
 		if (!c->failed)
 			cfg_route_sensor(c, cfg, g, r, dev_name, ncaps);
 	}
+	if (!c->failed)
+		cfg_route_ha(c, cfg, g, r);
 }
 
 /* A command filter that also matches a topic the gateway publishes would feed its own messages to a device. */

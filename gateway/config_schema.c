@@ -2,7 +2,7 @@
  * config_schema.c - every setting of the config, described once.
  *
  * One table per group (top level, mqtt, mqtt.tls, buffer, a serial entry, a
- * gpio entry, a route) says for each setting its name, type, range,
+ * gpio entry; a route's table is in config_routes.c) says for each setting its name, type, range,
  * default, where it lands in the struct (offsetof), and what a change of it
  * needs at reload (CFG_CHANGE_*: nothing, the device made anew, the MQTT
  * client made anew...). Groups and lists are settings too (OPT_GROUP,
@@ -41,30 +41,11 @@ const char *const cfg_dir_names[] = {"input", "output", NULL};
 const char *const cfg_edge_names[] = {"both", "rising", "falling", "none", NULL};
 const char *const cfg_bias_names[] = {"as-is", "disable", "pull-up", "pull-down", NULL};
 
-/* The kinds of entry, one macro each: N name, ST struct, F field, CH CFG_CHANGE_* bits. */
-#define O_STR(N, ST, F, DEF, CH) {.name = N, .type = OPT_STR, .def_str = DEF, .off = S_(ST, F), .change = CH}
-#define O_REQ(N, ST, F, CH) {.name = N, .type = OPT_STR, .off = S_(ST, F), .change = CH, .flags = OPT_REQUIRED}
-#define O_INT(N, ST, F, LO, HI, DEF, CH) \
-	{.name = N, .type = OPT_INT, .min = LO, .max = HI, .def = DEF, .off = S_(ST, F), .change = CH}
-#define O_BOOL(N, ST, F, DEF, CH) {.name = N, .type = OPT_BOOL, .min = 0, .max = 1, .def = DEF, .off = S_(ST, F), .change = CH}
-#define O_ENUM(N, ST, F, NAMES, DEF, CH) \
-	{.name = N, .type = OPT_ENUM, .def = DEF, .off = S_(ST, F), .names = NAMES, .change = CH}
-/* Lists and groups: parsed by the walker from their shape, or (FL = OPT_OWN) by their group's code. */
-#define O_STRLIST(N, ST, F, CNT, CH, FL) \
-	{.name = N, .type = OPT_STRLIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .change = CH, .flags = FL}
-#define O_GROUP(N, ST, F, HAS, SUB, CH, FL) \
-	{.name = N, .type = OPT_GROUP, .off = S_(ST, F), .off2 = HAS, .sub = SUB, .change = CH, .flags = FL}
-#define O_LIST(N, ST, F, CNT, SUB, CH, FL) \
-	{.name = N, .type = OPT_LIST, .off = S_(ST, F), .off2 = S_(ST, CNT), .sub = SUB, .change = CH, .flags = FL}
-#define O_NAME(N) {.name = N, .type = OPT_SPECIAL, .flags = OPT_OWN}
-#define O_END {.name = NULL}
-
 #define LIVE CFG_CHANGE_LIVE
 #define DEV CFG_CHANGE_DEVICE
 #define MQTT CFG_CHANGE_MQTT
 
 static void cfg_serial_free_extra(void *elem);
-static void cfg_route_free_extra(void *elem);
 
 /* clang-format off */
 const struct opt cfg_tls_opts[] = {
@@ -183,24 +164,12 @@ const struct opt cfg_gpio_opts[] = {
 };
 static const struct opt_shape cfg_gpio_shape = { cfg_gpio_opts, sizeof(struct cfg_gpio), NULL };
 
-/* A route's settings as written; config_routes.c compiles them (ends, regexes, templates). */
-const struct opt cfg_route_opts[] = {
-	O_REQ("from", cfg_route, from_src, CFG_CHANGE_ROUTES),
-	O_REQ("to", cfg_route, to_src, CFG_CHANGE_ROUTES),
-	O_STR("match", cfg_route, match_src, NULL, CFG_CHANGE_ROUTES),
-	O_STR("accept", cfg_route, accept_src, NULL, CFG_CHANGE_ROUTES),
-	O_STR("payload", cfg_route, payload_src, "$0", CFG_CHANGE_ROUTES),
-	O_BOOL("retain", cfg_route, retain, 0, CFG_CHANGE_ROUTES),
-	O_INT("qos", cfg_route, qos, -1, 2, -1, CFG_CHANGE_ROUTES),	/* -1: mqtt.qos */
-	O_BOOL("require_expiry", cfg_route, require_expiry, 0, CFG_CHANGE_ROUTES),
-	/* sensors (issue 15): heartbeat_ms needs on_change; json is a group config_routes.c compiles, kept
-	   (compared, printed) as its compiled layout: {"t":${1|float},"unit":"C"} */
-	O_BOOL("on_change", cfg_route, on_change, 0, CFG_CHANGE_ROUTES),
-	O_INT("heartbeat_ms", cfg_route, heartbeat_ms, 0, 604800000, 0, CFG_CHANGE_ROUTES),	/* a week */
-	{ .name = "json", .type = OPT_STR, .off = S_(cfg_route, json_src), .change = CFG_CHANGE_ROUTES, .flags = OPT_OWN },
+/* Home Assistant discovery (issue 16): the prefix is checked, the entities built, in config_ha.c */
+static const struct opt cfg_ha_opts[] = {
+	O_STR("prefix", cfg_ha, prefix, "homeassistant", CFG_CHANGE_ROUTES),
 	O_END
 };
-static const struct opt_shape cfg_route_shape = { cfg_route_opts, sizeof(struct cfg_route), cfg_route_free_extra };
+static const struct opt_shape cfg_ha_shape = { cfg_ha_opts, sizeof(struct cfg_ha), NULL };
 
 const struct opt cfg_top_opts[] = {
 	O_STR("station", config, station, NULL, LIVE),
@@ -211,6 +180,7 @@ const struct opt cfg_top_opts[] = {
 	O_LIST("serial", config, serial, n_serial, &cfg_serial_shape, DEV, OPT_OWN),
 	O_LIST("gpio", config, gpio, n_gpio, &cfg_gpio_shape, DEV, OPT_OWN),
 	O_LIST("routes", config, routes, n_routes, &cfg_route_shape, CFG_CHANGE_ROUTES, OPT_OWN),
+	O_GROUP("homeassistant", config, ha, S_(config, has_ha), &cfg_ha_shape, CFG_CHANGE_ROUTES, 0),
 	O_END
 };
 /* clang-format on */
@@ -222,20 +192,6 @@ static void cfg_serial_free_extra(void *elem)
 
 	if (s->has_reply)
 		pattern_free(&s->reply);
-}
-
-static void cfg_route_free_extra(void *elem)
-{
-	struct cfg_route *r = elem;
-
-	free(r->from);
-	free(r->to);
-	if (r->has_match)
-		pattern_free(&r->match);
-	if (r->has_accept)
-		pattern_free(&r->accept);
-	template_free(&r->to_tpl);
-	template_free(&r->payload_tpl);
 }
 
 /* ---- field access ---- */

@@ -19,16 +19,18 @@
 #include "bridge.h"
 #include "config.h"
 #include "gpio.h"
+#include "ha_discovery.h"
 #include "log.h"
 #include "mqtt.h"
 
 static void main_usage(FILE *out)
 {
-	fprintf(out, "usage: mqttgw [-c FILE] [-f] [-v] [--check [--strict]] [--allow-root]\n"
+	fprintf(out, "usage: mqttgw [-c FILE] [-f] [-v] [--check [--strict] [--ha]] [--allow-root]\n"
 		     "Bridge serial devices and GPIO lines to an MQTT broker.\n\n"
 		     "  -c, --config FILE  config file (default " CONFIG_DEFAULT_FILE ")\n"
 		     "      --check        validate the config, print warnings and a summary and exit\n"
 		     "      --strict       warnings are errors (exit 2)\n"
+		     "      --ha           with --check: print every Home Assistant discovery topic and payload\n"
 		     "  -f, --foreground   stay in the foreground (the default and only mode; accepted for scripts)\n"
 		     "  -v, --verbose      log debug messages: every frame and command with its route\n"
 		     "      --allow-root   run as root (normally refused: use the dialout and gpio groups)\n"
@@ -68,6 +70,27 @@ static int main_probe(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* --check --ha: every discovery message the config would publish, topic then payload. */
+static int main_print_ha(const struct config *cfg)
+{
+	struct ha_set set;
+	char err[CONFIG_ERRLEN];
+
+	if (!cfg->has_ha) {
+		printf("%s: no homeassistant group: nothing is announced to Home Assistant\n", cfg->file);
+		return 0;
+	}
+	if (ha_discovery_build(cfg, &set, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("# %d Home Assistant entities (retained, QoS 1)\n", set.n);
+	for (int i = 0; i < set.n; i++)
+		printf("\n%s\n%s\n", set.v[i].topic, set.v[i].payload);
+	ha_set_free(&set);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -75,10 +98,11 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },   { "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },	    { "help", no_argument, NULL, 'h' },
 		{ "allow-root", no_argument, NULL, 'R' },   { "strict", no_argument, NULL, 'S' },
+		{ "ha", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = CONFIG_DEFAULT_FILE;
-	int check = 0, strict = 0, verbose = 0, allow_root = 0, given = 0, c, rc, warnings;
+	int check = 0, ha = 0, strict = 0, verbose = 0, allow_root = 0, given = 0, c, rc, warnings;
 	char err[CONFIG_ERRLEN];
 	struct config *cfg;
 	struct bridge *b;
@@ -104,6 +128,9 @@ int main(int argc, char **argv)
 		case 'S':
 			strict = 1;
 			break;
+		case 'H':
+			ha = 1;
+			break;
 		case 'V':
 			printf("mqttgw %s (%s)\n", MQTTGW_VERSION, gpio_library());
 			return 0;
@@ -114,6 +141,10 @@ int main(int argc, char **argv)
 			main_usage(stderr);
 			return 2;
 		}
+	}
+	if (ha && !check) {
+		fprintf(stderr, "mqttgw: --ha goes with --check\n");
+		return 2;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "mqttgw: unexpected argument \"%s\"\n", argv[optind]);
@@ -144,9 +175,9 @@ int main(int argc, char **argv)
 			config_free(cfg);
 			return 2;
 		}
-		config_print_summary(cfg);
+		rc = ha ? main_print_ha(cfg) : (config_print_summary(cfg), 0);
 		config_free(cfg);
-		return 0;
+		return rc;
 	}
 	if (main_probe(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);

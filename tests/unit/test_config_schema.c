@@ -235,6 +235,11 @@ static const struct except {
 	{ "routes[].require_expiry", "from = \"mqtt:S013/cmd\"; to = \"serial:MOT01\";", NULL, "protocol = 5;" },
 	{ "routes[].heartbeat_ms", "from = \"serial:MOT01\"; to = \"mqtt:S013/MOT01/SEND\"; on_change = true;", NULL, NULL },
 	{ "routes[].json", NULL, "from = \"serial:MOT01\"; to = \"mqtt:S013/MOT01/SEND\"; json = { v = \"$0\"; };", NULL },
+	{ "routes[].ha", NULL, "from = \"serial:MOT01\"; to = \"mqtt:S013/MOT01/SEND\"; ha = { name = \"X\"; };", NULL },
+	{ "routes[].instances", "from = \"serial:MOT01\"; match = \"^(A)\"; to = \"mqtt:S013/$1\"; ha = { }; instances = [ \"A\" ];",
+	  "from = \"serial:MOT01\"; match = \"^(A)\"; to = \"mqtt:S013/$1\"; ha = { }; instances = [ \"B\" ];", NULL },
+	{ "homeassistant.prefix", "station = \"S013\"; homeassistant = { };",
+	  "station = \"S013\"; homeassistant = { prefix = \"ha2\"; };", NULL },
 	{ NULL, NULL, NULL, NULL }
 };
 
