@@ -8,6 +8,7 @@
 #   make demo         a private broker, the motor simulator and mqttgw, end to end
 #   make bench        the benchmark harness (BENCHMARKS.md)
 #   make safety       fail-safe latency, 20 trials per trigger (SAFETY.md; ~6 min, root)
+#   make soak         the soak: SOAK_MINUTES (default 30) of traffic and trouble (RELIABILITY.md)
 #   make fuzz         libFuzzer targets for the pure parsers (clang)
 #   make install      PREFIX=/usr/local DESTDIR=...
 #   make web          the dashboard (web/) bundled into build/web (npm ci from the lockfile)
@@ -177,3 +178,4 @@ clean:
 -include raspbian/install.mk
 -include tests/bench/bench.mk
 -include tests/fuzz/fuzz.mk
+-include tests/soak/soak.mk
