@@ -7,7 +7,8 @@ trouble for N minutes, checked for lost frames, leaks and stray errors.
     make soak SOAK_MINUTES=30          (the same; CSV and SVG under build/soak/)
 
 What runs (all real, on this machine): build/mqttgw with the libgpiod
-stand-in preloaded, a mosquitto with persistence on a free 127.0.0.1 port,
+stand-in preloaded and buffer.dir set (journals on disk, as a station
+runs; --no-buffer-dir for memory only), a mosquitto with persistence on a free 127.0.0.1 port,
 8 pty serial ports, and this script as the devices and the MQTT side (one
 persistent-session paho client, mqttlink.py). Per port: numbered frames at
 a steady rate pty -> MQTT plus a burst on one port every few seconds, and
@@ -176,10 +177,17 @@ class Soak:
         # info level: the harness starts the daemon with -v (every frame
         # logged); the first reload applies log_level and the soak runs at
         # the level a station runs at
+        extra_top = {}
+        if self.a.buffer_dir:
+            # as a station runs (/var/lib/mqttgw): the queue and the bytes read
+            # from ports journaled, sync "batch" (the default)
+            extra_top["buffer"] = {"dir": self.buffer_dir}
         return gateway_config(self.broker, serial=serial, routes=routes, gpio=gpio,
-                              log_level="info")
+                              log_level="info", **extra_top)
 
     def setup(self):
+        self.buffer_dir = tmppath("buffer")
+        os.makedirs(self.buffer_dir)
         self.broker = Broker(persistence=True)
         self.ports = [Port(k) for k in range(NPORTS)]
         self.link = Link(self.broker.port, "soak-%d" % os.getpid(),
@@ -586,6 +594,8 @@ def main():
     ap.add_argument("--restart-every", type=float, default=180.0, help="s between broker restarts")
     ap.add_argument("--unplug-every", type=float, default=120.0, help="s between unplugs")
     ap.add_argument("--unplug-for", type=float, default=2.0, help="s a port stays unplugged")
+    ap.add_argument("--no-buffer-dir", dest="buffer_dir", action="store_false",
+                    help="queue in memory only (default: buffer.dir in the run dir)")
     ap.add_argument("--drain", type=float, default=120.0, help="s allowed for the drain at the end")
     ap.add_argument("--csv", default=None, help="default build/soak/soak-<N>min.csv")
     ap.add_argument("--keep", action="store_true", help="keep the run's directory")
@@ -600,8 +610,9 @@ def main():
     s = Soak(a)
     t_start = time.time()
     print("soak: %d minutes, %d ports x %.0f frames/s + %d-frame bursts every %.0f s, "
-          "%.0f commands/s per port, GPIO edge every %.1f s; run dir %s"
-          % (a.minutes, NPORTS, a.rate, a.burst, a.burst_every, a.cmd_rate, a.edge_every, work),
+          "%.0f commands/s per port, GPIO edge every %.1f s, buffer.dir %s; run dir %s"
+          % (a.minutes, NPORTS, a.rate, a.burst, a.burst_every, a.cmd_rate, a.edge_every,
+             "on" if a.buffer_dir else "off", work),
           flush=True)
     results, crash = [], None
     try:
