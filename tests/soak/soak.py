@@ -378,7 +378,7 @@ class Soak:
         """(t, kind, arg) relative to the start, one at a time when run."""
         T = self.minutes * 60
         ev = [(20 + 60 * m, "reload", None) for m in range(self.minutes)]
-        t, j = 90, 0
+        t = 90
         while t < T - 20:
             ev.append((t, "restart", None))
             t += self.a.restart_every
@@ -540,7 +540,8 @@ class Soak:
                     % (up["sent"], up["received"], up["lost"], up["dups"],
                        "; missing " + "; ".join(miss) if up["lost"] else "")))
         out.append(("frames_order", up["reordered"] == 0 and up["invented"] == 0,
-                    "reordered %d, invented %d %s" % (up["reordered"], up["invented"], ex)))
+                    "reordered %d, invented %d%s" % (up["reordered"], up["invented"],
+                                                      "; " + "; ".join(ex) if ex else "")))
         out.append(("commands_lost", down["lost"] == 0,
                     "commands sent %d, received %d, lost %d, duplicated %d%s"
                     % (down["sent"], down["received"], down["lost"], down["dups"],
@@ -578,7 +579,8 @@ class Soak:
                        "".join("\n    " + s for s in sorted(set(wstray))[:10]))))
         out.append(("trouble", self.done == self.planned,
                     "done %s of planned %s" % (self.done, self.planned)))
-        out.append(("exit", self.gw_rc == 0, "gateway exit status on SIGTERM: %s" % self.gw_rc))
+        out.append(("exit", self.gw_rc == 0, "gateway exit status on SIGTERM: %s, after %s s"
+                    % (self.gw_rc, "%.2f" % self.gw.exit_time if self.gw.exit_time else "?")))
         self.summary = {"up": up, "down": down}
         return out
 
