@@ -532,22 +532,26 @@ class Soak:
         up = totals(p.up for p in self.ports)
         down = totals(p.down for p in self.ports)
         out = []
-        ex = [e for p in self.ports for s in (p.up, p.down) for e in s.examples]
-        miss = ["%s: %s" % (s.name, s.missing(5)) for p in self.ports for s in (p.up, p.down)
-                if s.outstanding()]
+        def examples(streams):
+            ex = [e for s in streams for e in s.examples]
+            return "; " + "; ".join(ex[:5]) if ex else ""
+        def missing(streams):
+            return "".join("; missing %s: %s" % (s.name, s.missing(5)) for s in streams
+                           if s.outstanding())
         out.append(("frames_lost", up["lost"] == 0,
                     "frames sent %d, received %d, lost %d, duplicated %d%s"
                     % (up["sent"], up["received"], up["lost"], up["dups"],
-                       "; missing " + "; ".join(miss) if up["lost"] else "")))
+                       missing(p.up for p in self.ports))))
         out.append(("frames_order", up["reordered"] == 0 and up["invented"] == 0,
                     "reordered %d, invented %d%s" % (up["reordered"], up["invented"],
-                                                      "; " + "; ".join(ex) if ex else "")))
+                                                      examples(p.up for p in self.ports))))
         out.append(("commands_lost", down["lost"] == 0,
                     "commands sent %d, received %d, lost %d, duplicated %d%s"
                     % (down["sent"], down["received"], down["lost"], down["dups"],
-                       "; missing " + "; ".join(miss) if down["lost"] else "")))
+                       missing(p.down for p in self.ports))))
         out.append(("commands_order", down["reordered"] == 0 and down["invented"] == 0,
-                    "reordered %d, invented %d" % (down["reordered"], down["invented"])))
+                    "reordered %d, invented %d%s" % (down["reordered"], down["invented"],
+                                                      examples(p.down for p in self.ports))))
         out.append(("gpio_edges", self.gpio_lost == 0 and self.gpio_seen == self.gpio_edges,
                     "edges %d, published %d, lost %d, state repeated %d"
                     % (self.gpio_edges, self.gpio_seen, self.gpio_lost, self.gpio_extra)))
