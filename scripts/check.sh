@@ -19,7 +19,7 @@
 #             corpus, regression inputs included
 #   soak      the soak (tests/soak/soak.py) for SOAK_CHECK_MINUTES (default 3):
 #             the real daemon under traffic, reloads, a broker restart and
-#             two unplugs; each of its checks counts as one case; about 3.5 min
+#             two unplugs; each of its checks counts as one case; about 3 min
 #             (`make soak` is the 30-minute run, RELIABILITY.md)
 #
 # CHECK_PHASES picks phases ("plain mqtt5 gpiod2 san valgrind fuzz soak" by default; `make
