@@ -136,6 +136,10 @@ class Port:
 
 
 class Soak:
+    """One run: the fixtures, the traffic, the trouble (each a generator of
+    steps that the loop advances, so traffic flows while it waits), the
+    per-minute samples and, at the end, the verdict."""
+
     def __init__(self, a):
         self.a = a
         self.minutes = a.minutes
