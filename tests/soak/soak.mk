@@ -10,6 +10,8 @@
 #
 #   make soak                    30 minutes (plus about 15 s of setup and drain)
 #   make soak SOAK_MINUTES=3     the round make check runs
+#   make soak SAN=1              against build-san/ (ASan + UBSan): RSS is then
+#                                reported, not judged (ASan's quarantine grows)
 
 SOAK_MINUTES ?= 30
 SOAK_CSV     := $(B)/soak/soak-$(SOAK_MINUTES)min.csv
