@@ -8,7 +8,7 @@
 # $(B)/soak/soak-<N>min.csv and its plot to .svg beside it. scripts/check.sh
 # runs the 3-minute version as its `soak` phase.
 #
-#   make soak                    30 minutes (plus about 15 s of setup and drain)
+#   make soak                    30 minutes (plus a few seconds of setup and drain)
 #   make soak SOAK_MINUTES=3     the round make check runs
 #   make soak SAN=1              against build-san/ (ASan + UBSan): RSS is then
 #                                reported, not judged (ASan's quarantine grows)
