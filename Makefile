@@ -2,12 +2,14 @@
 #
 #   make              build build/mqttgw
 #   make check        install missing deps, build, run every test: unit + integration,
-#                     again under ASan + UBSan, the core under valgrind, and the fuzzers
+#                     again under ASan + UBSan, the core under valgrind, the fuzzers
+#                     and a 3-minute soak
 #   make check SAN=1  only the ASan + UBSan round (objects in build-san/)
 #   make unit / make integration   one quick round against build/
 #   make demo         a private broker, the motor simulator and mqttgw, end to end
 #   make bench        the benchmark harness (BENCHMARKS.md)
 #   make safety       fail-safe latency, 20 trials per trigger (SAFETY.md; ~6 min, root)
+#   make soak         the soak: SOAK_MINUTES (default 30) of traffic and trouble (RELIABILITY.md)
 #   make fuzz         libFuzzer targets for the pure parsers (clang)
 #   make install      PREFIX=/usr/local DESTDIR=...
 #   make web          the dashboard (web/) bundled into build/web (npm ci from the lockfile)
@@ -152,7 +154,7 @@ web: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json web/package.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 
-# All phases (plain, mqtt5, gpiod2, san, valgrind, fuzz: see scripts/check.sh); SAN=1: the
+# All phases (plain, mqtt5, gpiod2, san, valgrind, fuzz, soak: see scripts/check.sh); SAN=1: the
 # sanitizer phase alone. CHECK_PHASES="plain" for a quick round.
 check: deps
 ifeq ($(SAN),1)
@@ -183,3 +185,4 @@ clean:
 -include raspbian/install.mk
 -include tests/bench/bench.mk
 -include tests/fuzz/fuzz.mk
+-include tests/soak/soak.mk

@@ -17,15 +17,19 @@
 #             definite leaks
 #   fuzz      every libFuzzer target for FUZZ_SECONDS (default 30) from its
 #             corpus, regression inputs included
+#   soak      the soak (tests/soak/soak.py) for SOAK_CHECK_MINUTES (default 3):
+#             the real daemon under traffic, reloads, a broker restart and
+#             two unplugs; each of its checks counts as one case; about 3 min
+#             (`make soak` is the 30-minute run, RELIABILITY.md)
 #
-# CHECK_PHASES picks phases ("plain mqtt5 gpiod2 san valgrind fuzz" by default; `make
+# CHECK_PHASES picks phases ("plain mqtt5 gpiod2 san valgrind fuzz soak" by default; `make
 # check SAN=1` runs "san"). Each test case counts once per phase it runs in,
 # each fuzz target as one case; the last line is the total:
 # "N passed, N failed". Exit status 1 if anything failed.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-PHASES=${CHECK_PHASES:-plain mqtt5 gpiod2 san valgrind fuzz}
+PHASES=${CHECK_PHASES:-plain mqtt5 gpiod2 san valgrind fuzz soak}
 MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_firsthour. test_safety. test_sensors_values. test_sensors_poll.}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
@@ -118,6 +122,11 @@ for phase in $PHASES; do
 		# one case per target: "== fuzz_X" followed by stats (ok) or FAILED
 		awk '/^== fuzz_/ { if (t) n++; t = $2 } /FAILED \(log/ { f++ } END { if (t) n++; printf "%d passed, %d failed\n", n - f, f }' \
 			"$LOGDIR/fuzz.raw" | tee "$LOGDIR/$phase"
+		;;
+	soak)
+		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
+		MQTTGW_BUILD=build $PY tests/soak/soak.py --minutes "${SOAK_CHECK_MINUTES:-3}" 2>&1 |
+			tee "$LOGDIR/$phase"
 		;;
 	*)
 		echo "check: unknown phase $phase"

@@ -24,6 +24,8 @@ GPIOD2_PREFIX=$ROOT/build-gpiod2/prefix
 BUILD="gcc libc6-dev make pkg-config libserialport-dev libpaho-mqtt-dev libconfig-dev libgpiod-dev libpcre2-dev libcjson-dev"
 # libclang-rt-dev: the fuzzers' runtime for the release's default clang (14 on bookworm, 19 on trixie)
 TEST="mosquitto mosquitto-clients socat python3 clang libclang-rt-dev valgrind openssl util-linux passwd"
+# the soak's MQTT client (tests/soak/mqttlink.py: one persistent session across broker restarts)
+TEST="$TEST python3-paho-mqtt"
 
 # The dashboard (make web, its browser tests): node and npm build it from
 # web/package-lock.json, Debian's chromium runs it headless. nodejs builds
