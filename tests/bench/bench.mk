@@ -9,7 +9,10 @@
 # ones in BENCH_NOMQTT use none (they speak MQTT through rawmqtt.h), the
 # rest MQTTAsync as the daemon does, prog_pahopub-sync MQTTClient.
 #
-#   make bench                        run everything (under 5 minutes), results in $(B)/bench/
+#   make bench                        run everything (under 5 minutes), results in $(B)/bench/;
+#                                     the Node-RED peer is installed with npm ci into $(B)/bench/nodered
+#                                     (tests/bench/nodered/package-lock.json pins it); without npm or a
+#                                     registry the run says so and leaves its column empty
 #   make bench BENCH_ARGS=--quick     a short smoke run (seconds, not minutes)
 #   make bench BENCH_ARGS=--publish   also copy the plot to BENCHMARKS-latency.png
 #   make bench MQTTGW_BENCH=PATH      measure that mqttgw binary (a patched build, say)
