@@ -99,6 +99,8 @@ struct cfg_buffer {
 	int line;
 };
 
+struct mapping_index;
+
 struct config {
 	char *file;
 	char *station;
@@ -111,6 +113,7 @@ struct config {
 	int n_gpio;
 	struct cfg_route *routes;
 	int n_routes;
+	struct mapping_index *index;	/* the routes indexed for mapping.c (mapping_index.h), built at load */
 };
 
 /*
