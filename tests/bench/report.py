@@ -119,6 +119,10 @@ def report(res, T, nports, idle_s):
         row("idle: wake-ups (context switches, all threads)", *trio(lambda R: R.get("idle", {}).get("wakeups")),
             "keepalive only (0 in 10 s at keepalive 60)", yes(gi.get("wakeups") == 0) if gi else "")
         row("… of which the main thread", *trio(lambda R: R.get("idle", {}).get("main_wakeups"))[:3], "", "", "", "")
+        gn = (g or {}).get("idle_nolink")
+        if gn:
+            row("… mqttgw with `link_timeout_ms = 0` (no link-check probe): wake-ups, all threads / main thread",
+                "%s / %s" % (fmt(gn["wakeups"]), fmt(gn["main_wakeups"])), "", "", "", "", "", "")
         row("… `perf stat -e context-switches`",
             *trio(lambda R: R.get("idle", {}).get("perf_context_switches"))[:3], "", "", "", "")
     head = ["| measure | mqttgw | Node-RED | Python tutorial | mqttgw better than Node-RED by "
@@ -159,10 +163,15 @@ def report(res, T, nports, idle_s):
                 u["qos"], u["ports"], "s" if u["ports"] > 1 else "",
                 ", " + u["label"] if u.get("label") else "", fmt(u["rate"]), fmt(u["lost"]), u["peer_cpu_pct"],
                 th, u["broker_cpu_pct"], u["sub_cpu_pct"], u["writer_cpu_pct"])
-        th = R["idle"]["threads"]
-        out += "\n%s, idle %d s, per thread: %s\n" % (kind, R["idle"]["seconds"], ", ".join(
-            "%s%s %d+%d switches, %d µs" % (t["name"], " (main)" if t["main"] else "", t["voluntary"],
-                                              t["nonvoluntary"], t["cpu_us"]) for t in th))
+        for key, what in (("idle", ""), ("idle_nolink", ", link_timeout_ms = 0")):
+            if not R.get(key):
+                continue
+            th = R[key]["threads"]
+            if kind == "nodered":	# a dozen idle libuv/V8 threads: only those that woke
+                th = [t for t in th if t["main"] or t["voluntary"] + t["nonvoluntary"]]
+            out += "\n%s, idle %d s%s, per thread: %s\n" % (kind, R[key]["seconds"], what, ", ".join(
+                "%s%s %d+%d switches, %d µs" % (t["name"], " (main)" if t["main"] else "", t["voluntary"],
+                                                  t["nonvoluntary"], t["cpu_us"]) for t in th))
     persist = [u for u in (res.get("mqttgw") or {}).get("uplink_persist") or [] if isinstance(u, dict) and "sync" in u]
     if persist:
         out += "\nmqttgw, QoS 1 burst, 1 port, buffer.dir set: what each buffer.sync costs " \

@@ -368,7 +368,7 @@ class Peer:
         self.kind, self.broker, self.ports, self.tmp, self.gpio = kind, broker, ports, tmp, gpio
         self.proc = None
 
-    def start(self, qos, extra="", env_extra=None):
+    def start(self, qos, extra="", env_extra=None, mqtt_opts=""):
         logf = open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "wb")
         env = dict(os.environ)
         if self.kind == "mqttgw":
@@ -377,6 +377,8 @@ class Peer:
                 text = mqttgw_config(self.broker, self.ports, qos, self.gpio)
                 if extra:
                     text = text.replace("clean_session = true", "clean_session = false") + extra
+                if mqtt_opts:
+                    text = text.replace("keepalive = 60;", "keepalive = 60; " + mqtt_opts)
                 f.write(text)
             argv = [MQTTGW, "-f", "-c", cfg]
             if "--allow-root" in subprocess.run([MQTTGW, "--help"], capture_output=True, text=True).stdout:
@@ -652,6 +654,13 @@ class Bench:
         peer.stop()
         R["hwm_kb"] = max(R["hwm_q0_kb"], R["hwm_q1_kb"])
         if kind == "mqttgw":
+            # idle without the link check's probe (mqtt.link_timeout_ms = 0; by default one round trip a
+            # second, which wakes every thread): what is left is paho's own timed waits
+            peer.start(1, mqtt_opts="link_timeout_ms = 0;")
+            time.sleep(1.0)
+            log("%s: idle %.0f s, link_timeout_ms = 0" % (kind, self.cfg["idle_s"]))
+            R["idle_nolink"] = self.idle(peer.pid)
+            peer.stop()
             # the store-and-forward buffer on disk (gateway/outq.c, drivers/serial_journal.c), and
             # what each buffer.sync costs: fdatasync calls counted by lib_synccount.so, bytes the
             # kernel sent to the disk from /proc/PID/io (write_bytes less cancelled_write_bytes: what
