@@ -193,7 +193,8 @@ static int mapping_index_topics(struct mapping_index *ix, const struct config *c
 	for (i = 0; i < cfg->n_routes; i++)
 		if (cfg->routes[i].from_kind == ROUTE_MQTT && cfg->routes[i].from)
 			v[n++] = (struct mi_sortent){ cfg->routes[i].from, i };
-	qsort(v, (size_t)n, sizeof(*v), mapping_index_cmp_route);
+	if (n > 1)
+		qsort(v, (size_t)n, sizeof(*v), mapping_index_cmp_route);
 	ix->filter_routes = calloc((size_t)n + 1, sizeof(int));
 	ix->filters = calloc((size_t)n + 1, sizeof(*ix->filters));
 	if (!ix->filter_routes || !ix->filters || mapping_index_node_new(ix) < 0) {
@@ -211,7 +212,9 @@ static int mapping_index_topics(struct mapping_index *ix, const struct config *c
 		if (mapping_index_add_filter(ix, i) < 0)
 			return -1;
 	for (i = 0; i < ix->n_nodes; i++)
-		qsort(ix->nodes[i].kids, (size_t)ix->nodes[i].n_kids, sizeof(struct mi_child), mapping_index_cmp_kid);
+		if (ix->nodes[i].n_kids > 1)
+			qsort(ix->nodes[i].kids, (size_t)ix->nodes[i].n_kids, sizeof(struct mi_child),
+			      mapping_index_cmp_kid);
 	return 0;
 }
 

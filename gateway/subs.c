@@ -139,6 +139,7 @@ struct subs *subs_new(const struct config *cfg, const struct subs *old, uint32_t
 			s->id[i] = subs_fresh_id(s, old, next_id);
 	for (i = 0; i < s->n; i++)
 		s->by_id[i] = i;
-	qsort_r(s->by_id, (size_t)s->n, sizeof(*s->by_id), subs_cmp_id, s->id);
+	if (s->n > 1)
+		qsort_r(s->by_id, (size_t)s->n, sizeof(*s->by_id), subs_cmp_id, s->id);
 	return s;
 }
