@@ -71,8 +71,8 @@ def install(build, log):
         # a half install must not count as installed next time
         shutil.rmtree(os.path.join(dest, "node_modules"), ignore_errors=True)
         os.unlink(os.path.join(dest, "package-lock.json"))
-        err = (r.stderr or r.stdout).strip().splitlines()
-        return None, "npm ci failed (no network or registry?): %s" % (err[-1] if err else r.returncode)
+        err = [ln for ln in (r.stderr or r.stdout).strip().splitlines() if "complete log" not in ln]
+        return None, "npm ci failed (no network or registry?): %s" % (" / ".join(err[:2]) if err else r.returncode)
     return dest, None
 
 
