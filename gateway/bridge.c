@@ -50,6 +50,12 @@ uint64_t bridge_now_ms(void)
 	return clock_now_ms();
 }
 
+/* The bridge is about to call dev's driver: its next tick must not wait for its old deadline. */
+static void bridge_touch(struct device *dev)
+{
+	((struct bridge_dev *)dev->owner)->touched = 1;
+}
+
 /* ---- uplink ---- */
 
 static void bridge_emit(struct device *dev, const char *frame, size_t len, void *ctx)
@@ -167,6 +173,7 @@ static void bridge_message(struct bridge *b, const struct mqtt_event *ev, uint64
 		struct device *dev = bridge_target(b, &out);
 
 		routed = 1;
+		bridge_touch(dev);
 		if (out.verdict != MAPPING_OK) {
 			b->stats.down_refused++;
 			log_msg(LOG_WARNING, "command on %s for %s refused (route %d, line %d): %s", ev->topic,
@@ -231,9 +238,11 @@ void bridge_link(struct bridge *b, int up, uint64_t now)
 {
 	int i;
 
-	for (i = 0; i < b->n_devs; i++)
+	for (i = 0; i < b->n_devs; i++) {
+		bridge_touch(b->devs[i]);
 		if (b->devs[i]->drv->link)
 			b->devs[i]->drv->link(b->devs[i], up, now);
+	}
 }
 
 /* Tell systemd (Type=notify) that start-up is over, and how things stand. */
@@ -509,7 +518,7 @@ static int bridge_build_pollfds(struct bridge *b)
 static uint64_t bridge_deadline(struct bridge *b, uint64_t now)
 {
 	uint64_t d = mqtt_tick(b->mqtt, now), t;
-	int i;
+	int i, all;
 
 	if (b->stats_next != UINT64_MAX) {
 		if (now >= b->stats_next) {
@@ -526,8 +535,24 @@ static uint64_t bridge_deadline(struct bridge *b, uint64_t now)
 		}
 		d = b->wd_next < d ? b->wd_next : d;
 	}
+	/*
+	 * A device is ticked when its own deadline has come or the bridge
+	 * called it since its last tick (a read, a write, a link change, a
+	 * reload); the others cannot have timed work yet. Ticking every
+	 * device every turn made each frame cost ~400 instructions per
+	 * configured port (make bench-scale: 43,810 on the loop at 64 ports
+	 * against 14,462 at one).
+	 */
+	all = b->ticked_reloads != b->reloads;
+	b->ticked_reloads = b->reloads;
 	for (i = 0; i < b->n_devs; i++) {
-		t = b->devs[i]->drv->tick(b->devs[i], now);
+		struct bridge_dev *bd = b->devs[i]->owner;
+
+		if (all || bd->touched || now >= bd->next_tick) {
+			bd->touched = 0;
+			bd->next_tick = b->devs[i]->drv->tick(b->devs[i], now);
+		}
+		t = bd->next_tick;
 		d = t < d ? t : d;
 	}
 	t = bridge_ha_tick(b, now);
@@ -556,6 +581,7 @@ static void bridge_dispatch(struct bridge *b, int n, uint64_t now)
 		/* an earlier handler (reload, a lost port) may have closed it */
 		if (dev->drv->fd(dev) != b->pfds[i].fd)
 			continue;
+		bridge_touch(dev);
 		if (re & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
 			dev->drv->on_readable(dev, now);
 		if ((re & POLLOUT) && dev->drv->fd(dev) == b->pfds[i].fd)

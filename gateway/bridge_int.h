@@ -41,6 +41,7 @@ struct bridge {
 	uint64_t connected_at;		/* when the link came up, 0 while down */
 	int quick_losses;		/* links in a row lost soon after connecting */
 	unsigned reloads;		/* bumped by every reload: devices may have been freed */
+	unsigned ticked_reloads;	/* reloads as bridge_deadline last saw it (a reload ticks every device) */
 	int ready_sent;			/* systemd READY=1 */
 	uint64_t wd_interval;		/* systemd watchdog period, 0: none */
 	uint64_t stats_next;		/* next stats publish; UINT64_MAX: off */
@@ -73,6 +74,8 @@ struct bridge_entry {
 struct bridge_dev {
 	enum route_end end;		/* which routes name it */
 	struct bridge_replies *replies;	/* where its replies go; NULL: it owes none */
+	uint64_t next_tick;		/* the deadline its last tick returned (0: tick at once) */
+	int touched;			/* the bridge called it since: tick it again, due or not */
 };
 
 /* bridge.c */

@@ -31,6 +31,7 @@
 #include "codec.h"
 #include "config.h"
 #include "framing.h"
+#include "mapping_index.h"
 #include "topic.h"
 
 #include "config_int.h"
@@ -316,6 +317,8 @@ static struct config *cfg_build(config_t *lc, struct cfg_ctx *c)
 		cfg_load_routes(c, cfg, s);
 	if (!c->failed)
 		cfg_load_ha(c, cfg, root);
+	if (!c->failed && !(cfg->index = mapping_index_new(cfg)))
+		cfg_fail(c, NULL, "out of memory");
 	if (c->failed) {
 		config_free(cfg);
 		return NULL;

@@ -109,6 +109,8 @@ struct cfg_buffer {
 	int line;
 };
 
+struct mapping_index;
+
 struct config {
 	char *file;
 	char *station;
@@ -123,6 +125,7 @@ struct config {
 	int n_routes;
 	struct cfg_ha ha;
 	int has_ha;			/* a homeassistant group: discovery on */
+	struct mapping_index *index;	/* the routes indexed for mapping.c (mapping_index.h), built at load */
 };
 
 /*

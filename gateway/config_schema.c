@@ -31,6 +31,7 @@
 #include "config_int.h"
 #include "framing.h"
 #include "log.h"
+#include "mapping_index.h"
 
 const char *const config_log_level_names[] = {"error", "warning", "info", "debug", NULL};
 static const int config_log_levels[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -482,6 +483,7 @@ void config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;
+	mapping_index_free(cfg->index);
 	cfg_free_settings(cfg_top_opts, cfg);
 	free(cfg->file);
 	free(cfg);

@@ -8,6 +8,7 @@
 
 #include "codec.h"
 #include "mapping.h"
+#include "mapping_index.h"
 #include "topic.h"
 
 /* Gpio payloads are short words ("toggle", "pulse 500"). */
@@ -97,43 +98,66 @@ static int mapping_match(const struct pattern *re, int has_re, const char *s, si
 	return 1;
 }
 
+/* Route i on a frame: 0 when its match does not take the frame, 1 with out filled. */
+static int mapping_up_route(const struct config *cfg, int i, const char *frame, size_t len, char *topic,
+			    size_t topic_size, char *payload, size_t payload_size, struct mapping_out *out)
+{
+	const struct cfg_route *r = &cfg->routes[i];
+	struct template_cap caps[TEMPLATE_MAX_CAPS];
+	int ncaps, n;
+
+	if (!mapping_match(&r->match, r->has_match, frame, len, caps, &ncaps))
+		return 0;
+	memset(out, 0, sizeof(*out));
+	out->route = i;
+	out->qos = r->qos;
+	out->retain = r->retain;
+	out->topic = topic;
+	if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size) < 0) {
+		out->verdict = mapping_refusal(&r->to_tpl, caps, ncaps, 1, topic, topic_size, MAPPING_BAD_TOPIC);
+		return 1;
+	}
+	if (template_is_whole(&r->payload_tpl)) {
+		out->payload = frame;
+		out->payload_len = len;
+	} else {
+		n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size);
+		if (n < 0) {
+			out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, payload, payload_size,
+						       MAPPING_TOO_LONG);
+			return 1;
+		}
+		out->payload = payload;
+		out->payload_len = (size_t)n;
+	}
+	out->verdict = MAPPING_OK;
+	return 1;
+}
+
 int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const char *frame, size_t len,
 		   char *topic, size_t topic_size, char *payload, size_t payload_size, struct mapping_out *out)
 {
-	struct template_cap caps[TEMPLATE_MAX_CAPS];
-	int i, ncaps, n;
+	const int *mine;
+	int i, n, slot;
 
+	if (cfg->index) {
+		/* only this device's routes, in file order (mapping_index.h) */
+		slot = kind == ROUTE_SERIAL && dev >= 0 && dev < cfg->n_serial ? dev
+		       : kind == ROUTE_GPIO && dev >= 0 && dev < cfg->n_gpio   ? cfg->n_serial + dev
+									       : -1;
+		mine = mapping_index_device(cfg->index, slot, &n);
+		for (i = 0; i < n; i++)
+			if (mapping_up_route(cfg, mine[i], frame, len, topic, topic_size, payload, payload_size, out))
+				return 0;
+		return -1;
+	}
 	for (i = 0; i < cfg->n_routes; i++) {
 		const struct cfg_route *r = &cfg->routes[i];
 
 		if (r->from_kind != kind || r->from_dev != dev)
 			continue;
-		if (!mapping_match(&r->match, r->has_match, frame, len, caps, &ncaps))
-			continue;
-		memset(out, 0, sizeof(*out));
-		out->route = i;
-		out->qos = r->qos;
-		out->retain = r->retain;
-		out->topic = topic;
-		if (template_expand(&r->to_tpl, caps, ncaps, 1, topic, topic_size) < 0) {
-			out->verdict = mapping_refusal(&r->to_tpl, caps, ncaps, 1, topic, topic_size, MAPPING_BAD_TOPIC);
+		if (mapping_up_route(cfg, i, frame, len, topic, topic_size, payload, payload_size, out))
 			return 0;
-		}
-		if (template_is_whole(&r->payload_tpl)) {
-			out->payload = frame;
-			out->payload_len = len;
-		} else {
-			n = template_expand(&r->payload_tpl, caps, ncaps, 0, payload, payload_size);
-			if (n < 0) {
-				out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, payload, payload_size,
-							       MAPPING_TOO_LONG);
-				return 0;
-			}
-			out->payload = payload;
-			out->payload_len = (size_t)n;
-		}
-		out->verdict = MAPPING_OK;
-		return 0;
 	}
 	return -1;
 }
@@ -177,43 +201,64 @@ static int mapping_via(const char *filter, const char *const *via, int n)
 	return 0;
 }
 
+/* Judge the payload for route i (its filter matched) and fill out. */
+static void mapping_down_route(const struct config *cfg, int i, const char *payload, size_t len, char *buf,
+			       size_t buf_size, struct mapping_out *out)
+{
+	const struct cfg_route *r = &cfg->routes[i];
+	struct template_cap caps[TEMPLATE_MAX_CAPS];
+	int ncaps, n;
+
+	memset(out, 0, sizeof(*out));
+	out->route = i;
+	out->kind = r->to_kind;
+	out->dev = r->to_dev;
+	out->verdict = mapping_check_bytes(cfg, r, payload, len);
+	if (out->verdict != MAPPING_OK)
+		return;
+	if (!mapping_match(&r->accept, r->has_accept, payload, len, caps, &ncaps)) {
+		out->verdict = MAPPING_NOT_ACCEPTED;
+		return;
+	}
+	if (template_is_whole(&r->payload_tpl)) {
+		out->payload = payload;
+		out->payload_len = len;
+		return;
+	}
+	n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size);
+	if (n < 0) {
+		out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, buf, buf_size, MAPPING_TOO_LONG);
+		return;
+	}
+	out->payload = buf;
+	out->payload_len = (size_t)n;
+	/* the template may have made it longer than the device takes */
+	out->verdict = mapping_check_bytes(cfg, r, buf, (size_t)n);
+}
+
 int mapping_downlink(const struct config *cfg, const char *topic, const char *const *via, int n_via,
 		     const char *payload, size_t len, int *next, char *buf, size_t buf_size, struct mapping_out *out)
 {
-	struct template_cap caps[TEMPLATE_MAX_CAPS];
-	int i, ncaps, n;
+	int i;
 
+	if (cfg->index) {
+		/* only the filters on the topic's path through the tree (mapping_index.h) */
+		i = *next < cfg->n_routes ? mapping_index_next(cfg->index, topic, via, n_via, *next) : -1;
+		if (i >= 0) {
+			*next = i + 1;
+			mapping_down_route(cfg, i, payload, len, buf, buf_size, out);
+			return 0;
+		}
+		*next = cfg->n_routes;
+		return -1;
+	}
 	for (i = *next; i < cfg->n_routes; i++) {
 		const struct cfg_route *r = &cfg->routes[i];
 
 		if (r->from_kind != ROUTE_MQTT || !topic_matches(r->from, topic) || !mapping_via(r->from, via, n_via))
 			continue;
 		*next = i + 1;
-		memset(out, 0, sizeof(*out));
-		out->route = i;
-		out->kind = r->to_kind;
-		out->dev = r->to_dev;
-		out->verdict = mapping_check_bytes(cfg, r, payload, len);
-		if (out->verdict != MAPPING_OK)
-			return 0;
-		if (!mapping_match(&r->accept, r->has_accept, payload, len, caps, &ncaps)) {
-			out->verdict = MAPPING_NOT_ACCEPTED;
-			return 0;
-		}
-		if (template_is_whole(&r->payload_tpl)) {
-			out->payload = payload;
-			out->payload_len = len;
-			return 0;
-		}
-		n = template_expand(&r->payload_tpl, caps, ncaps, 0, buf, buf_size);
-		if (n < 0) {
-			out->verdict = mapping_refusal(&r->payload_tpl, caps, ncaps, 0, buf, buf_size, MAPPING_TOO_LONG);
-			return 0;
-		}
-		out->payload = buf;
-		out->payload_len = (size_t)n;
-		/* the template may have made it longer than the device takes */
-		out->verdict = mapping_check_bytes(cfg, r, buf, (size_t)n);
+		mapping_down_route(cfg, i, payload, len, buf, buf_size, out);
 		return 0;
 	}
 	*next = cfg->n_routes;

@@ -5,6 +5,9 @@
  * a broker that restarted without persistence (or a new node of a cluster)
  * shows dashboards the devices' current state again, not nothing. Bounded:
  * at most RETAINED_MAX topics; a topic beyond that is simply not cached.
+ * The table grows with the topics it holds (a big station has 10,000 and
+ * more: a fixed 4,096 left most of them out of the republish), so a small
+ * one costs a small table.
  * An update of the same size reuses its buffer, so a device that reports
  * its position every 10 ms costs no allocation per frame.
  */
@@ -13,7 +16,7 @@
 
 #include <stddef.h>
 
-#define RETAINED_MAX 4096
+#define RETAINED_MAX 65536
 
 struct retained;
 

@@ -2,9 +2,10 @@
  * subs.c - the set of MQTT subscriptions a config needs, with identifiers
  * that are stable across reloads (see subs.h for why they exist).
  *
- * Sets are small (one entry per distinct command filter), so lookups are
- * linear scans; nothing here runs per frame except subs_filter_of, once
- * per identifier of an MQTT 5 message.
+ * Building a set scans (it runs at start and reload only). subs_filter_of
+ * runs once per identifier of every MQTT 5 message, so it is a binary
+ * search over the indices sorted by identifier: a station with 1,000
+ * command filters paid 1,000 comparisons a command for it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ void subs_free(struct subs *s)
 	free(s->filter);
 	free(s->qos);
 	free(s->id);
+	free(s->by_id);
 	free(s);
 }
 
@@ -43,12 +45,26 @@ int subs_has(const struct subs *s, const char *filter)
 
 const char *subs_filter_of(const struct subs *s, uint32_t id)
 {
-	int i;
+	int lo = 0, hi = s ? s->n : 0, mid;
 
-	for (i = 0; s && i < s->n; i++)
-		if (s->id[i] == id)
-			return s->filter[i];
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->id[s->by_id[mid]] == id)
+			return s->filter[s->by_id[mid]];
+		if (s->id[s->by_id[mid]] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
+}
+
+static int subs_cmp_id(const void *a, const void *b, void *ctx)
+{
+	const uint32_t *id = ctx;
+	uint32_t x = id[*(const int *)a], y = id[*(const int *)b];
+
+	return (x > y) - (x < y);
 }
 
 static int subs_id_used(const struct subs *s, int upto, uint32_t id)
@@ -90,7 +106,8 @@ struct subs *subs_new(const struct config *cfg, const struct subs *old, uint32_t
 	s->filter = calloc(cap, sizeof(*s->filter));
 	s->qos = calloc(cap, sizeof(*s->qos));
 	s->id = calloc(cap, sizeof(*s->id));
-	if (!s->filter || !s->qos || !s->id) {
+	s->by_id = calloc(cap, sizeof(*s->by_id));
+	if (!s->filter || !s->qos || !s->id || !s->by_id) {
 		subs_free(s);
 		return NULL;
 	}
@@ -120,5 +137,9 @@ struct subs *subs_new(const struct config *cfg, const struct subs *old, uint32_t
 	for (i = 0; i < s->n; i++)
 		if (s->id[i] == 0)
 			s->id[i] = subs_fresh_id(s, old, next_id);
+	for (i = 0; i < s->n; i++)
+		s->by_id[i] = i;
+	if (s->n > 1)
+		qsort_r(s->by_id, (size_t)s->n, sizeof(*s->by_id), subs_cmp_id, s->id);
 	return s;
 }

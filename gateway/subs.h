@@ -26,6 +26,7 @@ struct subs {
 	char **filter;
 	int *qos;
 	uint32_t *id;		/* 1..SUBS_ID_MAX, unique within the set */
+	int *by_id;		/* indices in id order: subs_filter_of is a binary search */
 };
 
 #define SUBS_ID_MAX 268435455u	/* the largest Variable Byte Integer */

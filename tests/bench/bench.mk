@@ -9,13 +9,18 @@
 # ones in BENCH_NOMQTT use none (they speak MQTT through rawmqtt.h), the
 # rest MQTTAsync as the daemon does, prog_pahopub-sync MQTTClient.
 #
-#   make bench                        run everything (under 5 minutes), results in $(B)/bench/
+#   make bench                        run everything (under 5 minutes), results in $(B)/bench/;
+#                                     the Node-RED peer is installed with npm ci into $(B)/bench/nodered
+#                                     (tests/bench/nodered/package-lock.json pins it); without npm or a
+#                                     registry the run says so and leaves its column empty
 #   make bench BENCH_ARGS=--quick     a short smoke run (seconds, not minutes)
 #   make bench BENCH_ARGS=--publish   also copy the plot to BENCHMARKS-latency.png
 #   make bench MQTTGW_BENCH=PATH      measure that mqttgw binary (a patched build, say)
 #   make bench-profile                callgrind profile of mqttgw ($(B)/bench/profile.md)
 #   make bench-map                    callgrind: instructions per frame/command of the mapping engine alone
 #                                     (up, down, and json: a JSON route with two typed fields)
+#   make bench-scale                  callgrind: cost per frame/command with 1/8/64 ports, 10/100/1,000
+#                                     routes, and 10,000 retained topics (tests/bench/scale.py)
 #   make bench-progs                  only build the programs
 
 BENCH_SRC    := $(wildcard tests/bench/prog_*.c)
@@ -27,9 +32,13 @@ BENCH_GPIOSIM := $(if $(wildcard tests/sim/lib_gpiosim.c),$(B)/sim/lib_gpiosim.s
 # what the harness needs beyond the build dependencies (Debian packages)
 BENCH_DEBS   := mosquitto mosquitto-clients python3-paho-mqtt python3-serial gnuplot-nox
 
-.PHONY: bench-progs bench-deps bench-profile bench-map
+.PHONY: bench-progs bench-deps bench-profile bench-map bench-scale
 
 # the mapping engine alone links the daemon's core, not a broker client
+$(B)/bench/prog_benchscale: tests/bench/prog_benchscale.c $(B)/libmqttgw.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Igateway -Idrivers -Icommon -o $@ $< $(B)/libmqttgw.a $(LIBS)
+
 $(B)/bench/prog_benchmap: tests/bench/prog_benchmap.c $(B)/libmqttgw.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -Igateway -Idrivers -Icommon -o $@ $< $(B)/libmqttgw.a $(LIBS)
@@ -77,6 +86,13 @@ bench-map: $(B)/bench/prog_benchmap
 			sed -n 's/.*refs: *//p' | tr -d ,); \
 		echo "bench-map: $$m: $$(( (b - a) / 10000 )) instructions per $$( [ $$m = down ] && echo command || echo frame)"; \
 	done
+
+# Does a frame cost more in a big station? Instructions per frame/command of
+# the mapping engine with 1/8/64 ports and 10/100/1,000 routes, with the route
+# index and with the scan it replaced, and the retained cache with 10,000
+# topics (tests/bench/scale.py; about 2 minutes; $(B)/bench/scale.md).
+bench-scale: $(B)/bench/prog_benchscale
+	@MQTTGW_BUILD=$(B) /usr/bin/python3 tests/bench/scale.py
 
 # `make safety`: the fail-safe latency distribution (SAFETY.md): every
 # trigger 20 times (SAFETY_ARGS="--trials 5" for a shorter run), about

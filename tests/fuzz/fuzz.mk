@@ -25,7 +25,7 @@ FUZZ_CFLAGS  := -std=gnu11 $(WARN) -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -DMQTTGW_VER
 # once it exists; a new pure module they call must be added here. outq.c
 # does file I/O, but only on the journal path its caller gives it
 # (fuzz_outq: a private temp dir).
-FUZZ_LIB_SRC := gateway/config.c gateway/config_devices.c gateway/config_ha.c gateway/ha_discovery.c gateway/config_schema.c gateway/config_lint.c gateway/config_poll.c gateway/config_routes.c gateway/info.c gateway/template.c gateway/value.c gateway/json_escape.c gateway/payload_json.c gateway/topic.c gateway/mapping.c common/pattern.c common/log.c \
+FUZZ_LIB_SRC := gateway/config.c gateway/config_devices.c gateway/config_ha.c gateway/ha_discovery.c gateway/config_schema.c gateway/config_lint.c gateway/config_poll.c gateway/config_routes.c gateway/info.c gateway/template.c gateway/value.c gateway/json_escape.c gateway/payload_json.c gateway/topic.c gateway/mapping.c gateway/mapping_index.c common/pattern.c common/log.c \
                 gateway/outq.c common/fdio.c drivers/framing.c $(wildcard drivers/codec.c)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FB)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FB)/fuzz_%)

@@ -95,9 +95,44 @@ TEST(identifiers_survive_a_reload_and_removed_ones_are_not_reused)
 	config_free(c2);
 }
 
+/* 500 filters, identifiers handed out across a wrap: each identifier finds its own filter, others none */
+TEST(every_identifier_finds_its_filter_in_a_big_set)
+{
+	size_t cap = 64 * 500 + 512, used = 0;
+	char *text = malloc(cap), err[CONFIG_ERRLEN];
+	struct config *c;
+	struct subs *s;
+	uint32_t next = SUBS_ID_MAX - 100;
+	int i;
+
+	CHECK(text != NULL);
+	if (!text)
+		return;
+	used += (size_t)snprintf(text, cap, "%sroutes = (", head);
+	for (i = 0; i < 500; i++)
+		used += (size_t)snprintf(text + used, cap - used, "%s{ from = \"mqtt:c/%d\"; to = \"serial:MOT01\"; }",
+					 i ? "," : "", i);
+	snprintf(text + used, cap - used, ");\n");
+	c = config_load_string(text, "subs.cfg", err, sizeof(err));
+	free(text);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	s = subs_new(c, NULL, &next);
+	CHECK(s != NULL && s->n == 500);
+	for (i = 0; s && i < s->n; i++)
+		CHECK_STR(subs_filter_of(s, s->id[i]), s->filter[i]);
+	CHECK(subs_filter_of(s, 0) == NULL);
+	CHECK(subs_filter_of(s, 500) == NULL);	/* past the wrap, ids run 1..399 */
+	CHECK(subs_filter_of(s, SUBS_ID_MAX - 101) == NULL);
+	subs_free(s);
+	config_free(c);
+}
+
 int main(void)
 {
 	RUN(distinct_filters_at_their_highest_qos);
 	RUN(identifiers_survive_a_reload_and_removed_ones_are_not_reused);
+	RUN(every_identifier_finds_its_filter_in_a_big_set);
 	return UNIT_DONE();
 }
