@@ -124,7 +124,8 @@ deb: web
 ROOTFS_RELEASES ?= bookworm trixie
 ROOTFS_SOURCE   ?= 1
 
-check-rootfs:
+# web: the packages it builds carry the dashboard (build-debs.sh copies build/web).
+check-rootfs: web
 	@ROOTFS_RELEASES="$(ROOTFS_RELEASES)" ROOTFS_SOURCE=$(ROOTFS_SOURCE) VERSION=$(VERSION) \
 		scripts/check-rootfs.sh
 
