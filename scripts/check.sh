@@ -64,9 +64,10 @@ count() {
 	TOTAL_PASS=$((TOTAL_PASS + p))
 	TOTAL_FAIL=$((TOTAL_FAIL + f))
 	TOTAL_SKIP=$((TOTAL_SKIP + k))
-	SUMMARY="$SUMMARY  $1: $line\n"
+	SUMMARY="$SUMMARY  $1: $line ($(($(date +%s) - PHASE_START)) s)\n"
 }
 
+CHECK_START=$(date +%s)
 LOGDIR=$(mktemp -d /tmp/mqttgw-check.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
 
@@ -77,6 +78,7 @@ esac
 
 for phase in $PHASES; do
 	echo "== phase $phase"
+	PHASE_START=$(date +%s)
 	case $phase in
 	plain)
 		make --no-print-directory -s tests >/dev/null || { echo "check: build failed"; exit 1; }
@@ -136,7 +138,7 @@ for phase in $PHASES; do
 	count "$phase" "$LOGDIR/$phase"
 done
 
-printf '\n== summary\n%b' "$SUMMARY"
+printf '\n== summary (%d s in all; the time of each phase after it)\n%b' "$(($(date +%s) - CHECK_START))" "$SUMMARY"
 if [ "$TOTAL_SKIP" -gt 0 ]; then
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
 else
