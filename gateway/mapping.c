@@ -188,19 +188,6 @@ static enum mapping_verdict mapping_check_bytes(const struct config *cfg, const 
 	return len > max ? MAPPING_TOO_LONG : MAPPING_OK;
 }
 
-/* 1 if filter is one of via's n (n < 0: no restriction), else 0. */
-static int mapping_via(const char *filter, const char *const *via, int n)
-{
-	int i;
-
-	if (n < 0)
-		return 1;
-	for (i = 0; i < n; i++)
-		if (strcmp(via[i], filter) == 0)
-			return 1;
-	return 0;
-}
-
 /* Judge the payload for route i (its filter matched) and fill out. */
 static void mapping_down_route(const struct config *cfg, int i, const char *payload, size_t len, char *buf,
 			       size_t buf_size, struct mapping_out *out)
@@ -255,7 +242,7 @@ int mapping_downlink(const struct config *cfg, const char *topic, const char *co
 	for (i = *next; i < cfg->n_routes; i++) {
 		const struct cfg_route *r = &cfg->routes[i];
 
-		if (r->from_kind != ROUTE_MQTT || !topic_matches(r->from, topic) || !mapping_via(r->from, via, n_via))
+		if (r->from_kind != ROUTE_MQTT || !topic_matches(r->from, topic) || !mapping_index_via(r->from, via, n_via))
 			continue;
 		*next = i + 1;
 		mapping_down_route(cfg, i, payload, len, buf, buf_size, out);

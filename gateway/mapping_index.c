@@ -145,6 +145,16 @@ static int mapping_index_add_filter(struct mapping_index *ix, int f)
 	return 0;
 }
 
+/* The device slot a route reads from (serial i: i, gpio i: n_serial + i), or -1 for an mqtt route. */
+static int mapping_index_slot(const struct config *cfg, const struct cfg_route *r)
+{
+	if (r->from_kind == ROUTE_SERIAL && r->from_dev >= 0 && r->from_dev < cfg->n_serial)
+		return r->from_dev;
+	if (r->from_kind == ROUTE_GPIO && r->from_dev >= 0 && r->from_dev < cfg->n_gpio)
+		return cfg->n_serial + r->from_dev;
+	return -1;
+}
+
 static int mapping_index_devices(struct mapping_index *ix, const struct config *cfg)
 {
 	int i, slot, *fill;
@@ -157,28 +167,14 @@ static int mapping_index_devices(struct mapping_index *ix, const struct config *
 		free(fill);
 		return -1;
 	}
-	for (i = 0; i < cfg->n_routes; i++) {
-		const struct cfg_route *r = &cfg->routes[i];
-
-		slot = r->from_kind == ROUTE_SERIAL && r->from_dev >= 0 && r->from_dev < cfg->n_serial ? r->from_dev
-		       : r->from_kind == ROUTE_GPIO && r->from_dev >= 0 && r->from_dev < cfg->n_gpio
-			       ? cfg->n_serial + r->from_dev
-			       : -1;
-		if (slot >= 0)
+	for (i = 0; i < cfg->n_routes; i++)
+		if ((slot = mapping_index_slot(cfg, &cfg->routes[i])) >= 0)
 			ix->dev_start[slot + 1]++;
-	}
 	for (i = 0; i < ix->n_slots; i++)
 		ix->dev_start[i + 1] += ix->dev_start[i];
-	for (i = 0; i < cfg->n_routes; i++) {
-		const struct cfg_route *r = &cfg->routes[i];
-
-		slot = r->from_kind == ROUTE_SERIAL && r->from_dev >= 0 && r->from_dev < cfg->n_serial ? r->from_dev
-		       : r->from_kind == ROUTE_GPIO && r->from_dev >= 0 && r->from_dev < cfg->n_gpio
-			       ? cfg->n_serial + r->from_dev
-			       : -1;
-		if (slot >= 0)
+	for (i = 0; i < cfg->n_routes; i++)
+		if ((slot = mapping_index_slot(cfg, &cfg->routes[i])) >= 0)
 			ix->dev_routes[ix->dev_start[slot] + fill[slot]++] = i;
-	}
 	free(fill);
 	return 0;
 }
@@ -277,7 +273,7 @@ static int mapping_index_find(const struct mapping_index *ix, int node, const ch
 	return -1;
 }
 
-static int mapping_index_via(const char *filter, const char *const *via, int n)
+int mapping_index_via(const char *filter, const char *const *via, int n)
 {
 	int i;
 

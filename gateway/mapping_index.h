@@ -38,4 +38,7 @@ const int *mapping_index_device(const struct mapping_index *ix, int slot, int *n
 int mapping_index_next(const struct mapping_index *ix, const char *topic, const char *const *via, int n_via,
 		       int from);
 
+/* 1 if filter is one of via's n filters (n < 0: no restriction), else 0. */
+int mapping_index_via(const char *filter, const char *const *via, int n);
+
 #endif
