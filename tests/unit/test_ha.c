@@ -19,26 +19,8 @@
 #include "config.h"
 #include "ha_discovery.h"
 #include "unit.h"
+#include "unit_config.h"
 
-static char err[CONFIG_ERRLEN];
-
-static struct config *load(const char *text)
-{
-	struct config *cfg;
-
-	err[0] = '\0';
-	cfg = config_load_string(text, "test.cfg", err, sizeof(err));
-	if (!cfg)
-		printf("# config refused: %s\n", err);
-	return cfg;
-}
-
-static const char *str_of(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 /* The payload announced on topic, parsed (NULL: none). */
 static cJSON *payload_of(const struct ha_set *s, const char *topic)
@@ -91,7 +73,7 @@ TEST(test_ha_payloads)
 {
 	static const int order[] = {0, 1, 2, 3, 4, 5};
 	char *text = config_text(order);
-	struct config *cfg = load(text);
+	struct config *cfg = unit_config_load(text);
 	struct ha_set s;
 	cJSON *p, *a;
 
@@ -99,47 +81,47 @@ TEST(test_ha_payloads)
 	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
-	CHECK_INT(ha_discovery_build(cfg, &s, err, sizeof(err)), 0);
+	CHECK_INT(ha_discovery_build(cfg, &s, unit_config_err, sizeof(unit_config_err)), 0);
 	CHECK_INT(s.n, 8); /* connectivity, button, 2 json keys, 2 instances, binary_sensor, switch (no stats topic) */
 	for (int i = 0; i < s.n; i++) {
 		cJSON *j = cJSON_Parse(s.v[i].payload);
 
 		CHECK(j != NULL);
-		CHECK_STR(str_of(j, "unique_id"), s.v[i].unique_id);
-		CHECK(str_of(j, "default_entity_id") != NULL);
-		CHECK_STR(str_of(cJSON_GetObjectItemCaseSensitive(j, "origin"), "name"), "mqttgw");
+		CHECK_STR(unit_json_str(j, "unique_id"), s.v[i].unique_id);
+		CHECK(unit_json_str(j, "default_entity_id") != NULL);
+		CHECK_STR(unit_json_str(cJSON_GetObjectItemCaseSensitive(j, "origin"), "name"), "mqttgw");
 		cJSON_Delete(j);
 	}
 	p = payload_of(&s, "homeassistant/button/S013/MOT01_RECM/config");
 	CHECK(p != NULL);
-	CHECK_STR(str_of(p, "command_topic"), "S013/MOT01/RECM");
-	CHECK_STR(str_of(p, "payload_press"), "STOP");
-	CHECK_STR(str_of(p, "unique_id"), "mqttgw_S013_MOT01_RECM");
-	CHECK_STR(str_of(p, "default_entity_id"), "button.mqttgw_s013_mot01_recm");
-	CHECK_STR(str_of(p, "availability_mode"), "all");
+	CHECK_STR(unit_json_str(p, "command_topic"), "S013/MOT01/RECM");
+	CHECK_STR(unit_json_str(p, "payload_press"), "STOP");
+	CHECK_STR(unit_json_str(p, "unique_id"), "mqttgw_S013_MOT01_RECM");
+	CHECK_STR(unit_json_str(p, "default_entity_id"), "button.mqttgw_s013_mot01_recm");
+	CHECK_STR(unit_json_str(p, "availability_mode"), "all");
 	a = cJSON_GetObjectItemCaseSensitive(p, "availability");
 	CHECK_INT(cJSON_GetArraySize(a), 2);
-	CHECK_STR(str_of(cJSON_GetArrayItem(a, 0), "topic"), "S013/gateway/status");
-	CHECK_STR(str_of(cJSON_GetArrayItem(a, 1), "topic"), "S013/MOT01/status");
+	CHECK_STR(unit_json_str(cJSON_GetArrayItem(a, 0), "topic"), "S013/gateway/status");
+	CHECK_STR(unit_json_str(cJSON_GetArrayItem(a, 1), "topic"), "S013/MOT01/status");
 	a = cJSON_GetObjectItemCaseSensitive(p, "device");
-	CHECK_STR(str_of(a, "via_device"), "mqttgw_S013");
+	CHECK_STR(unit_json_str(a, "via_device"), "mqttgw_S013");
 	CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(a, "identifiers"), 0)),
 		  "mqttgw_S013_MOT01");
 	cJSON_Delete(p);
 
 	p = payload_of(&s, "homeassistant/sensor/S013/TH01_state_temperature/config");
 	CHECK(p != NULL);
-	CHECK_STR(str_of(p, "name"), "Temp \"inside\" \\ x");
-	CHECK_STR(str_of(p, "unit_of_measurement"), "\xc2\xb0" "C");
-	CHECK_STR(str_of(p, "state_topic"), "S013/TH01/state");
-	CHECK_STR(str_of(p, "value_template"), "{{ value_json['temperature'] }}");
+	CHECK_STR(unit_json_str(p, "name"), "Temp \"inside\" \\ x");
+	CHECK_STR(unit_json_str(p, "unit_of_measurement"), "\xc2\xb0" "C");
+	CHECK_STR(unit_json_str(p, "state_topic"), "S013/TH01/state");
+	CHECK_STR(unit_json_str(p, "value_template"), "{{ value_json['temperature'] }}");
 	cJSON_Delete(p);
 	CHECK(ha_set_find(&s, "homeassistant/sensor/S013/TH01_state_humidity/config") >= 0);
 
 	p = payload_of(&s, "homeassistant/sensor/S013/MOT01_POS_Z/config");
 	CHECK(p != NULL);
-	CHECK_STR(str_of(p, "name"), "Pos Z");
-	CHECK_STR(str_of(p, "state_topic"), "S013/MOT01/POS/Z");
+	CHECK_STR(unit_json_str(p, "name"), "Pos Z");
+	CHECK_STR(unit_json_str(p, "state_topic"), "S013/MOT01/POS/Z");
 	cJSON_Delete(p);
 	CHECK(ha_set_find(&s, "homeassistant/sensor/S013/MOT01_POS_X/config") >= 0);
 	CHECK(ha_set_find(&s, "homeassistant/sensor/S013/MOT01_POS_Y/config") < 0);
@@ -147,26 +129,26 @@ TEST(test_ha_payloads)
 	/* GPIO: the gateway's device, its status alone, "1"/"0"; control bytes escaped */
 	p = payload_of(&s, "homeassistant/binary_sensor/S013/LIMZ_MOT01_LIMZ/config");
 	CHECK(p != NULL);
-	CHECK_STR(str_of(p, "name"), "Limit\x01\tZ");
-	CHECK_STR(str_of(p, "payload_on"), "1");
+	CHECK_STR(unit_json_str(p, "name"), "Limit\x01\tZ");
+	CHECK_STR(unit_json_str(p, "payload_on"), "1");
 	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(p, "availability")), 1);
-	CHECK(str_of(cJSON_GetObjectItemCaseSensitive(p, "device"), "via_device") == NULL);
-	CHECK_STR(str_of(cJSON_GetObjectItemCaseSensitive(p, "device"), "sw_version"), MQTTGW_VERSION);
+	CHECK(unit_json_str(cJSON_GetObjectItemCaseSensitive(p, "device"), "via_device") == NULL);
+	CHECK_STR(unit_json_str(cJSON_GetObjectItemCaseSensitive(p, "device"), "sw_version"), MQTTGW_VERSION);
 	cJSON_Delete(p);
 	CHECK(strstr(s.v[ha_set_find(&s, "homeassistant/binary_sensor/S013/LIMZ_MOT01_LIMZ/config")].payload,
 		     "\\u0001") != NULL);
 
 	p = payload_of(&s, "homeassistant/switch/S013/BRAKE_set/config");
 	CHECK(p != NULL);
-	CHECK_STR(str_of(p, "command_topic"), "S013/BRAKE/set");
-	CHECK_STR(str_of(p, "state_topic"), "S013/BRAKE");
-	CHECK_STR(str_of(p, "payload_off"), "0");
+	CHECK_STR(unit_json_str(p, "command_topic"), "S013/BRAKE/set");
+	CHECK_STR(unit_json_str(p, "state_topic"), "S013/BRAKE");
+	CHECK_STR(unit_json_str(p, "payload_off"), "0");
 	cJSON_Delete(p);
 
 	p = payload_of(&s, "homeassistant/binary_sensor/S013/gateway_connectivity/config");
 	CHECK(p != NULL);
-	CHECK_STR(str_of(p, "state_topic"), "S013/gateway/status");
-	CHECK_STR(str_of(p, "device_class"), "connectivity");
+	CHECK_STR(unit_json_str(p, "state_topic"), "S013/gateway/status");
+	CHECK_STR(unit_json_str(p, "device_class"), "connectivity");
 	cJSON_Delete(p);
 	ha_set_free(&s);
 	config_free(cfg);
@@ -177,13 +159,13 @@ TEST(test_ha_ids_do_not_depend_on_order)
 {
 	static const int o1[] = {0, 1, 2, 3, 4, 5}, o2[] = {5, 4, 3, 2, 1, 0};
 	char *t1 = config_text(o1), *t2 = config_text(o2);
-	struct config *c1 = load(t1), *c2 = load(t2);
+	struct config *c1 = unit_config_load(t1), *c2 = unit_config_load(t2);
 	struct ha_set s1, s2;
 
 	CHECK(c1 && c2);
 	if (c1 && c2) {
-		CHECK_INT(ha_discovery_build(c1, &s1, err, sizeof(err)), 0);
-		CHECK_INT(ha_discovery_build(c2, &s2, err, sizeof(err)), 0);
+		CHECK_INT(ha_discovery_build(c1, &s1, unit_config_err, sizeof(unit_config_err)), 0);
+		CHECK_INT(ha_discovery_build(c2, &s2, unit_config_err, sizeof(unit_config_err)), 0);
 		CHECK_INT(s1.n, s2.n);
 		for (int i = 0; i < s1.n; i++) {
 			int j = ha_set_find(&s2, s1.v[i].topic);
@@ -203,7 +185,7 @@ TEST(test_ha_ids_do_not_depend_on_order)
 
 TEST(test_ha_off_without_group_and_stats_sensors)
 {
-	struct config *cfg = load("mqtt = { uri = \"tcp://127.0.0.1:1883\"; client_id = \"gw 1/x\"; };\n"
+	struct config *cfg = unit_config_load("mqtt = { uri = \"tcp://127.0.0.1:1883\"; client_id = \"gw 1/x\"; };\n"
 				  "serial = ( { name = \"A\"; port = \"/dev/null\"; } );\n"
 				  "routes = ( { from = \"serial:A\"; to = \"mqtt:a\"; ha = { name = \"A\"; }; } );\n");
 	struct ha_set s;
@@ -212,10 +194,10 @@ TEST(test_ha_off_without_group_and_stats_sensors)
 	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
-	CHECK_INT(ha_discovery_build(cfg, &s, err, sizeof(err)), 0);
+	CHECK_INT(ha_discovery_build(cfg, &s, unit_config_err, sizeof(unit_config_err)), 0);
 	CHECK_INT(s.n, 0);
 	config_free(cfg);
-	cfg = load("mqtt = { uri = \"tcp://127.0.0.1:1883\"; client_id = \"gw 1/x\"; stats_topic = \"gw/stats\"; };\n"
+	cfg = unit_config_load("mqtt = { uri = \"tcp://127.0.0.1:1883\"; client_id = \"gw 1/x\"; stats_topic = \"gw/stats\"; };\n"
 		   "homeassistant = { prefix = \"ha\"; };\n");
 	CHECK(cfg != NULL);
 	if (!cfg)
@@ -226,7 +208,7 @@ TEST(test_ha_off_without_group_and_stats_sensors)
 	CHECK_STR(buf, "ha/+/gw_1_x/+/config");
 	CHECK_INT(ha_status_topic(cfg, buf, sizeof(buf)), 0);
 	CHECK_STR(buf, "ha/status");
-	CHECK_INT(ha_discovery_build(cfg, &s, err, sizeof(err)), 0);
+	CHECK_INT(ha_discovery_build(cfg, &s, unit_config_err, sizeof(unit_config_err)), 0);
 	CHECK(s.n > 5);
 	CHECK(ha_set_find(&s, "ha/sensor/gw_1_x/gateway_queued/config") >= 0);
 	ha_set_free(&s);
@@ -240,12 +222,12 @@ static void refused(const char *routes, int line, const char *words)
 	struct config *cfg;
 
 	snprintf(text, sizeof(text), HEAD "routes = (\n%s\n);\n", routes);
-	cfg = config_load_string(text, "test.cfg", err, sizeof(err));
+	cfg = config_load_string(text, "test.cfg", unit_config_err, sizeof(unit_config_err));
 	CHECK(cfg == NULL);
 	config_free(cfg);
 	snprintf(at, sizeof(at), "test.cfg:%d: ", line);
-	if (strncmp(err, at, strlen(at)) != 0 || !strstr(err, words)) {
-		printf("# wanted %s...%s, got: %s\n", at, words, err);
+	if (strncmp(unit_config_err, at, strlen(at)) != 0 || !strstr(unit_config_err, words)) {
+		printf("# wanted %s...%s, got: %s\n", at, words, unit_config_err);
 		unit_cur_failed = 1;
 	}
 }
@@ -253,7 +235,7 @@ static void refused(const char *routes, int line, const char *words)
 /* Two buttons on one command route, told apart by key. */
 TEST(test_ha_two_buttons_one_route)
 {
-	struct config *cfg = load(HEAD "routes = ( { from = \"mqtt:${station}/MOT01/RECM\"; to = \"serial:MOT01\";\n"
+	struct config *cfg = unit_config_load(HEAD "routes = ( { from = \"mqtt:${station}/MOT01/RECM\"; to = \"serial:MOT01\";\n"
 				  "  accept = \"^(STOP|HOME)$\"; ha = ( { component = \"button\"; key = \"stop\"; payload_press = \"STOP\"; },\n"
 				  "  { component = \"button\"; key = \"home\"; payload_press = \"HOME\"; } ); } );\n");
 	struct ha_set s;
@@ -262,12 +244,12 @@ TEST(test_ha_two_buttons_one_route)
 	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
-	CHECK_INT(ha_discovery_build(cfg, &s, err, sizeof(err)), 0);
+	CHECK_INT(ha_discovery_build(cfg, &s, unit_config_err, sizeof(unit_config_err)), 0);
 	p = payload_of(&s, "homeassistant/button/S013/MOT01_RECM_home/config");
 	CHECK(p != NULL);
-	CHECK_STR(str_of(p, "payload_press"), "HOME");
-	CHECK_STR(str_of(p, "command_topic"), "S013/MOT01/RECM");
-	CHECK(str_of(p, "value_template") == NULL);
+	CHECK_STR(unit_json_str(p, "payload_press"), "HOME");
+	CHECK_STR(unit_json_str(p, "command_topic"), "S013/MOT01/RECM");
+	CHECK(unit_json_str(p, "value_template") == NULL);
 	cJSON_Delete(p);
 	CHECK(ha_set_find(&s, "homeassistant/button/S013/MOT01_RECM_stop/config") >= 0);
 	ha_set_free(&s);

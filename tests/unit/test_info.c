@@ -8,7 +8,7 @@
  * backslashes, UTF-8, control bytes in an eol) comes back byte for byte, and
  * that no secret leaks: the password_file path, the TLS key, cert and CA
  * paths, the username and the broker URIs are nowhere in the text.
- * The runs of CHECK_STR(str_of(...)) are that member-by-member check
+ * The runs of CHECK_STR(unit_json_str(...)) are that member-by-member check
  * written out: one line a member, so a failure names the member's line.
  */
 #include <stdlib.h>
@@ -19,26 +19,8 @@
 #include "config.h"
 #include "info.h"
 #include "unit.h"
+#include "unit_config.h"
 
-static char err[CONFIG_ERRLEN];
-
-static struct config *load(const char *text)
-{
-	struct config *cfg;
-
-	err[0] = '\0';
-	cfg = config_load_string(text, "test.cfg", err, sizeof(err));
-	if (!cfg)
-		printf("# config refused: %s\n", err);
-	return cfg;
-}
-
-static const char *str_of(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static double num_of(const cJSON *o, const char *key)
 {
@@ -68,7 +50,7 @@ static const char *const demo_cfg =
 
 TEST(test_info_topic_from_status_topic)
 {
-	struct config *cfg = load(demo_cfg);
+	struct config *cfg = unit_config_load(demo_cfg);
 	char buf[64];
 
 	CHECK(cfg != NULL);
@@ -86,7 +68,7 @@ TEST(test_info_topic_from_status_topic)
 
 TEST(test_info_describes_devices_and_routes)
 {
-	struct config *cfg = load(demo_cfg);
+	struct config *cfg = unit_config_load(demo_cfg);
 	char *text;
 	cJSON *doc, *devs, *routes, *d, *r;
 
@@ -103,54 +85,54 @@ TEST(test_info_describes_devices_and_routes)
 		return;
 	}
 	CHECK_INT(num_of(doc, "schema"), INFO_SCHEMA);
-	CHECK_STR(str_of(doc, "version"), MQTTGW_VERSION);
-	CHECK_STR(str_of(doc, "station"), "S013");
-	CHECK_STR(str_of(doc, "status_topic"), "S013/gateway/status");
-	CHECK_STR(str_of(doc, "info_topic"), "S013/gateway/info");
-	CHECK_STR(str_of(doc, "stats_topic"), "S013/gateway/stats");
+	CHECK_STR(unit_json_str(doc, "version"), MQTTGW_VERSION);
+	CHECK_STR(unit_json_str(doc, "station"), "S013");
+	CHECK_STR(unit_json_str(doc, "status_topic"), "S013/gateway/status");
+	CHECK_STR(unit_json_str(doc, "info_topic"), "S013/gateway/info");
+	CHECK_STR(unit_json_str(doc, "stats_topic"), "S013/gateway/stats");
 	CHECK_INT(num_of(doc, "stats_interval"), 5);
 
 	devs = cJSON_GetObjectItemCaseSensitive(doc, "devices");
 	CHECK_INT(cJSON_GetArraySize(devs), 3);
 	d = cJSON_GetArrayItem(devs, 0);
-	CHECK_STR(str_of(d, "name"), "MOT01");
-	CHECK_STR(str_of(d, "kind"), "serial");
-	CHECK_STR(str_of(d, "port"), "/dev/ttyUSB0");
-	CHECK_STR(str_of(d, "status_topic"), "S013/MOT01/status");
-	CHECK_STR(str_of(d, "error_topic"), "S013/MOT01/error");
-	CHECK_STR(str_of(d, "settings"), "9600 8N1, flow none, eol framing \\r\\n, text");
+	CHECK_STR(unit_json_str(d, "name"), "MOT01");
+	CHECK_STR(unit_json_str(d, "kind"), "serial");
+	CHECK_STR(unit_json_str(d, "port"), "/dev/ttyUSB0");
+	CHECK_STR(unit_json_str(d, "status_topic"), "S013/MOT01/status");
+	CHECK_STR(unit_json_str(d, "error_topic"), "S013/MOT01/error");
+	CHECK_STR(unit_json_str(d, "settings"), "9600 8N1, flow none, eol framing \\r\\n, text");
 	d = cJSON_GetArrayItem(devs, 1);
-	CHECK_STR(str_of(d, "name"), "LIMZ");
-	CHECK_STR(str_of(d, "kind"), "gpio");
-	CHECK_STR(str_of(d, "chip"), "gpiochip0");
+	CHECK_STR(unit_json_str(d, "name"), "LIMZ");
+	CHECK_STR(unit_json_str(d, "kind"), "gpio");
+	CHECK_STR(unit_json_str(d, "chip"), "gpiochip0");
 	CHECK_INT(num_of(d, "line"), 17);
-	CHECK_STR(str_of(d, "direction"), "input");
-	CHECK(str_of(d, "status_topic") == NULL);
+	CHECK_STR(unit_json_str(d, "direction"), "input");
+	CHECK(unit_json_str(d, "status_topic") == NULL);
 	d = cJSON_GetArrayItem(devs, 2);
-	CHECK_STR(str_of(d, "line"), "GPIO27");
-	CHECK_STR(str_of(d, "direction"), "output");
+	CHECK_STR(unit_json_str(d, "line"), "GPIO27");
+	CHECK_STR(unit_json_str(d, "direction"), "output");
 
 	routes = cJSON_GetObjectItemCaseSensitive(doc, "routes");
 	CHECK_INT(cJSON_GetArraySize(routes), 4);
 	r = cJSON_GetArrayItem(routes, 0);
-	CHECK_STR(str_of(r, "direction"), "command");
-	CHECK_STR(str_of(r, "from"), "mqtt:S013/MOT01/RECM");
-	CHECK_STR(str_of(r, "to"), "serial:MOT01");
-	CHECK_STR(str_of(r, "topic"), "S013/MOT01/RECM");
-	CHECK_STR(str_of(r, "device"), "MOT01");
-	CHECK_STR(str_of(r, "accept"), "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME)$");
-	CHECK_STR(str_of(r, "payload"), "$0");
+	CHECK_STR(unit_json_str(r, "direction"), "command");
+	CHECK_STR(unit_json_str(r, "from"), "mqtt:S013/MOT01/RECM");
+	CHECK_STR(unit_json_str(r, "to"), "serial:MOT01");
+	CHECK_STR(unit_json_str(r, "topic"), "S013/MOT01/RECM");
+	CHECK_STR(unit_json_str(r, "device"), "MOT01");
+	CHECK_STR(unit_json_str(r, "accept"), "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME)$");
+	CHECK_STR(unit_json_str(r, "payload"), "$0");
 	CHECK(cJSON_GetObjectItemCaseSensitive(r, "retain") == NULL);
 	r = cJSON_GetArrayItem(routes, 1);
-	CHECK_STR(str_of(r, "direction"), "up");
-	CHECK_STR(str_of(r, "topic"), "S013/MOT01/POS/$1");
-	CHECK_STR(str_of(r, "match"), "^POS([XYZ])([+-][0-9]+)$");
-	CHECK_STR(str_of(r, "payload"), "$2");
+	CHECK_STR(unit_json_str(r, "direction"), "up");
+	CHECK_STR(unit_json_str(r, "topic"), "S013/MOT01/POS/$1");
+	CHECK_STR(unit_json_str(r, "match"), "^POS([XYZ])([+-][0-9]+)$");
+	CHECK_STR(unit_json_str(r, "payload"), "$2");
 	CHECK_INT(num_of(r, "qos"), 0);
 	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "retain")));
 	r = cJSON_GetArrayItem(routes, 3);
-	CHECK_STR(str_of(r, "device_kind"), "gpio");
-	CHECK_STR(str_of(r, "topic"), "S013/BRAKE/set");
+	CHECK_STR(unit_json_str(r, "device_kind"), "gpio");
+	CHECK_STR(unit_json_str(r, "topic"), "S013/BRAKE/set");
 
 	/* no secrets, no way in */
 	CHECK(strstr(text, "SECRET") == NULL);
@@ -173,7 +155,7 @@ TEST(test_info_odd_text_stays_valid_json)
 		"  { from = \"mqtt:${station}/M\xc3\xb6t\\\"or/cmd\"; to = \"serial:M_1\";\n"
 		"    accept = \"^(\\\"[a-z]+\\\"|\\\\\\\\|\xc2\xb0" "C|\\\\[x\\\\])$\"; payload = \"say $$ $0\"; },\n"
 		"  { from = \"serial:M_1\"; to = \"mqtt:${station}/out\"; } );\n";
-	struct config *cfg = load(odd_cfg);
+	struct config *cfg = unit_config_load(odd_cfg);
 	char *text;
 	cJSON *doc, *r, *d;
 
@@ -185,14 +167,14 @@ TEST(test_info_odd_text_stays_valid_json)
 	doc = text ? cJSON_Parse(text) : NULL;
 	CHECK(doc != NULL);
 	if (doc) {
-		CHECK_STR(str_of(doc, "station"), "St\"a\\tion-\xc3\xa4\xe2\x82\xac");
+		CHECK_STR(unit_json_str(doc, "station"), "St\"a\\tion-\xc3\xa4\xe2\x82\xac");
 		d = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "devices"), 0);
-		CHECK_STR(str_of(d, "port"), "/tmp/we\"ird\\p\xc3\xb6rt");
-		CHECK_STR(str_of(d, "settings"), "115200 8N1, flow none, eol framing \\x01\\r, text");
+		CHECK_STR(unit_json_str(d, "port"), "/tmp/we\"ird\\p\xc3\xb6rt");
+		CHECK_STR(unit_json_str(d, "settings"), "115200 8N1, flow none, eol framing \\x01\\r, text");
 		r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "routes"), 0);
-		CHECK_STR(str_of(r, "topic"), "St\"a\\tion-\xc3\xa4\xe2\x82\xac/M\xc3\xb6t\"or/cmd");
-		CHECK_STR(str_of(r, "accept"), "^(\"[a-z]+\"|\\\\|\xc2\xb0" "C|\\[x\\])$");
-		CHECK_STR(str_of(r, "payload"), "say $$ $0");
+		CHECK_STR(unit_json_str(r, "topic"), "St\"a\\tion-\xc3\xa4\xe2\x82\xac/M\xc3\xb6t\"or/cmd");
+		CHECK_STR(unit_json_str(r, "accept"), "^(\"[a-z]+\"|\\\\|\xc2\xb0" "C|\\[x\\])$");
+		CHECK_STR(unit_json_str(r, "payload"), "say $$ $0");
 		cJSON_Delete(doc);
 	}
 	/* raw control bytes never appear in the JSON text (RFC 8259 forbids them) */
@@ -204,7 +186,7 @@ TEST(test_info_odd_text_stays_valid_json)
 
 TEST(test_info_minimal_config)
 {
-	struct config *cfg = load("mqtt = { uri = \"tcp://127.0.0.1:1883\"; };\n");
+	struct config *cfg = unit_config_load("mqtt = { uri = \"tcp://127.0.0.1:1883\"; };\n");
 	char *text;
 	cJSON *doc;
 
@@ -214,8 +196,8 @@ TEST(test_info_minimal_config)
 	text = info_build(cfg);
 	doc = text ? cJSON_Parse(text) : NULL;
 	CHECK(doc != NULL);
-	CHECK(str_of(doc, "station") == NULL);
-	CHECK(str_of(doc, "stats_topic") == NULL);
+	CHECK(unit_json_str(doc, "station") == NULL);
+	CHECK(unit_json_str(doc, "stats_topic") == NULL);
 	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "devices")), 0);
 	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "routes")), 0);
 	cJSON_Delete(doc);
