@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 
 import harness
@@ -46,33 +45,9 @@ def routes(**send_kw):
     return [{"from": "mqtt:${station}/MOT01/RECM", "to": "serial:MOT01"}, r]
 
 
-class Feeder(threading.Thread):
-    """Writes "SEQ 00001" .. "SEQ n" lines into the pty at a steady rate
-    (the rate is the point: a sleep here paces, it does not wait for an
-    event). reached is set once `at` lines are written."""
-
-    def __init__(self, pty, n=N, at=RELOAD_AT, period=PERIOD, prefix=b"SEQ"):
-        super().__init__(daemon=True)
-        self.pty, self.n, self.at, self.period, self.prefix = pty, n, at, period, prefix
-        self.reached = threading.Event()
-        self.written = 0
-        self.error = None
-
-    def run(self):
-        try:
-            t = time.monotonic()
-            for i in range(1, self.n + 1):
-                self.pty.write(b"%s %05d\r\n" % (self.prefix, i))
-                self.written = i
-                if i == self.at:
-                    self.reached.set()
-                t += self.period
-                d = t - time.monotonic()
-                if d > 0:
-                    time.sleep(d)
-        except Exception as e:  # reported by the test
-            self.error = e
-        self.reached.set()
+def Feeder(pty, n=N, at=RELOAD_AT, period=PERIOD, prefix=b"SEQ"):
+    """harness.Feeder with this file's stream: N lines at 250/s, the reload at line RELOAD_AT."""
+    return harness.Feeder(pty, n, period, at=at, prefix=prefix)
 
 
 def collect(subs, n, prefix="SEQ ", topic=SEND, timeout=30.0, last=None):

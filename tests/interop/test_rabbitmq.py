@@ -21,13 +21,12 @@ Figures are printed as "# rabbitmq: ..." lines for the issue's closing note.
 import os
 import re
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness                                                       # noqa: E402
-from harness import Gateway, Pty, Sub, gateway_config, pub, serial_dev, wait_until  # noqa: E402
+from harness import Feeder, Gateway, Pty, Sub, gateway_config, pub, serial_dev, wait_until  # noqa: E402
 from harness.wait import tail                                        # noqa: E402
 from rabbit import RabbitCluster                                      # noqa: E402
 
@@ -64,30 +63,6 @@ class RSub(Sub):
                     raise harness.HarnessError("mosquitto_sub exited: %s" % tail(self.log))
             if time.monotonic() >= deadline:
                 raise harness.HarnessError("mosquitto_sub on %d not ready" % self.broker.port)
-
-
-class Feeder(threading.Thread):
-    """Writes "SEQ 00001".."SEQ n" into the pty, one each period seconds
-    (the rate is the point: this sleep paces, it waits for nothing)."""
-
-    def __init__(self, pty, n, period):
-        super().__init__(daemon=True)
-        self.pty, self.n, self.period = pty, n, period
-        self.written = 0
-        self.error = None
-
-    def run(self):
-        try:
-            t = time.monotonic()
-            for i in range(1, self.n + 1):
-                self.pty.write(b"SEQ %05d\r\n" % i)
-                self.written = i
-                t += self.period
-                d = t - time.monotonic()
-                if d > 0:
-                    time.sleep(d)
-        except Exception as e:      # reported by the test
-            self.error = e
 
 
 def collect(sub, n, timeout):

@@ -34,6 +34,7 @@ the modules are split by concern, each opening with what it holds:
     mqttc.py     pub, pub_lines, Sub, Msg, retained-message lookups
     proxy.py     PubackProxy: what the broker acked; network cuts
     serial.py    Pty (serial ports), raw mode checks, MotorSim
+    feeder.py    Feeder: numbered lines into a pty at a steady rate
     sync.py      sync_out/sync_in: the path through the daemon is open
     auth.py      password files (broker, daemon), the shipped broker snippets
     gpio.py      the libgpiod stand-in: its environment, control socket, trace
@@ -87,12 +88,13 @@ from .leaks import (PAHO_LSAN_SUPP, PAHO_VALGRIND_SUPP, SANITIZER_PATTERNS, paho
                     sanitizer_report, sanitizer_start, valgrind_findings)
 from .gateway import Gateway, asan_runtime, gateway_ready, preload_env, root_args, run_mqttgw
 from .sync import sync_in, sync_out
+from .feeder import Feeder
 from .auth import conf_settings, mosquitto_passwd, secret_file, station_acl
 from .gpio import (GPIOSIM, PI4, Ctl, gpio_env, gpio_in, gpio_out, read_trace, set_route,
                    state_route, trace_of)
 
 # Everything above, for `from harness import *` and the linters.
-__all__ = ["crc16_modbus", "gateway_ready", "stats_next", "stats_wait", "BUILD", "EVENT_TIMEOUT", "MOSQUITTO", "MOTORSIM", "MQTTGW", "PROTOCOL", "ROOT",
+__all__ = ["Feeder", "crc16_modbus", "gateway_ready", "stats_next", "stats_wait", "BUILD", "EVENT_TIMEOUT", "MOSQUITTO", "MOTORSIM", "MQTTGW", "PROTOCOL", "ROOT",
            "SPSHIM", "VALGRIND", "HarnessError", "_build", "_children", "_fixtures", "_gateways",
            "_module_fixtures", "_module_pids", "_problems", "_register", "_scope", "_seq",
            "_state", "_teardown_all", "_unregister", "begin_module", "begin_test", "end_module",
