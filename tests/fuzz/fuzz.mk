@@ -2,8 +2,8 @@
 # the top-level Makefile; see tests/fuzz/README.md).
 #
 #   make fuzz-build                 build every target into build-fuzz/
-#   make fuzz                       build, then run each for FUZZ_SECONDS (30)
-#   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="config mapping"
+#   make fuzz                       build, then run each for FUZZ_SECONDS (30), FUZZ_JOBS at once
+#   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="config mapping" FUZZ_JOBS=1
 #
 # The library sources are compiled again here, with clang and the sanitizers
 # (build/libmqttgw.a is gcc and unsanitized, and holds the drivers too):
@@ -17,6 +17,8 @@ FUZZ_SECONDS ?= 30
 # Every tests/fuzz/fuzz_NAME.c is a target NAME.
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_ARGS    ?=
+# Targets fuzzed at once (each is one busy core).
+FUZZ_JOBS    ?= $(shell nproc 2>/dev/null || echo 1)
 FB           := build-fuzz
 
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -48,26 +50,15 @@ $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) $(FUZZ_HDRS)
 # lsan.supp: leaks inside libconfig's own parser, not ours (see the file).
 # -dict: tests/fuzz/<target>.dict when there is one.
 fuzz: fuzz-build
-	@mkdir -p $(FB)/artifacts; failed=""; \
+	@mkdir -p $(FB)/artifacts; rm -f $(FB)/fuzz_*.result; \
+	printf '%s\n' $(FUZZ_TARGETS) | FB=$(FB) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS="$(FUZZ_ARGS)" \
+		xargs -P $(FUZZ_JOBS) -n 1 tests/fuzz/run-one.sh; \
+	failed=""; \
 	for t in $(FUZZ_TARGETS); do \
-		dir=$$(mktemp -d); \
-		cp -r tests/fuzz/corpus/$$t/. $$dir/ 2>/dev/null || true; \
-		dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
-		echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
-		if LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 \
-			./$(FB)/fuzz_$$t $$dir -max_total_time=$(FUZZ_SECONDS) -timeout=10 $$dict \
-			-artifact_prefix=$(FB)/artifacts/$$t- -print_final_stats=1 $(FUZZ_ARGS) \
-			>$(FB)/fuzz_$$t.log 2>&1; then \
-			grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|Done)' \
-				$(FB)/fuzz_$$t.log | tr '\n' ' '; \
-			grep -Eo 'cov: [0-9]+ ft: [0-9]+' $(FB)/fuzz_$$t.log | tail -1; \
-		else \
-			echo "FAILED (log: $(FB)/fuzz_$$t.log)"; \
-			grep -E '^(==[0-9]+==ERROR|SUMMARY|.*property broken|.*differs|artifact_prefix|Test unit written)' \
-				$(FB)/fuzz_$$t.log | head -5; \
-			failed="$$failed $$t"; \
-		fi; \
-		rm -rf $$dir; \
+		[ -f $(FB)/fuzz_$$t.result ] || printf '== fuzz_%s\nFAILED (log: no result, see %s)\n' $$t $(FB)/fuzz_$$t.log \
+			>$(FB)/fuzz_$$t.result; \
+		cat $(FB)/fuzz_$$t.result; \
+		grep -q '^FAILED' $(FB)/fuzz_$$t.result && failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi; \
 	echo "fuzz: all targets ran clean"
