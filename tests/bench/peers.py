@@ -12,7 +12,15 @@ import nodered
 from world import (GPIOSIM, MQTTGW, NGPIO, NODERED, PYTHON, STATION, TUTORIAL,
                    free_port, spawn, stop)
 
-def mqttgw_config(broker, ports, qos, gpio):
+# Issue 15's JSON route on the same frames: the same match and topic, two typed fields in place of
+# payload = "$2" ("POSX+000000042" -> {"pos":42,"mm":4.2}, the position in 0.1 mm steps), so what a
+# frame costs more than on the plain route is the JSON payload and nothing else (prog_benchsub reads
+# the sequence number from "pos").
+JSON_FIELDS = 'json = { pos = "${2|int}"; mm = "${2|float|scale:0.1}"; };'
+
+
+def mqttgw_config(broker, ports, qos, gpio, json=False):
+    """The bench config; json: the POS routes publish a JSON object with two typed fields (JSON_FIELDS)."""
     L = ['station = "%s";' % STATION,
          'mqtt = { uri = "%s"; client_id = "mqttgw-bench"; keepalive = 60; clean_session = true; qos = %d; };'
          % (broker.uri, qos),
@@ -26,7 +34,7 @@ def mqttgw_config(broker, ports, qos, gpio):
         routes += ['  { from = "mqtt:${station}/%s/RECM"; to = "serial:%s";\n'
                    '    accept = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME|STAT)$"; }' % (n, n),
                    '  { from = "serial:%s"; match = "^POS([XYZ])([+-][0-9]+)$";\n'
-                   '    to = "mqtt:${station}/%s/POS/$1"; payload = "$2"; }' % (n, n),
+                   '    to = "mqtt:${station}/%s/POS/$1"; %s }' % (n, n, JSON_FIELDS if json else 'payload = "$2";'),
                    '  { from = "serial:%s"; to = "mqtt:${station}/%s/SEND"; }' % (n, n)]
     if gpio:
         L.append("gpio = (")
@@ -55,13 +63,15 @@ class Peer:
         self.kind, self.broker, self.ports, self.tmp, self.gpio = kind, broker, ports, tmp, gpio
         self.proc = None
 
-    def start(self, qos, extra="", env_extra=None, mqtt_opts=""):
+    def start(self, qos, extra="", env_extra=None, mqtt_opts="", json=False):
+        """Start the peer with QoS `qos` routes; mqttgw only: `extra` config text, `mqtt_opts` in its
+        mqtt group, json: the POS routes publish JSON (JSON_FIELDS)."""
         logf = open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "wb")
         env = dict(os.environ)
         if self.kind == "mqttgw":
-            cfg = os.path.join(self.tmp, "mqttgw-q%d.cfg" % qos)
+            cfg = os.path.join(self.tmp, "mqttgw-q%d%s.cfg" % (qos, "-json" if json else ""))
             with open(cfg, "w") as f:
-                text = mqttgw_config(self.broker, self.ports, qos, self.gpio)
+                text = mqttgw_config(self.broker, self.ports, qos, self.gpio, json)
                 if extra:
                     text = text.replace("clean_session = true", "clean_session = false") + extra
                 if mqtt_opts:

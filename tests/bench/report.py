@@ -59,6 +59,18 @@ def report(res, T, nports, idle_s):
     def yes(ok):
         return "" if ok is None else ("yes" if ok else "**no**")
 
+    def json_rows(js, plain):
+        """mqttgw only: the same frames through a JSON route with two typed fields (issue 15)."""
+        row("uplink QoS 0, 1 port, **JSON route** (two typed fields), frames/s delivered", fmt(js["rate"]),
+            "-", "-", "", "", "", "")
+        row("… lost / duplicated (of frames sent)", "%s / %s (of %s)" % (fmt(js["lost"]), fmt(js["dup"]),
+                                                                        fmt(js["frames"])), "-", "-", "", "", "", "")
+        x = js["peer_cpu_us_per_frame"] / plain["peer_cpu_us_per_frame"] \
+            if plain and plain.get("peer_cpu_us_per_frame") and js.get("peer_cpu_us_per_frame") else None
+        row("… CPU µs per frame (% of a core); × the plain route's just above",
+            "%.2f (%d%%); %s" % (js["peer_cpu_us_per_frame"], js["peer_cpu_pct"], "%.2f×" % x if x else "-"),
+            "-", "-", "", "", "≤ 1.5× plain", yes(x <= 1.5) if x else "")
+
     if g or n or p:
         gd = (g or {}).get("downlink", {})
         fl = (c or {}).get("downlink", {})
@@ -103,6 +115,9 @@ def report(res, T, nports, idle_s):
                 m = yes(gu["peer_cpu_us_per_frame"] * 3 <= nu["peer_cpu_us_per_frame"]) if gu and nu else ""
             row("… CPU µs per frame (% of a core)", cpu(g), cpu(n), cpu(p),
                 *trio(lambda R: (find_up(R, qos, nports) or {}).get("peer_cpu_us_per_frame"))[3:], t, m)
+            js = ((g or {}).get("uplink_json") or [None])[0]
+            if (qos, nports) == (0, 1) and js:
+                json_rows(js, gu)
         gp = (g or {}).get("paced", {})
         row("paced 1,000 frames/s × 10 s, QoS 1: lost", *trio(lambda R: R.get("paced", {}).get("lost"))[:3],
             "", "", "0", yes(gp.get("lost") == 0) if gp else "")
@@ -153,7 +168,7 @@ def report(res, T, nports, idle_s):
         persist = R.get("uplink_persist") or []
         if isinstance(persist, dict):
             persist = [dict(persist, label="buffer.dir")]
-        runs = R["uplink"] + persist
+        runs = R["uplink"] + (R.get("uplink_json") or []) + persist
         for u in runs:
             busy = sorted(u.get("threads", []), key=lambda t: -t["cpu_pct"])
             th = "; ".join("%s%s %d%%, %s" % (t["name"], " (loop)" if t["main"] else "", t["cpu_pct"],

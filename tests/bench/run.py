@@ -21,7 +21,8 @@ report, when npm cannot install it) and tests/bench/tutorial_gateway.py
      gateway at all (publisher -> broker -> subscriber), the floor.
   b) uplink throughput: frames written on the ports as fast as they are
      taken (prog_benchdev burst) -> received by prog_benchsub, zero loss
-     checked, QoS 0 and 1, 1 port and 8 ports at once.
+     checked, QoS 0 and 1, 1 port and 8 ports at once; for mqttgw also
+     QoS 0, 1 port through a JSON route with two typed fields (issue 15).
   c) paced uplink: 1,000 frames/s for 10 s on one port, QoS 1: loss and
      frame -> subscriber latency.
   d) peak RSS (VmHWM), CPU time (utime+stime) under load; CPU time and
@@ -314,6 +315,17 @@ class Bench:
         if not peer.alive():
             raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
         peer.stop()
+        if kind == "mqttgw":
+            # issue 15: the same frames through a JSON route with two typed fields (peers.JSON_FIELDS),
+            # right after the plain QoS 0 runs so both see the same load; one port, QoS 0
+            peer.start(0, json=True)
+            log("%s: uplink burst QoS 0, 1 port, JSON route" % kind)
+            u = self.uplink(peer.pid, 0, 1)
+            u["label"] = "JSON route"
+            R["uplink_json"] = [u]
+            if not peer.alive():
+                raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
+            peer.stop()
         R["hwm_kb"] = max(R["hwm_q0_kb"], R["hwm_q1_kb"])
         if kind == "mqttgw":
             # idle without the link check's probe (mqtt.link_timeout_ms = 0; by default one round trip a
