@@ -227,28 +227,47 @@ def callgrind_summary(path, per, what):
 
 
 def render_profile(out, nports, ngpio, frames, commands, where):
-    """profile.md from the summaries run_profile collected."""
+    """profile.md from the summaries run_profile collected (keys q0, q1 and q0-json)."""
+    runs = [k for k in ("q0", "q1", "q0-json") if k in out and "skipped" not in out[k]]
+    runs += sorted(k for k in out if k not in runs and "skipped" not in out[k])
     L = ["# mqttgw instruction profile (valgrind --tool=callgrind; Ir = instructions executed)", "",
          "Config: %d serial ports, %d GPIO lines, the bench routes (POS regex with two captures, catch-all, accept "
          "regex on commands). Uplink: %s frames written on one port; downlink: %s sequential QoS 1 commands; "
-         "idle: 10 s. Counts are inclusive of callees, per frame or command. Thread 1 is the event loop; the others "
-         "are paho's. Raw files: %s/callgrind.q*; browse with callgrind_annotate or kcachegrind."
+         "idle: 10 s. \"JSON route\": the same frames, QoS 0, through a POS route that publishes "
+         "`{\"pos\":42,\"mm\":4.2}` (two typed fields, `${2|int}` and `${2|float|scale:0.1}`) instead of "
+         "`payload = \"$2\"`. Counts are inclusive of callees, per frame or command. Thread 1 is the event loop; "
+         "the others are paho's. Raw files: %s/callgrind.q*; browse with callgrind_annotate or kcachegrind."
          % (nports, ngpio, fmt(frames), fmt(commands), where), ""]
 
     def tname(res, t):
         return "event loop" if t == 1 else (res["threads"][t - 1] if t <= len(res["threads"]) else "?")
 
-    L += ["| route QoS | phase | unit | " + " | ".join("thread %d" % t for t in (1, 2, 3)) + " | all threads |",
+    def total(res, phase):
+        per = [res.get("%s/%d" % (phase, t), {}).get("per") for t in (1, 2, 3)]
+        return per, sum(v for v in per if v)
+
+    L += ["| route | phase | unit | " + " | ".join("thread %d" % t for t in (1, 2, 3)) + " | all threads |",
           "|---|---|---|---:|---:|---:|---:|"]
-    for q in sorted(out):
+    for q in runs:
         res = out[q]
         for phase in ("uplink", "downlink", "idle"):
-            per = [res.get("%s/%d" % (phase, t), {}).get("per") for t in (1, 2, 3)]
-            what = next((res["%s/%d" % (phase, t)]["what"] for t in (1, 2, 3) if "%s/%d" % (phase, t) in res), "")
-            L.append("| %s | %s | Ir per %s | %s | %s |" % (q[1:], phase, what, " | ".join(fmt(v) for v in per),
-                                                         fmt(sum(v for v in per if v))))
-    L += ["", "Threads: " + ", ".join("%d = %s" % (t, tname(out[sorted(out)[0]], t)) for t in (1, 2, 3)), ""]
-    for q in sorted(out):
+            if not any("%s/%d" % (phase, t) in res for t in (1, 2, 3)):
+                continue
+            per, tot = total(res, phase)
+            what = next(res["%s/%d" % (phase, t)]["what"] for t in (1, 2, 3) if "%s/%d" % (phase, t) in res)
+            L.append("| %s | %s | Ir per %s | %s | %s |" % (res.get("label", q), phase, what,
+                                                         " | ".join(fmt(v) for v in per), fmt(tot)))
+    L.append("")
+    if "q0" in runs and "q0-json" in runs:
+        (p1, pt), (j1, jt) = total(out["q0"], "uplink"), total(out["q0-json"], "uplink")
+        L += ["QoS 0 uplink, instructions per frame, plain route against JSON route (issue 15: at most 1.5×): "
+              "all threads %s against %s (%s, +%s); event loop %s against %s (%s)."
+              % (fmt(pt), fmt(jt), ratio(jt, pt, 2), fmt(jt - pt), fmt(p1[0]), fmt(j1[0]), ratio(j1[0], p1[0], 2)),
+              ""]
+    for q in sorted(k for k in out if "skipped" in out[k]):
+        L += ["%s: not run, the binary refused its config: %s" % (q, out[q]["skipped"]), ""]
+    L += ["Threads: " + ", ".join("%d = %s" % (t, tname(out[runs[0]], t)) for t in (1, 2, 3)), ""] if runs else []
+    for q in runs:
         res = out[q]
         for key in [k for k in res if "/" in k]:
             sm = res[key]
@@ -261,8 +280,8 @@ def render_profile(out, nports, ngpio, frames, commands, where):
                     continue
                 seen.add(row["fn"])
                 rows.append(row)
-            L += ["### route QoS %s, %s, thread %s (%s): %s Ir per %s" % (q[1:], phase, t, tname(res, int(t)),
-                                                                         fmt(sm["per"]), sm["what"]), "",
+            L += ["### %s, %s, thread %s (%s): %s Ir per %s" % (res.get("label", q), phase, t, tname(res, int(t)),
+                                                               fmt(sm["per"]), sm["what"]), "",
                   "| Ir per %s | %% of thread | function (inclusive) | object |" % sm["what"], "|---:|---:|---|---|"]
             L += ["| %s | %.1f | %s | %s |" % (fmt(r["ir_per"]), r["pct"], r["fn"], r["obj"]) for r in rows[:14]]
             L.append("")
