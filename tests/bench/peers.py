@@ -56,6 +56,16 @@ def mqttgw_config(broker, ports, qos, gpio, json=False):
     return "\n".join(L) + "\n"
 
 
+def mqttgw_refuses(tmp, text):
+    """Why MQTTGW --check refuses this config (its first line), or None: an older build given with
+    MQTTGW_BENCH may not know a setting the bench uses (json routes), and the run then skips it."""
+    path = os.path.join(tmp, "check.cfg")
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([MQTTGW, "--check", "-c", path], capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[0]
+
+
 class Peer:
     """A gateway under test: mqttgw or the tutorial script."""
 

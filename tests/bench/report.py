@@ -143,6 +143,8 @@ def report(res, T, nports, idle_s):
     head = ["| measure | mqttgw | Node-RED | Python tutorial | mqttgw better than Node-RED by "
             "| than Python by | target | met |", "|---|---:|---:|---:|---:|---:|---|---|"]
     out = "\n".join(head + rows) + "\n"
+    if (g or {}).get("uplink_json_skipped"):
+        out += "\nJSON route: not measured, this mqttgw refuses it: %s.\n" % g["uplink_json_skipped"]
     if res.get("nodered_skipped"):
         out += "\nNode-RED: not measured in this run: %s.\n" % res["nodered_skipped"]
     if c:

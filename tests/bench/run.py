@@ -80,7 +80,7 @@ import time
 
 from report import report
 import nodered
-from peers import Peer
+from peers import Peer, mqttgw_config, mqttgw_refuses
 from profile_run import run_profile
 from world import (BUILD, FULL, GPIOSIM, MOSQ_PUB, MOSQ_SUB, MOSQUITTO, MQTTGW, NGPIO, NODERED, NPORTS, OUT,
                    PLOT, PROG, PYTHON, QUICK, ROOT, STATION, SYNCCOUNT, TARGETS, Broker, Ports, _procs, disk_bytes,
@@ -315,7 +315,12 @@ class Bench:
         if not peer.alive():
             raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
         peer.stop()
-        if kind == "mqttgw":
+        why = mqttgw_refuses(self.tmp, mqttgw_config(self.broker, self.ports, 0, gpio, json=True)) \
+            if kind == "mqttgw" else None
+        if why:
+            log("%s: JSON route SKIPPED, %s refuses it: %s" % (kind, MQTTGW, why))
+            R["uplink_json_skipped"] = why
+        elif kind == "mqttgw":
             # issue 15: the same frames through a JSON route with two typed fields (peers.JSON_FIELDS),
             # right after the plain QoS 0 runs so both see the same load; one port, QoS 0
             peer.start(0, json=True)
