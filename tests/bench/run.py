@@ -22,7 +22,8 @@ report, when npm cannot install it) and tests/bench/tutorial_gateway.py
   b) uplink throughput: frames written on the ports as fast as they are
      taken (prog_benchdev burst) -> received by prog_benchsub, zero loss
      checked, QoS 0 and 1, 1 port and 8 ports at once; for mqttgw also
-     QoS 0, 1 port through a JSON route with two typed fields (issue 15).
+     QoS 0, 1 port through a JSON route with two typed fields (issue 15:
+     two bursts, and the plain route once more after them).
   c) paced uplink: 1,000 frames/s for 10 s on one port, QoS 1: loss and
      frame -> subscriber latency.
   d) peak RSS (VmHWM), CPU time (utime+stime) under load; CPU time and
@@ -322,14 +323,22 @@ class Bench:
             R["uplink_json_skipped"] = why
         elif kind == "mqttgw":
             # issue 15: the same frames through a JSON route with two typed fields (peers.JSON_FIELDS),
-            # right after the plain QoS 0 runs so both see the same load; one port, QoS 0
-            peer.start(0, json=True)
-            log("%s: uplink burst QoS 0, 1 port, JSON route" % kind)
-            u = self.uplink(peer.pid, 0, 1)
-            u["label"] = "JSON route"
-            R["uplink_json"] = [u]
-            if not peer.alive():
-                raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
+            # right after the plain QoS 0 runs so both see the same load; one port, QoS 0. Two bursts,
+            # then the plain route once more: the report takes the best CPU per frame of each pair, so
+            # one burst that another process on the machine disturbed does not decide the factor
+            R["uplink_json"], running = [], None
+            for label, json_route in (("JSON route", True), ("JSON route", True), ("plain route again", False)):
+                if running != json_route:
+                    if running is not None:
+                        peer.stop()
+                    peer.start(0, json=json_route)
+                    running = json_route
+                log("%s: uplink burst QoS 0, 1 port, %s" % (kind, label))
+                u = self.uplink(peer.pid, 0, 1)
+                u["label"] = label
+                R["uplink_json"].append(u)
+                if not peer.alive():
+                    raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
             peer.stop()
         R["hwm_kb"] = max(R["hwm_q0_kb"], R["hwm_q1_kb"])
         if kind == "mqttgw":
