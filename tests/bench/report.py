@@ -69,7 +69,7 @@ def report(res, T, nports, idle_s):
             return
         row("uplink QoS 0, 1 port, **JSON route** (two typed fields), frames/s delivered, %d runs"
             % len(js), " / ".join(fmt(u["rate"]) for u in js), "-", "-", "", "", "", "")
-        row("… lost / duplicated (of frames sent)", " / ".join("%s / %s (of %s)" % (
+        row("… lost / duplicated (of frames sent)", "; ".join("%s / %s (of %s)" % (
             fmt(u["lost"]), fmt(u["dup"]), fmt(u["frames"])) for u in js), "-", "-", "", "", "", "")
         jb = min((u for u in js if u.get("peer_cpu_us_per_frame")), key=lambda u: u["peer_cpu_us_per_frame"],
                  default=None)
