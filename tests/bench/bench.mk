@@ -16,7 +16,8 @@
 #   make bench BENCH_ARGS=--quick     a short smoke run (seconds, not minutes)
 #   make bench BENCH_ARGS=--publish   also copy the plot to BENCHMARKS-latency.png
 #   make bench MQTTGW_BENCH=PATH      measure that mqttgw binary (a patched build, say)
-#   make bench-profile                callgrind profile of mqttgw ($(B)/bench/profile.md)
+#   make bench-profile                callgrind profile of mqttgw ($(B)/bench/profile.md), about a minute;
+#                                     QoS 0 uplink also through a JSON route (instructions per frame, plain vs JSON)
 #   make bench-map                    callgrind: instructions per frame/command of the mapping engine alone
 #                                     (up, down, and json: a JSON route with two typed fields)
 #   make bench-scale                  callgrind: cost per frame/command with 1/8/64 ports, 10/100/1,000

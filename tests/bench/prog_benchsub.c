@@ -25,8 +25,9 @@
  *    messages under load. --paho switches to the MQTTAsync client, to show
  *    the difference (run.py measures both once); all other figures in
  *    BENCHMARKS.md use the default. The protocol code is in rawmqtt.h.
- *  - Topics are S013/MOTnn/POS/X and payloads "+000000042": the port comes
- *    from the topic, the sequence number from the payload, so loss (a gap),
+ *  - Topics are S013/MOTnn/POS/X and payloads "+000000042" (or, from the
+ *    bench's JSON route, {"pos":42,...}): the port comes from the topic,
+ *    the sequence number from the payload, so loss (a gap),
  *    a duplicate (seq below the next expected) and reordering are told apart
  *    per port without any state beyond one counter per port.
  *  - --quickack (latency runs): ACK every read at once (rawmqtt.h says why).
@@ -106,16 +107,26 @@ static int topic_port(const char *t, size_t len)
 	return d && v >= 1 && v <= nports ? v - 1 : -1;
 }
 
+/* "+000000042" -> 42; the JSON route's {"pos":42,"mm":4.2} -> 42 (its first member); -1 if neither */
 static int64_t payload_seq(const char *p, size_t len)
 {
 	int64_t v = 0;
-	size_t i = 0;
+	size_t i = 0, end = len;
 
-	if (len > 0 && (p[0] == '+' || p[0] == '-'))
-		i = 1;
-	if (i >= len)
+	if (len > 0 && p[0] == '{') {
+		const char *colon = memchr(p, ':', len);
+
+		if (!colon)
+			return -1;
+		i = (size_t)(colon - p) + 1;
+		for (end = i; end < len && p[end] != ',' && p[end] != '}'; end++)
+			;
+	}
+	if (i < end && (p[i] == '+' || p[i] == '-'))
+		i++;
+	if (i >= end)
 		return -1;
-	for (; i < len; i++) {
+	for (; i < end; i++) {
 		if (p[i] < '0' || p[i] > '9')
 			return -1;
 		v = v * 10 + (p[i] - '0');

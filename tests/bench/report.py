@@ -59,6 +59,29 @@ def report(res, T, nports, idle_s):
     def yes(ok):
         return "" if ok is None else ("yes" if ok else "**no**")
 
+    def json_rows(runs, plain):
+        """mqttgw only: the same frames through a JSON route with two typed fields (issue 15); CPU per
+        frame is the best of the JSON bursts against the best of the plain ones (the 1-port QoS 0 run
+        and the one after the JSON bursts)."""
+        js = [u for u in runs if u["label"] == "JSON route"]
+        pl = [u for u in [plain] + [u for u in runs if u["label"] != "JSON route"] if u]
+        if not js:
+            return
+        row("uplink QoS 0, 1 port, **JSON route** (two typed fields), frames/s delivered, %d runs"
+            % len(js), " / ".join(fmt(u["rate"]) for u in js), "-", "-", "", "", "", "")
+        row("… lost / duplicated (of frames sent)", "; ".join("%s / %s (of %s)" % (
+            fmt(u["lost"]), fmt(u["dup"]), fmt(u["frames"])) for u in js), "-", "-", "", "", "", "")
+        jb = min((u for u in js if u.get("peer_cpu_us_per_frame")), key=lambda u: u["peer_cpu_us_per_frame"],
+                 default=None)
+        pb = min((u for u in pl if u.get("peer_cpu_us_per_frame")), key=lambda u: u["peer_cpu_us_per_frame"],
+                 default=None)
+        x = jb["peer_cpu_us_per_frame"] / pb["peer_cpu_us_per_frame"] if jb and pb else None
+        row("… CPU µs per frame, best of %d (%% of a core); plain route, best of %d (%s); JSON ÷ plain"
+            % (len(js), len(pl), ", ".join("%.2f" % u["peer_cpu_us_per_frame"] for u in pl)),
+            "%.2f (%d%%); %.2f; %s" % (jb["peer_cpu_us_per_frame"], jb["peer_cpu_pct"], pb["peer_cpu_us_per_frame"],
+                                       "%.2f×" % x) if x else "-",
+            "-", "-", "", "", "≤ 1.5× plain", yes(x <= 1.5) if x else "")
+
     if g or n or p:
         gd = (g or {}).get("downlink", {})
         fl = (c or {}).get("downlink", {})
@@ -103,6 +126,8 @@ def report(res, T, nports, idle_s):
                 m = yes(gu["peer_cpu_us_per_frame"] * 3 <= nu["peer_cpu_us_per_frame"]) if gu and nu else ""
             row("… CPU µs per frame (% of a core)", cpu(g), cpu(n), cpu(p),
                 *trio(lambda R: (find_up(R, qos, nports) or {}).get("peer_cpu_us_per_frame"))[3:], t, m)
+            if (qos, nports) == (0, 1) and (g or {}).get("uplink_json"):
+                json_rows(g["uplink_json"], gu)
         gp = (g or {}).get("paced", {})
         row("paced 1,000 frames/s × 10 s, QoS 1: lost", *trio(lambda R: R.get("paced", {}).get("lost"))[:3],
             "", "", "0", yes(gp.get("lost") == 0) if gp else "")
@@ -128,6 +153,8 @@ def report(res, T, nports, idle_s):
     head = ["| measure | mqttgw | Node-RED | Python tutorial | mqttgw better than Node-RED by "
             "| than Python by | target | met |", "|---|---:|---:|---:|---:|---:|---|---|"]
     out = "\n".join(head + rows) + "\n"
+    if (g or {}).get("uplink_json_skipped"):
+        out += "\nJSON route: not measured, this mqttgw refuses it: %s.\n" % g["uplink_json_skipped"]
     if res.get("nodered_skipped"):
         out += "\nNode-RED: not measured in this run: %s.\n" % res["nodered_skipped"]
     if c:
@@ -153,7 +180,7 @@ def report(res, T, nports, idle_s):
         persist = R.get("uplink_persist") or []
         if isinstance(persist, dict):
             persist = [dict(persist, label="buffer.dir")]
-        runs = R["uplink"] + persist
+        runs = R["uplink"] + (R.get("uplink_json") or []) + persist
         for u in runs:
             busy = sorted(u.get("threads", []), key=lambda t: -t["cpu_pct"])
             th = "; ".join("%s%s %d%%, %s" % (t["name"], " (loop)" if t["main"] else "", t["cpu_pct"],
@@ -212,28 +239,47 @@ def callgrind_summary(path, per, what):
 
 
 def render_profile(out, nports, ngpio, frames, commands, where):
-    """profile.md from the summaries run_profile collected."""
+    """profile.md from the summaries run_profile collected (keys q0, q1 and q0-json)."""
+    runs = [k for k in ("q0", "q1", "q0-json") if k in out and "skipped" not in out[k]]
+    runs += sorted(k for k in out if k not in runs and "skipped" not in out[k])
     L = ["# mqttgw instruction profile (valgrind --tool=callgrind; Ir = instructions executed)", "",
          "Config: %d serial ports, %d GPIO lines, the bench routes (POS regex with two captures, catch-all, accept "
          "regex on commands). Uplink: %s frames written on one port; downlink: %s sequential QoS 1 commands; "
-         "idle: 10 s. Counts are inclusive of callees, per frame or command. Thread 1 is the event loop; the others "
-         "are paho's. Raw files: %s/callgrind.q*; browse with callgrind_annotate or kcachegrind."
+         "idle: 10 s. \"JSON route\": the same frames, QoS 0, through a POS route that publishes "
+         "`{\"pos\":42,\"mm\":4.2}` (two typed fields, `${2|int}` and `${2|float|scale:0.1}`) instead of "
+         "`payload = \"$2\"`. Counts are inclusive of callees, per frame or command. Thread 1 is the event loop; "
+         "the others are paho's. Raw files: %s/callgrind.q*; browse with callgrind_annotate or kcachegrind."
          % (nports, ngpio, fmt(frames), fmt(commands), where), ""]
 
     def tname(res, t):
         return "event loop" if t == 1 else (res["threads"][t - 1] if t <= len(res["threads"]) else "?")
 
-    L += ["| route QoS | phase | unit | " + " | ".join("thread %d" % t for t in (1, 2, 3)) + " | all threads |",
+    def total(res, phase):
+        per = [res.get("%s/%d" % (phase, t), {}).get("per") for t in (1, 2, 3)]
+        return per, sum(v for v in per if v)
+
+    L += ["| route | phase | unit | " + " | ".join("thread %d" % t for t in (1, 2, 3)) + " | all threads |",
           "|---|---|---|---:|---:|---:|---:|"]
-    for q in sorted(out):
+    for q in runs:
         res = out[q]
         for phase in ("uplink", "downlink", "idle"):
-            per = [res.get("%s/%d" % (phase, t), {}).get("per") for t in (1, 2, 3)]
-            what = next((res["%s/%d" % (phase, t)]["what"] for t in (1, 2, 3) if "%s/%d" % (phase, t) in res), "")
-            L.append("| %s | %s | Ir per %s | %s | %s |" % (q[1:], phase, what, " | ".join(fmt(v) for v in per),
-                                                         fmt(sum(v for v in per if v))))
-    L += ["", "Threads: " + ", ".join("%d = %s" % (t, tname(out[sorted(out)[0]], t)) for t in (1, 2, 3)), ""]
-    for q in sorted(out):
+            if not any("%s/%d" % (phase, t) in res for t in (1, 2, 3)):
+                continue
+            per, tot = total(res, phase)
+            what = next(res["%s/%d" % (phase, t)]["what"] for t in (1, 2, 3) if "%s/%d" % (phase, t) in res)
+            L.append("| %s | %s | Ir per %s | %s | %s |" % (res.get("label", q), phase, what,
+                                                         " | ".join(fmt(v) for v in per), fmt(tot)))
+    L.append("")
+    if "q0" in runs and "q0-json" in runs:
+        (p1, pt), (j1, jt) = total(out["q0"], "uplink"), total(out["q0-json"], "uplink")
+        L += ["QoS 0 uplink, instructions per frame, plain route against JSON route (issue 15: at most 1.5×): "
+              "all threads %s against %s (%s, +%s); event loop %s against %s (%s)."
+              % (fmt(pt), fmt(jt), ratio(jt, pt, 2), fmt(jt - pt), fmt(p1[0]), fmt(j1[0]), ratio(j1[0], p1[0], 2)),
+              ""]
+    for q in sorted(k for k in out if "skipped" in out[k]):
+        L += ["%s: not run, the binary refused its config: %s" % (q, out[q]["skipped"]), ""]
+    L += ["Threads: " + ", ".join("%d = %s" % (t, tname(out[runs[0]], t)) for t in (1, 2, 3)), ""] if runs else []
+    for q in runs:
         res = out[q]
         for key in [k for k in res if "/" in k]:
             sm = res[key]
@@ -246,8 +292,8 @@ def render_profile(out, nports, ngpio, frames, commands, where):
                     continue
                 seen.add(row["fn"])
                 rows.append(row)
-            L += ["### route QoS %s, %s, thread %s (%s): %s Ir per %s" % (q[1:], phase, t, tname(res, int(t)),
-                                                                         fmt(sm["per"]), sm["what"]), "",
+            L += ["### %s, %s, thread %s (%s): %s Ir per %s" % (res.get("label", q), phase, t, tname(res, int(t)),
+                                                               fmt(sm["per"]), sm["what"]), "",
                   "| Ir per %s | %% of thread | function (inclusive) | object |" % sm["what"], "|---:|---:|---|---|"]
             L += ["| %s | %.1f | %s | %s |" % (fmt(r["ir_per"]), r["pct"], r["fn"], r["obj"]) for r in rows[:14]]
             L.append("")

@@ -21,7 +21,9 @@ report, when npm cannot install it) and tests/bench/tutorial_gateway.py
      gateway at all (publisher -> broker -> subscriber), the floor.
   b) uplink throughput: frames written on the ports as fast as they are
      taken (prog_benchdev burst) -> received by prog_benchsub, zero loss
-     checked, QoS 0 and 1, 1 port and 8 ports at once.
+     checked, QoS 0 and 1, 1 port and 8 ports at once; for mqttgw also
+     QoS 0, 1 port through a JSON route with two typed fields (issue 15:
+     two bursts, and the plain route once more after them).
   c) paced uplink: 1,000 frames/s for 10 s on one port, QoS 1: loss and
      frame -> subscriber latency.
   d) peak RSS (VmHWM), CPU time (utime+stime) under load; CPU time and
@@ -43,6 +45,12 @@ Results go to $MQTTGW_BUILD/bench/: results.json, results.md (the table for
 BENCHMARKS.md), the latency CDF data and latency.png (tests/bench/plot.gp).
 --publish also copies the plot to BENCHMARKS-latency.png at the repo root.
 
+The harness is split by concern: world.py (paths, processes, /proc, the
+broker and the ptys), peers.py (the gateways under test and mqttgw's bench
+config), profile_run.py (--profile), report.py (the tables), nodered.py
+(installing and starting Node-RED); this file holds the measurements and
+the run itself.
+
 Why it is shaped so:
   * The harness owns the ptys (os.openpty) and keeps both ends open for the
     whole run, so ports survive peers being started and stopped, and hands
@@ -61,368 +69,24 @@ Why it is shaped so:
 """
 
 import argparse
-import struct
 import json
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import tty
 
-from report import callgrind_summary, render_profile, report
+from report import report
 import nodered
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import procs  # noqa: E402
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-_build = os.environ.get("MQTTGW_BUILD", "build")
-BUILD = _build if os.path.isabs(_build) else os.path.join(ROOT, _build)
-OUT = os.path.join(BUILD, "bench")
-# MQTTGW_BENCH: measure another binary (a patched build) with this harness
-MQTTGW = os.environ.get("MQTTGW_BENCH") or os.path.join(BUILD, "mqttgw")
-SYNCCOUNT = os.path.join(BUILD, "sim", "lib_synccount.so")
-
-
-def sync_counts(path):
-    """lib_synccount's counters: (fsync + fdatasync, fdatasync, writes to regular files)."""
-    try:
-        with open(path, "rb") as f:
-            return struct.unpack("<QQQ", f.read(24))
-    except (OSError, struct.error):
-        return (0, 0, 0)
-
-
-def disk_bytes(io):
-    """Bytes sent to the disk: written, less what a truncate cancelled before writeback."""
-    return io.get("write_bytes", 0) - io.get("cancelled_write_bytes", 0)
-
-
-def proc_io(pid):
-    """/proc/PID/io as a dict (write_bytes: bytes sent to the storage layer)."""
-    out = {}
-    try:
-        with open("/proc/%d/io" % pid) as f:
-            for line in f:
-                k, v = line.split(":")
-                out[k] = int(v)
-    except OSError:
-        pass
-    return out
-GPIOSIM = os.path.join(BUILD, "sim", "lib_gpiosim.so")
-PROG = {n: os.path.join(OUT, "prog_" + n)
-        for n in ("benchdev", "benchsub", "benchlat", "pahopub", "pahopub-sync", "rawpub")}
-NODERED = {"dir": None}  # where nodered.install() put Node-RED, once it has
-TUTORIAL = os.path.join(ROOT, "tests", "bench", "tutorial_gateway.py")
-PLOT = os.path.join(ROOT, "tests", "bench", "plot.gp")
-PYTHON = "/usr/bin/python3"
-MOSQUITTO = "/usr/sbin/mosquitto"
-MOSQ_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
-MOSQ_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
-
-STATION = "S013"
-STATUS = STATION + "/gateway/status"
-NPORTS = 8
-NGPIO = 16
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-# Full run (default) and --quick (a smoke test of the harness itself).
-FULL = dict(latency_count=5000, burst_s=3.0, paced_rate=1000, paced_s=10.0, idle_s=10.0, warmup=200)
-QUICK = dict(latency_count=300, burst_s=0.5, paced_rate=1000, paced_s=1.0, idle_s=2.0, warmup=20)
-
-TARGETS = dict(down_p99_us=1000, up_q0_1p=100000, up_q0_share=0.80, up_q1_1p=20000, up_q1_share=0.80, rss_kb=4096)
-
-
-_t0 = time.monotonic()
-
-
-def log(msg):
-    print("bench: %5.1f s  %s" % (time.monotonic() - _t0, msg), flush=True)
-
-
-# --------------------------------------------------------------------------
-# processes: own session, die with us, always stopped
-
-# Started and stopped as the integration tests do (tests/integration/
-# harness/procs.py: own session, PR_SET_PDEATHSIG, SIGTERM then the group's
-# SIGKILL); the list here is this run's, for stop_all().
-_procs = []
-
-
-def spawn(argv, **kw):
-    p = procs.spawn(argv, **kw)
-    _procs.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, grace=3.0):
-    procs.stop_process(p, sig, grace)
-    for f in (p.stdin, p.stdout, p.stderr):
-        if f:
-            try:
-                f.close()
-            except OSError:
-                pass
-    if p in _procs:
-        _procs.remove(p)
-    return p.returncode
-
-
-def wait_rusage(p, timeout):
-    """Wait for p like Popen.wait, but also return its CPU seconds (wait4)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid == p.pid:
-            p.returncode = os.waitstatus_to_exitcode(status)
-            if p in _procs:
-                _procs.remove(p)
-            return ru.ru_utime + ru.ru_stime
-        if time.monotonic() > deadline:
-            raise RuntimeError("%s did not finish in %.0f s" % (os.path.basename(p.args[0]), timeout))
-        time.sleep(0.01)
-
-
-def stop_all():
-    for p in list(_procs):
-        stop(p, grace=2.0)
-
-
-# --------------------------------------------------------------------------
-# /proc
-
-def proc_cpu(pid):
-    """utime + stime of the whole process, seconds (clock-tick resolution)."""
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read()
-    fields = st[st.rfind(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_runtime_ns(pid):
-    """CPU time of all threads from schedstat, nanoseconds (exact)."""
-    total = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
-
-
-def proc_status(pid, path=None):
-    out = {}
-    with open(path or "/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
-
-
-def proc_kb(pid, key):
-    return int(proc_status(pid)[key].split()[0])
-
-
-def proc_threads(pid):
-    """{tid: (name, voluntary, nonvoluntary, runtime_ns)}"""
-    out = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        base = "/proc/%d/task/%s/" % (pid, tid)
-        try:
-            st = proc_status(pid, base + "status")
-            with open(base + "schedstat") as f:
-                rt = int(f.read().split()[0])
-        except OSError:
-            continue
-        out[int(tid)] = (st["Name"], int(st["voluntary_ctxt_switches"]),
-                         int(st["nonvoluntary_ctxt_switches"]), rt)
-    return out
-
-
-# --------------------------------------------------------------------------
-# the world: broker and ports
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Broker:
-    def __init__(self, tmp):
-        self.port = free_port()
-        conf = os.path.join(tmp, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\nuser root\npersistence false\n"
-                    "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\n" % self.port)
-        self.proc = spawn([MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not start")
-                time.sleep(0.02)
-        self.uri = "tcp://127.0.0.1:%d" % self.port
-
-    def wait_status(self, want, timeout=15):
-        """Wait until the retained/live gateway status is `want`."""
-        p = spawn([MOSQ_SUB, "-h", "127.0.0.1", "-p", str(self.port), "-t", STATUS, "-W", str(int(timeout))],
-                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            for line in p.stdout:
-                if line.strip() == want.encode():
-                    return
-            raise RuntimeError("status never became %r" % want)
-        finally:
-            stop(p)
-
-    def clear_status(self):
-        subprocess.run([MOSQ_PUB, "-h", "127.0.0.1", "-p", str(self.port), "-t", STATUS, "-r", "-n"],
-                       check=True, timeout=10)
-
-
-class Ports:
-    """NPORTS pty pairs in raw mode; masters for the device side, slaves' paths for the peers."""
-
-    def __init__(self, n):
-        self.masters, self.slaves, self.paths = [], [], []
-        for _ in range(n):
-            m, s = os.openpty()
-            tty.setraw(s)
-            self.masters.append(m)
-            self.slaves.append(s)
-            self.paths.append(os.ttyname(s))
-
-    def drain(self):
-        for m in self.masters:
-            os.set_blocking(m, False)
-            try:
-                while os.read(m, 65536):
-                    pass
-            except BlockingIOError:
-                pass
-
-    def close(self):
-        for fd in self.masters + self.slaves:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-# --------------------------------------------------------------------------
-# the peers
-
-def mqttgw_config(broker, ports, qos, gpio):
-    L = ['station = "%s";' % STATION,
-         'mqtt = { uri = "%s"; client_id = "mqttgw-bench"; keepalive = 60; clean_session = true; qos = %d; };'
-         % (broker.uri, qos),
-         "serial = ("]
-    L.append(",\n".join('  { name = "MOT%02d"; port = "%s"; baud = 115200; eol = "\\r\\n"; max_frame = 64; }'
-                        % (i + 1, p) for i, p in enumerate(ports.paths)))
-    L.append(");")
-    routes = []
-    for i in range(len(ports.paths)):
-        n = "MOT%02d" % (i + 1)
-        routes += ['  { from = "mqtt:${station}/%s/RECM"; to = "serial:%s";\n'
-                   '    accept = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME|STAT)$"; }' % (n, n),
-                   '  { from = "serial:%s"; match = "^POS([XYZ])([+-][0-9]+)$";\n'
-                   '    to = "mqtt:${station}/%s/POS/$1"; payload = "$2"; }' % (n, n),
-                   '  { from = "serial:%s"; to = "mqtt:${station}/%s/SEND"; }' % (n, n)]
-    if gpio:
-        L.append("gpio = (")
-        g = []
-        for i in range(NGPIO // 2):
-            g.append('  { name = "IN%02d"; chip = "gpiochip0"; line = %d; direction = "input"; edge = "both"; '
-                     'bias = "pull-up"; active_low = true; debounce_ms = 20; }' % (i + 1, 4 + i))
-            routes.append('  { from = "gpio:IN%02d"; to = "mqtt:${station}/gpio/IN%02d"; retain = true; }'
-                          % (i + 1, i + 1))
-        for i in range(NGPIO // 2):
-            g.append('  { name = "OUT%02d"; chip = "gpiochip0"; line = %d; direction = "output"; initial = 0; }'
-                     % (i + 1, 16 + i))
-            routes.append('  { from = "mqtt:${station}/gpio/OUT%02d/set"; to = "gpio:OUT%02d"; }' % (i + 1, i + 1))
-        L.append(",\n".join(g))
-        L.append(");")
-    L.append("routes = (")
-    L.append(",\n".join(routes))
-    L.append(");")
-    return "\n".join(L) + "\n"
-
-
-class Peer:
-    """A gateway under test: mqttgw or the tutorial script."""
-
-    def __init__(self, kind, broker, ports, tmp, gpio):
-        self.kind, self.broker, self.ports, self.tmp, self.gpio = kind, broker, ports, tmp, gpio
-        self.proc = None
-
-    def start(self, qos, extra="", env_extra=None, mqtt_opts=""):
-        logf = open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "wb")
-        env = dict(os.environ)
-        if self.kind == "mqttgw":
-            cfg = os.path.join(self.tmp, "mqttgw-q%d.cfg" % qos)
-            with open(cfg, "w") as f:
-                text = mqttgw_config(self.broker, self.ports, qos, self.gpio)
-                if extra:
-                    text = text.replace("clean_session = true", "clean_session = false") + extra
-                if mqtt_opts:
-                    text = text.replace("keepalive = 60;", "keepalive = 60; " + mqtt_opts)
-                f.write(text)
-            argv = [MQTTGW, "-f", "-c", cfg]
-            if "--allow-root" in subprocess.run([MQTTGW, "--help"], capture_output=True, text=True).stdout:
-                argv.append("--allow-root")
-            if self.gpio:
-                env["LD_PRELOAD"] = GPIOSIM
-                env["MQTTGW_GPIOSIM"] = "gpiochip0:pinctrl-bcm2835:54"
-        elif self.kind == "nodered":
-            argv, nenv = nodered.command(NODERED["dir"], self.tmp, self.broker.port, free_port(), qos,
-                                         self.ports.paths)
-            env.update(nenv)
-        else:
-            argv = [PYTHON, TUTORIAL, "--host", "127.0.0.1", "--port", str(self.broker.port), "--qos", str(qos)]
-            for i, p in enumerate(self.ports.paths):
-                argv += ["--serial", "MOT%02d=%s" % (i + 1, p)]
-        for k, v in (env_extra or {}).items():
-            env[k] = env[k] + ":" + v if k == "LD_PRELOAD" and env.get(k) else v
-        self.proc = spawn(argv, stdout=logf, stderr=logf, env=env)
-        logf.close()
-        try:
-            self.broker.wait_status("online", 90 if self.kind == "nodered" else 15)
-        except RuntimeError:
-            raise RuntimeError("%s did not come online; its log:\n%s" % (self.kind, self.log_tail(qos)))
-        self.qos = qos
-        return self
-
-    def log_tail(self, qos):
-        try:
-            with open(os.path.join(self.tmp, "%s-q%d.log" % (self.kind, qos)), "rb") as f:
-                return f.read()[-3000:].decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self):
-        rc = stop(self.proc)
-        self.broker.clear_status()
-        return rc
+from peers import Peer, mqttgw_config, mqttgw_refuses
+from profile_run import run_profile
+from world import (BUILD, FULL, GPIOSIM, MOSQ_PUB, MOSQ_SUB, MOSQUITTO, MQTTGW, NGPIO, NODERED, NPORTS, OUT,
+                   PLOT, PROG, PYTHON, QUICK, ROOT, STATION, SYNCCOUNT, TARGETS, Broker, Ports, _procs, disk_bytes,
+                   log, proc_cpu, proc_io, proc_kb, proc_runtime_ns, proc_threads, spawn, stop, stop_all,
+                   sync_counts, wait_rusage)
 
 
 # --------------------------------------------------------------------------
@@ -652,6 +316,30 @@ class Bench:
         if not peer.alive():
             raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
         peer.stop()
+        why = mqttgw_refuses(self.tmp, mqttgw_config(self.broker, self.ports, 0, gpio, json=True)) \
+            if kind == "mqttgw" else None
+        if why:
+            log("%s: JSON route SKIPPED, %s refuses it: %s" % (kind, MQTTGW, why))
+            R["uplink_json_skipped"] = why
+        elif kind == "mqttgw":
+            # issue 15: the same frames through a JSON route with two typed fields (peers.JSON_FIELDS),
+            # right after the plain QoS 0 runs so both see the same load; one port, QoS 0. Two bursts,
+            # then the plain route once more: the report takes the best CPU per frame of each pair, so
+            # one burst that another process on the machine disturbed does not decide the factor
+            R["uplink_json"], running = [], None
+            for label, json_route in (("JSON route", True), ("JSON route", True), ("plain route again", False)):
+                if running != json_route:
+                    if running is not None:
+                        peer.stop()
+                    peer.start(0, json=json_route)
+                    running = json_route
+                log("%s: uplink burst QoS 0, 1 port, %s" % (kind, label))
+                u = self.uplink(peer.pid, 0, 1)
+                u["label"] = label
+                R["uplink_json"].append(u)
+                if not peer.alive():
+                    raise RuntimeError("%s died:\n%s" % (kind, peer.log_tail(0)))
+            peer.stop()
         R["hwm_kb"] = max(R["hwm_q0_kb"], R["hwm_q1_kb"])
         if kind == "mqttgw":
             # idle without the link check's probe (mqtt.link_timeout_ms = 0; by default one round trip a
@@ -747,99 +435,6 @@ def plot(res, out_png):
         log("gnuplot failed: " + r.stderr.strip())
         return None
     return out_png
-
-
-# --------------------------------------------------------------------------
-# --profile: where mqttgw's instructions go (valgrind --tool=callgrind)
-
-PROFILE_FRAMES = 20000
-PROFILE_COMMANDS = 2000
-
-
-def settle(pid, quiet_ns=20000000, step=0.5, limit=120):
-    """Wait until pid has used less than quiet_ns of CPU in `step` seconds (its backlog is done)."""
-    deadline = time.monotonic() + limit
-    last = proc_runtime_ns(pid)
-    while time.monotonic() < deadline:
-        time.sleep(step)
-        now = proc_runtime_ns(pid)
-        if now - last < quiet_ns:
-            return
-        last = now
-
-
-def run_profile(args):
-    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
-        sys.exit("bench: --profile needs valgrind (apt install valgrind)")
-    tmp = tempfile.mkdtemp(prefix="mqttgw-prof-")
-    out = {}
-    try:
-        broker = Broker(tmp)
-        ports = Ports(NPORTS)
-        gpio = os.path.exists(GPIOSIM)
-        for qos in (0, 1):
-            cfg = os.path.join(tmp, "prof-q%d.cfg" % qos)
-            with open(cfg, "w") as f:
-                f.write(mqttgw_config(broker, ports, qos, gpio))
-            env = dict(os.environ)
-            if gpio:
-                env.update(LD_PRELOAD=GPIOSIM, MQTTGW_GPIOSIM="gpiochip0:pinctrl-bcm2835:54")
-            base = os.path.join(OUT, "callgrind.q%d" % qos)
-            for old in [f for f in os.listdir(OUT) if f.startswith("callgrind.q%d" % qos)]:
-                os.unlink(os.path.join(OUT, old))
-            log("profile QoS %d: mqttgw under callgrind" % qos)
-            gw = spawn(["valgrind", "--tool=callgrind", "--separate-threads=yes", "--callgrind-out-file=" + base,
-                        MQTTGW, "-f", "--allow-root", "-c", cfg], env=env,
-                       stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "gw.log"), "wb"))
-            broker.wait_status("online", 120)
-            time.sleep(2)
-            names = [proc_threads(gw.pid)[t][0] for t in sorted(proc_threads(gw.pid))]
-            subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
-            ports.drain()
-            sub = spawn([PROG["benchsub"], "--uri", broker.uri, "--filter", STATION + "/+/POS/+", "--qos", str(qos),
-                         "--ports", "1", "--idle-ms", "30000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            sub.stdout.readline()
-            fd = ports.masters[0]
-            log("profile QoS %d: uplink, %d frames on one port" % (qos, PROFILE_FRAMES))
-            subprocess.run([PROG["benchdev"], "--fd", str(fd), "burst", "--seconds", "600", "--frames",
-                            str(PROFILE_FRAMES)], pass_fds=(fd,), check=True, capture_output=True)
-            sub.stdin.write(("expect %d\n" % PROFILE_FRAMES).encode())
-            sub.stdin.flush()
-            sres = sub.stdout.readline().decode()
-            stop(sub)
-            settle(gw.pid)	# paho may still be working off acks: that is the uplink's cost too
-            subprocess.run(["callgrind_control", "-d", "uplink", str(gw.pid)], check=True, capture_output=True)
-            log("profile QoS %d: downlink, %d commands" % (qos, PROFILE_COMMANDS))
-            subprocess.run([PROG["benchlat"], "--uri", broker.uri, "--topic", STATION + "/MOT01/RECM", "--fd", str(fd),
-                            "--count", str(PROFILE_COMMANDS), "--warmup", "0", "--qos", "1",
-                            "--times", os.path.join(tmp, "lat.bin")], pass_fds=(fd,), check=True, capture_output=True)
-            settle(gw.pid)
-            subprocess.run(["callgrind_control", "-d", "downlink", str(gw.pid)], check=True, capture_output=True)
-            log("profile QoS %d: idle 10 s" % qos)
-            time.sleep(10)
-            subprocess.run(["callgrind_control", "-d", "idle", str(gw.pid)], check=True, capture_output=True)
-            stop(gw, grace=30)
-            broker.clear_status()
-            res = {"subscriber": sres.strip(), "threads": names}
-            for n, (phase, per, what) in enumerate((("uplink", PROFILE_FRAMES, "frame"),
-                                                    ("downlink", PROFILE_COMMANDS, "command"),
-                                                    ("idle", 1, "10 s")), start=1):
-                for t in range(1, len(names) + 1):
-                    path = "%s.%d-%02d" % (base, n, t)
-                    if os.path.exists(path):
-                        res["%s/%d" % (phase, t)] = callgrind_summary(path, per, what)
-            out["q%d" % qos] = res
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    with open(os.path.join(OUT, "profile.json"), "w") as f:
-        json.dump(out, f, indent=1)
-    text = render_profile(out, NPORTS, NGPIO if os.path.exists(GPIOSIM) else 0, PROFILE_FRAMES, PROFILE_COMMANDS,
-                          os.path.relpath(OUT, ROOT))
-    with open(os.path.join(OUT, "profile.md"), "w") as f:
-        f.write(text)
-    print(text)
-    log("profile in %s/profile.md" % os.path.relpath(OUT, ROOT))
 
 
 def main():

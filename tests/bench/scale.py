@@ -33,7 +33,8 @@ import sys
 import tempfile
 import time
 
-import run
+import world
+from profile_run import settle
 from report import callgrind_summary
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -103,8 +104,8 @@ def callgrind_daemon(tmp, broker, cfg_text, tag):
     base = os.path.join(BUILD, "bench", "callgrind.scale-%s" % tag)	# kept: callgrind_annotate them
     for old in [f for f in os.listdir(os.path.dirname(base)) if f.startswith(os.path.basename(base) + ".")]:
         os.unlink(os.path.join(os.path.dirname(base), old))
-    gw = run.spawn(["valgrind", "--tool=callgrind", "--separate-threads=yes", "--callgrind-out-file=" + base,
-                    run.MQTTGW, "-f", "--allow-root", "-c", cfg], stdout=subprocess.DEVNULL,
+    gw = world.spawn(["valgrind", "--tool=callgrind", "--separate-threads=yes", "--callgrind-out-file=" + base,
+                    world.MQTTGW, "-f", "--allow-root", "-c", cfg], stdout=subprocess.DEVNULL,
                    stderr=open(os.path.join(tmp, "gw-%s.log" % tag), "wb"))
     broker.wait_status("online", 120)
     time.sleep(1)
@@ -112,27 +113,27 @@ def callgrind_daemon(tmp, broker, cfg_text, tag):
 
 
 def daemon_paced(tmp, broker, nports, extra):
-    ports = run.Ports(nports)
+    ports = world.Ports(nports)
     try:
         text, nroutes = daemon_config(broker.uri, ports.paths, extra)
         gw, base = callgrind_daemon(tmp, broker, text, "p%d-r%d" % (nports, nroutes))
-        nthreads = len(run.proc_threads(gw.pid))
+        nthreads = len(world.proc_threads(gw.pid))
         subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
-        sub = run.spawn([run.PROG["benchsub"], "--uri", broker.uri, "--filter", "S013/+/POS/+", "--qos", "1",
+        sub = world.spawn([world.PROG["benchsub"], "--uri", broker.uri, "--filter", "S013/+/POS/+", "--qos", "1",
                          "--ports", "1", "--idle-ms", "30000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         sub.stdout.readline()
         fd = ports.masters[0]
-        w = subprocess.run([run.PROG["benchdev"], "--fd", str(fd), "paced", "--rate", str(PACED_RATE), "--seconds",
+        w = subprocess.run([world.PROG["benchdev"], "--fd", str(fd), "paced", "--rate", str(PACED_RATE), "--seconds",
                             str(PACED_S), "--times", os.path.join(tmp, "t.bin")], pass_fds=(fd,), check=True,
                            capture_output=True, text=True)
         frames = int(dict(kv.split("=", 1) for kv in w.stdout.split())["frames"])
         sub.stdin.write(("expect %d\n" % frames).encode())
         sub.stdin.flush()
         got = dict(kv.split("=", 1) for kv in sub.stdout.readline().decode().split())
-        run.stop(sub)
-        run.settle(gw.pid)
+        world.stop(sub)
+        settle(gw.pid)
         subprocess.run(["callgrind_control", "-d", "paced", str(gw.pid)], check=True, capture_output=True)
-        run.stop(gw, grace=30)
+        world.stop(gw, grace=30)
         broker.clear_status()
         per = thread_ir(base, 1, nthreads, frames)
         return dict(ports=nports, routes=nroutes, frames=frames, received=int(got["received"]), threads=per,
@@ -142,22 +143,22 @@ def daemon_paced(tmp, broker, nports, extra):
 
 
 def daemon_retained(tmp, broker, topics):
-    ports = run.Ports(1)
+    ports = world.Ports(1)
     try:
         text, nroutes = daemon_config(broker.uri, ports.paths, 0, retained=True)
         gw, base = callgrind_daemon(tmp, broker, text, "retained")
-        nthreads = len(run.proc_threads(gw.pid))
+        nthreads = len(world.proc_threads(gw.pid))
         fd = ports.masters[0]
         os.set_blocking(fd, True)
         data = "".join("V%d=%d\r\n" % (k, k) for k in range(topics)).encode()
         for i in range(0, len(data), 4096):
             os.write(fd, data[i:i + 4096])
-        run.settle(gw.pid)
+        settle(gw.pid)
         # the broker restarts without persistence: the retained values are gone until the gateway republishes
         conf = os.path.join(tmp, "mosquitto.conf")
-        run.stop(broker.proc)
+        world.stop(broker.proc)
         subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, capture_output=True)
-        broker.proc = run.spawn([run.MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        broker.proc = world.spawn([world.MOSQUITTO, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -168,12 +169,12 @@ def daemon_retained(tmp, broker, topics):
                     raise RuntimeError("mosquitto did not restart")
                 time.sleep(0.02)
         broker.wait_status("online", 120)
-        run.settle(gw.pid)
+        settle(gw.pid)
         subprocess.run(["callgrind_control", "-d", "republish", str(gw.pid)], check=True, capture_output=True)
-        r = subprocess.run([run.MOSQ_SUB, "-h", "127.0.0.1", "-p", str(broker.port), "-t", "S013/MOT01/V/#",
+        r = subprocess.run([world.MOSQ_SUB, "-h", "127.0.0.1", "-p", str(broker.port), "-t", "S013/MOT01/V/#",
                             "-C", str(topics), "-W", "60", "--retained-only"], capture_output=True, text=True)
         found = len(r.stdout.splitlines())
-        run.stop(gw, grace=30)
+        world.stop(gw, grace=30)
         broker.clear_status()
         per = thread_ir(base, 1, nthreads, topics)
         return dict(topics=topics, found_retained=found, threads=per, total=sum(per))
@@ -188,7 +189,7 @@ def daemon(res):
     tmp = tempfile.mkdtemp(prefix="mqttgw-scale-")
     rows = []
     try:
-        broker = run.Broker(tmp)
+        broker = world.Broker(tmp)
         res["daemon"] = []
         for nports, extra in [(int(a), int(b)) for a, b in
                               (x.split(":") for x in os.environ.get("SCALE_DAEMON", "1:0,8:0,64:0,8:1000").split(","))]:
@@ -206,7 +207,7 @@ def daemon(res):
               "%d found retained" % ("{:,}".format(d["total"]), " / ".join("{:,}".format(t) for t in d["threads"]),
                                      d["found_retained"]), flush=True)
     finally:
-        run.stop_all()
+        world.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
     return ("\nThe whole daemon (callgrind, --separate-threads; threads: event loop / paho's two), QoS 1 frames "
             "paced %d/s on one port (each its own loop turn), instructions per frame:\n\n"
