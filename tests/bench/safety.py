@@ -55,7 +55,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import harness  # noqa: E402
 from harness import (MOSQUITTO, MQTTGW, Broker, Gateway, Pty, gateway_config, pub, render_config,  # noqa: E402
-                     root_args, serial_dev, spawn, stop_process, tail, wait_until)
+                     root_args, serial_dev, spawn, stop_process, tail)
 
 LINK_MS = 3000
 GRACE_MS = 500
