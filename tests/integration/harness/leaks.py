@@ -39,8 +39,17 @@ def paho_only_leaks(rep):
     leaks the commands still queued in a client destroyed after a lost
     link (eclipse-paho #1474, see tests/paho-leak.lsan.supp), with the
     list entries its own threads made for them, whose stacks name no
-    function LSan could match. A leak with any frame of ours (our code
-    allocating, or our callback on paho's thread) still fails."""
+    function LSan could match. Also paho's own bookkeeping made on our
+    thread: a block whose three innermost callers above malloc are all in
+    libpaho (its heap tracker's tree nodes and internal lists; Debian
+    builds paho with Heap.c). Destroying the last client terminates paho
+    (MQTTAsync_terminate), which drops that tree without freeing it, and
+    gateway/mqtt.c destroys the client on every lost link (mqtt_link_lost):
+    seen under MQTTAsync_createWithOptions from mqtt_link_lost (CI, the
+    sanitizer round, test_reload). The valgrind file matches the same
+    shape. A leak our code allocates (our frame calls malloc), or an
+    object we asked paho for (its frames end within two calls: malloc <-
+    paho's wrapper <- the API call <- ours), still fails."""
     if "ERROR: LeakSanitizer" not in rep or "ERROR: AddressSanitizer" in rep or "runtime error:" in rep:
         return False
     blocks = re.split(r"(?m)^(?=(?:Direct|Indirect) leak of )", rep)[1:]
@@ -51,6 +60,8 @@ def paho_only_leaks(rep):
         rest = [f for n, f in frames if n != "0"]
         if not rest or not any("libpaho-mqtt3as" in f for f in rest):
             return False
+        if len(rest) >= 3 and all("libpaho-mqtt3as" in f for f in rest[:3]):
+            continue        # paho's own bookkeeping, dropped at its terminate
         for f in rest:
             if not ("libpaho-mqtt3as" in f or re.match(r"in (start_thread|clone3?) ", f)):
                 return False
