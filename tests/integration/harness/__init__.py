@@ -43,6 +43,9 @@ the modules are split by concern, each opening with what it holds:
     leaks.py     sanitizer/valgrind reports and the leaks that are not ours
     hostile.py   the hostile-input suites' routes (cmd_route, send_route) and
                  counters (usr1_stats, station_stats_next/_wait)
+    session.py   SessionSub: a counting QoS 1 subscriber on a raw socket
+    reliability.py  the MQTT reliability suites' rig: rel_config, rel_routes,
+                 session_sync_in, connected_count, connect_attempts, figure
 
 Quick reference:
 
@@ -94,6 +97,9 @@ from .feeder import Feeder
 from .auth import conf_settings, mosquitto_passwd, secret_file, station_acl
 from .hostile import (STATION_STATS, USR1_RE, cmd_route, send_route, station_stats_next,
                       station_stats_wait, usr1_stats)
+from .session import ProtocolError, SessionSub
+from .reliability import (connect_attempts, connected_count, figure, rel_config, rel_routes,
+                          session_sync_in)
 from .gpio import (GPIOSIM, PI4, Ctl, gpio_env, gpio_in, gpio_out, read_trace, set_route,
                    state_route, trace_of)
 
@@ -115,4 +121,6 @@ __all__ = ["Feeder", "crc16_modbus", "gateway_ready", "stats_next", "stats_wait"
            "gpio_in", "gpio_out", "read_trace", "set_route", "state_route", "trace_of",
            "sync_in", "sync_out", "conf_settings", "mosquitto_passwd", "secret_file",
            "station_acl", "ACCEPT", "STATION_STATS", "USR1_RE", "cmd_route", "send_route",
-           "station_stats_next", "station_stats_wait", "usr1_stats"]
+           "station_stats_next", "station_stats_wait", "usr1_stats", "ProtocolError", "SessionSub",
+           "connect_attempts", "connected_count", "figure", "rel_config", "rel_routes",
+           "session_sync_in"]
