@@ -46,6 +46,8 @@ the modules are split by concern, each opening with what it holds:
     session.py   SessionSub: a counting QoS 1 subscriber on a raw socket
     reliability.py  the MQTT reliability suites' rig: rel_config, rel_routes,
                  session_sync_in, connected_count, connect_attempts, figure
+    serialrig.py the serial suites' rig: PortPeer (a device played by a thread),
+                 dev_routes, one_port, CLOCK_SLACK_MS
 
 Quick reference:
 
@@ -100,6 +102,7 @@ from .hostile import (STATION_STATS, USR1_RE, cmd_route, send_route, station_sta
 from .session import ProtocolError, SessionSub
 from .reliability import (connect_attempts, connected_count, figure, rel_config, rel_routes,
                           session_sync_in)
+from .serialrig import CLOCK_SLACK_MS, PortPeer, dev_routes, one_port
 from .gpio import (GPIOSIM, PI4, Ctl, gpio_env, gpio_in, gpio_out, read_trace, set_route,
                    state_route, trace_of)
 
@@ -123,4 +126,4 @@ __all__ = ["Feeder", "crc16_modbus", "gateway_ready", "stats_next", "stats_wait"
            "station_acl", "ACCEPT", "STATION_STATS", "USR1_RE", "cmd_route", "send_route",
            "station_stats_next", "station_stats_wait", "usr1_stats", "ProtocolError", "SessionSub",
            "connect_attempts", "connected_count", "figure", "rel_config", "rel_routes",
-           "session_sync_in"]
+           "session_sync_in", "CLOCK_SLACK_MS", "PortPeer", "dev_routes", "one_port"]
