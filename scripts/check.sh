@@ -30,12 +30,12 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 PHASES=${CHECK_PHASES:-plain mqtt5 gpiod2 san valgrind fuzz soak}
-MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_serial_world. test_hostile. test_gpio. test_firsthour. test_safety. test_sensors_values. test_sensors_poll.}
+MQTT5_TESTS=${MQTT5_TESTS:-test_bridge. test_mqtt_reliability. test_mqtt_connection. test_serial_world. test_serial_failsafe. test_hostile_input. test_hostile_flood. test_hostile_privilege. test_gpio. test_firsthour. test_safety. test_sensors_values. test_sensors_poll.}
 PY=/usr/bin/python3
 # Under valgrind's 20x slowdown the 10,000-frame reliability and flood
 # tests would take most of the time budget, and test_gpio's 5 s pin waits
 # fail now and then; they run under ASan instead.
-VALGRIND_TESTS=${VALGRIND_TESTS:-test_bridge. test_config. test_serial_world.}
+VALGRIND_TESTS=${VALGRIND_TESTS:-test_bridge. test_config. test_serial_world. test_serial_failsafe.}
 # Every test that drives GPIO: the unit tests of the driver's pure half,
 # the end-to-end GPIO suite and the demo (a GPIO edge and a pulse).
 GPIOD2_TESTS=${GPIOD2_TESTS:-test_gpio. test_demo.}

@@ -161,7 +161,7 @@ def test_mqtt5_session_taken_over_names_the_client_id():
 
 def test_permission_denied_names_the_configured_port_and_the_group():
     import grp
-    from test_hostile import _unprivileged_ids
+    from test_hostile_privilege import _unprivileged_ids
     if os.geteuid() != 0:
         return  # needs root to make a port the daemon may not open
     dialout = grp.getgrnam("dialout").gr_gid

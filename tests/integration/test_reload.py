@@ -356,7 +356,7 @@ def test_reload_timers():
 
 def test_reload_tls():
     """tcp:// -> ssl:// with a CA on the same broker's TLS listener."""
-    from test_mqtt_reliability import make_pki
+    from test_mqtt_connection import make_pki
     pki = make_pki(harness.tmpdir())
     port = harness.free_port()
     a = Broker(extra_conf="listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"

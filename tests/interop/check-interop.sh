@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 PHASES=${INTEROP_PHASES:-mosq2021 rabbitmq}
 B=${MQTTGW_BUILD:-build}
 PY=/usr/bin/python3
-MOSQ_TESTS=${MOSQ_TESTS:-test_bridge. test_mqtt_reliability. test_interop_pub.}
+MOSQ_TESTS=${MOSQ_TESTS:-test_bridge. test_mqtt_reliability. test_mqtt_connection. test_interop_pub.}
 TOTAL_PASS=0
 TOTAL_FAIL=0
 SUMMARY=""

@@ -38,9 +38,16 @@ the modules are split by concern, each opening with what it holds:
     sync.py      sync_out/sync_in: the path through the daemon is open
     auth.py      password files (broker, daemon), the shipped broker snippets
     gpio.py      the libgpiod stand-in: its environment, control socket, trace
-    config.py    configs from dicts (libconfig), MQTTGW_PROTOCOL
+    config.py    configs from dicts (libconfig), MQTTGW_PROTOCOL, the stock ACCEPT
     gateway.py   Gateway (the daemon), run_mqttgw, LD_PRELOAD, --allow-root
     leaks.py     sanitizer/valgrind reports and the leaks that are not ours
+    hostile.py   the hostile-input suites' routes (cmd_route, send_route) and
+                 counters (usr1_stats, station_stats_next/_wait)
+    session.py   SessionSub: a counting QoS 1 subscriber on a raw socket
+    reliability.py  the MQTT reliability suites' rig: rel_config, rel_routes,
+                 session_sync_in, connected_count, connect_attempts, figure
+    serialrig.py the serial suites' rig: PortPeer (a device played by a thread),
+                 dev_routes, one_port, CLOCK_SLACK_MS
 
 Quick reference:
 
@@ -82,7 +89,7 @@ from .broker import Broker
 from .proxy import PubackProxy, _ProxyConn, _rst_close, _varint, mqtt_split
 from .serial import MotorSim, Pty, crc16_modbus, is_raw, set_raw
 from .stats import next_stats as stats_next, wait_stats as stats_wait
-from .config import (Raw, _lc_inline, _lc_string, _lc_value, config_text, gateway_config,
+from .config import (ACCEPT, Raw, _lc_inline, _lc_string, _lc_value, config_text, gateway_config,
                      render_config, serial_dev, with_protocol, write_config)
 from .leaks import (PAHO_LSAN_SUPP, PAHO_VALGRIND_SUPP, SANITIZER_PATTERNS, paho_only_leaks,
                     sanitizer_report, sanitizer_start, valgrind_findings)
@@ -90,6 +97,12 @@ from .gateway import Gateway, asan_runtime, gateway_ready, preload_env, root_arg
 from .sync import sync_in, sync_out
 from .feeder import Feeder
 from .auth import conf_settings, mosquitto_passwd, secret_file, station_acl
+from .hostile import (STATION_STATS, USR1_RE, cmd_route, send_route, station_stats_next,
+                      station_stats_wait, usr1_stats)
+from .session import ProtocolError, SessionSub
+from .reliability import (connect_attempts, connected_count, figure, rel_config, rel_routes,
+                          session_sync_in)
+from .serialrig import CLOCK_SLACK_MS, PortPeer, dev_routes, one_port
 from .gpio import (GPIOSIM, PI4, Ctl, gpio_env, gpio_in, gpio_out, read_trace, set_route,
                    state_route, trace_of)
 
@@ -110,4 +123,7 @@ __all__ = ["Feeder", "crc16_modbus", "gateway_ready", "stats_next", "stats_wait"
            "preload_env", "root_args", "run_mqttgw", "GPIOSIM", "PI4", "Ctl", "gpio_env",
            "gpio_in", "gpio_out", "read_trace", "set_route", "state_route", "trace_of",
            "sync_in", "sync_out", "conf_settings", "mosquitto_passwd", "secret_file",
-           "station_acl"]
+           "station_acl", "ACCEPT", "STATION_STATS", "USR1_RE", "cmd_route", "send_route",
+           "station_stats_next", "station_stats_wait", "usr1_stats", "ProtocolError", "SessionSub",
+           "connect_attempts", "connected_count", "figure", "rel_config", "rel_routes",
+           "session_sync_in", "CLOCK_SLACK_MS", "PortPeer", "dev_routes", "one_port"]

@@ -14,6 +14,11 @@ import re
 from .env import PROTOCOL
 from .fixtures import _seq, tmppath
 
+# The accept pattern the suites give a motor's command route: moves on
+# three axes, STOP and HOME (the hostile-input and reliability suites).
+ACCEPT = "^(DRV[XYZ][+-][0-9]{1,6}|STOP|HOME)$"
+
+
 class Raw(str):
     """A value rendered verbatim (e.g. Raw("0x10"), Raw("1L"))."""
 
