@@ -1,8 +1,9 @@
 /*
  * journal_crc.h - the CRC-32 of the outq journal's records (the zlib one),
- * written again for the tests that forge records (test_outq.c,
- * test_outq_bad.c) rather than taken from gateway/outq.c: a test must not
- * agree with the code it checks because it runs the same code.
+ * written again for the tests that forge records
+ * (test_outq_journal_damage.c, test_outq_bad.c) rather than taken from
+ * gateway/outq.c: a test must not agree with the code it checks because it
+ * runs the same code.
  */
 #ifndef MQTTGW_TEST_JOURNAL_CRC_H
 #define MQTTGW_TEST_JOURNAL_CRC_H
