@@ -1,5 +1,6 @@
 /*
- * frames.h - what the framing tests share (test_framing.c, test_framing_modes.c):
+ * frames.h - what the framing tests share (test_framing.c, test_framing_modes.c,
+ * test_framing_modes_idle.c):
  * a collector of the frames a framer delivers, and the rule that a stream
  * must give the same frames however the kernel cut it into reads.
  *

@@ -1,6 +1,8 @@
 /*
- * test_framing_modes.c - unit tests for the FIXED and IDLE framing modes and
- * the resync timeout in drivers/framing.c (test_framing.c covers EOL).
+ * test_framing_modes.c - unit tests for the FIXED framing mode, the resync
+ * timeout in drivers/framing.c and what every mode shares (test_framing.c
+ * covers EOL, test_framing_modes_idle.c the IDLE mode; split to keep each file
+ * readable, with the helpers both use in framing_modes_fixture.h).
  *
  * The same rule as for EOL framing: the frames must not depend on how the
  * kernel cut the stream into reads, so directed cases are run whole, byte by
@@ -15,132 +17,15 @@
  * and look alike to `duplicates`: the bytes and the times are the case, and
  * a CHECK inside a shared helper would name the helper's line, not the
  * case's. What every case shares (the collector, every way of cutting a
- * stream) is in frames.h.
+ * stream) is in frames.h and framing_modes_fixture.h.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "framing.h"
+#include "framing_modes_fixture.h"
 #include "unit.h"
-
-#define MAXF 512
-
-#include "frames.h"
-
-static int frames_same(const struct frames *a, const struct frames *b)
-{
-	int i;
-
-	if (a->n != b->n || a->unterminated || b->unterminated || a->overflow || b->overflow)
-		return 0;
-	for (i = 0; i < a->n; i++)
-		if (a->len[i] != b->len[i] || memcmp(a->f[i], b->f[i], a->len[i]) != 0)
-			return 0;
-	return 1;
-}
-
-/* Expected frames: strings, split at '|' ("ABC|DEF"); "" is none. */
-static void frames_from(struct frames *c, const char *spec)
-{
-	const char *p = spec;
-
-	memset(c, 0, sizeof(*c));
-	while (*spec) {
-		const char *bar = strchr(p, '|');
-		size_t n = bar ? (size_t)(bar - p) : strlen(p);
-		char *tmp = malloc(n + 1);
-
-		memcpy(tmp, p, n);
-		tmp[n] = '\0';
-		collect(tmp, n, c);
-		free(tmp);
-		if (!bar)
-			break;
-		p = bar + 1;
-	}
-}
-
-static struct framing_params params(enum framing_mode mode, size_t max_frame, size_t frame_len, uint32_t idle_ms,
-				    uint32_t timeout_ms)
-{
-	struct framing_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.mode = mode;
-	p.eol = "\n";
-	p.eol_len = 1;
-	p.max_frame = max_frame;
-	p.frame_len = frame_len;
-	p.idle_ms = idle_ms;
-	p.timeout_ms = timeout_ms;
-	return p;
-}
-
-/*
- * Feed s cut at cuts[0..ncuts) (ascending), every piece at time t, then tick
- * at tick_at; compare with want and the counters.
- */
-static int feed_cut(const struct framing_params *p, const char *s, size_t len, const size_t *cuts, int ncuts,
-		    uint64_t t, uint64_t tick_at, const struct frames *want, uint64_t dropped, const char *how)
-{
-	struct framer f;
-	struct frames c;
-	size_t pos = 0;
-	int i, ok;
-
-	memset(&c, 0, sizeof(c));
-	if (framing_init_mode(&f, p) < 0)
-		return 0;
-	for (i = 0; i <= ncuts; i++) {
-		size_t end = i < ncuts ? cuts[i] : len;
-
-		framing_feed_at(&f, s + pos, end - pos, t, collect, &c);
-		pos = end;
-	}
-	framing_tick(&f, tick_at, collect, &c);
-	ok = frames_same(&c, want) && f.dropped == dropped;
-	if (!ok) {
-		printf("# stream of %zu bytes, mode %d: dropped %llu (want %llu)\n", len, (int)p->mode,
-		       (unsigned long long)f.dropped, (unsigned long long)dropped);
-		frames_dump(&c, how);
-		frames_dump(want, "wanted");
-	}
-	frames_clear(&c);
-	framing_free(&f);
-	return ok;
-}
-
-struct mode_case {
-	const struct framing_params *p;
-	const char *s;
-	size_t len;
-	uint64_t tick_at;
-	const struct frames *want;
-	uint64_t dropped;
-};
-
-static int mode_case_check(const size_t *cuts, int ncuts, const char *how, void *ctx)
-{
-	const struct mode_case *k = ctx;
-
-	return feed_cut(k->p, k->s, k->len, cuts, ncuts, 0, k->tick_at, k->want, k->dropped, how);
-}
-
-/* Whole, byte by byte, one cut anywhere, two cuts anywhere: same frames (frames.h). */
-static void expect_cuts(const struct framing_params *p, const char *s, size_t len, uint64_t tick_at,
-			const char *want_spec, uint64_t dropped)
-{
-	struct frames want;
-	struct mode_case k = {p, s, len, tick_at, &want, dropped};
-
-	frames_from(&want, want_spec);
-	if (!frames_every_cut(len, mode_case_check, &k))
-		unit_cur_failed = 1;
-	frames_clear(&want);
-}
-
-#define S(lit) lit, sizeof(lit) - 1
 
 TEST(init_mode_refuses_bad_params)
 {
@@ -365,220 +250,6 @@ TEST(fixed_timeout_realigns_after_a_lost_byte)
 	CHECK_STR(c.n == 3 ? c.f[1] : NULL, "S03.");
 	CHECK_STR(c.n == 3 ? c.f[2] : NULL, "S04.");
 	CHECK_INT(f.incomplete, 1);
-	frames_clear(&c);
-	framing_free(&f);
-}
-
-TEST(idle_frame_is_emitted_at_its_deadline)
-{
-	struct framing_params p = params(FRAMING_IDLE, 64, 0, 20, 0);
-	struct framer f;
-	struct frames c;
-
-	memset(&c, 0, sizeof(c));
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	CHECK(framing_deadline(&f) == UINT64_MAX);
-	framing_feed_at(&f, "AB", 2, 100, collect, &c);
-	CHECK(framing_deadline(&f) == 120);
-	framing_feed_at(&f, "CD", 2, 110, collect, &c);
-	CHECK(framing_deadline(&f) == 130); /* from the last byte */
-	framing_tick(&f, 125, collect, &c);
-	framing_tick(&f, 129, collect, &c);
-	CHECK_INT(c.n, 0);
-	framing_tick(&f, 130, collect, &c);
-	CHECK_INT(c.n, 1);
-	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
-	CHECK(framing_deadline(&f) == UINT64_MAX);
-	framing_tick(&f, 500, collect, &c);
-	CHECK_INT(c.n, 1);
-	/* an empty feed is just a tick */
-	framing_feed_at(&f, "E", 1, 600, collect, &c);
-	framing_feed_at(&f, NULL, 0, 619, collect, &c);
-	CHECK_INT(c.n, 1);
-	framing_feed_at(&f, NULL, 0, 620, collect, &c);
-	CHECK_INT(c.n, 2);
-	CHECK_STR(c.n == 2 ? c.f[1] : NULL, "E");
-	CHECK_INT(f.dropped, 0);
-	frames_clear(&c);
-	framing_free(&f);
-}
-
-TEST(idle_split_feeds_at_one_time_are_one_frame)
-{
-	struct framing_params p = params(FRAMING_IDLE, 32, 0, 5, 0);
-
-	expect_cuts(&p, S("hello\r\nworld\n"), 5, "hello\r\nworld\n", 0);
-	expect_cuts(&p, S("x"), 5, "x", 0);
-	/* not due yet: nothing */
-	expect_cuts(&p, S("hello"), 4, "", 0);
-}
-
-TEST(idle_binary_frame_with_nuls)
-{
-	static const char s[] = "\x01\x03\x02\x00\x0A\x38\x43";
-	struct framing_params p = params(FRAMING_IDLE, 32, 0, 5, 0);
-	struct framer f;
-	struct frames c;
-	size_t cut;
-
-	for (cut = 0; cut <= 7; cut++) {
-		memset(&c, 0, sizeof(c));
-		CHECK_INT(framing_init_mode(&f, &p), 0);
-		framing_feed_at(&f, s, cut, 7, collect, &c);
-		framing_feed_at(&f, s + cut, 7 - cut, 7, collect, &c);
-		framing_tick(&f, 12, collect, &c);
-		CHECK_INT(c.n, 1);
-		CHECK(c.n == 1 && c.len[0] == 7 && memcmp(c.f[0], s, 7) == 0);
-		CHECK_INT(c.unterminated, 0);
-		frames_clear(&c);
-		framing_free(&f);
-	}
-}
-
-TEST(idle_gap_boundary_without_ticks)
-{
-	struct framing_params p = params(FRAMING_IDLE, 64, 0, 20, 0);
-	struct framer f;
-	struct frames c;
-
-	/* 19 ms of silence is not a gap */
-	memset(&c, 0, sizeof(c));
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	framing_feed_at(&f, "AB", 2, 0, collect, &c);
-	framing_feed_at(&f, "CD", 2, 19, collect, &c);
-	CHECK_INT(c.n, 0);
-	framing_tick(&f, 39, collect, &c);
-	CHECK_INT(c.n, 1);
-	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
-	frames_clear(&c);
-	framing_free(&f);
-	/* 20 ms is: the late feed emits the first frame before taking its bytes */
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	framing_feed_at(&f, "AB", 2, 0, collect, &c);
-	framing_feed_at(&f, "CD", 2, 20, collect, &c);
-	CHECK_INT(c.n, 1);
-	CHECK_STR(c.n ? c.f[0] : NULL, "AB");
-	framing_tick(&f, 40, collect, &c);
-	CHECK_INT(c.n, 2);
-	CHECK_STR(c.n == 2 ? c.f[1] : NULL, "CD");
-	frames_clear(&c);
-	framing_free(&f);
-}
-
-TEST(idle_max_frame_exactly_is_delivered)
-{
-	struct framing_params p = params(FRAMING_IDLE, 4, 0, 10, 0);
-
-	expect_cuts(&p, S("ABCD"), 10, "ABCD", 0);
-	p.max_frame = 1;
-	expect_cuts(&p, S("Z"), 10, "Z", 0);
-}
-
-TEST(idle_over_long_frame_is_dropped_whole_and_counted_once)
-{
-	struct framing_params p = params(FRAMING_IDLE, 4, 0, 10, 0);
-	struct framer f;
-	struct frames c;
-
-	/* at every split, five bytes in one burst: one drop, no frame */
-	expect_cuts(&p, S("ABCDE"), 10, "", 1);
-	expect_cuts(&p, S("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 1000, "", 1);
-
-	memset(&c, 0, sizeof(c));
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	framing_feed_at(&f, "AB", 2, 0, collect, &c);
-	framing_feed_at(&f, "CD", 2, 5, collect, &c);
-	framing_feed_at(&f, "E", 1, 9, collect, &c); /* the fifth byte, before the gap */
-	CHECK_INT(f.dropped, 1);
-	CHECK(framing_deadline(&f) == UINT64_MAX); /* nothing will be emitted */
-	framing_tick(&f, 18, collect, &c);
-	CHECK_INT(c.n, 0);
-	/* the rest of the over-long frame, still without a gap, is discarded */
-	framing_feed_at(&f, "XX", 2, 18, collect, &c);
-	framing_tick(&f, 27, collect, &c);
-	CHECK_INT(c.n, 0);
-	CHECK_INT(f.dropped, 1);
-	/* after a gap, bytes are a new frame */
-	framing_feed_at(&f, "FG", 2, 28, collect, &c);
-	framing_tick(&f, 38, collect, &c);
-	CHECK_INT(c.n, 1);
-	CHECK_STR(c.n ? c.f[0] : NULL, "FG");
-	frames_clear(&c);
-	framing_free(&f);
-
-	memset(&c, 0, sizeof(c));
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	framing_feed_at(&f, "ABCDEF", 6, 0, collect, &c);
-	framing_feed_at(&f, "GHI", 3, 9, collect, &c);
-	framing_feed_at(&f, "JKLMNOP", 7, 18, collect, &c); /* 9 ms apart: one long frame */
-	CHECK_INT(f.dropped, 1);
-	framing_feed_at(&f, "OK", 2, 28, collect, &c); /* 10 ms later: a new frame */
-	CHECK(framing_deadline(&f) == 38);
-	framing_tick(&f, 38, collect, &c);
-	CHECK_INT(c.n, 1);
-	CHECK_STR(c.n ? c.f[0] : NULL, "OK");
-	CHECK_INT(f.dropped, 1);
-	/* two over-long frames in a row count twice */
-	framing_feed_at(&f, "123456", 6, 100, collect, &c);
-	framing_feed_at(&f, "123456", 6, 110, collect, &c);
-	framing_tick(&f, 1000, collect, &c);
-	CHECK_INT(f.dropped, 3);
-	CHECK_INT(c.n, 1);
-	frames_clear(&c);
-	framing_free(&f);
-}
-
-TEST(idle_deadline_saturates)
-{
-	struct framing_params p = params(FRAMING_IDLE, 8, 0, 10, 0);
-	struct framer f;
-	struct frames c;
-
-	memset(&c, 0, sizeof(c));
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	framing_feed_at(&f, "A", 1, UINT64_MAX - 5, collect, &c);
-	CHECK(framing_deadline(&f) == UINT64_MAX);
-	framing_tick(&f, UINT64_MAX - 1, collect, &c);
-	CHECK_INT(c.n, 0);
-	framing_tick(&f, UINT64_MAX, collect, &c);
-	CHECK_INT(c.n, 1);
-	frames_clear(&c);
-	framing_free(&f);
-}
-
-TEST(idle_time_going_backwards_is_no_gap)
-{
-	struct framing_params p = params(FRAMING_IDLE, 8, 0, 10, 0);
-	struct framer f;
-	struct frames c;
-
-	memset(&c, 0, sizeof(c));
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	framing_feed_at(&f, "AB", 2, 1000, collect, &c);
-	framing_feed_at(&f, "CD", 2, 500, collect, &c);
-	CHECK_INT(c.n, 0);
-	CHECK(framing_deadline(&f) == 510);
-	framing_tick(&f, 510, collect, &c);
-	CHECK_INT(c.n, 1);
-	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
-	frames_clear(&c);
-	framing_free(&f);
-}
-
-TEST(feed_without_time_joins_the_pending_frame)
-{
-	struct framing_params p = params(FRAMING_IDLE, 8, 0, 10, 0);
-	struct framer f;
-	struct frames c;
-
-	memset(&c, 0, sizeof(c));
-	CHECK_INT(framing_init_mode(&f, &p), 0);
-	framing_feed_at(&f, "AB", 2, 1000, collect, &c);
-	framing_feed(&f, "CD", 2, collect, &c);
-	CHECK(framing_deadline(&f) == 1010);
-	framing_tick(&f, 1010, collect, &c);
-	CHECK_INT(c.n, 1);
-	CHECK_STR(c.n ? c.f[0] : NULL, "ABCD");
 	frames_clear(&c);
 	framing_free(&f);
 }
@@ -879,15 +550,6 @@ int main(void)
 	RUN(fixed_without_timeout_waits_forever);
 	RUN(fixed_timeout_discards_a_partial_frame);
 	RUN(fixed_timeout_realigns_after_a_lost_byte);
-	RUN(idle_frame_is_emitted_at_its_deadline);
-	RUN(idle_split_feeds_at_one_time_are_one_frame);
-	RUN(idle_binary_frame_with_nuls);
-	RUN(idle_gap_boundary_without_ticks);
-	RUN(idle_max_frame_exactly_is_delivered);
-	RUN(idle_over_long_frame_is_dropped_whole_and_counted_once);
-	RUN(idle_deadline_saturates);
-	RUN(idle_time_going_backwards_is_no_gap);
-	RUN(feed_without_time_joins_the_pending_frame);
 	RUN(reset_forgets_pending_bytes_in_every_mode);
 	RUN(eol_timeout_drops_a_stale_half_line);
 	RUN(eol_timeout_ends_an_over_long_line);
