@@ -138,14 +138,11 @@ int mapping_uplink(const struct config *cfg, enum route_end kind, int dev, const
 		   char *topic, size_t topic_size, char *payload, size_t payload_size, struct mapping_out *out)
 {
 	const int *mine;
-	int i, n, slot;
+	int i, n;
 
 	if (cfg->index) {
 		/* only this device's routes, in file order (mapping_index.h) */
-		slot = kind == ROUTE_SERIAL && dev >= 0 && dev < cfg->n_serial ? dev
-		       : kind == ROUTE_GPIO && dev >= 0 && dev < cfg->n_gpio   ? cfg->n_serial + dev
-									       : -1;
-		mine = mapping_index_device(cfg->index, slot, &n);
+		mine = mapping_index_device(cfg->index, mapping_index_slot(cfg, kind, dev), &n);
 		for (i = 0; i < n; i++)
 			if (mapping_up_route(cfg, mine[i], frame, len, topic, topic_size, payload, payload_size, out))
 				return 0;

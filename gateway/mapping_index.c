@@ -145,13 +145,12 @@ static int mapping_index_add_filter(struct mapping_index *ix, int f)
 	return 0;
 }
 
-/* The device slot a route reads from (serial i: i, gpio i: n_serial + i), or -1 for an mqtt route. */
-static int mapping_index_slot(const struct config *cfg, const struct cfg_route *r)
+int mapping_index_slot(const struct config *cfg, enum route_end kind, int dev)
 {
-	if (r->from_kind == ROUTE_SERIAL && r->from_dev >= 0 && r->from_dev < cfg->n_serial)
-		return r->from_dev;
-	if (r->from_kind == ROUTE_GPIO && r->from_dev >= 0 && r->from_dev < cfg->n_gpio)
-		return cfg->n_serial + r->from_dev;
+	if (kind == ROUTE_SERIAL && dev >= 0 && dev < cfg->n_serial)
+		return dev;
+	if (kind == ROUTE_GPIO && dev >= 0 && dev < cfg->n_gpio)
+		return cfg->n_serial + dev;
 	return -1;
 }
 
@@ -168,12 +167,12 @@ static int mapping_index_devices(struct mapping_index *ix, const struct config *
 		return -1;
 	}
 	for (i = 0; i < cfg->n_routes; i++)
-		if ((slot = mapping_index_slot(cfg, &cfg->routes[i])) >= 0)
+		if ((slot = mapping_index_slot(cfg, cfg->routes[i].from_kind, cfg->routes[i].from_dev)) >= 0)
 			ix->dev_start[slot + 1]++;
 	for (i = 0; i < ix->n_slots; i++)
 		ix->dev_start[i + 1] += ix->dev_start[i];
 	for (i = 0; i < cfg->n_routes; i++)
-		if ((slot = mapping_index_slot(cfg, &cfg->routes[i])) >= 0)
+		if ((slot = mapping_index_slot(cfg, cfg->routes[i].from_kind, cfg->routes[i].from_dev)) >= 0)
 			ix->dev_routes[ix->dev_start[slot] + fill[slot]++] = i;
 	free(fill);
 	return 0;

@@ -18,12 +18,16 @@
 #ifndef MQTTGW_MAPPING_INDEX_H
 #define MQTTGW_MAPPING_INDEX_H
 
-struct config;
+#include "config.h"
+
 struct mapping_index;
 
 /* The index of cfg's routes, or NULL when out of memory. */
 struct mapping_index *mapping_index_new(const struct config *cfg);
 void mapping_index_free(struct mapping_index *ix);
+
+/* The device slot of device dev of kind (serial i: i, gpio i: n_serial + i), or -1 (mqtt, or no such device). */
+int mapping_index_slot(const struct config *cfg, enum route_end kind, int dev);
 
 /*
  * The routes from device slot `slot` (serial i: i, gpio i: n_serial + i),
